@@ -1,0 +1,82 @@
+"""soupbintcp: Nasdaq SoupBinTCP 4.00 / 4.10 for Python.
+
+Layers, each importing only from those below it: the wire (packets and framing), the sans-IO
+sessions, the asyncio and blocking drivers, the stores, and the command line.
+"""
+
+from ._client_session import ClientSession, ClientState
+from ._errors import (
+    ConnectionLost,
+    HeartbeatTimeout,
+    LocalProtocolError,
+    LoginRejected,
+    LoginTimeout,
+    ProtocolError,
+    RejectReason,
+    RemoteProtocolError,
+    SequenceGap,
+    SessionEnded,
+    SessionMismatch,
+    SessionTimeout,
+    SoupBinTCPError,
+)
+from ._events import Event, Message, NoMoreMessages, SequencedMessages
+from ._framing import Dialect, PacketDecoder, Role
+from ._packets import (
+    ClientHeartbeat,
+    Debug,
+    EndOfSession,
+    LoginAccepted,
+    LoginReject,
+    LoginRequest,
+    LogoutRequest,
+    Packet,
+    PacketType,
+    SequencedData,
+    ServerHeartbeat,
+    UnsequencedData,
+    decode_packet,
+)
+from ._server_session import ServerSession, ServerState
+from ._version import __version__
+
+__all__ = [
+    "ClientHeartbeat",
+    "ClientSession",
+    "ClientState",
+    "ConnectionLost",
+    "Debug",
+    "Dialect",
+    "EndOfSession",
+    "Event",
+    "HeartbeatTimeout",
+    "LocalProtocolError",
+    "LoginAccepted",
+    "LoginReject",
+    "LoginRejected",
+    "LoginRequest",
+    "LoginTimeout",
+    "LogoutRequest",
+    "Message",
+    "NoMoreMessages",
+    "Packet",
+    "PacketDecoder",
+    "PacketType",
+    "ProtocolError",
+    "RejectReason",
+    "RemoteProtocolError",
+    "Role",
+    "SequenceGap",
+    "SequencedData",
+    "SequencedMessages",
+    "ServerHeartbeat",
+    "ServerSession",
+    "ServerState",
+    "SessionEnded",
+    "SessionMismatch",
+    "SessionTimeout",
+    "SoupBinTCPError",
+    "UnsequencedData",
+    "__version__",
+    "decode_packet",
+]

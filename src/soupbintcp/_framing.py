@@ -1,0 +1,178 @@
+"""Incremental decoding of a SoupBinTCP byte stream.
+
+Layer 1 (wire). `PacketDecoder` takes any chunking of the stream and hands out whole packets:
+it never consumes half a packet, and it checks the length field before waiting for the body,
+so it never holds more than one maximum-size packet of incomplete data.
+
+Its batch path, `next_sequenced_payloads()`, is the hot path of market data: it cuts every
+complete Sequenced Data packet at the head of the buffer in one tight loop and returns only
+their payloads, with no packet object per message.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._packets import CLIENT_PACKETS, SERVER_PACKETS, Packet, PacketType
+
+__all__ = ["Dialect", "PacketDecoder", "Role"]
+
+_S: Final = PacketType.SEQUENCED_DATA.value
+_MAX_LENGTH_FIELD: Final = 0xFFFF
+
+
+class Role(enum.Enum):
+    """Who sent the bytes being decoded: it decides which packet types are legal."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class Dialect(enum.Enum):
+    """Protocol variants that share the framing."""
+
+    #: Nasdaq SoupBinTCP 4.00 / 4.10 (the Login Request length tells them apart).
+    SOUPBINTCP = "soupbintcp"
+    #: Omega ATS / Lynx ATS SoupTCPBinary 1.03: no server Unsequenced Data, no End of Session,
+    #: and an empty Sequenced Data packet means "no more messages available".
+    OMEGA = "omega"
+
+
+_DIALECT_SERVER_PACKETS: Final = {
+    Dialect.SOUPBINTCP: SERVER_PACKETS,
+    Dialect.OMEGA: {
+        t: cls
+        for t, cls in SERVER_PACKETS.items()
+        if t not in (PacketType.UNSEQUENCED_DATA, PacketType.END_OF_SESSION)
+    },
+}
+
+
+def _describe_type(byte: int) -> str:
+    return repr(bytes((byte,)))
+
+
+class PacketDecoder:
+    """Whole packets out of a byte stream sent by `sender`.
+
+    `feed()` appends bytes; `next_packet()` returns the next whole packet or `None` when more
+    data is needed; `next_sequenced_payloads()` returns the payloads of the run of complete
+    Sequenced Data packets at the head of the buffer (possibly empty). A packet type that
+    `sender` may not send, a zero length or a length over `max_packet_length` raises
+    `RemoteProtocolError` naming the byte and its offset in the stream; the offending bytes
+    stay unconsumed, so the decoder keeps raising.
+    """
+
+    __slots__ = ("_base", "_buf", "_max", "_omega", "_pos", "_table")
+
+    def __init__(
+        self,
+        sender: Role,
+        *,
+        dialect: Dialect = Dialect.SOUPBINTCP,
+        max_packet_length: int = _MAX_LENGTH_FIELD,
+    ) -> None:
+        if not 1 <= max_packet_length <= _MAX_LENGTH_FIELD:
+            raise LocalProtocolError(f"max_packet_length must be 1..65535, not {max_packet_length}")
+        self._table = _DIALECT_SERVER_PACKETS[dialect] if sender is Role.SERVER else CLIENT_PACKETS
+        self._max = max_packet_length
+        self._omega = dialect is Dialect.OMEGA
+        self._buf = b""
+        self._pos = 0  # next unconsumed byte in _buf
+        self._base = 0  # stream offset of _buf[0]
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet handed out as packets."""
+        return len(self._buf) - self._pos
+
+    @property
+    def offset(self) -> int:
+        """Stream offset of the next unconsumed byte."""
+        return self._base + self._pos
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._pos == len(self._buf):
+            self._base += self._pos
+            self._buf = bytes(data)
+        else:
+            # One copy of the leftover (less than one packet) plus the chunk.
+            self._base += self._pos
+            self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+
+    def next_sequenced_payloads(self) -> list[bytes]:
+        """Payloads of the complete Sequenced Data packets at the head of the buffer."""
+        buf = self._buf
+        pos = self._pos
+        last = len(buf) - 3  # a packet header needs 3 bytes
+        out: list[bytes] = []
+        append = out.append
+        if self._omega or self._max != _MAX_LENGTH_FIELD:
+            limit = self._max
+            min_n = 2 if self._omega else 1  # Omega: an empty "S" ends the run (own event)
+            while pos <= last:
+                n = (buf[pos] << 8) | buf[pos + 1]
+                end = pos + 2 + n
+                if buf[pos + 2] != _S or n < min_n or n > limit or end > len(buf):
+                    break
+                append(buf[pos + 3 : end])
+                pos = end
+        else:
+            size = len(buf)
+            while pos <= last:
+                n = (buf[pos] << 8) | buf[pos + 1]
+                end = pos + 2 + n
+                if buf[pos + 2] != _S or end > size or not n:
+                    break
+                append(buf[pos + 3 : end])
+                pos = end
+        self._pos = pos
+        return out
+
+    def next_packet(self) -> Packet | None:
+        """The next whole packet, or `None` if more data is needed."""
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < 2:
+            return None
+        n = (buf[pos] << 8) | buf[pos + 1]
+        if n == 0:
+            raise RemoteProtocolError(
+                f"packet length 0 at offset {self._base + pos}: a packet needs a type byte"
+            )
+        if n > self._max:
+            raise RemoteProtocolError(
+                f"packet length {n} at offset {self._base + pos} exceeds the limit of {self._max}"
+            )
+        if avail < 3:
+            return None
+        cls = self._table.get(buf[pos + 2])
+        if cls is None:
+            raise RemoteProtocolError(
+                f"unexpected packet type {_describe_type(buf[pos + 2])} at offset "
+                f"{self._base + pos + 2} (not a packet a "
+                f"{'server' if self._table is not CLIENT_PACKETS else 'client'} sends)"
+            )
+        if avail < 2 + n:
+            return None
+        try:
+            packet = cls.decode_payload(buf[pos + 3 : pos + 2 + n])
+        except RemoteProtocolError as exc:
+            raise RemoteProtocolError(f"{exc} (packet at offset {self._base + pos})") from exc
+        self._pos = pos + 2 + n
+        return packet
+
+    def __iter__(self) -> PacketDecoder:
+        return self
+
+    def __next__(self) -> Packet:
+        packet = self.next_packet()
+        if packet is None:
+            raise StopIteration
+        return packet

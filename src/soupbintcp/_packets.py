@@ -1,0 +1,369 @@
+"""SoupBinTCP packets: one frozen class per packet type, each encoding and decoding itself.
+
+Layer 1 (wire): bytes in, packets out. No state, no clock.
+
+Every packet on the wire is a 2-byte big-endian length (of what follows it), a 1-byte packet
+type and a payload. Field layouts are the tables of SoupBinTCP 4.10, section 2; offsets in the
+comments are offsets in the whole packet, as in the spec.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import ClassVar, Final, Self
+
+from ._errors import LocalProtocolError, RejectReason, RemoteProtocolError
+
+__all__ = [
+    "CLIENT_PACKETS",
+    "LOGIN_REQUEST_PAYLOAD_400",
+    "LOGIN_REQUEST_PAYLOAD_410",
+    "MAX_PAYLOAD_LENGTH",
+    "SERVER_PACKETS",
+    "ClientHeartbeat",
+    "Debug",
+    "EndOfSession",
+    "LoginAccepted",
+    "LoginReject",
+    "LoginRequest",
+    "LogoutRequest",
+    "Packet",
+    "PacketType",
+    "SequencedData",
+    "ServerHeartbeat",
+    "UnsequencedData",
+    "decode_packet",
+    "frame",
+]
+
+
+class PacketType(enum.IntEnum):
+    """The packet type byte. Values are the ASCII letters of the spec."""
+
+    DEBUG = 0x2B  # "+" either direction
+    LOGIN_ACCEPTED = 0x41  # "A" server
+    LOGIN_REJECTED = 0x4A  # "J" server
+    SEQUENCED_DATA = 0x53  # "S" server
+    UNSEQUENCED_DATA = 0x55  # "U" either direction
+    SERVER_HEARTBEAT = 0x48  # "H" server
+    END_OF_SESSION = 0x5A  # "Z" server
+    LOGIN_REQUEST = 0x4C  # "L" client
+    CLIENT_HEARTBEAT = 0x52  # "R" client
+    LOGOUT_REQUEST = 0x4F  # "O" client
+
+
+#: The length field counts the type byte, so a payload is at most 65535 - 1 bytes.
+MAX_PAYLOAD_LENGTH: Final = 0xFFFF - 1
+LOGIN_REQUEST_PAYLOAD_400: Final = 46
+LOGIN_REQUEST_PAYLOAD_410: Final = 51
+
+_USERNAME_LEN: Final = 6
+_PASSWORD_LEN: Final = 10
+_SESSION_LEN: Final = 10
+_SEQUENCE_LEN: Final = 20
+_HEARTBEAT_TIMEOUT_LEN: Final = 5
+_MAX_SEQUENCE: Final = 10**_SEQUENCE_LEN - 1
+_MAX_HEARTBEAT_TIMEOUT: Final = 10**_HEARTBEAT_TIMEOUT_LEN - 1
+
+
+def frame(packet_type: int, payload: bytes = b"") -> bytes:
+    """Prefix `payload` with the length and type: one whole packet as it goes on the wire."""
+    n = len(payload) + 1
+    if n > 0xFFFF:
+        raise LocalProtocolError(
+            f"payload of {len(payload)} bytes does not fit a packet (max {MAX_PAYLOAD_LENGTH})"
+        )
+    return n.to_bytes(2, "big") + bytes((packet_type,)) + payload
+
+
+# --- field helpers: emit per spec, parse tolerantly (either padding) -------------------------
+
+
+def _ascii_field(name: str, value: str, width: int, *, left_pad: bool) -> bytes:
+    try:
+        raw = value.encode("ascii")
+    except UnicodeEncodeError:
+        raise LocalProtocolError(f"{name} {value!r} is not ASCII") from None
+    if len(raw) > width:
+        raise LocalProtocolError(f"{name} {value!r} is longer than {width} characters")
+    if raw != raw.strip() or not raw.isascii() or not all(32 < c < 127 for c in raw):
+        raise LocalProtocolError(f"{name} {value!r} must be printable ASCII without spaces")
+    return raw.rjust(width) if left_pad else raw.ljust(width)
+
+
+def _session_field(value: str) -> bytes:
+    if value and not value.isalnum():
+        raise LocalProtocolError(f"session {value!r} must be alphanumeric")
+    return _ascii_field("session", value, _SESSION_LEN, left_pad=True)
+
+
+def _numeric_field(name: str, value: int, width: int) -> bytes:
+    if value < 0 or value >= 10**width:
+        raise LocalProtocolError(f"{name} {value} does not fit {width} ASCII digits")
+    return str(value).encode("ascii").rjust(width)
+
+
+def _parse_text(name: str, raw: bytes) -> str:
+    text = raw.strip(b" ")
+    if not all(32 < c < 127 for c in text):
+        raise RemoteProtocolError(f"{name} field {raw!r} is not printable ASCII")
+    return text.decode("ascii")
+
+
+def _parse_session(raw: bytes) -> str:
+    session = _parse_text("session", raw)
+    if session and not session.isalnum():
+        raise RemoteProtocolError(f"session field {raw!r} is not alphanumeric")
+    return session
+
+
+def _parse_number(name: str, raw: bytes) -> int:
+    digits = raw.strip(b" ")
+    # isdigit() on bytes is ASCII-only, unlike str.isdigit().
+    if not digits.isdigit():
+        raise RemoteProtocolError(f"{name} field {raw!r} is not an ASCII number")
+    return int(digits)
+
+
+def _expect_length(cls: type[Packet], payload: bytes, *lengths: int) -> None:
+    if len(payload) not in lengths:
+        want = " or ".join(str(n) for n in lengths)
+        raise RemoteProtocolError(
+            f"{cls.__name__} payload is {len(payload)} bytes, the spec says {want}"
+        )
+
+
+# --- packets -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """Base of all packets. `encode()` gives the whole packet, length prefix included."""
+
+    packet_type: ClassVar[PacketType]
+
+    def payload(self) -> bytes:
+        return b""
+
+    def encode(self) -> bytes:
+        return frame(self.packet_type, self.payload())
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Self:
+        """Build the packet from its payload (the bytes after the type byte)."""
+        _expect_length(cls, payload, 0)
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class Debug(Packet):
+    """ "+": free-form human-readable text, either direction; applications ignore it."""
+
+    packet_type: ClassVar[PacketType] = PacketType.DEBUG
+    text: str = ""
+
+    def payload(self) -> bytes:
+        try:
+            return self.text.encode("ascii")
+        except UnicodeEncodeError:
+            raise LocalProtocolError(f"debug text {self.text!r} is not ASCII") from None
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Self:
+        # Debug text is only ever logged: never fail on it.
+        return cls(payload.decode("ascii", errors="replace"))
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAccepted(Packet):
+    """ "A": the session now logged into and the sequence number of the next Sequenced Data."""
+
+    packet_type: ClassVar[PacketType] = PacketType.LOGIN_ACCEPTED
+    session: str
+    sequence: int
+
+    def payload(self) -> bytes:
+        # offset 3: Session, 10, left padded; offset 13: Sequence Number, 20, left padded
+        return _session_field(self.session) + _numeric_field(
+            "sequence number", self.sequence, _SEQUENCE_LEN
+        )
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Self:
+        _expect_length(cls, payload, _SESSION_LEN + _SEQUENCE_LEN)
+        return cls(
+            _parse_session(payload[:_SESSION_LEN]),
+            _parse_number("sequence number", payload[_SESSION_LEN:]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoginReject(Packet):
+    """ "J": the login was refused; the server closes the connection after it."""
+
+    packet_type: ClassVar[PacketType] = PacketType.LOGIN_REJECTED
+    reason: RejectReason
+
+    def payload(self) -> bytes:
+        return RejectReason(self.reason).value.encode("ascii")
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Self:
+        _expect_length(cls, payload, 1)
+        try:
+            return cls(RejectReason(payload.decode("latin-1")))
+        except ValueError:
+            raise RemoteProtocolError(f"unknown login reject reason code {payload!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class SequencedData(Packet):
+    """ "S": one sequenced message; its number is implied by counting."""
+
+    packet_type: ClassVar[PacketType] = PacketType.SEQUENCED_DATA
+    data: bytes
+
+    def payload(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Self:
+        return cls(payload)
+
+
+@dataclass(frozen=True, slots=True)
+class UnsequencedData(Packet):
+    """ "U": one unsequenced message, either direction, best effort."""
+
+    packet_type: ClassVar[PacketType] = PacketType.UNSEQUENCED_DATA
+    data: bytes
+
+    def payload(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Self:
+        return cls(payload)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerHeartbeat(Packet):
+    """ "H": the server had nothing to send for a second."""
+
+    packet_type: ClassVar[PacketType] = PacketType.SERVER_HEARTBEAT
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfSession(Packet):
+    """ "Z": the session is over; no more messages will be in it."""
+
+    packet_type: ClassVar[PacketType] = PacketType.END_OF_SESSION
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRequest(Packet):
+    """ "L": the first packet of every connection.
+
+    `heartbeat_timeout_ms` is the SoupBinTCP 4.10 field; `None` encodes the 4.00 packet
+    (payload 46 bytes), a number the 4.10 packet (payload 51 bytes).
+    """
+
+    packet_type: ClassVar[PacketType] = PacketType.LOGIN_REQUEST
+    username: str
+    password: str
+    session: str = ""
+    sequence: int = 0
+    heartbeat_timeout_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        self.payload()  # validate eagerly: a request that cannot be encoded is not built
+
+    def payload(self) -> bytes:
+        # offset 3: Username 6 / 9: Password 10 (right padded) / 19: Requested Session 10
+        # / 29: Requested Sequence Number 20 / 49: Heartbeat Timeout 5 (4.10 only)
+        out = (
+            _ascii_field("username", self.username, _USERNAME_LEN, left_pad=False)
+            + _ascii_field("password", self.password, _PASSWORD_LEN, left_pad=False)
+            + _session_field(self.session)
+            + _numeric_field("requested sequence number", self.sequence, _SEQUENCE_LEN)
+        )
+        if self.heartbeat_timeout_ms is not None:
+            out += _numeric_field(
+                "heartbeat timeout", self.heartbeat_timeout_ms, _HEARTBEAT_TIMEOUT_LEN
+            )
+        return out
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Self:
+        _expect_length(cls, payload, LOGIN_REQUEST_PAYLOAD_400, LOGIN_REQUEST_PAYLOAD_410)
+        timeout = None
+        if len(payload) == LOGIN_REQUEST_PAYLOAD_410:
+            timeout = _parse_number("heartbeat timeout", payload[46:51])
+        try:
+            return cls(
+                _parse_text("username", payload[0:6]),
+                _parse_text("password", payload[6:16]),
+                _parse_session(payload[16:26]),
+                _parse_number("requested sequence number", payload[26:46]),
+                timeout,
+            )
+        except LocalProtocolError as exc:  # pragma: no cover - parsing already checked fields
+            raise RemoteProtocolError(str(exc)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ClientHeartbeat(Packet):
+    """ "R": the client had nothing to send for a second."""
+
+    packet_type: ClassVar[PacketType] = PacketType.CLIENT_HEARTBEAT
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutRequest(Packet):
+    """ "O": the client asks the server to end the connection."""
+
+    packet_type: ClassVar[PacketType] = PacketType.LOGOUT_REQUEST
+
+
+#: Packets a client may receive, by type byte.
+SERVER_PACKETS: Final[dict[int, type[Packet]]] = {
+    cls.packet_type: cls
+    for cls in (
+        Debug,
+        LoginAccepted,
+        LoginReject,
+        SequencedData,
+        UnsequencedData,
+        ServerHeartbeat,
+        EndOfSession,
+    )
+}
+#: Packets a server may receive, by type byte.
+CLIENT_PACKETS: Final[dict[int, type[Packet]]] = {
+    cls.packet_type: cls
+    for cls in (Debug, LoginRequest, UnsequencedData, ClientHeartbeat, LogoutRequest)
+}
+
+
+def decode_packet(data: bytes, table: dict[int, type[Packet]] | None = None) -> Packet:
+    """Decode exactly one whole packet (length prefix included).
+
+    `table` restricts the accepted types (`SERVER_PACKETS` for what a client may receive,
+    `CLIENT_PACKETS` for what a server may receive); by default both are accepted, with
+    "U" decoded as `UnsequencedData`.
+    """
+    if len(data) < 3:
+        raise RemoteProtocolError(f"a packet needs at least 3 bytes, got {len(data)}")
+    n = (data[0] << 8) | data[1]
+    if n + 2 != len(data):
+        raise RemoteProtocolError(
+            f"packet length field says {n} bytes follow, but {len(data) - 2} do"
+        )
+    cls = (table if table is not None else _ALL_PACKETS).get(data[2])
+    if cls is None:
+        raise RemoteProtocolError(f"unexpected packet type {bytes(data[2:3])!r} at offset 2")
+    return cls.decode_payload(bytes(data[3:]))
+
+
+_ALL_PACKETS: Final = {**SERVER_PACKETS, **CLIENT_PACKETS}

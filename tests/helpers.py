@@ -1,0 +1,35 @@
+"""Test helpers: build wire bytes by hand and wire sessions back to back."""
+
+from __future__ import annotations
+
+from soupbintcp import ClientSession, Event, SequencedMessages, ServerSession
+
+
+def wire(ptype: bytes, payload: bytes = b"") -> bytes:
+    """One packet built by hand from the spec's layout, independent of the library."""
+    return (len(payload) + 1).to_bytes(2, "big") + ptype + payload
+
+
+def login_pair(
+    client: ClientSession | None = None,
+    *,
+    session_id: str = "SESSION1",
+    sequence: int = 1,
+    now: float = 0.0,
+) -> tuple[ClientSession, ServerSession]:
+    """A client and a server session logged in to each other, no sockets."""
+    client = client or ClientSession("user", "secret")
+    server = ServerSession(now)
+    server.receive_data(client.login(now), now)
+    client.receive_data(server.accept(session_id, sequence, now), now)
+    return client, server
+
+
+def sequenced(events: list[Event]) -> list[tuple[int, bytes]]:
+    """(sequence, payload) of every sequenced message in `events`."""
+    return [
+        (m.sequence, m.data)  # type: ignore[misc]
+        for e in events
+        if isinstance(e, SequencedMessages)
+        for m in e.to_messages()
+    ]

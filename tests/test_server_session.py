@@ -1,0 +1,231 @@
+"""ServerSession, deterministically: time is a number we pass in."""
+
+from __future__ import annotations
+
+import pytest
+
+from soupbintcp import (
+    ClientHeartbeat,
+    Debug,
+    Dialect,
+    HeartbeatTimeout,
+    LocalProtocolError,
+    LoginAccepted,
+    LoginReject,
+    LoginRequest,
+    LoginTimeout,
+    LogoutRequest,
+    RejectReason,
+    RemoteProtocolError,
+    ServerSession,
+    ServerState,
+    UnsequencedData,
+    decode_packet,
+)
+
+from .helpers import wire
+
+LOGIN_400 = LoginRequest("user", "secret", "", 1).encode()
+LOGIN_410 = LoginRequest("user", "secret", "", 1, 2500).encode()
+
+
+def logged_in(**kwargs: object) -> ServerSession:
+    server = ServerSession(0.0, **kwargs)  # type: ignore[arg-type]
+    server.receive_data(LOGIN_400, 0.0)
+    server.accept("SESSION1", 1, 0.0)
+    return server
+
+
+def test_login_request_hands_decision_to_caller() -> None:
+    server = ServerSession(0.0)
+    events = server.receive_data(LOGIN_400, 0.1)
+    assert events == [LoginRequest("user", "secret", "", 1)]
+    assert server.state is ServerState.LOGIN_PENDING
+    assert server.login_request == events[0]
+    assert decode_packet(server.accept("SESSION1", 1, 0.2)) == LoginAccepted("SESSION1", 1)
+    assert server.state is ServerState.LOGGED_IN
+    assert server.next_sequence == 1
+
+
+@pytest.mark.parametrize("reason", list(RejectReason))
+def test_reject(reason: RejectReason) -> None:
+    server = ServerSession(0.0)
+    server.receive_data(LOGIN_400, 0.1)
+    assert decode_packet(server.reject(reason, 0.2)) == LoginReject(reason)
+    assert server.state is ServerState.REJECTED
+    assert server.next_timer() is None
+    with pytest.raises(LocalProtocolError):
+        server.send_sequenced(b"x", 0.3)
+
+
+def test_both_login_lengths_accepted() -> None:
+    for raw, timeout in ((LOGIN_400, 15.0), (LOGIN_410, 2.5)):
+        server = ServerSession(0.0, client_heartbeat_timeout=15.0)
+        server.receive_data(raw, 0.0)
+        server.accept("S", 1, 0.0)
+        assert server.client_heartbeat_timeout == timeout
+
+
+def test_410_zero_heartbeat_timeout_means_default() -> None:
+    server = ServerSession(0.0, client_heartbeat_timeout=9.0)
+    server.receive_data(LoginRequest("u", "p", "", 1, 0).encode(), 0.0)
+    assert server.client_heartbeat_timeout == 9.0
+
+
+def test_login_timeout() -> None:
+    server = ServerSession(100.0, login_timeout=30.0)
+    assert server.next_timer() == 130.0
+    assert server.handle_timer(129.9) == b""
+    server.receive_data(Debug("still here").encode(), 120.0)  # debug is not a login
+    with pytest.raises(LoginTimeout):
+        server.handle_timer(130.0)
+    assert server.state is ServerState.CLOSED
+
+
+def test_login_timeout_runs_while_the_decision_is_pending() -> None:
+    server = ServerSession(0.0, login_timeout=5.0)
+    server.receive_data(LOGIN_400, 1.0)
+    with pytest.raises(LoginTimeout):
+        server.handle_timer(5.0)
+
+
+def test_heartbeat_after_one_second_without_sending() -> None:
+    server = logged_in()
+    assert server.next_timer() == 1.0
+    assert server.handle_timer(0.99) == b""
+    assert server.handle_timer(1.0) == wire(b"H")
+    server.send_sequenced(b"x", 1.5)
+    assert server.handle_timer(2.0) == b""
+    assert server.handle_timer(2.5) == wire(b"H")
+
+
+def test_enforces_the_410_client_heartbeat_timeout() -> None:
+    server = ServerSession(0.0, client_heartbeat_timeout=15.0)
+    server.receive_data(LOGIN_410, 0.0)  # 2500 ms
+    server.accept("S", 1, 0.0)
+    server.receive_data(ClientHeartbeat().encode(), 2.0)
+    server.handle_timer(4.0)
+    with pytest.raises(HeartbeatTimeout, match=r"2\.5 s"):
+        server.handle_timer(4.5)
+    assert server.state is ServerState.CLOSED
+
+
+def test_enforces_the_default_client_heartbeat_timeout() -> None:
+    server = logged_in(client_heartbeat_timeout=15.0)
+    for t in range(1, 15):
+        server.handle_timer(float(t))
+    with pytest.raises(HeartbeatTimeout):
+        server.handle_timer(15.0)
+
+
+def test_client_packets_after_login() -> None:
+    server = logged_in()
+    raw = (
+        UnsequencedData(b"order").encode()
+        + ClientHeartbeat().encode()
+        + Debug("x").encode()
+        + LogoutRequest().encode()
+    )
+    assert server.receive_data(raw, 1.0) == [
+        UnsequencedData(b"order"),
+        ClientHeartbeat(),
+        Debug("x"),
+        LogoutRequest(),
+    ]
+    assert server.state is ServerState.CLOSED
+
+
+def test_sequence_numbers_advance_with_sent_data() -> None:
+    server = ServerSession(0.0)
+    server.receive_data(LOGIN_400, 0.0)
+    server.accept("S", 10, 0.0)
+    server.send_sequenced(b"a", 0.0)
+    server.send_unsequenced(b"u", 0.0)  # not counted
+    raw = server.send_sequenced_many([b"b", b"cc", b""], 0.0)
+    assert raw == wire(b"S", b"b") + wire(b"S", b"cc") + wire(b"S")
+    server.sequenced_sent(5, 0.0)
+    assert server.next_sequence == 19
+
+
+def test_end_of_session() -> None:
+    server = logged_in()
+    assert server.end_session(1.0) == wire(b"Z")
+    assert server.state is ServerState.ENDED
+    with pytest.raises(LocalProtocolError):
+        server.send_sequenced(b"x", 1.0)
+    assert server.receive_data(LogoutRequest().encode(), 1.1) == [LogoutRequest()]
+
+
+@pytest.mark.parametrize(
+    ("setup", "raw", "match"),
+    [
+        (
+            "new",
+            UnsequencedData(b"x").encode(),
+            "Unsequenced Data received in state 'awaiting login'",
+        ),
+        ("new", ClientHeartbeat().encode(), "Client Heartbeat received in state 'awaiting login'"),
+        ("new", LogoutRequest().encode(), "expected Debug, Login Request"),
+        ("pending", LOGIN_400, "Login Request received in state 'login pending'"),
+        ("pending", UnsequencedData(b"x").encode(), "'login pending'"),
+        ("logged_in", LOGIN_400, "Login Request received in state 'logged in'"),
+        ("logged_in", wire(b"S", b"x"), "type b'S' at offset"),
+        ("logged_in", wire(b"H"), "type b'H'"),
+        ("logged_in", wire(b"A", b" " * 30), "type b'A'"),
+        ("new", wire(b"x"), "type b'x' at offset 2"),
+        ("new", wire(b"L", b"x" * 10), "LoginRequest payload is 10 bytes"),
+        ("new", b"\x00\x00", "length 0"),
+    ],
+)
+def test_protocol_violations_end_in_a_clear_error(setup: str, raw: bytes, match: str) -> None:
+    server = ServerSession(0.0)
+    if setup != "new":
+        server.receive_data(LOGIN_400, 0.0)
+    if setup == "logged_in":
+        server.accept("S", 1, 0.0)
+    with pytest.raises(RemoteProtocolError, match=match):
+        server.receive_data(raw, 0.1)
+    assert server.state is ServerState.ERROR
+    with pytest.raises(RemoteProtocolError):
+        server.receive_data(b"", 0.2)
+    with pytest.raises(RemoteProtocolError):
+        server.send_sequenced(b"x", 0.2)
+
+
+def test_max_packet_length_caps_client_packets() -> None:
+    server = ServerSession(0.0, max_packet_length=100)
+    server.receive_data(LOGIN_400, 0.0)
+    server.accept("S", 1, 0.0)
+    with pytest.raises(RemoteProtocolError, match="exceeds the limit of 100"):
+        server.receive_data(b"\x10\x00U", 0.1)
+
+
+def test_calls_out_of_order_are_local_errors() -> None:
+    server = ServerSession(0.0)
+    with pytest.raises(LocalProtocolError, match="cannot accept in state 'awaiting login'"):
+        server.accept("S", 1, 0.0)
+    with pytest.raises(LocalProtocolError):
+        server.send_sequenced(b"x", 0.0)
+    with pytest.raises(LocalProtocolError):
+        server.end_session(0.0)
+    server.receive_data(LOGIN_400, 0.0)
+    with pytest.raises(LocalProtocolError, match="1 or more"):
+        server.accept("S", 0, 0.0)
+    with pytest.raises(LocalProtocolError):
+        server.accept("BAD ID", 1, 0.0)
+    assert server.state is ServerState.LOGIN_PENDING  # a refused call changes nothing
+
+
+def test_omega_dialect_server() -> None:
+    server = ServerSession(0.0, dialect=Dialect.OMEGA)
+    server.receive_data(LOGIN_400, 0.0)
+    server.accept("S", 1, 0.0)
+    assert server.send_no_more_messages(0.0) == wire(b"S")
+    assert server.next_sequence == 1
+    with pytest.raises(LocalProtocolError):
+        server.send_unsequenced(b"x", 0.0)
+    with pytest.raises(LocalProtocolError):
+        server.end_session(0.0)
+    standard = logged_in()
+    with pytest.raises(LocalProtocolError):
+        standard.send_no_more_messages(0.0)
