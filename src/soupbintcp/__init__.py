@@ -4,6 +4,7 @@ Layers, each importing only from those below it: the wire (packets and framing),
 sessions, the asyncio and blocking drivers, the stores, and the command line.
 """
 
+from ._async_client import AsyncClient, BatchItem, connect_async
 from ._client_session import ClientSession, ClientState
 from ._errors import (
     ConnectionLost,
@@ -37,13 +38,17 @@ from ._packets import (
     UnsequencedData,
     decode_packet,
 )
+from ._reconnect import CloseReason, ReconnectPolicy
 from ._server_session import ServerSession, ServerState
 from ._version import __version__
 
 __all__ = [
+    "AsyncClient",
+    "BatchItem",
     "ClientHeartbeat",
     "ClientSession",
     "ClientState",
+    "CloseReason",
     "ConnectionLost",
     "Debug",
     "Dialect",
@@ -63,6 +68,7 @@ __all__ = [
     "PacketDecoder",
     "PacketType",
     "ProtocolError",
+    "ReconnectPolicy",
     "RejectReason",
     "RemoteProtocolError",
     "Role",
@@ -78,5 +84,6 @@ __all__ = [
     "SoupBinTCPError",
     "UnsequencedData",
     "__version__",
+    "connect_async",
     "decode_packet",
 ]

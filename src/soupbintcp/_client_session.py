@@ -204,6 +204,11 @@ class ClientSession:
         elif self._state is ClientState.LOGGING_OUT:
             self._state = ClientState.CLOSED
 
+    def peer_alive(self, now: float) -> None:
+        """The driver knows the server is alive without reading from it: it stopped reading
+        on purpose (back-pressure) while unread data waits in the socket."""
+        self._last_received = now
+
     # --- timers ----------------------------------------------------------------------------
 
     def next_timer(self) -> float | None:
