@@ -30,10 +30,7 @@ def itch_payloads(n: int, seed: int = 1) -> list[bytes]:
 
 
 def encode_stream(payloads: list[bytes]) -> bytes:
-    parts = []
-    for p in payloads:
-        parts.append((len(p) + 1).to_bytes(2, "big") + b"S" + p)
-    return b"".join(parts)
+    return b"".join((len(p) + 1).to_bytes(2, "big") + b"S" + p for p in payloads)
 
 
 def _read_login(conn: socket.socket) -> LoginRequest:
