@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import struct
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -75,8 +76,43 @@ async def count_bytes(address: Address, n: int) -> int:
     return n
 
 
+class _NaiveReader(asyncio.Protocol):
+    """The yardstick: split frames with struct.unpack_from over a memoryview and count them."""
+
+    def __init__(self, done: asyncio.Future[int]) -> None:
+        self.done = done
+        self.rest = b""
+        self.count = 0
+        self.unpack = struct.Struct(">H").unpack_from
+
+    def data_received(self, data: bytes) -> None:
+        buf = memoryview(self.rest + data if self.rest else data)
+        pos, end, unpack, count = 0, len(buf), self.unpack, 0
+        while pos + 3 <= end:
+            (n,) = unpack(buf, pos)
+            if pos + 2 + n > end:
+                break
+            if buf[pos + 2] == 0x5A and not self.done.done():  # End of Session
+                self.done.set_result(self.count + count - 1)  # minus Login Accepted
+            count += 1
+            pos += 2 + n
+        self.count += count
+        self.rest = bytes(buf[pos:])
+
+
+async def naive_reader(address: Address, n: int) -> int:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+    transport, _ = await loop.create_connection(lambda: _NaiveReader(done), *address)
+    transport.write(soupbintcp.LoginRequest("bench", "bench", "", 1).encode())
+    count = await done
+    transport.close()
+    return count
+
+
 PATHS: dict[str, Callable[[Address, int], Awaitable[int]]] = {
     "bytes only (transport limit)": count_bytes,
+    "naive frame splitter": naive_reader,
     "receive_msg()": via_receive_msg,
     "async for": via_async_for,
     "receive_batch()": via_batch,
