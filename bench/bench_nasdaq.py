@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from feed_server import FeedServer  # noqa: E402
+from feed_server import FeedServer
 
 Address = tuple[str, int]
 
