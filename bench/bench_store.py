@@ -1,0 +1,174 @@
+"""Message store figures: append rates, replay rate, seek time and reopen time.
+
+    python bench/bench_store.py                      # 10,000,000-message journal
+    python bench/bench_store.py --messages 1000000   # quicker
+
+Messages are ITCH-sized (20 to 50 bytes). Prints one line per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from soupbintcp import SequencedData
+from soupbintcp.store import Durability, FileStore, MemoryStore, MessageStore
+
+POOL_SIZE = 10_000
+
+
+def pool(seed: int = 1) -> list[bytes]:
+    rng = random.Random(seed)
+    return [rng.randbytes(rng.randint(20, 50)) for _ in range(POOL_SIZE)]
+
+
+def report(what: str, count: int, seconds: float, unit: str = "msg/s") -> None:
+    print(f"{what:<58} {count / seconds:>14,.0f} {unit}  ({count:,} in {seconds:.3f} s)")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_appends(
+    make: Callable[[], MessageStore], label: str, n: int, messages: list[bytes]
+) -> None:
+    batch = 1000
+    frames = [
+        (b"".join(SequencedData(m).encode() for m in messages[i : i + batch]), batch)
+        for i in range(0, POOL_SIZE, batch)
+    ]
+
+    def one_by_one(store: MessageStore) -> None:
+        append = store.append
+        for i in range(n):
+            append(messages[i % POOL_SIZE])
+        store.flush()
+
+    def many(store: MessageStore) -> None:
+        for i in range(0, n, batch):
+            j = i % POOL_SIZE
+            store.append_many(messages[j : j + batch])
+        store.flush()
+
+    def pre_encoded(store: MessageStore) -> None:
+        for i in range(0, n, batch):
+            store.append_frames(*frames[(i % POOL_SIZE) // batch])
+        store.flush()
+
+    for name, fn in (
+        ("append", one_by_one),
+        (f"append_many x{batch}", many),
+        (f"append_frames x{batch}", pre_encoded),
+    ):
+        store = make()
+        report(f"{label}: {name}", n, timed(lambda s=store, f=fn: f(s)))  # type: ignore[misc]
+        store.close()
+
+
+def bench_replay(store: MessageStore, label: str) -> None:
+    for max_bytes in (64 << 10, 1 << 20):
+        sequence = 1
+
+        def replay(max_bytes: int = max_bytes) -> None:
+            nonlocal sequence
+            read_frames = store.read_frames
+            while True:
+                _, n = read_frames(sequence, max_bytes)
+                if not n:
+                    return
+                sequence += n
+
+        seconds = timed(replay)
+        report(
+            f"{label}: read_frames replay, max_bytes={max_bytes >> 10} KiB", sequence - 1, seconds
+        )
+
+
+def bench_seek(store: MessageStore, label: str, samples: int = 20_000) -> None:
+    rng = random.Random(2)
+    sequences = [rng.randint(1, store.durable_count) for _ in range(samples)]
+
+    def seek() -> None:
+        for s in sequences:
+            store.read_frames(s, 4096)
+
+    seconds = timed(seek)
+    print(
+        f"{label + ': random read_frames(seq, 4 KiB)':<58} {seconds / samples * 1e6:>14.1f} us each"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000_000, help="journal size")
+    parser.add_argument("--appends", type=int, default=1_000_000, help="messages per append test")
+    parser.add_argument("--dir", type=Path, default=None, help="where to put the journals")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-store-", dir=args.dir))
+    messages = pool()
+    try:
+        journal = workdir / "journal"
+
+        def fresh(durability: Durability) -> Callable[[], MessageStore]:
+            def make() -> MessageStore:
+                for p in (journal, Path(f"{journal}.idx")):
+                    p.unlink(missing_ok=True)
+                return FileStore(journal, durability=durability)
+
+            return make
+
+        bench_appends(MemoryStore, "MemoryStore", args.appends, messages)
+        bench_appends(fresh(Durability.PUBLISH), "FileStore PUBLISH", args.appends, messages)
+        bench_appends(fresh(Durability.TIMER), "FileStore TIMER", args.appends, messages)
+
+        memory = MemoryStore()
+        for i in range(0, args.appends, 1000):
+            memory.append_many(messages[i % POOL_SIZE : i % POOL_SIZE + 1000])
+        bench_replay(memory, "MemoryStore")
+        bench_seek(memory, "MemoryStore")
+        memory.close()
+
+        # The big journal.
+        n = args.messages
+        store = fresh(Durability.TIMER)()
+        batch = 10_000
+
+        def build() -> None:
+            for _ in range(0, n, batch):
+                store.append_many(messages)
+            store.close()
+
+        report(f"FileStore: write a {n:,}-message journal (TIMER, x{batch})", n, timed(build))
+        size = journal.stat().st_size / 2**20
+        index_size = Path(f"{journal}.idx").stat().st_size / 2**10
+        print(f"{'journal size':<58} {size:>14,.1f} MiB  (index {index_size:,.1f} KiB)")
+
+        opened: list[FileStore] = []
+        seconds = timed(lambda: opened.append(FileStore(journal)))
+        print(f"{f'reopen {n:,} messages with the index':<58} {seconds:>14.3f} s")
+        reopened = opened.pop()
+        assert reopened.count == n
+        bench_replay(reopened, "FileStore")
+        bench_seek(reopened, "FileStore")
+        reopened.close()
+
+        os.unlink(f"{journal}.idx")
+        seconds = timed(lambda: opened.append(FileStore(journal)))
+        print(f"{f'reopen {n:,} messages, index missing (full scan)':<58} {seconds:>14.3f} s")
+        report("  = scan rate", n, seconds)
+        opened.pop().close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

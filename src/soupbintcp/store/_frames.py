@@ -1,0 +1,267 @@
+"""Sequenced Data frames as the stores hold them: exactly the packets on the wire.
+
+A frame is the 2-byte big-endian length of what follows it, the type byte b"S" and the
+payload. Stores keep frames back to back, so a run of messages is one contiguous slice that
+the server writes straight to a socket.
+
+The loops here walk frames by their length fields, in the style of
+`PacketDecoder.next_sequenced_payloads`: locals only, one subscript per header byte.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from array import array
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from .._errors import LocalProtocolError
+from .._packets import MAX_PAYLOAD_LENGTH, PacketType, _session_field
+
+__all__ = [
+    "HEADER",
+    "MAX_FRAME",
+    "OVERHEAD",
+    "S",
+    "as_sequence",
+    "check_sequence",
+    "encode_indexed",
+    "encode_many",
+    "encode_one",
+    "frame_ends",
+    "index_frames",
+    "is_one_frame",
+    "normalize_session",
+    "payloads",
+    "scan",
+]
+
+S: Final = PacketType.SEQUENCED_DATA.value
+#: The length field (of type byte and payload) and the type byte.
+HEADER: Final = struct.Struct(">HB")
+OVERHEAD: Final = HEADER.size
+#: The largest frame: a 2-byte length field saying 65535.
+MAX_FRAME: Final = 2 + 0xFFFF
+
+
+def _too_big(messages: Iterable[bytes]) -> LocalProtocolError:
+    size = max(len(data) for data in messages)
+    return LocalProtocolError(
+        f"a message of {size} bytes does not fit a packet (max {MAX_PAYLOAD_LENGTH})"
+    )
+
+
+def normalize_session(session_id: str | None) -> str | None:
+    """Check a session id as the spec's Session field; a blank one means none."""
+    if session_id is None:
+        return None
+    _session_field(session_id)  # raises LocalProtocolError if it cannot go on the wire
+    return session_id or None
+
+
+def check_sequence(sequence: int) -> None:
+    if sequence < 1:
+        raise LocalProtocolError(f"sequence numbers start at 1, not {sequence}")
+
+
+def as_sequence(messages: Iterable[bytes]) -> Sequence[bytes]:
+    # Materialized once: an encoding error must append nothing, so we walk it twice.
+    return messages if isinstance(messages, list | tuple) else list(messages)
+
+
+def encode_one(data: bytes) -> bytes:
+    try:
+        return HEADER.pack(len(data) + 1, S) + data
+    except struct.error:
+        raise _too_big((data,)) from None
+
+
+def encode_many(messages: Sequence[bytes]) -> bytes:
+    pack = HEADER.pack
+    parts: list[bytes] = []
+    append = parts.append
+    try:
+        for data in messages:
+            append(pack(len(data) + 1, S))
+            append(data)
+    except struct.error:  # the length does not fit 2 bytes
+        raise _too_big(messages) from None
+    return b"".join(parts)
+
+
+def encode_indexed(
+    messages: Sequence[bytes], count: int, offset: int, index: array[int], interval: int
+) -> bytes:
+    """Frames for `messages`, numbered from `count + 1` and landing at file `offset`.
+
+    Appends to `index` the offset of each message numbered `k * interval + 1`. The messages
+    are encoded in runs that end at those numbers, so finding the offsets costs one `sum`
+    per run rather than any work per message.
+    """
+    pack = HEADER.pack
+    parts: list[bytes] = []
+    append = parts.append
+    before = len(index)
+    total = len(messages)
+    done = 0
+    try:
+        while done < total:
+            due = len(index) * interval - count - done  # messages before the next indexed one
+            if not due:
+                index.append(offset)
+                due = interval
+            run = messages[done : done + due]
+            for data in run:
+                append(pack(len(data) + 1, S))
+                append(data)
+            offset += sum(map(len, run)) + OVERHEAD * len(run)
+            done += len(run)
+    except struct.error:
+        del index[before:]
+        raise _too_big(messages) from None
+    return b"".join(parts)
+
+
+def _bad_frames(frames: bytes, count: int, detail: str) -> LocalProtocolError:
+    return LocalProtocolError(
+        f"{len(frames)} bytes are not {count} Sequenced Data frames: {detail}"
+    )
+
+
+def index_frames(
+    frames: bytes, count: int, first: int, offset: int, index: array[int], interval: int
+) -> None:
+    """Index `count` pre-encoded frames numbered from `first + 1`, landing at `offset`.
+
+    Hops from frame to frame by the length fields (the index needs every Nth offset, so this
+    walk cannot be avoided) and checks they end exactly at the end of `frames`. The type byte
+    and length of the first frame and of every indexed frame are checked on the way; the
+    others are the caller's guarantee. Raises `LocalProtocolError`, leaving `index` as it was.
+    """
+    if count < 0:
+        raise LocalProtocolError(f"count must be 0 or more, not {count}")
+    before = len(index)
+    size = len(frames)
+    pos = 0
+    done = 0
+    try:
+        while done < count:
+            due = len(index) * interval - first - done
+            if not due or not done:
+                if frames[pos + 2] != S or not (frames[pos] or frames[pos + 1]):
+                    raise _bad_frames(
+                        frames, count, f"frame {done + 1} at offset {pos} is not Sequenced Data"
+                    )
+                if not due:
+                    index.append(offset + pos)
+                    due = interval
+            step = min(due, count - done)
+            for _ in range(step):
+                pos += ((frames[pos] << 8) | frames[pos + 1]) + 2
+            done += step
+    except IndexError:
+        pos = size + 1  # ran off the end: fewer frames than `count`
+    except LocalProtocolError:
+        del index[before:]
+        raise
+    if pos != size:
+        del index[before:]
+        raise _bad_frames(
+            frames, count, "they run past the end" if pos > size else "bytes are left over"
+        )
+
+
+def is_one_frame(frames: bytes) -> bool:
+    """Whether `frames` is exactly one whole Sequenced Data frame (the server's publish)."""
+    return len(frames) >= 3 and frames[2] == S and ((frames[0] << 8) | frames[1]) + 2 == len(frames)
+
+
+def frame_ends(frames: bytes, count: int, base: int) -> array[int]:
+    """`base` plus the end offset of each of `count` frames, every frame checked."""
+    if count < 0:
+        raise LocalProtocolError(f"count must be 0 or more, not {count}")
+    ends: array[int] = array("Q")
+    append = ends.append
+    size = len(frames)
+    last = size - 3
+    pos = 0
+    for i in range(count):
+        if pos > last:
+            raise _bad_frames(frames, count, f"frame {i + 1} runs past the end")
+        n = (frames[pos] << 8) | frames[pos + 1]
+        if frames[pos + 2] != S or not n:
+            raise _bad_frames(frames, count, f"frame {i + 1} at offset {pos} is not Sequenced Data")
+        pos += 2 + n
+        append(base + pos)
+    if pos != size:
+        raise _bad_frames(
+            frames, count, "they run past the end" if pos > size else "bytes are left over"
+        )
+    return ends
+
+
+def payloads(frames: bytes, count: int) -> list[bytes]:
+    """The payloads of the first `count` frames of `frames` (which holds at least that many)."""
+    out: list[bytes] = []
+    append = out.append
+    pos = 0
+    for _ in range(count):
+        end = pos + 2 + ((frames[pos] << 8) | frames[pos + 1])
+        append(frames[pos + 3 : end])
+        pos = end
+    return out
+
+
+def _describe(n: int, type_byte: int) -> str:
+    if not n:
+        return "a zero length field"
+    return f"type byte {bytes((type_byte,))!r} instead of b'S'"
+
+
+def scan(
+    fd: int,
+    offset: int,
+    count: int,
+    size: int,
+    index: array[int],
+    interval: int,
+    chunk: int = 1 << 20,
+) -> tuple[int, int, str | None]:
+    """Walk a journal's frames from `offset` (where message `count + 1` starts) to `size`.
+
+    Reads `chunk` bytes at a time with `os.pread` and appends to `index` the offset of each
+    message numbered `k * interval + 1`. Returns the end of the last whole valid frame, the
+    number of messages up to it, and why the walk stopped before `size` (`None` if it did
+    not): a zero length field, a type byte other than b"S", or a partial frame at the end.
+    """
+    mark = len(index) * interval  # `count` at which the next indexed message starts
+    carry = b""
+    base = offset  # file offset of buf[0]
+    while True:
+        at = base + len(carry)
+        want = min(chunk, size - at)
+        data = os.pread(fd, want, at) if want > 0 else b""
+        if not data:
+            break
+        buf = carry + data if carry else data
+        blen = len(buf)
+        last = blen - 3
+        pos = 0
+        while pos <= last:
+            n = (buf[pos] << 8) | buf[pos + 1]
+            if buf[pos + 2] != S or not n:
+                return base + pos, count, _describe(n, buf[pos + 2])
+            end = pos + 2 + n
+            if end > blen:
+                break
+            if count == mark:
+                index.append(base + pos)
+                mark += interval
+            count += 1
+            pos = end
+        carry = buf[pos:]
+        base += pos
+    if carry:  # its header, if whole, was checked above: the body is what is missing
+        return base, count, f"a partial frame of {len(carry)} bytes"
+    return base, count, None

@@ -1,0 +1,139 @@
+"""`MemoryStore`: every message in memory, durable at once. For tests and demos."""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable
+from itertools import accumulate, repeat
+from operator import add
+from typing import Self
+
+from ._frames import (
+    OVERHEAD,
+    as_sequence,
+    check_sequence,
+    encode_many,
+    encode_one,
+    frame_ends,
+    is_one_frame,
+    normalize_session,
+    payloads,
+)
+from ._protocol import StoreError
+
+__all__ = ["MemoryStore"]
+
+_READ_CHUNK = 1 << 20
+
+
+class MemoryStore:
+    """A `MessageStore` in memory: nothing survives the process, so everything appended is
+    "durable" at once (`durable_count == count`).
+
+    Frames sit back to back in one `bytearray`, with the offset of every message in an
+    `array('Q')`, so `read_frames` is a binary search and one slice.
+    """
+
+    __slots__ = ("_closed", "_frames", "_offsets", "_session_id")
+
+    def __init__(self, *, session_id: str | None = None) -> None:
+        self._session_id = normalize_session(session_id)
+        self._frames = bytearray()
+        # _offsets[i] is where message i + 1 starts; the last entry is the end of the frames.
+        self._offsets: array[int] = array("Q", (0,))
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"count={self.count}"
+        return f"MemoryStore({state}, session_id={self._session_id!r})"
+
+    @property
+    def count(self) -> int:
+        return len(self._offsets) - 1
+
+    @property
+    def durable_count(self) -> int:
+        return len(self._offsets) - 1
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session_id
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+
+    def append(self, data: bytes) -> int:
+        self._check_open()
+        self._frames += encode_one(data)
+        self._offsets.append(len(self._frames))
+        return len(self._offsets) - 1
+
+    def append_many(self, messages: Iterable[bytes]) -> int:
+        self._check_open()
+        first = len(self._offsets)
+        msgs = as_sequence(messages)
+        if not msgs:
+            return first
+        self._frames += encode_many(msgs)
+        offsets = self._offsets
+        # The offsets are running sums of frame sizes: itertools does them without a loop.
+        offsets.extend(
+            accumulate(map(add, map(len, msgs), repeat(OVERHEAD)), initial=offsets.pop())
+        )
+        return first
+
+    def append_frames(self, frames: bytes, count: int) -> int:
+        self._check_open()
+        first = len(self._offsets)
+        if count == 1 and is_one_frame(frames):
+            self._frames += frames
+            self._offsets.append(len(self._frames))
+            return first
+        ends = frame_ends(frames, count, len(self._frames))
+        self._frames += frames
+        self._offsets.extend(ends)
+        return first
+
+    def read_frames(self, sequence: int, max_bytes: int) -> tuple[bytes, int]:
+        self._check_open()
+        check_sequence(sequence)
+        offsets = self._offsets
+        last = len(offsets) - 1  # index of the end offset == durable_count
+        if sequence > last:
+            return b"", 0
+        start = offsets[sequence - 1]
+        # The last message boundary within max_bytes; at least the first frame.
+        j = bisect_right(offsets, start + max_bytes, sequence, last + 1) - 1
+        if j < sequence:
+            j = sequence
+        with memoryview(self._frames) as view:
+            return bytes(view[start : offsets[j]]), j - sequence + 1
+
+    def read(self, sequence: int, count: int) -> list[bytes]:
+        self._check_open()
+        check_sequence(sequence)
+        end = min(sequence + count, len(self._offsets))  # one past the last to read
+        if end <= sequence:
+            return []
+        offsets = self._offsets
+        with memoryview(self._frames) as view:
+            frames = bytes(view[offsets[sequence - 1] : offsets[end - 1]])
+        return payloads(frames, end - sequence)
+
+    def flush(self) -> None:
+        self._check_open()
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
