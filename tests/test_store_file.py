@@ -580,11 +580,14 @@ def test_failed_timer_flush_keeps_the_buffer(
 
 
 def run_in_child(body: Any) -> None:
-    """Run `body` in a forked child that dies with os._exit, as a crash: no close, no flush."""
+    """Run `body` in a forked child that dies with os._exit, as a crash: no close, no flush.
+
+    `body` returns what it opened so that it stays referenced until the child dies: a store
+    collected on return would flush, which a crash never does."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         try:
-            body()
+            keep = body()  # noqa: F841 - alive until _exit
         finally:
             os._exit(0)
     _, status = os.waitpid(pid, 0)
@@ -592,11 +595,12 @@ def run_in_child(body: Any) -> None:
 
 
 def test_crash_loses_only_unflushed_timer_messages(journal: Path) -> None:
-    def body() -> None:
+    def body() -> FileStore:
         store = FileStore(journal, durability=Durability.TIMER, index_interval=4)
         store.append_many(samples(1, 10))
         store.flush()
         store.append_many(samples(11, 15))  # never flushed: no client could have seen them
+        return store
 
     run_in_child(body)
     with FileStore(journal, index_interval=4) as store:
