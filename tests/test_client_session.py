@@ -238,6 +238,14 @@ def test_resume_after_connection_lost_asks_for_next_sequence() -> None:
     assert sequenced(client.receive_data(s(b"c"), 1.1)) == [(3, b"c")]
 
 
+def test_first_login_beyond_the_end_starts_where_the_server_says() -> None:
+    client = ClientSession("user", "secret", sequence=1000)
+    client.login(0.0)
+    client.receive_data(accepted(sequence=11), 0.0)  # the server has only 10 messages
+    assert client.next_sequence == 11
+    assert sequenced(client.receive_data(s(b"k"), 0.1)) == [(11, b"k")]
+
+
 def test_resume_lower_than_expected_skips_duplicates() -> None:
     client = logged_in()
     client.receive_data(s(b"a") + s(b"b") + s(b"c"), 0.1)

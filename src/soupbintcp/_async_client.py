@@ -126,6 +126,7 @@ class AsyncClient:
         self._dispatch_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
         self._logout_waiter: asyncio.Future[None] | None = None
+        self._accepted_sequence = 0
         self._end: SoupBinTCPError | None = None  # set once the session is over for good
         self.close_reason: CloseReason | None = None
         self.reconnects = 0
@@ -316,7 +317,7 @@ class AsyncClient:
             host,
             port,
             self._session.session_id,
-            self._session.next_sequence,
+            self._accepted_sequence,
         )
 
     async def _reconnect_loop(self) -> None:
@@ -335,7 +336,9 @@ class AsyncClient:
                     self._finish(close_reason_for(err), err)
                     return
                 failures += 1
-                log.warning("reconnect attempt %d to %s failed: %s", failures, self.address, exc)
+                log.warning(
+                    "reconnect attempt %d to %s:%s failed: %s", failures, *self.address, exc
+                )
                 if policy.gives_up(failures):
                     self._finish(
                         CloseReason.CONNECTION_LOST,
@@ -378,6 +381,7 @@ class AsyncClient:
 
     def _status(self, event: Event) -> None:
         if type(event) is LoginAccepted:
+            self._accepted_sequence = event.sequence
             self._schedule_timer()  # heartbeats start now
             if self._login_future is not None and not self._login_future.done():
                 self._login_future.set_result(None)
@@ -386,7 +390,7 @@ class AsyncClient:
         elif type(event) is EndOfSession:
             self._finish(CloseReason.END_OF_SESSION, SessionEnded("end of session"))
         elif type(event) is Debug:
-            log.debug("debug packet from %s: %s", self.address, event.text)
+            log.debug("debug packet from %s:%s: %s", *self.address, event.text)
         elif type(event) is NoMoreMessages:
             log.debug("no more messages available at sequence %d", event.sequence)
         if self._on_status is not None:
@@ -431,7 +435,7 @@ class AsyncClient:
             and is_recoverable(exc)
             and self._session.state is ClientState.DISCONNECTED
         ):
-            log.warning("connection to %s failed (%s); reconnecting", self.address, exc)
+            log.warning("%s; reconnecting", exc)
             self._start_reconnect()
         else:
             self._finish(close_reason_for(exc), exc)
@@ -477,7 +481,7 @@ class AsyncClient:
             return
         self._end = exc
         self.close_reason = reason
-        log.info("session with %s ended: %s", self.address, exc)
+        log.info("session with %s:%s ended: %s", *self.address, exc)
         if self._transport is not None:
             # Let End of Session / logout close gracefully: what we wrote still goes out.
             transport = self._transport

@@ -314,7 +314,10 @@ class ClientSession:
         if packet.sequence < 1:
             raise RemoteProtocolError(f"Login Accepted with sequence number {packet.sequence}")
         expected = self._next_sequence
-        if expected == 0:  # "only new messages": the server decides where we start
+        if expected == 0 or (self.logins == 0 and packet.sequence < expected):
+            # First login: "only new messages", or a request beyond the end of the session,
+            # which the server answers with its next sequence number. Nothing was delivered
+            # yet, so there is nothing to skip.
             expected = packet.sequence
         elif packet.sequence > expected:
             raise SequenceGap(expected, packet.sequence)

@@ -10,7 +10,7 @@ comments are offsets in the whole packet, as in the spec.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Final, Self
 
 from ._errors import LocalProtocolError, RejectReason, RemoteProtocolError
@@ -271,7 +271,7 @@ class LoginRequest(Packet):
 
     packet_type: ClassVar[PacketType] = PacketType.LOGIN_REQUEST
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a log line by accident
     session: str = ""
     sequence: int = 0
     heartbeat_timeout_ms: int | None = None

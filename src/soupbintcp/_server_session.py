@@ -146,6 +146,11 @@ class ServerSession:
     def error(self) -> SoupBinTCPError | None:
         return self._error
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a whole packet (a truncated packet at EOF)."""
+        return self._decoder.buffered
+
     # --- calls -----------------------------------------------------------------------------
 
     def _check(self, call: str) -> None:
