@@ -1,0 +1,93 @@
+"""The click group and the one place where errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+import click
+
+import soupbintcp
+
+from ._common import UserError, describe_error, setup_logging, stderr
+
+
+def run_async(coro: Coroutine[Any, Any, int], loop: str = "auto") -> int:
+    """Run `coro` on uvloop when it is installed (or asked for), else stock asyncio."""
+    factory = None
+    if loop in ("auto", "uvloop"):
+        try:
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        except ImportError:
+            if loop == "uvloop":
+                raise UserError("uvloop is not installed: pip install 'soupbintcp[fast]'") from None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(soupbintcp.__version__, prog_name="soupbintcp")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "--loop",
+    type=click.Choice(["auto", "asyncio", "uvloop"]),
+    default="auto",
+    show_default=True,
+    help="Event loop: uvloop when installed, unless told otherwise.",
+)
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, loop: str) -> None:
+    """SoupBinTCP 4.00 / 4.10 server and client tools.
+
+    \b
+    soupbintcp demo                          a server and a client, live progress, a verdict
+    soupbintcp serve --listen :7000          serve a journal to clients
+    soupbintcp tail 127.0.0.1:7000 -u user   print a feed as it arrives
+    soupbintcp record 127.0.0.1:7000 f.soup  record a feed, resumable
+    """
+    setup_logging(verbose)
+    ctx.obj = {"loop": loop, "verbose": verbose}
+
+
+def _register() -> None:
+    from . import _demo, _record, _serve, _tail
+
+    for module in (_demo, _record, _serve, _tail):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code. Errors are one line on stderr."""
+    try:
+        result = cli.main(args=argv, prog_name="soupbintcp", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        stderr.print(f"soupbintcp: error: {exc.format_message()}{hint}", soft_wrap=True)
+        return 2
+    except click.ClickException as exc:
+        stderr.print(f"soupbintcp: error: {exc.format_message()}", soft_wrap=True)
+        return 1
+    except click.Abort:
+        stderr.print("soupbintcp: interrupted")
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    except (soupbintcp.SoupBinTCPError, OSError) as exc:
+        stderr.print(f"soupbintcp: error: {describe_error(exc)}", soft_wrap=True)
+        return 1
+    if isinstance(result, int):
+        return result
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())

@@ -1,0 +1,140 @@
+"""What the commands share: addresses, credentials, errors, logging and progress."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from rich.console import Console
+
+import soupbintcp
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PASSWORD_ENV = "SOUPBINTCP_PASSWORD"  # noqa: S105 - the variable's name, not a password
+USER_ENV = "SOUPBINTCP_USER"
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # a line stays a line in logs
+
+
+class UserError(click.ClickException):
+    """A mistake a person made: one line, exit code 1."""
+
+
+def parse_address(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = default_host, value
+    host = host.strip("[]") or default_host
+    try:
+        number = int(port)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT") from None
+    if not 0 <= number <= 65535:
+        raise click.BadParameter(f"port {number} is out of range")
+    return host, number
+
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[Any, Any]  # generic only in click's stubs of late versions
+else:
+    _ParamType = click.ParamType
+
+
+class AddressType(_ParamType):
+    name = "HOST:PORT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_address(str(value))
+        except click.BadParameter as exc:
+            self.fail(exc.message, param, ctx)
+
+
+ADDRESS = AddressType()
+
+
+def read_credentials_file(path: Path) -> dict[str, str]:
+    """`username:password` per line; blank lines and `#` comments are skipped."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read credentials file {str(path)!r}: {exc}") from None
+    out: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not sep or not user:
+            raise UserError(f"{path}:{number}: expected username:password")
+        out[user.strip()] = password.strip()
+    if not out:
+        raise UserError(f"credentials file {str(path)!r} has no username:password line")
+    return out
+
+
+def credential_options(func: F) -> F:
+    """--user / --password / --credentials-file; the password may come from the environment
+    so that it never has to be typed on a command line."""
+    func = click.option(
+        "--credentials-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="File of username:password lines (the first is used by clients).",
+    )(func)
+    func = click.option(
+        "--password",
+        envvar=PASSWORD_ENV,
+        show_envvar=True,
+        help=f"Password; prefer the {PASSWORD_ENV} environment variable.",
+    )(func)
+    func = click.option("--user", "-u", envvar=USER_ENV, show_envvar=True, help="Username.")(func)
+    return func
+
+
+def client_credentials(
+    user: str | None, password: str | None, credentials_file: Path | None
+) -> tuple[str, str]:
+    if credentials_file is not None:
+        creds = read_credentials_file(credentials_file)
+        if user is None:
+            user, password = next(iter(creds.items()))
+        elif user in creds:
+            password = creds[user]
+    if user is None:
+        raise UserError(f"no username: give --user, {USER_ENV} or --credentials-file")
+    return user, password or ""
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * verbose if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("soupbintcp")
+    root.handlers[:] = [handler]
+    root.setLevel(max(level, logging.DEBUG))
+    root.propagate = False
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a person, no traceback."""
+    if isinstance(exc, soupbintcp.LoginRejected):
+        return f"login rejected by the server: {exc.reason.description}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: is the server running at that address?"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror.lower()}{where}"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false", "no")

@@ -1,0 +1,201 @@
+"""`soupbintcp record`: record a feed's sequenced stream into a journal or a BinaryFILE.
+
+Restarted on the same file, it resumes at the next sequence number, so the recording has no
+gap and no duplicate however often it is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Protocol
+
+import click
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+import soupbintcp
+from soupbintcp.store import FileStore
+
+from ._common import ADDRESS, UserError, client_credentials, credential_options, stderr
+
+
+class _Sink(Protocol):
+    count: int
+    session_id: str | None
+
+    def write(self, messages: list[bytes]) -> None: ...
+    def close(self) -> None: ...
+
+
+class _JournalSink:
+    def __init__(self, path: Path, session_id: str | None) -> None:
+        self.store = FileStore(path, session_id=session_id or None)
+        self.count = self.store.count
+        self.session_id = self.store.session_id
+
+    def write(self, messages: list[bytes]) -> None:
+        self.store.append_many(messages)
+        self.count += len(messages)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _binaryfile_end(path: Path) -> tuple[int, int]:
+    """(records, offset after the last whole record) of an existing BinaryFILE."""
+    count = 0
+    offset = 0
+    carry = b""
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            buf = carry + chunk
+            pos = 0
+            last = len(buf) - 2
+            while pos <= last:
+                end = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
+                if end > len(buf):
+                    break
+                pos = end
+                count += 1
+            offset += pos
+            carry = buf[pos:]
+    return count, offset
+
+
+class _BinaryFileSink:
+    """BinaryFILE: each message preceded by its 2-byte big-endian length."""
+
+    def __init__(self, path: Path, session_id: str | None) -> None:
+        self.session_id = session_id
+        self.count = 0
+        if path.exists():
+            self.count, end = _binaryfile_end(path)
+            if end != path.stat().st_size:
+                stderr.print(f"cutting a torn last record off {path} at offset {end}")
+                os.truncate(path, end)
+        self.file = path.open("ab")
+
+    def write(self, messages: list[bytes]) -> None:
+        self.file.write(b"".join(len(m).to_bytes(2, "big") + m for m in messages))
+        self.file.flush()  # what is counted is in the file: a restart resumes after it
+        self.count += len(messages)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@click.command("record")
+@click.argument("address", type=ADDRESS)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@credential_options
+@click.option("--session", "session_id", default="", help="Session to record (default: current).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "journal", "binaryfile"]),
+    default="auto",
+    show_default=True,
+    help="auto: a journal for *.soup, else a BinaryFILE.",
+)
+@click.option("--count", "-n", type=click.IntRange(min=1), help="Stop after N new messages.")
+@click.option("--reconnect/--no-reconnect", default=True, show_default=True)
+@click.option("--tls", is_flag=True, help="Connect with TLS (system trust store).")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    address: tuple[str, int],
+    file: Path,
+    user: str | None,
+    password: str | None,
+    credentials_file: Path | None,
+    session_id: str,
+    fmt: str,
+    count: int | None,
+    reconnect: bool,
+    tls: bool,
+) -> int:
+    """Record the sequenced stream of the feed at ADDRESS into FILE.
+
+    A journal (*.soup) can be served again with `soupbintcp serve --store FILE`; a BinaryFILE
+    is Nasdaq's ITCH file format. Restarted on the same FILE, recording resumes at the next
+    sequence number: no gap, no duplicate.
+    """
+    from ._app import run_async
+
+    username, secret = client_credentials(user, password, credentials_file)
+    journal = fmt == "journal" or (fmt == "auto" and file.suffix == ".soup")
+
+    def open_sink(session: str | None) -> _Sink:
+        return _JournalSink(file, session) if journal else _BinaryFileSink(file, session)
+
+    # An existing recording says where to resume and in which session; a new journal is
+    # created once the login has named the session, so that its header records it.
+    existing = open_sink(session_id or None) if file.exists() else None
+    if existing is None and not os.access(file.parent, os.W_OK):
+        why = "no such directory" if not file.parent.is_dir() else "not writable"
+        raise UserError(f"cannot create {file}: {why}: {file.parent}")
+
+    async def main() -> int:
+        first = existing.count + 1 if existing else 1
+        client = await soupbintcp.connect_async(
+            address,
+            username,
+            secret,
+            session_id=session_id or (existing.session_id if existing else None) or "",
+            sequence=first,
+            reconnect=reconnect,
+            ssl=True if tls else None,
+        )
+        sink = existing or open_sink(client.session_id)
+        stderr.print(
+            f"recording session {client.session_id!r} from sequence {first} into {file}"
+            + (f" ({sink.count:,} messages already there)" if sink.count else "")
+        )
+        started = time.monotonic()
+        recorded = 0
+        nbytes = 0
+        progress = Progress(
+            TextColumn("[bold]{task.fields[recorded]:>12,}[/] messages"),
+            TextColumn("{task.fields[mb]:>9.1f} MB"),
+            TextColumn("{task.fields[rate]:>10,.0f} msg/s"),
+            TextColumn("sequence {task.fields[seq]:,}"),
+            TimeElapsedColumn(),
+            console=stderr,
+            disable=not stderr.is_terminal,
+        )
+        task = progress.add_task("record", recorded=0, mb=0.0, rate=0.0, seq=first - 1)
+        try:
+            with progress:
+                async for batch in client.batches():
+                    for item in batch:
+                        if type(item) is not soupbintcp.SequencedMessages:
+                            continue
+                        messages = item.messages
+                        if count is not None and recorded + len(messages) > count:
+                            messages = messages[: count - recorded]
+                        sink.write(messages)
+                        recorded += len(messages)
+                        nbytes += sum(map(len, messages))
+                    elapsed = max(time.monotonic() - started, 1e-9)
+                    progress.update(
+                        task,
+                        recorded=recorded,
+                        mb=nbytes / 1e6,
+                        rate=recorded / elapsed,
+                        seq=sink.count,
+                    )
+                    if count is not None and recorded >= count:
+                        break
+        finally:
+            if not client.is_closed:
+                await client.logout()
+            sink.close()
+            elapsed = max(time.monotonic() - started, 1e-9)
+            stderr.print(
+                f"recorded {recorded:,} messages ({nbytes / 1e6:.1f} MB) in {elapsed:.2f} s, "
+                f"{recorded / elapsed:,.0f} msg/s; {file} now holds sequence 1..{sink.count:,}"
+            )
+        return 0
+
+    return run_async(main(), ctx.obj["loop"])
