@@ -5,6 +5,7 @@ sessions, the asyncio and blocking drivers, the stores, and the command line.
 """
 
 from ._async_client import AsyncClient, BatchItem, connect_async
+from ._blocking_client import BlockingClient, connect
 from ._client_session import ClientSession, ClientState
 from ._errors import (
     ConnectionLost,
@@ -39,21 +40,36 @@ from ._packets import (
     decode_packet,
 )
 from ._reconnect import CloseReason, ReconnectPolicy
+from ._server import (
+    Authenticate,
+    Connection,
+    OnUnsequenced,
+    Server,
+    Stream,
+    UserStoreFactory,
+    serve,
+)
 from ._server_session import ServerSession, ServerState
 from ._version import __version__
+from .store import Durability, FileStore, MemoryStore, MessageStore, StoreError
 
 __all__ = [
     "AsyncClient",
+    "Authenticate",
     "BatchItem",
+    "BlockingClient",
     "ClientHeartbeat",
     "ClientSession",
     "ClientState",
     "CloseReason",
+    "Connection",
     "ConnectionLost",
     "Debug",
     "Dialect",
+    "Durability",
     "EndOfSession",
     "Event",
+    "FileStore",
     "HeartbeatTimeout",
     "LocalProtocolError",
     "LoginAccepted",
@@ -62,8 +78,11 @@ __all__ = [
     "LoginRequest",
     "LoginTimeout",
     "LogoutRequest",
+    "MemoryStore",
     "Message",
+    "MessageStore",
     "NoMoreMessages",
+    "OnUnsequenced",
     "Packet",
     "PacketDecoder",
     "PacketType",
@@ -75,6 +94,7 @@ __all__ = [
     "SequenceGap",
     "SequencedData",
     "SequencedMessages",
+    "Server",
     "ServerHeartbeat",
     "ServerSession",
     "ServerState",
@@ -82,8 +102,13 @@ __all__ = [
     "SessionMismatch",
     "SessionTimeout",
     "SoupBinTCPError",
+    "StoreError",
+    "Stream",
     "UnsequencedData",
+    "UserStoreFactory",
     "__version__",
+    "connect",
     "connect_async",
     "decode_packet",
+    "serve",
 ]
