@@ -461,3 +461,27 @@ def test_single_byte_writes(loop_factory: Callable[[], asyncio.AbstractEventLoop
             await server.close()
 
     run_on(loop_factory, scenario())
+
+
+async def test_concurrent_consumers_share_every_message_once(scripted: ScriptedServer) -> None:
+    client = await connect(scripted)
+    got: list[int | None] = []
+
+    async def consumer() -> None:
+        while True:
+            try:
+                msg = await client.receive_msg()
+            except SessionEnded:
+                return
+            got.append(msg.sequence)
+            await asyncio.sleep(0)  # the other consumer runs between messages
+
+    consumers = [asyncio.ensure_future(consumer()) for _ in range(2)]
+    await asyncio.sleep(0.01)  # both are waiting
+    # One chunk carrying two runs of sequenced data: S S S H S S S
+    scripted.send_raw(b"".join(wire(b"S", b"%d" % i) for i in (1, 2, 3)) + wire(b"H")
+                      + b"".join(wire(b"S", b"%d" % i) for i in (4, 5, 6)))  # fmt: skip
+    await wait_for(lambda: len(got) == 6)
+    await client.close()
+    await within(asyncio.gather(*consumers))
+    assert sorted(got) == [1, 2, 3, 4, 5, 6]  # type: ignore[type-var]

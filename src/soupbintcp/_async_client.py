@@ -26,7 +26,7 @@ from ._errors import (
     SessionTimeout,
     SoupBinTCPError,
 )
-from ._events import Event, Message, NoMoreMessages, SequencedMessages
+from ._events import BatchItem, Event, Message, NoMoreMessages, SequencedMessages
 from ._framing import Dialect
 from ._packets import Debug, EndOfSession, LoginAccepted, LoginReject, UnsequencedData
 from ._reconnect import CloseReason, ReconnectPolicy, close_reason_for, is_recoverable
@@ -34,10 +34,6 @@ from ._reconnect import CloseReason, ReconnectPolicy, close_reason_for, is_recov
 __all__ = ["AsyncClient", "BatchItem", "connect_async"]
 
 log = logging.getLogger("soupbintcp.client")
-
-#: What the batch path hands over: runs of sequenced payloads, and unsequenced messages in
-#: their place in the stream.
-BatchItem = SequencedMessages | UnsequencedData
 
 Address = tuple[str, int]
 OnMessage = Callable[[Message], Awaitable[None]]
@@ -163,11 +159,12 @@ class AsyncClient:
         received before it has been handed out; the session's own error otherwise
         (`LoginRejected`, `HeartbeatTimeout`, `ConnectionLost`, `SequenceGap`, ...).
         """
-        i = self._index
-        if i < len(self._current):
-            self._index = i + 1
-            return self._current[i]
         while True:
+            # Checked after every wait too: another consumer may have started a run.
+            i = self._index
+            if i < len(self._current):
+                self._index = i + 1
+                return self._current[i]
             if self._items:
                 item = self._items.popleft()
                 if type(item) is UnsequencedData:

@@ -52,7 +52,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Final, Self
 
-from ._async_client import BatchItem
 from ._client_session import ClientSession, ClientState
 from ._errors import (
     ConnectionLost,
@@ -62,7 +61,7 @@ from ._errors import (
     SessionTimeout,
     SoupBinTCPError,
 )
-from ._events import Event, Message, NoMoreMessages, SequencedMessages
+from ._events import BatchItem, Event, Message, NoMoreMessages, SequencedMessages
 from ._framing import Dialect
 from ._packets import Debug, EndOfSession, LoginAccepted, LoginReject, UnsequencedData
 from ._reconnect import CloseReason, ReconnectPolicy, close_reason_for, is_recoverable

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Final
 
-from ._packets import Packet
+from ._packets import Packet, UnsequencedData
 
-__all__ = ["Event", "Message", "NoMoreMessages", "SequencedMessages"]
+__all__ = ["BatchItem", "Event", "Message", "NoMoreMessages", "SequencedMessages"]
 
 
 class Message(tuple[int | None, bytes]):
@@ -78,4 +78,8 @@ class NoMoreMessages:
 
 
 Event = Packet | SequencedMessages | NoMoreMessages
+
+#: What the clients' batch path hands over: runs of sequenced payloads, and unsequenced
+#: messages in their place in the stream.
+BatchItem = SequencedMessages | UnsequencedData
 EVENT_TYPES: Final = (Packet, SequencedMessages, NoMoreMessages)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -113,9 +112,20 @@ def client_credentials(
     return user, password or ""
 
 
+class _ConsoleHandler(logging.Handler):
+    """Log lines through the rich console, so that they print above a live progress
+    display instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stderr.print(self.format(record), markup=False, highlight=False)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose if verbose else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _ConsoleHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     root = logging.getLogger("soupbintcp")
     root.handlers[:] = [handler]
