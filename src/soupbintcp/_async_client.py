@@ -29,7 +29,15 @@ from ._errors import (
 from ._events import BatchItem, Event, Message, NoMoreMessages, SequencedMessages
 from ._framing import Dialect
 from ._packets import Debug, EndOfSession, LoginAccepted, LoginReject, UnsequencedData
-from ._reconnect import CloseReason, ReconnectPolicy, close_reason_for, is_recoverable
+from ._reconnect import (
+    CloseReason,
+    ReconnectPolicy,
+    close_reason_for,
+    ended_by,
+    is_recoverable,
+    reconnect_policy,
+    ssl_context,
+)
 
 __all__ = ["AsyncClient", "BatchItem", "connect_async"]
 
@@ -445,10 +453,8 @@ class AsyncClient:
             return  # already dropped on purpose
         self._drop_connection()
         state = self._session.state
-        if state is ClientState.CLOSED:
-            self._finish(CloseReason.LOGOUT, SessionEnded("logged out"))
-        elif state is ClientState.ENDED:
-            self._finish(CloseReason.END_OF_SESSION, SessionEnded("end of session"))
+        if (ended := ended_by(state)) is not None:
+            self._finish(*ended)
         elif state is ClientState.REJECTED or state is ClientState.ERROR:
             return  # already reported
         else:
@@ -588,17 +594,14 @@ async def connect_async(
         client_heartbeat_timeout_ms=client_heartbeat_timeout_ms,
         dialect=dialect,
     )
-    if ssl is True:
-        ssl = _ssl.create_default_context()
-    policy = ReconnectPolicy() if reconnect is True else (reconnect or None)
     client = AsyncClient(
         (address[0], address[1]),
         session,
         on_msg_coro=on_msg_coro,
         on_close_coro=on_close_coro,
         on_status=on_status,
-        reconnect=policy,
-        ssl=ssl or None,
+        reconnect=reconnect_policy(reconnect),
+        ssl=ssl_context(ssl),
         server_hostname=server_hostname,
         connect_timeout=connect_timeout,
         max_queue=max_queue,

@@ -64,7 +64,15 @@ from ._errors import (
 from ._events import BatchItem, Event, Message, NoMoreMessages, SequencedMessages
 from ._framing import Dialect
 from ._packets import Debug, EndOfSession, LoginAccepted, LoginReject, UnsequencedData
-from ._reconnect import CloseReason, ReconnectPolicy, close_reason_for, is_recoverable
+from ._reconnect import (
+    CloseReason,
+    ReconnectPolicy,
+    close_reason_for,
+    ended_by,
+    is_recoverable,
+    reconnect_policy,
+    ssl_context,
+)
 
 __all__ = ["BlockingClient", "connect"]
 
@@ -820,12 +828,8 @@ class BlockingClient:
         self._conn_dead = True
         with self._lock:
             self._session.connection_lost()
-            state = self._session.state
-            if state is ClientState.CLOSED:
-                self._finish(CloseReason.LOGOUT, SessionEnded("logged out"))
-                return None
-            if state is ClientState.ENDED:
-                self._finish(CloseReason.END_OF_SESSION, SessionEnded("end of session"))
+            if (ended := ended_by(self._session.state)) is not None:
+                self._finish(*ended)
                 return None
         why = f": {exc}" if exc else ""
         return ConnectionLost(f"connection to {self.address[0]}:{self.address[1]} lost{why}")
@@ -872,15 +876,12 @@ def connect(
         client_heartbeat_timeout_ms=client_heartbeat_timeout_ms,
         dialect=dialect,
     )
-    if ssl is True:
-        ssl = _ssl.create_default_context()
-    policy = ReconnectPolicy() if reconnect is True else (reconnect or None)
     client = BlockingClient(
         (address[0], address[1]),
         session,
         on_status=on_status,
-        reconnect=policy,
-        ssl=ssl or None,
+        reconnect=reconnect_policy(reconnect),
+        ssl=ssl_context(ssl),
         server_hostname=server_hostname,
         connect_timeout=connect_timeout,
         max_queue=max_queue,

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import enum
 import random
+import ssl as _ssl
 from dataclasses import dataclass
 
+from ._client_session import ClientState
 from ._errors import (
     ConnectionLost,
     HeartbeatTimeout,
@@ -20,7 +22,15 @@ from ._errors import (
     SoupBinTCPError,
 )
 
-__all__ = ["CloseReason", "ReconnectPolicy", "close_reason_for", "is_recoverable"]
+__all__ = [
+    "CloseReason",
+    "ReconnectPolicy",
+    "close_reason_for",
+    "ended_by",
+    "is_recoverable",
+    "reconnect_policy",
+    "ssl_context",
+]
 
 
 class CloseReason(enum.Enum):
@@ -81,3 +91,22 @@ def close_reason_for(exc: SoupBinTCPError) -> CloseReason:
     if isinstance(exc, ConnectionLost):
         return CloseReason.CONNECTION_LOST
     return CloseReason.PROTOCOL_ERROR
+
+
+def ended_by(state: ClientState) -> tuple[CloseReason, SessionEnded] | None:
+    """Why the end of a connection in `state` ends the session for good, if it does."""
+    if state is ClientState.CLOSED:
+        return CloseReason.LOGOUT, SessionEnded("logged out")
+    if state is ClientState.ENDED:
+        return CloseReason.END_OF_SESSION, SessionEnded("end of session")
+    return None
+
+
+def reconnect_policy(value: bool | ReconnectPolicy | None) -> ReconnectPolicy | None:
+    """The `reconnect=` argument of the clients: True for the default policy."""
+    return ReconnectPolicy() if value is True else (value or None)
+
+
+def ssl_context(value: _ssl.SSLContext | bool | None) -> _ssl.SSLContext | None:
+    """The `ssl=` argument of the clients: True for the system's default trust."""
+    return _ssl.create_default_context() if value is True else (value or None)
