@@ -218,10 +218,9 @@ class LoginReject(Packet):
 
 
 @dataclass(frozen=True, slots=True)
-class SequencedData(Packet):
-    """ "S": one sequenced message; its number is implied by counting."""
+class _DataPacket(Packet):
+    """A packet whose payload is one higher-level message, any bytes."""
 
-    packet_type: ClassVar[PacketType] = PacketType.SEQUENCED_DATA
     data: bytes
 
     def payload(self) -> bytes:
@@ -233,18 +232,17 @@ class SequencedData(Packet):
 
 
 @dataclass(frozen=True, slots=True)
-class UnsequencedData(Packet):
+class SequencedData(_DataPacket):
+    """ "S": one sequenced message; its number is implied by counting."""
+
+    packet_type: ClassVar[PacketType] = PacketType.SEQUENCED_DATA
+
+
+@dataclass(frozen=True, slots=True)
+class UnsequencedData(_DataPacket):
     """ "U": one unsequenced message, either direction, best effort."""
 
     packet_type: ClassVar[PacketType] = PacketType.UNSEQUENCED_DATA
-    data: bytes
-
-    def payload(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def decode_payload(cls, payload: bytes) -> Self:
-        return cls(payload)
 
 
 @dataclass(frozen=True, slots=True)
