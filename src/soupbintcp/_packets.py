@@ -80,15 +80,22 @@ def frame(packet_type: int, payload: bytes = b"") -> bytes:
 # --- field helpers: emit per spec, parse tolerantly (either padding) -------------------------
 
 
+def _shown(name: str, value: object) -> str:
+    """A field's value as an error message may show it: a password never is."""
+    return "(value withheld)" if name == "password" else repr(value)
+
+
 def _ascii_field(name: str, value: str, width: int, *, left_pad: bool) -> bytes:
     try:
         raw = value.encode("ascii")
     except UnicodeEncodeError:
-        raise LocalProtocolError(f"{name} {value!r} is not ASCII") from None
+        raise LocalProtocolError(f"{name} {_shown(name, value)} is not ASCII") from None
     if len(raw) > width:
-        raise LocalProtocolError(f"{name} {value!r} is longer than {width} characters")
-    if raw != raw.strip() or not raw.isascii() or not all(32 < c < 127 for c in raw):
-        raise LocalProtocolError(f"{name} {value!r} must be printable ASCII without spaces")
+        raise LocalProtocolError(f"{name} {_shown(name, value)} is longer than {width} characters")
+    if not all(32 < c < 127 for c in raw):
+        raise LocalProtocolError(
+            f"{name} {_shown(name, value)} must be printable ASCII without spaces"
+        )
     return raw.rjust(width) if left_pad else raw.ljust(width)
 
 
@@ -107,7 +114,7 @@ def _numeric_field(name: str, value: int, width: int) -> bytes:
 def _parse_text(name: str, raw: bytes) -> str:
     text = raw.strip(b" ")
     if not all(32 < c < 127 for c in text):
-        raise RemoteProtocolError(f"{name} field {raw!r} is not printable ASCII")
+        raise RemoteProtocolError(f"{name} field {_shown(name, raw)} is not printable ASCII")
     return text.decode("ascii")
 
 

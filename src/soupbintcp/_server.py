@@ -376,8 +376,8 @@ class _Protocol(asyncio.Protocol):
 
     __slots__ = ("_conn",)
 
-    def __init__(self, server: Server) -> None:
-        self._conn = Connection(server)
+    def __init__(self, server: Server, *, admitted: bool = False) -> None:
+        self._conn = Connection(server, admitted=admitted)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A cast, not an isinstance check: uvloop's transports do not derive from asyncio's.
@@ -408,6 +408,7 @@ class Connection:
     """
 
     __slots__ = (
+        "_admitted",
         "_closed",
         "_end_deadline",
         "_first_sequence",
@@ -433,9 +434,10 @@ class Connection:
         "username",
     )
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, *, admitted: bool = False) -> None:
         self._server = server
         self._loop = server._loop
+        self._admitted = admitted  # counted against the caps already (TLS, at TCP accept)
         self._opened = self._loop.time()
         self._session = ServerSession(
             self._opened,
@@ -574,7 +576,7 @@ class Connection:
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.address = (str(peer[0]), int(peer[1]))
         server = self._server
-        refusal = server._admission(self)
+        refusal = server._admission(self, checked=self._admitted)
         if refusal is not None:
             self._closed = True
             transport.abort()
@@ -1033,15 +1035,67 @@ class Server:
         self._workers: set[asyncio.Task[None]] = set()
         self._sessions: list[_Session] = []
         self._server: asyncio.Server | None = None
+        # TLS listening (see _listen): our own socket, accept task and handshakes under way.
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._handshakes: set[asyncio.Task[None]] = set()
+        self._handshaking = 0
         self._closing = False
         self._closed = self._loop.create_future()
 
     async def _listen(
         self, host: str | None, port: int, ssl: _ssl.SSLContext | None, backlog: int
     ) -> None:
-        self._server = await self._loop.create_server(
-            lambda: _Protocol(self), host, port, ssl=ssl, backlog=backlog
-        )
+        if ssl is None:
+            self._server = await self._loop.create_server(
+                lambda: _Protocol(self), host, port, backlog=backlog
+            )
+            return
+        # TLS: accept here rather than in create_server, whose protocol sees a connection
+        # only once its handshake is done. A client that connects and never handshakes must
+        # count against the caps and meet the login timeout like any other.
+        listener = socket.create_server((host or "", port), backlog=backlog)
+        listener.setblocking(False)
+        self._listener = listener
+        self._accepting = self._loop.create_task(self._accept_tls(listener, ssl))
+
+    async def _accept_tls(self, listener: socket.socket, ssl: _ssl.SSLContext) -> None:
+        loop = self._loop
+        while not self._closing:
+            try:
+                sock, peer = await loop.sock_accept(listener)
+            except OSError as exc:
+                if not self.is_serving:  # the listener was closed under us
+                    return
+                log.warning("accepting a connection failed: %s", exc)
+                await asyncio.sleep(0.05)  # e.g. out of file descriptors: do not spin
+                continue
+            refusal = self._refusal()
+            if refusal is not None:
+                sock.close()
+                log.warning("connection %s:%s refused: %s", peer[0], peer[1], refusal)
+                continue
+            self._handshaking += 1
+            task = loop.create_task(self._tls_handshake(sock, peer, ssl))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    async def _tls_handshake(
+        self, sock: socket.socket, peer: tuple[str, int], ssl: _ssl.SSLContext
+    ) -> None:
+        try:
+            await self._loop.connect_accepted_socket(
+                lambda: _Protocol(self, admitted=True),
+                sock,
+                ssl=ssl,
+                ssl_handshake_timeout=self._login_timeout,
+            )
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            sock.close()
+            log.warning("connection %s:%s closed: TLS handshake failed: %s", peer[0], peer[1],
+                        exc or type(exc).__name__)  # fmt: skip
+        finally:
+            self._handshaking -= 1
 
     def __repr__(self) -> str:
         return (
@@ -1054,8 +1108,11 @@ class Server:
     @property
     def address(self) -> Address:
         """(host, port) actually bound (the first socket's, if several)."""
-        assert self._server is not None
-        name = self._server.sockets[0].getsockname()
+        if self._listener is not None:
+            name = self._listener.getsockname()
+        else:
+            assert self._server is not None
+            name = self._server.sockets[0].getsockname()
         return (str(name[0]), int(name[1]))
 
     @property
@@ -1202,14 +1259,32 @@ class Server:
 
     # --- admission and bookkeeping -------------------------------------------------------
 
-    def _admission(self, conn: Connection) -> str | None:
-        """Why `conn` may not be served, or None and it is registered."""
+    def _refusal(self) -> str | None:
+        """Why one more connection may not be served, or None.
+
+        A TLS connection still in its handshake counts as a connection awaiting login."""
         if self._closing:
             return "the server is closing"
-        if self._max_connections is not None and len(self._connections) >= self._max_connections:
+        if (
+            self._max_connections is not None
+            and len(self._connections) + self._handshaking >= self._max_connections
+        ):
             return f"too many connections (max_connections {self._max_connections})"
-        if self._max_pending is not None and self._pending_logins >= self._max_pending:
+        if (
+            self._max_pending is not None
+            and self._pending_logins + self._handshaking >= self._max_pending
+        ):
             return f"too many connections awaiting login (max_pending_logins {self._max_pending})"
+        return None
+
+    def _admission(self, conn: Connection, *, checked: bool = False) -> str | None:
+        """Why `conn` may not be served, or None and it is registered. `checked`: the caps
+        were applied when TCP accepted it (TLS)."""
+        refusal = "the server is closing" if self._closing else None
+        if not checked:
+            refusal = self._refusal()
+        if refusal is not None:
+            return refusal
         self._connections[conn] = None
         self._pending_logins += 1
         return None
@@ -1235,6 +1310,11 @@ class Server:
         self._closing = True
         if self._server is not None:
             self._server.close()
+        for task in (self._accepting, *self._handshakes):
+            if task is not None:
+                task.cancel()
+        if self._listener is not None:
+            self._listener.close()
         conns = list(self._connections)
         for conn in conns:
             conn._close("the server is closing", logging.INFO)
