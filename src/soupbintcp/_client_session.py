@@ -45,6 +45,8 @@ class ClientState(enum.Enum):
     LOGIN_SENT = "login sent"  # waiting for Login Accepted / Rejected
     LOGGED_IN = "logged in"
     LOGGING_OUT = "logging out"  # Logout Request sent; the server closes next
+    #: Logout Request sent before the login was answered: the answer may still come.
+    LOGOUT_BEFORE_ANSWER = "logging out before the login answer"
     DISCONNECTED = "disconnected"  # connection lost; login() may resume the session
     ENDED = "ended"  # End of Session received
     REJECTED = "rejected"  # Login Rejected received
@@ -66,14 +68,20 @@ _RECEIVE: Final[dict[ClientState, dict[int, ClientState]]] = {
     _S.LOGGING_OUT: {_P.DEBUG: _S.LOGGING_OUT, _P.SEQUENCED_DATA: _S.LOGGING_OUT,
                      _P.UNSEQUENCED_DATA: _S.LOGGING_OUT, _P.SERVER_HEARTBEAT: _S.LOGGING_OUT,
                      _P.END_OF_SESSION: _S.ENDED},
+    _S.LOGOUT_BEFORE_ANSWER: {_P.DEBUG: _S.LOGOUT_BEFORE_ANSWER,
+                              _P.LOGIN_ACCEPTED: _S.LOGGING_OUT, _P.LOGIN_REJECTED: _S.REJECTED},
     _S.ENDED: {_P.DEBUG: _S.ENDED, _P.SERVER_HEARTBEAT: _S.ENDED},
+    # 2.2.2: Login Rejected is the only non-debug packet; Debug may follow it.
+    _S.REJECTED: {_P.DEBUG: _S.REJECTED},
 }  # fmt: skip
 
 #: Which calls are legal in which state.
 _SEND: Final[dict[str, frozenset[ClientState]]] = {
     "login": frozenset({_S.IDLE, _S.DISCONNECTED}),
     "unsequenced": frozenset({_S.LOGGED_IN}),
-    "debug": frozenset({_S.LOGIN_SENT, _S.LOGGED_IN, _S.LOGGING_OUT, _S.ENDED}),
+    "debug": frozenset(
+        {_S.LOGIN_SENT, _S.LOGGED_IN, _S.LOGGING_OUT, _S.LOGOUT_BEFORE_ANSWER, _S.ENDED}
+    ),
     "logout": frozenset({_S.LOGIN_SENT, _S.LOGGED_IN, _S.ENDED}),
 }
 
@@ -192,7 +200,9 @@ class ClientSession:
 
     def logout(self, now: float) -> bytes:
         self._check("logout")
-        if self._state is not ClientState.ENDED:
+        if self._state is ClientState.LOGIN_SENT:
+            self._state = ClientState.LOGOUT_BEFORE_ANSWER
+        elif self._state is not ClientState.ENDED:
             self._state = ClientState.LOGGING_OUT
         self._last_sent = now
         return LogoutRequest().encode()
@@ -201,7 +211,7 @@ class ClientSession:
         """The TCP connection is gone. The session may `login()` again unless it is over."""
         if self._state in (ClientState.LOGIN_SENT, ClientState.LOGGED_IN, ClientState.IDLE):
             self._state = ClientState.DISCONNECTED
-        elif self._state is ClientState.LOGGING_OUT:
+        elif self._state in (ClientState.LOGGING_OUT, ClientState.LOGOUT_BEFORE_ANSWER):
             self._state = ClientState.CLOSED
 
     def peer_alive(self, now: float) -> None:
@@ -255,9 +265,9 @@ class ClientSession:
         """
         if self._error is not None:
             raise self._error
+        if not data:
+            return []  # zero bytes are not a sign of life
         if self._state not in _RECEIVE:
-            if not data:
-                return []
             raise LocalProtocolError(f"received data in state {self._state.value!r}")
         self._last_received = now
         decoder = self._decoder

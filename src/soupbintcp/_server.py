@@ -185,10 +185,17 @@ class Stream:
 
     # --- publishing ----------------------------------------------------------------------
 
+    def _refuse_empty(self, messages: list[bytes]) -> None:
+        if self._server._dialect is Dialect.OMEGA and not all(messages):
+            # There an empty message means "no more messages": clients would not count it.
+            raise LocalProtocolError("the Omega dialect cannot carry an empty message")
+
     def publish(self, data: bytes) -> int:
         """Append one message; return its sequence number."""
         if self._refuse is not None:
             raise LocalProtocolError(self._refuse)
+        if not data:
+            self._refuse_empty([data])
         try:
             frame = _HEADERS[len(data)] + data
         except IndexError:
@@ -202,6 +209,9 @@ class Stream:
         next number if there are none)."""
         if self._refuse is not None:
             raise LocalProtocolError(self._refuse)
+        if self._server._dialect is Dialect.OMEGA:
+            messages = list(messages)
+            self._refuse_empty(messages)
         frames, count = encode_frames(messages)
         if not count:
             return self.store.count + 1

@@ -180,8 +180,17 @@ class ServerSession:
         self._last_sent = now
         return LoginReject(RejectReason(reason)).encode()
 
+    def _check_omega_message(self, data: bytes) -> None:
+        if not data and self.dialect is Dialect.OMEGA:
+            # An empty message means "no more messages" there: the client does not count it.
+            raise LocalProtocolError(
+                "the Omega dialect cannot carry an empty message (send_no_more_messages "
+                "sends the empty 'no more messages' packet)"
+            )
+
     def send_sequenced(self, data: bytes, now: float) -> bytes:
         self._check("sequenced")
+        self._check_omega_message(data)
         out = frame(PacketType.SEQUENCED_DATA, data)
         self._next_sequence += 1
         self._last_sent = now
@@ -192,8 +201,11 @@ class ServerSession:
         self._check("sequenced")
         parts: list[bytes] = []
         append = parts.append
+        omega = self.dialect is Dialect.OMEGA
         for data in messages:
             n = len(data) + 1
+            if omega and n == 1:
+                self._check_omega_message(data)
             if n > 0xFFFF:
                 raise LocalProtocolError(f"a message of {len(data)} bytes does not fit a packet")
             append(n.to_bytes(2, "big"))
@@ -291,9 +303,9 @@ class ServerSession:
         """
         if self._error is not None:
             raise self._error
+        if not data:
+            return []  # zero bytes are not a sign of life
         if self._state not in _RECEIVE:
-            if not data:
-                return []
             raise LocalProtocolError(f"received data in state {self._state.value!r}")
         self._last_received = now
         decoder = self._decoder
