@@ -661,3 +661,13 @@ def test_empty_receive_is_not_a_sign_of_life() -> None:
     assert server.receive_data(b"", 4.0) == []
     with pytest.raises(HeartbeatTimeout):
         server.handle_timer(5.0)
+
+
+def test_sequenced_sent_refuses_a_negative_count() -> None:
+    """1.2: sequence numbers only count up. A negative count is the caller's error."""
+    server = ServerSession(0.0)
+    server.receive_data(LoginRequest("user", "secret").encode(), 0.0)
+    server.accept("S", 5, 0.0)
+    with pytest.raises(LocalProtocolError):
+        server.sequenced_sent(-3, 0.0)
+    assert server.next_sequence == 5

@@ -219,6 +219,8 @@ class ServerSession:
         """Record `count` Sequenced Data packets that the caller wrote already encoded
         (replay straight from a journal that stores them as they go on the wire)."""
         self._check("sequenced")
+        if count < 0:
+            raise LocalProtocolError(f"a count of sent messages cannot be negative ({count})")
         self._next_sequence += count
         self._last_sent = now
 
