@@ -1,34 +1,39 @@
-"""Server benchmark: our asyncio server in this process, raw readers in other processes.
+"""Server benchmark: our server in this process, raw readers in other processes.
 
 Each reader logs in with a hand-built Login Request and then only counts bytes into one
-reused buffer (`sock.recv_into`), so the figures are the server's, not a client's. Messages
-are ITCH-sized (11 to 50 bytes, about 30 on average). Scenarios:
+reused buffer (`recv_into`), so the figures are the server's, not a client's. Messages are
+ITCH-sized (11 to 50 bytes, about 30 on average). Scenarios, each on stock asyncio and on
+uvloop (the server's loop):
 
 - replay: a FileStore of 5,000,000 messages replayed from sequence 1 to one reader;
 - live: `publish_many` in batches of 1,000 (FileStore, durable at once) to one reader;
-- fan-out: the same to 10 readers (aggregate msg/s; 2 cores are shared by 11 processes);
+- fan-out: the same to 10 readers (10 processes) and to 100 (10 processes of 10 sockets),
+  aggregate msg/s; 2 cores are shared by the server and all the readers;
 - stalled: 1,000,000 messages published while one logged-in client never reads: the
   server's RSS and its queued bytes (transport buffers + frames awaiting fan-out).
 
-Usage: python bench/bench_server.py [--quick] [--uvloop] [--runs N]
+    python bench/bench_server.py [--quick] [--loops asyncio uvloop] [--runs N] [--json PATH]
+    python bench/bench_server.py --profile replay    # cProfile of the server during replay
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import multiprocessing as mp
 import os
-import random
+import selectors
 import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
+from benchlib import LOOPS, itch_payloads, profile_text, run_on, write_json
 from soupbintcp._server import Server, serve
 from soupbintcp.store import FileStore
 
@@ -36,19 +41,8 @@ SESSION = "BENCH"
 USER, PASSWORD = "bench", "bench"
 LOGIN_ACCEPTED = 33  # bytes of the Login Accepted packet
 BATCH = 1000
-
-
-def itch_payloads(n: int, seed: int = 1) -> list[bytes]:
-    """ITCH-sized messages: 11 to 50 bytes, about 30 on average."""
-    rng = random.Random(seed)
-    sizes = [rng.randint(11, 50) for _ in range(n)]
-    blob = rng.randbytes(sum(sizes))
-    out = []
-    pos = 0
-    for size in sizes:
-        out.append(blob[pos : pos + size])
-        pos += size
-    return out
+#: Reader processes at most; more clients share them (sockets per process).
+MAX_READER_PROCESSES = 10
 
 
 def wire_size(messages: list[bytes]) -> int:
@@ -69,26 +63,38 @@ def login_packet(sequence: int) -> bytes:
 # --- reader processes (no soupbintcp in them) --------------------------------------------------
 
 
-def reader(address: tuple[str, int], sequence: int, expect: int, pipe: Pipe) -> None:
-    """Log in, count `expect` bytes, report (login time, first byte time, end time)."""
-    sock = socket.create_connection(address)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def reader(address: tuple[str, int], sequence: int, expect: int, sockets: int, pipe: Pipe) -> None:
+    """Log `sockets` connections in, count `expect` bytes on each; report per connection
+    (login time, end time, bytes)."""
+    socks = [socket.create_connection(address) for _ in range(sockets)]
     buf = memoryview(bytearray(1 << 20))
-    recv_into = sock.recv_into
-    t_login = time.monotonic()
-    sock.sendall(login_packet(sequence))
-    total = 0
-    t_first = 0.0
-    while total < expect:
-        n = recv_into(buf)
-        if not n:
-            break
-        if total < LOGIN_ACCEPTED <= total + n:
-            t_first = time.monotonic()
-        total += n
-    t_end = time.monotonic()
-    pipe.send((t_login, t_first, t_end, total))
-    sock.close()
+    selector = selectors.DefaultSelector()
+    t_login: dict[socket.socket, float] = {}
+    t_end: dict[socket.socket, float] = {}
+    totals = dict.fromkeys(socks, 0)
+    for sock in socks:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        t_login[sock] = time.monotonic()
+        sock.sendall(login_packet(sequence))
+        selector.register(sock, selectors.EVENT_READ)
+    reading = len(socks)
+    while reading:
+        events = selector.select(timeout=60)
+        if not events:
+            break  # the parent reports the shortfall
+        for key, _ in events:
+            ready = key.fileobj
+            assert isinstance(ready, socket.socket)
+            n = ready.recv_into(buf)
+            totals[ready] += n
+            if not n or totals[ready] >= expect:
+                t_end[ready] = time.monotonic()
+                selector.unregister(ready)
+                reading -= 1
+    now = time.monotonic()
+    pipe.send([(t_login[s], t_end.get(s, now), totals[s]) for s in socks])
+    for sock in socks:
+        sock.close()
 
 
 def stalled_reader(address: tuple[str, int], pipe: Pipe) -> None:
@@ -103,12 +109,16 @@ def stalled_reader(address: tuple[str, int], pipe: Pipe) -> None:
 
 
 class Readers:
-    def __init__(self, ctx: Any, target: Callable[..., None], *args: Any, count: int = 1) -> None:
+    """`clients` reader connections spread over at most MAX_READER_PROCESSES processes."""
+
+    def __init__(self, ctx: Any, target: Callable[..., None], *args: Any, clients: int = 1) -> None:
         self.pipes: list[Pipe] = []
-        self.procs = []
-        for _ in range(count):
+        self.procs: list[Any] = []
+        procs = min(clients, MAX_READER_PROCESSES)
+        for i in range(procs):
+            sockets = clients // procs + (i < clients % procs)
             ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=target, args=(*args, theirs), daemon=True)
+            proc = ctx.Process(target=target, args=(*args, sockets, theirs), daemon=True)
             proc.start()
             self.pipes.append(ours)
             self.procs.append(proc)
@@ -117,15 +127,23 @@ class Readers:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         out = []
-        for pipe in self.pipes:
-            while not pipe.poll():
-                if loop.time() > deadline:
-                    raise TimeoutError("reader did not finish")
-                await asyncio.sleep(0.005)
-            out.append(pipe.recv())
+        try:
+            for pipe in self.pipes:
+                while not pipe.poll():
+                    if loop.time() > deadline:
+                        raise TimeoutError("reader did not finish")
+                    await asyncio.sleep(0.005)
+                out.extend(pipe.recv())
+        finally:
+            self.stop()
+        return out
+
+    def stop(self) -> None:
         for proc in self.procs:
             proc.join(5)
-        return out
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
 
 
 async def logged_in(server: Server, n: int, timeout: float = 30.0) -> None:
@@ -155,20 +173,32 @@ def server_options() -> dict[str, Any]:
     }
 
 
-async def replay(ctx: Any, directory: str, n: int, runs: int) -> list[float]:
-    path = os.path.join(directory, "replay.soup")
+def build_journal(path: str, n: int) -> int:
+    """A FileStore of `n` ITCH-sized messages; returns the bytes of their frames."""
     total_bytes = 0
     with FileStore(path, session_id=SESSION) as store:
         for start in range(0, n, 100_000):
             batch = itch_payloads(min(100_000, n - start), seed=start)
             store.append_many(batch)
             total_bytes += wire_size(batch)
+    return total_bytes
+
+
+async def replay(
+    ctx: Any, path: str, total_bytes: int, n: int, runs: int, profile: cProfile.Profile | None
+) -> list[float]:
     rates = []
     with FileStore(path) as store:
         async with serve(("127.0.0.1", 0), store=store, **server_options()) as server:
             for _ in range(runs):
                 readers = Readers(ctx, reader, server.address, 1, LOGIN_ACCEPTED + total_bytes)
-                ((t_login, _, t_end, got),) = await readers.results()
+                if profile is not None:
+                    profile.enable()
+                try:
+                    ((t_login, t_end, got),) = await readers.results()
+                finally:
+                    if profile is not None:
+                        profile.disable()
                 assert got == LOGIN_ACCEPTED + total_bytes, got
                 rates.append(n / (t_end - t_login))
     return rates
@@ -181,18 +211,23 @@ async def live(ctx: Any, directory: str, n: int, runs: int, clients: int) -> lis
     expect = LOGIN_ACCEPTED + sum(wire_size(b) for b in per_run)
     rates = []
     for run in range(runs):
-        with FileStore(os.path.join(directory, f"live{clients}-{run}.soup")) as store:
+        path = os.path.join(directory, f"live{clients}-{run}.soup")
+        with FileStore(path) as store:
             async with serve(("127.0.0.1", 0), store=store, **server_options()) as server:
-                readers = Readers(ctx, reader, server.address, 0, expect, count=clients)
-                await logged_in(server, clients)
-                t0 = time.monotonic()
-                for batch in per_run:
-                    server.publish_many(batch)
-                    await asyncio.sleep(0)
-                results = await readers.results()
-                assert all(r[3] == expect for r in results), [r[3] for r in results]
-                t_end = max(r[2] for r in results)
+                readers = Readers(ctx, reader, server.address, 0, expect, clients=clients)
+                try:
+                    await logged_in(server, clients)
+                    t0 = time.monotonic()
+                    for batch in per_run:
+                        server.publish_many(batch)
+                        await asyncio.sleep(0)
+                    results = await readers.results()
+                finally:
+                    readers.stop()
+                assert all(r[2] == expect for r in results), [r[2] for r in results]
+                t_end = max(r[1] for r in results)
                 rates.append(clients * len(per_run) * BATCH / (t_end - t0))
+        os.unlink(path)
     return rates
 
 
@@ -204,24 +239,29 @@ async def stalled(ctx: Any, directory: str, n: int) -> dict[str, float]:
             ours, theirs = ctx.Pipe()
             proc = ctx.Process(target=stalled_reader, args=(server.address, theirs), daemon=True)
             proc.start()
-            await logged_in(server, 1)
-            before = rss_bytes()
-            peak_rss = before
-            peak_queued = 0
-            sent = 0
-            for i in range(n // BATCH):
-                batch = batches[i % len(batches)]
-                server.publish_many(batch)
-                sent += wire_size(batch)
-                await asyncio.sleep(0)
-                if i % 10 == 0:
-                    peak_rss = max(peak_rss, rss_bytes())
-                    peak_queued = max(peak_queued, server.queued_bytes)
-            after = rss_bytes()
-            still_connected = sum(c.logged_in for c in server.connections)
-            lag = server.connections[0].lag if server.connections else -1
-            ours.send("go")
-            proc.join(5)
+            try:
+                await logged_in(server, 1)
+                before = rss_bytes()
+                peak_rss = before
+                peak_queued = 0
+                sent = 0
+                for i in range(n // BATCH):
+                    batch = batches[i % len(batches)]
+                    server.publish_many(batch)
+                    sent += wire_size(batch)
+                    await asyncio.sleep(0)
+                    if i % 10 == 0:
+                        peak_rss = max(peak_rss, rss_bytes())
+                        peak_queued = max(peak_queued, server.queued_bytes)
+                after = rss_bytes()
+                still_connected = sum(c.logged_in for c in server.connections)
+                lag = server.connections[0].lag if server.connections else -1
+                ours.send("go")
+            finally:
+                proc.join(5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(5)
     return {
         "published MB": sent / 1e6,
         "RSS before MB": before / 1e6,
@@ -233,6 +273,54 @@ async def stalled(ctx: Any, directory: str, n: int) -> dict[str, float]:
     }
 
 
+SCENARIOS = {
+    "replay": "replay from FileStore, 1 client",
+    "live1": "live publish_many, 1 client",
+    "fanout10": "live publish_many, 10 clients (aggregate)",
+    "fanout100": "live publish_many, 100 clients (aggregate)",
+}
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    scale = 0.2 if args.quick else 1.0
+    runs = args.runs
+    counts = {
+        "replay": int(5_000_000 * scale),
+        "live1": int(2_000_000 * scale),
+        "fanout10": int(500_000 * scale),
+        "fanout100": int(500_000 * scale),
+        "stalled": int(1_000_000 * scale),
+    }
+    only = set(args.scenarios)
+    out: dict[str, Any] = {"counts": counts}
+    with tempfile.TemporaryDirectory() as directory:
+        t = time.monotonic()
+        if "replay" in only:
+            path = os.path.join(directory, "replay.soup")
+            total_bytes = build_journal(path, counts["replay"])
+            out["replay"] = await replay(ctx, path, total_bytes, counts["replay"], runs, None)
+        for key, clients in (("live1", 1), ("fanout10", 10), ("fanout100", 100)):
+            if key in only:
+                out[key] = await live(ctx, directory, counts[key], runs, clients)
+        if "stalled" in only:
+            # Run it first in its process (--scenarios stalled): RSS growth is measured
+            # against a baseline that earlier scenarios would have inflated.
+            out["stalled"] = await stalled(ctx, directory, counts["stalled"])
+        out["seconds"] = time.monotonic() - t
+    return out
+
+
+async def profile_replay(n: int) -> str:
+    ctx = mp.get_context("spawn")
+    profile = cProfile.Profile()
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "replay.soup")
+        total_bytes = build_journal(path, n)
+        await replay(ctx, path, total_bytes, n, 1, profile)
+    return profile_text(profile)
+
+
 def row(name: str, rates: list[float], target: str) -> str:
     med = statistics.median(rates)
     return (
@@ -241,49 +329,47 @@ def row(name: str, rates: list[float], target: str) -> str:
     )
 
 
-async def main(args: argparse.Namespace) -> None:
-    ctx = mp.get_context("spawn")
-    scale = 0.2 if args.quick else 1.0
-    runs = args.runs
-    with tempfile.TemporaryDirectory() as directory:
-        t = time.monotonic()
-        replay_rates = await replay(ctx, directory, int(5_000_000 * scale), runs)
-        live_rates = await live(ctx, directory, int(2_000_000 * scale), runs, 1)
-        fan_rates = await live(ctx, directory, int(500_000 * scale), runs, 10)
-        stall = await stalled(ctx, directory, int(1_000_000 * scale))
-        elapsed = time.monotonic() - t
-    loop_name = "uvloop" if args.uvloop else "asyncio"
+def print_results(loop: str, res: dict[str, Any]) -> None:
     print(
-        f"\nserver benchmark ({loop_name}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs,"
-        f" {elapsed:.0f} s)\n"
+        f"\nserver benchmark ({loop}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs,"
+        f" {res['seconds']:.0f} s)\n"
     )
     print("| scenario | runs | median msg/s | min | max | target |")
     print("| --- | --- | --- | --- | --- | --- |")
-    print(row("replay from FileStore, 1 client", replay_rates, ">= 5 M"))
-    print(row("live publish_many, 1 client", live_rates, ">= 1 M"))
-    print(row("live publish_many, 10 clients (aggregate)", fan_rates, "-"))
-    print("\none stalled client while publishing:\n")
-    print("| figure | value |")
-    print("| --- | --- |")
-    for key, value in stall.items():
-        print(f"| {key} | {value:.1f} |")
+    targets = {"replay": ">= 5 M", "live1": ">= 1 M"}
+    for key, name in SCENARIOS.items():
+        if key in res:
+            print(row(name, res[key], targets.get(key, "-")))
+    if "stalled" in res:
+        print("\none stalled client while publishing:\n")
+        print("| figure | value |")
+        print("| --- | --- |")
+        for key, value in res["stalled"].items():
+            print(f"| {key} | {value:.1f} |")
 
 
-def run() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a fifth of the messages")
-    parser.add_argument("--uvloop", action="store_true", help="run the server on uvloop")
+    parser.add_argument("--loops", nargs="+", default=list(LOOPS), choices=LOOPS)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--scenarios", nargs="+", default=[*SCENARIOS, "stalled"], choices=[*SCENARIOS, "stalled"]
+    )
+    parser.add_argument("--profile", choices=("replay",), help="only profile one replay")
+    parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
-    coro: Coroutine[Any, Any, None] = main(args)
-    if args.uvloop:
-        import uvloop
-
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(coro)
-    else:
-        asyncio.run(coro)
+    if args.profile:
+        text = run_on(args.loops[0], lambda: profile_replay(5_000_000))
+        print(text)
+        write_json(args.json, {"profile": text, "loop": args.loops[0]})
+        return
+    results = {}
+    for loop in args.loops:
+        results[loop] = run_on(loop, lambda: measure(args))
+        print_results(loop, results[loop])
+    write_json(args.json, {"loops": results, "runs": args.runs})
 
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -17,10 +17,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchlib import write_json
 from soupbintcp import SequencedData
 from soupbintcp.store import Durability, FileStore, MemoryStore, MessageStore
 
 POOL_SIZE = 10_000
+#: Every figure printed, for --json: (what, value, unit).
+FIGURES: list[tuple[str, float, str]] = []
 
 
 def pool(seed: int = 1) -> list[bytes]:
@@ -30,6 +33,12 @@ def pool(seed: int = 1) -> list[bytes]:
 
 def report(what: str, count: int, seconds: float, unit: str = "msg/s") -> None:
     print(f"{what:<58} {count / seconds:>14,.0f} {unit}  ({count:,} in {seconds:.3f} s)")
+    FIGURES.append((what, count / seconds, unit))
+
+
+def figure(what: str, value: float, unit: str, fmt: str) -> None:
+    print(f"{what:<58} {value:>14{fmt}} {unit}")
+    FIGURES.append((what, value, unit))
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -102,9 +111,7 @@ def bench_seek(store: MessageStore, label: str, samples: int = 20_000) -> None:
             store.read_frames(s, 4096)
 
     seconds = timed(seek)
-    print(
-        f"{label + ': random read_frames(seq, 4 KiB)':<58} {seconds / samples * 1e6:>14.1f} us each"
-    )
+    figure(f"{label}: random read_frames(seq, 4 KiB)", seconds / samples * 1e6, "us each", ".1f")
 
 
 def main() -> None:
@@ -112,6 +119,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000_000, help="journal size")
     parser.add_argument("--appends", type=int, default=1_000_000, help="messages per append test")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the journals")
+    parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-store-", dir=args.dir))
     messages = pool()
@@ -150,11 +158,12 @@ def main() -> None:
         report(f"FileStore: write a {n:,}-message journal (TIMER, x{batch})", n, timed(build))
         size = journal.stat().st_size / 2**20
         index_size = Path(f"{journal}.idx").stat().st_size / 2**10
-        print(f"{'journal size':<58} {size:>14,.1f} MiB  (index {index_size:,.1f} KiB)")
+        figure("journal size", size, "MiB", ",.1f")
+        figure("journal index size", index_size, "KiB", ",.1f")
 
         opened: list[FileStore] = []
         seconds = timed(lambda: opened.append(FileStore(journal)))
-        print(f"{f'reopen {n:,} messages with the index':<58} {seconds:>14.3f} s")
+        figure(f"reopen {n:,} messages with the index", seconds, "s", ".3f")
         reopened = opened.pop()
         assert reopened.count == n
         bench_replay(reopened, "FileStore")
@@ -163,11 +172,12 @@ def main() -> None:
 
         os.unlink(f"{journal}.idx")
         seconds = timed(lambda: opened.append(FileStore(journal)))
-        print(f"{f'reopen {n:,} messages, index missing (full scan)':<58} {seconds:>14.3f} s")
+        figure(f"reopen {n:,} messages, index missing (full scan)", seconds, "s", ".3f")
         report("  = scan rate", n, seconds)
         opened.pop().close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    write_json(args.json, {"figures": FIGURES, "messages": args.messages, "appends": args.appends})
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Wire and session receive path, in process (no sockets): ns per message, as ratios.
+"""Wire and session receive path, in process (no sockets): CPU ns per message, as ratios.
 
 The reference measured in the same run is a naive pure-Python frame splitter
 (`struct.unpack_from` over a memoryview, counting frames), as in docs/perf notes.
@@ -6,22 +6,17 @@ The reference measured in the same run is a naive pure-Python frame splitter
 
 from __future__ import annotations
 
-import random
+import argparse
 import statistics
 import struct
 import time
 from collections.abc import Callable
 
+from benchlib import itch_payloads, write_json
 from soupbintcp import ClientSession, PacketDecoder, Role, SequencedMessages, ServerSession
 
 N = 500_000
 CHUNK = 65_536
-
-
-def itch_payloads(n: int, seed: int = 1) -> list[bytes]:
-    """ITCH-sized messages: 11 to 50 bytes, about 30 on average."""
-    rng = random.Random(seed)
-    return [rng.randbytes(rng.randint(11, 50)) for _ in range(n)]
 
 
 def stream(n: int) -> tuple[list[bytes], ClientSession]:
@@ -77,27 +72,46 @@ def session_messages(chunks: list[bytes], client: ClientSession) -> int:
     return count
 
 
-def measure(fn: Callable[[list[bytes], ClientSession], int], runs: int = 5) -> float:
-    """Median ns per message over `runs`, each on a fresh stream built outside the timing."""
-    times = []
+WirePath = Callable[[list[bytes], ClientSession], int]
+NAIVE = "naive reader (reference)"
+PATHS: dict[str, WirePath] = {
+    NAIVE: lambda c, _: naive_reader(c),
+    "PacketDecoder batch": lambda c, _: decoder_batch(c),
+    "ClientSession batch": session_batch,
+    "ClientSession + Message objects": session_messages,
+}
+
+
+def measure(runs: int) -> dict[str, list[float]]:
+    """CPU ns per message of every path in every run (paths interleaved run by run), each
+    on a fresh stream built outside the timing. CPU time (`process_time`), not wall time:
+    on a shared machine it does not count time spent waiting for a core."""
+    times: dict[str, list[float]] = {name: [] for name in PATHS}
     for _ in range(runs):
-        chunks, client = stream(N)
-        t = time.perf_counter()
-        n = fn(chunks, client)
-        times.append((time.perf_counter() - t) / n * 1e9)
-    return statistics.median(times)
+        for name, fn in PATHS.items():
+            chunks, client = stream(N)
+            t = time.process_time()
+            n = fn(chunks, client)
+            times[name].append((time.process_time() - t) / n * 1e9)
+    return times
 
 
 def main() -> None:
-    results: dict[str, float] = {}
-    results["naive reader (reference)"] = measure(lambda c, _: naive_reader(c))
-    results["PacketDecoder batch"] = measure(lambda c, _: decoder_batch(c))
-    results["ClientSession batch"] = measure(session_batch)
-    results["ClientSession + Message objects"] = measure(session_messages)
-    ref = results["naive reader (reference)"]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", help="write the figures (ns per message) here")
+    args = parser.parse_args()
+    runs = args.runs
+    times = measure(runs)
+    results = {name: statistics.median(values) for name, values in times.items()}
+    speed = {  # median of the per-run speed ratios against the naive reader
+        name: statistics.median(r / v for r, v in zip(times[NAIVE], values, strict=True))
+        for name, values in times.items()
+    }
+    write_json(args.json, {"ns_per_msg": results, "vs_naive": speed, "n": N, "runs": runs})
     print(f"{'path':34} {'ns/msg':>8} {'M msg/s':>8} {'speed vs naive':>15}")
     for name, ns in results.items():
-        print(f"{name:34} {ns:8.0f} {1e3 / ns:8.2f} {ref / ns:14.2f}x")
+        print(f"{name:34} {ns:8.0f} {1e3 / ns:8.2f} {speed[name]:14.2f}x")
 
 
 if __name__ == "__main__":
