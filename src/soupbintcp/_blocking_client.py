@@ -81,7 +81,7 @@ log = logging.getLogger("soupbintcp.client")
 Address = tuple[str, int]
 OnStatus = Callable[[Event], None]
 
-_DEFAULT_MAX_QUEUE: Final = 200_000
+_DEFAULT_MAX_QUEUE: Final = 50_000  # as the asyncio client: more only costs memory
 _RECV_SIZE: Final = 256 * 1024
 #: How long the I/O thread tries to get a final Logout Request out before closing.
 _LINGER: Final = 1.0
