@@ -294,7 +294,8 @@ async def idle_flood(journal: Path, *, idle: int, churn: float, min_ratio: float
 async def test_idle_flood_closed_at_login_timeout_without_starving_clients(
     tmp_path: Path,
 ) -> None:
-    await idle_flood(tmp_path / "feed.soup", idle=1000, churn=0, min_ratio=0.3)
+    # Measured 0.52-1.00x; on a shared 2-core machine the bound only catches starvation.
+    await idle_flood(tmp_path / "feed.soup", idle=1000, churn=0, min_ratio=0.2)
 
 
 @pytest.mark.long
