@@ -275,3 +275,15 @@ def test_unreadable_journal_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_record_refuses_a_server_behind_the_recording(tmp_path: Path, server: Serve) -> None:
+    copy = tmp_path / "ahead.bin"
+    copy.write_bytes(b"".join(len(m).to_bytes(2, "big") + m for m in synthetic(1, 6000)))
+    before = copy.read_bytes()
+    result = run("record", server.address, str(copy), "--user", "user", "--count", "10")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert "refusing to append" in lines[-1]
+    assert "Traceback" not in result.stderr
+    assert copy.read_bytes() == before  # nothing recorded twice

@@ -138,6 +138,12 @@ def command(
 
     async def main() -> int:
         first = existing.count + 1 if existing else 1
+        accepted: list[int] = []
+
+        def on_status(event: soupbintcp.Event) -> None:
+            if isinstance(event, soupbintcp.LoginAccepted):
+                accepted.append(event.sequence)
+
         client = await soupbintcp.connect_async(
             address,
             username,
@@ -146,7 +152,18 @@ def command(
             sequence=first,
             reconnect=reconnect,
             ssl=True if tls else None,
+            on_status=on_status,
         )
+        if accepted and accepted[0] < first:
+            # The server's session ends before the recording does: a different session or a
+            # lost journal. Appending its messages would record numbers twice.
+            await client.close()
+            if existing is not None:
+                existing.close()
+            raise UserError(
+                f"the server's next sequence number is {accepted[0]}, but {file} already "
+                f"holds 1..{first - 1}: not the same session, refusing to append"
+            )
         sink = existing or open_sink(client.session_id)
         stderr.print(
             f"recording session {client.session_id!r} from sequence {first} into {file}"
