@@ -10,6 +10,7 @@ comments are offsets in the whole packet, as in the spec.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Self
 
@@ -35,6 +36,8 @@ __all__ = [
     "UnsequencedData",
     "decode_packet",
     "frame",
+    "sequenced_frame",
+    "sequenced_frames",
 ]
 
 
@@ -65,6 +68,34 @@ _SEQUENCE_LEN: Final = 20
 _HEARTBEAT_TIMEOUT_LEN: Final = 5
 _MAX_SEQUENCE: Final = 10**_SEQUENCE_LEN - 1
 _MAX_HEARTBEAT_TIMEOUT: Final = 10**_HEARTBEAT_TIMEOUT_LEN - 1
+
+
+# Headers (length of type + payload, b"S") of Sequenced Data up to 1 KiB, looked up rather
+# than packed: about half the cost per message of struct.pack (50 vs 96 ns).
+_SEQUENCED_HEADERS: Final = tuple((n + 1).to_bytes(2, "big") + b"S" for n in range(1024))
+
+
+def sequenced_frame(data: bytes) -> bytes:
+    """One Sequenced Data packet: the frame a journal stores and a client reads."""
+    try:
+        return _SEQUENCED_HEADERS[len(data)] + data
+    except IndexError:
+        return frame(PacketType.SEQUENCED_DATA, data)
+
+
+def sequenced_frames(messages: Iterable[bytes]) -> tuple[bytes, int]:
+    """Sequenced Data packets for `messages`, back to back, and how many there are.
+    A message too big for a packet raises `LocalProtocolError`."""
+    headers = _SEQUENCED_HEADERS
+    parts: list[bytes] = []
+    append = parts.append
+    for data in messages:
+        try:
+            append(headers[len(data)])
+        except IndexError:
+            append(frame(PacketType.SEQUENCED_DATA, data)[:3])  # raises if too big
+        append(data)
+    return b"".join(parts), len(parts) >> 1
 
 
 def frame(packet_type: int, payload: bytes = b"") -> bytes:

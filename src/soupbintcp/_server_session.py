@@ -33,6 +33,8 @@ from ._packets import (
     PacketType,
     ServerHeartbeat,
     frame,
+    sequenced_frame,
+    sequenced_frames,
 )
 
 __all__ = ["ServerSession", "ServerState"]
@@ -79,7 +81,6 @@ _NAMES: Final[dict[int, str]] = {
     _P.LOGOUT_REQUEST: "Logout Request",
 }
 _HEARTBEAT: Final = ServerHeartbeat().encode()
-_S_TYPE: Final = bytes((PacketType.SEQUENCED_DATA,))
 
 
 class ServerSession:
@@ -191,7 +192,7 @@ class ServerSession:
     def send_sequenced(self, data: bytes, now: float) -> bytes:
         self._check("sequenced")
         self._check_omega_message(data)
-        out = frame(PacketType.SEQUENCED_DATA, data)
+        out = sequenced_frame(data)
         self._next_sequence += 1
         self._last_sent = now
         return out
@@ -199,21 +200,14 @@ class ServerSession:
     def send_sequenced_many(self, messages: Iterable[bytes], now: float) -> bytes:
         """Sequenced Data packets for `messages`, in one buffer for one write."""
         self._check("sequenced")
-        parts: list[bytes] = []
-        append = parts.append
-        omega = self.dialect is Dialect.OMEGA
-        for data in messages:
-            n = len(data) + 1
-            if omega and n == 1:
-                self._check_omega_message(data)
-            if n > 0xFFFF:
-                raise LocalProtocolError(f"a message of {len(data)} bytes does not fit a packet")
-            append(n.to_bytes(2, "big"))
-            append(_S_TYPE)
-            append(data)
-        self._next_sequence += len(parts) // 3
+        if self.dialect is Dialect.OMEGA:
+            messages = list(messages)
+            if not all(messages):
+                self._check_omega_message(b"")
+        frames, count = sequenced_frames(messages)
+        self._next_sequence += count
         self._last_sent = now
-        return b"".join(parts)
+        return frames
 
     def sequenced_sent(self, count: int, now: float) -> None:
         """Record `count` Sequenced Data packets that the caller wrote already encoded

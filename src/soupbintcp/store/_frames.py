@@ -17,7 +17,12 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from .._errors import LocalProtocolError
-from .._packets import MAX_PAYLOAD_LENGTH, PacketType, _session_field
+from .._packets import (
+    PacketType,
+    _session_field,
+    sequenced_frame,
+    sequenced_frames,
+)
 
 __all__ = [
     "HEADER",
@@ -45,13 +50,6 @@ OVERHEAD: Final = HEADER.size
 MAX_FRAME: Final = 2 + 0xFFFF
 
 
-def _too_big(messages: Iterable[bytes]) -> LocalProtocolError:
-    size = max(len(data) for data in messages)
-    return LocalProtocolError(
-        f"a message of {size} bytes does not fit a packet (max {MAX_PAYLOAD_LENGTH})"
-    )
-
-
 def normalize_session(session_id: str | None) -> str | None:
     """Check a session id as the spec's Session field; a blank one means none."""
     if session_id is None:
@@ -71,23 +69,11 @@ def as_sequence(messages: Iterable[bytes]) -> Sequence[bytes]:
 
 
 def encode_one(data: bytes) -> bytes:
-    try:
-        return HEADER.pack(len(data) + 1, S) + data
-    except struct.error:
-        raise _too_big((data,)) from None
+    return sequenced_frame(data)
 
 
 def encode_many(messages: Sequence[bytes]) -> bytes:
-    pack = HEADER.pack
-    parts: list[bytes] = []
-    append = parts.append
-    try:
-        for data in messages:
-            append(pack(len(data) + 1, S))
-            append(data)
-    except struct.error:  # the length does not fit 2 bytes
-        raise _too_big(messages) from None
-    return b"".join(parts)
+    return sequenced_frames(messages)[0]
 
 
 def encode_indexed(
@@ -99,7 +85,6 @@ def encode_indexed(
     are encoded in runs that end at those numbers, so finding the offsets costs one `sum`
     per run rather than any work per message.
     """
-    pack = HEADER.pack
     parts: list[bytes] = []
     append = parts.append
     before = len(index)
@@ -112,14 +97,13 @@ def encode_indexed(
                 index.append(offset)
                 due = interval
             run = messages[done : done + due]
-            for data in run:
-                append(pack(len(data) + 1, S))
-                append(data)
-            offset += sum(map(len, run)) + OVERHEAD * len(run)
-            done += len(run)
-    except struct.error:
-        del index[before:]
-        raise _too_big(messages) from None
+            frames, n = sequenced_frames(run)
+            append(frames)
+            offset += len(frames)
+            done += n
+    except LocalProtocolError:
+        del index[before:]  # an encoding error appends nothing
+        raise
     return b"".join(parts)
 
 
