@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
 from benchlib import LOOPS, itch_payloads, profile_text, run_on, write_json
-from soupbintcp._server import Server, serve
+from soupbintcp import Server, serve
 from soupbintcp.store import FileStore
 
 SESSION = "BENCH"

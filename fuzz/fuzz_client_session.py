@@ -26,7 +26,7 @@ from soupbintcp import (
     SequenceGap,
     SessionTimeout,
 )
-from soupbintcp._events import EVENT_TYPES, Event
+from soupbintcp._session._events import EVENT_TYPES, Event
 
 from ._common import MAX_OPS, Reader, run
 

@@ -21,7 +21,7 @@ from soupbintcp import (
     SequencedData,
     decode_packet,
 )
-from soupbintcp._packets import CLIENT_PACKETS, SERVER_PACKETS
+from soupbintcp._wire._packets import CLIENT_PACKETS, SERVER_PACKETS
 
 from ._common import run
 

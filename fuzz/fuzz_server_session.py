@@ -28,7 +28,7 @@ from soupbintcp import (
     ServerState,
     SessionTimeout,
 )
-from soupbintcp._events import EVENT_TYPES
+from soupbintcp._session._events import EVENT_TYPES
 
 from ._common import MAX_OPS, Reader, run
 

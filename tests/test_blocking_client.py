@@ -20,6 +20,7 @@ import pytest
 import trustme
 
 from soupbintcp import (
+    BlockingClient,
     ClientHeartbeat,
     ClientState,
     CloseReason,
@@ -40,8 +41,8 @@ from soupbintcp import (
     ServerSession,
     SessionEnded,
     SessionTimeout,
+    connect,
 )
-from soupbintcp._blocking_client import BlockingClient, connect
 
 from .helpers import wire
 from .scripted_server import ScriptedServer, _Conn

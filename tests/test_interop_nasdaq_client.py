@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from nasdaq_protocols import soup
 
-from soupbintcp._server import Connection, Server, serve
+from soupbintcp import Connection, Server, serve
 from soupbintcp.store import MemoryStore
 
 from .conftest import wait_for, within

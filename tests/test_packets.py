@@ -23,7 +23,7 @@ from soupbintcp import (
     UnsequencedData,
     decode_packet,
 )
-from soupbintcp._packets import CLIENT_PACKETS, SERVER_PACKETS
+from soupbintcp._wire._packets import CLIENT_PACKETS, SERVER_PACKETS
 
 from .helpers import wire
 

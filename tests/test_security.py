@@ -32,11 +32,11 @@ from soupbintcp import (
     Server,
     ServerSession,
     SoupBinTCPError,
-    _server_auth,
     decode_packet,
     serve,
 )
-from soupbintcp._server_auth import Credentials
+from soupbintcp._server import _auth as _server_auth
+from soupbintcp._server._auth import Credentials
 
 from .helpers import wire
 from .reliability_support import numbered, numbered_range, wait_until

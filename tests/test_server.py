@@ -13,8 +13,15 @@ from pathlib import Path
 import pytest
 
 import soupbintcp
-from soupbintcp import AsyncClient, LoginRejected, Message, RejectReason, SessionEnded
-from soupbintcp._server import Server, serve
+from soupbintcp import (
+    AsyncClient,
+    LoginRejected,
+    Message,
+    RejectReason,
+    Server,
+    SessionEnded,
+    serve,
+)
 from soupbintcp.store import MemoryStore
 
 from .conftest import wait_for, within

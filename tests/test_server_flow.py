@@ -9,8 +9,7 @@ import random
 import pytest
 
 import soupbintcp
-from soupbintcp import AsyncClient, LoginAccepted, SequencedMessages
-from soupbintcp._server import serve
+from soupbintcp import AsyncClient, LoginAccepted, SequencedMessages, serve
 from soupbintcp.store import MemoryStore
 
 from .conftest import wait_for, within

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 import soupbintcp
-from soupbintcp import AsyncClient, Message
-from soupbintcp._server import Connection, Server, serve
+from soupbintcp import AsyncClient, Connection, Message, Server, serve
 from soupbintcp.store import MemoryStore
 
 from .conftest import wait_for, within

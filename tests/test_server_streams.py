@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 import soupbintcp
-from soupbintcp import AsyncClient, Dialect, LocalProtocolError, Message, SessionEnded
-from soupbintcp._server import Connection, serve
+from soupbintcp import (
+    AsyncClient,
+    Connection,
+    Dialect,
+    LocalProtocolError,
+    Message,
+    SessionEnded,
+    serve,
+)
 from soupbintcp.store import Durability, FileStore, MemoryStore
 
 from .conftest import wait_for, within

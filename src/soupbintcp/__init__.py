@@ -4,9 +4,9 @@ Layers, each importing only from those below it: the wire (packets and framing),
 sessions, the asyncio and blocking drivers, the stores, and the command line.
 """
 
-from ._async_client import AsyncClient, BatchItem, connect_async
-from ._blocking_client import BlockingClient, connect
-from ._client_session import ClientSession, ClientState
+from ._client._async import AsyncClient, BatchItem, connect_async
+from ._client._blocking import BlockingClient, connect
+from ._client._reconnect import CloseReason, ReconnectPolicy
 from ._errors import (
     ConnectionLost,
     HeartbeatTimeout,
@@ -22,9 +22,21 @@ from ._errors import (
     SessionTimeout,
     SoupBinTCPError,
 )
-from ._events import Event, Message, NoMoreMessages, SequencedMessages
-from ._framing import Dialect, PacketDecoder, Role
-from ._packets import (
+from ._server._server import (
+    Authenticate,
+    Connection,
+    OnUnsequenced,
+    Server,
+    Stream,
+    UserStoreFactory,
+    serve,
+)
+from ._session._client import ClientSession, ClientState
+from ._session._events import Event, Message, NoMoreMessages, SequencedMessages
+from ._session._server import ServerSession, ServerState
+from ._version import __version__
+from ._wire._framing import Dialect, PacketDecoder, Role
+from ._wire._packets import (
     ClientHeartbeat,
     Debug,
     EndOfSession,
@@ -39,18 +51,6 @@ from ._packets import (
     UnsequencedData,
     decode_packet,
 )
-from ._reconnect import CloseReason, ReconnectPolicy
-from ._server import (
-    Authenticate,
-    Connection,
-    OnUnsequenced,
-    Server,
-    Stream,
-    UserStoreFactory,
-    serve,
-)
-from ._server_session import ServerSession, ServerState
-from ._version import __version__
 from .store import Durability, FileStore, MemoryStore, MessageStore, StoreError
 
 __all__ = [

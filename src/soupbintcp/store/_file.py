@@ -63,7 +63,7 @@ from operator import lt
 from typing import Final, Self
 
 from .._errors import RemoteProtocolError
-from .._packets import _parse_session, _session_field
+from .._wire._packets import _parse_session, _session_field
 from ._frames import (
     S,
     as_sequence,

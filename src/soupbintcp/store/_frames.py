@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from .._errors import LocalProtocolError
-from .._packets import (
+from .._wire._packets import (
     PacketType,
     _session_field,
     sequenced_frame,

@@ -10,8 +10,7 @@ import random
 import ssl as _ssl
 from dataclasses import dataclass
 
-from ._client_session import ClientState
-from ._errors import (
+from .._errors import (
     ConnectionLost,
     HeartbeatTimeout,
     LoginRejected,
@@ -21,6 +20,7 @@ from ._errors import (
     SessionEnded,
     SoupBinTCPError,
 )
+from .._session._client import ClientState
 
 __all__ = [
     "CloseReason",

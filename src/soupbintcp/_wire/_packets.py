@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Self
 
-from ._errors import LocalProtocolError, RejectReason, RemoteProtocolError
+from .._errors import LocalProtocolError, RejectReason, RemoteProtocolError
 
 __all__ = [
     "CLIENT_PACKETS",

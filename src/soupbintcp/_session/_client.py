@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from ._errors import (
+from .._errors import (
     HeartbeatTimeout,
     LocalProtocolError,
     LoginTimeout,
@@ -24,9 +24,8 @@ from ._errors import (
     SessionMismatch,
     SoupBinTCPError,
 )
-from ._events import Event, NoMoreMessages, SequencedMessages
-from ._framing import Dialect, PacketDecoder, Role
-from ._packets import (
+from .._wire._framing import Dialect, PacketDecoder, Role
+from .._wire._packets import (
     ClientHeartbeat,
     Debug,
     LoginAccepted,
@@ -36,6 +35,7 @@ from ._packets import (
     PacketType,
     frame,
 )
+from ._events import Event, NoMoreMessages, SequencedMessages
 
 __all__ = ["ClientSession", "ClientState"]
 

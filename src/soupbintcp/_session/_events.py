@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Final
 
-from ._packets import Packet, UnsequencedData
+from .._wire._packets import Packet, UnsequencedData
 
 __all__ = ["BatchItem", "Event", "Message", "NoMoreMessages", "SequencedMessages"]
 

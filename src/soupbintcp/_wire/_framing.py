@@ -15,7 +15,7 @@ import enum
 import struct
 from typing import Final
 
-from ._errors import LocalProtocolError, RemoteProtocolError
+from .._errors import LocalProtocolError, RemoteProtocolError
 from ._packets import CLIENT_PACKETS, SERVER_PACKETS, Packet, PacketType
 
 __all__ = ["Dialect", "PacketDecoder", "Role"]

@@ -36,9 +36,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from typing import Any, Final, Self, cast
 
-from ._errors import LocalProtocolError, RejectReason, SessionTimeout, SoupBinTCPError
-from ._framing import Dialect
-from ._packets import (
+from .._errors import LocalProtocolError, RejectReason, SessionTimeout, SoupBinTCPError
+from .._session._server import ServerSession, ServerState
+from .._wire._framing import Dialect
+from .._wire._packets import (
     LoginAccepted,
     LoginRequest,
     LogoutRequest,
@@ -46,9 +47,8 @@ from ._packets import (
     sequenced_frame,
     sequenced_frames,
 )
-from ._server_auth import Authenticate, Credentials, normalize_username
-from ._server_session import ServerSession, ServerState
-from .store import MessageStore
+from ..store import MessageStore
+from ._auth import Authenticate, Credentials, normalize_username
 
 __all__ = [
     "Authenticate",

@@ -13,7 +13,7 @@ import enum
 from collections.abc import Iterable
 from typing import Final
 
-from ._errors import (
+from .._errors import (
     HeartbeatTimeout,
     LocalProtocolError,
     LoginTimeout,
@@ -21,9 +21,8 @@ from ._errors import (
     RemoteProtocolError,
     SoupBinTCPError,
 )
-from ._events import Event
-from ._framing import Dialect, PacketDecoder, Role
-from ._packets import (
+from .._wire._framing import Dialect, PacketDecoder, Role
+from .._wire._packets import (
     Debug,
     EndOfSession,
     LoginAccepted,
@@ -36,6 +35,7 @@ from ._packets import (
     sequenced_frame,
     sequenced_frames,
 )
+from ._events import Event
 
 __all__ = ["ServerSession", "ServerState"]
 

@@ -17,8 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, Self, cast
 
-from ._client_session import ClientSession, ClientState
-from ._errors import (
+from .._errors import (
     ConnectionLost,
     LocalProtocolError,
     LoginRejected,
@@ -26,9 +25,10 @@ from ._errors import (
     SessionTimeout,
     SoupBinTCPError,
 )
-from ._events import BatchItem, Event, Message, NoMoreMessages, SequencedMessages
-from ._framing import Dialect
-from ._packets import Debug, EndOfSession, LoginAccepted, LoginReject, UnsequencedData
+from .._session._client import ClientSession, ClientState
+from .._session._events import BatchItem, Event, Message, NoMoreMessages, SequencedMessages
+from .._wire._framing import Dialect
+from .._wire._packets import Debug, EndOfSession, LoginAccepted, LoginReject, UnsequencedData
 from ._reconnect import (
     CloseReason,
     ReconnectPolicy,
