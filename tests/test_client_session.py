@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from soupbintcp import (
+    ClientHeartbeat,
     ClientSession,
     ClientState,
     Debug,
@@ -193,7 +194,6 @@ def test_unsequenced_before_login_accepted_is_refused() -> None:
     [
         ("login_sent", wire(b"S", b"x"), "Sequenced Data received in state 'login sent'"),
         ("login_sent", wire(b"U", b"x"), "UnsequencedData packet received in state 'login sent'"),
-        ("login_sent", wire(b"H"), "ServerHeartbeat packet received in state 'login sent'"),
         ("login_sent", wire(b"Z"), "EndOfSession packet received"),
         ("logged_in", accepted(), "LoginAccepted packet received in state 'logged in'"),
         ("logged_in", wire(b"J", b"A"), "LoginReject packet received"),
@@ -350,3 +350,31 @@ def test_debug_can_be_sent() -> None:
     client = logged_in()
     assert client.send_debug("hi", 0.5) == wire(b"+", b"hi")
     assert client.next_timer() == 1.5
+
+
+def test_a_server_heartbeat_before_the_login_answer_is_a_sign_of_life_not_the_answer() -> None:
+    # Some servers send heartbeats from accept, before they answer the Login Request.
+    client = ClientSession("user", "secret", login_timeout=5.0)
+    client.login(0.0)
+    assert client.receive_data(wire(b"H"), 1.0) == [ServerHeartbeat()]
+    assert client.state is ClientState.LOGIN_SENT
+    assert client.next_timer() == 5.0  # the login deadline still stands
+    events = client.receive_data(accepted(), 2.0)
+    assert client.state is ClientState.LOGGED_IN
+    assert any(isinstance(e, LoginAccepted) for e in events)
+
+
+def test_a_client_that_paused_reading_is_not_timed_out_for_the_servers_silence() -> None:
+    client = ClientSession("user", "secret", heartbeat_interval=1.0, heartbeat_timeout=3.0)
+    client.login(0.0)
+    client.receive_data(accepted(), 0.0)
+    client.reading_paused(0.5)
+    for now in (1.0, 2.0, 3.0, 10.0, 30.0):  # heartbeats still go out, no timeout
+        assert client.next_timer() is not None
+        assert client.handle_timer(now) in (b"", ClientHeartbeat().encode())
+    assert client.state is ClientState.LOGGED_IN
+    client.reading_resumed(30.0)
+    assert client.next_timer() == 31.0
+    client.handle_timer(31.0)
+    with pytest.raises(HeartbeatTimeout):
+        client.handle_timer(33.0)

@@ -25,6 +25,7 @@ from soupbintcp import (
 from soupbintcp.store import MemoryStore
 
 from .conftest import wait_for, within
+from .helpers import wire
 from .server_support import (
     CREDENTIALS,
     PASSWORD,
@@ -389,3 +390,36 @@ def test_runs_on_uvloop() -> None:
     uvloop = pytest.importorskip("uvloop")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(asyncio.wait_for(_uvloop_scenario(), 30))
+
+
+async def test_client_heartbeats_while_the_login_is_answered_are_accepted() -> None:
+    # Nassau's client starts its heartbeat timer at connect, so heartbeats can arrive while a
+    # slow `authenticate` decides; they used to close the connection ("Client Heartbeat
+    # received in state 'login pending'").
+    heartbeats_seen = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_check(username: str, password: str, session: str, sequence: int) -> bool:
+        heartbeats_seen.set()
+        await release.wait()
+        return True
+
+    async with serve(
+        ("127.0.0.1", 0), store=history_store(2), session_id=SESSION, authenticate=slow_check
+    ) as server:
+        raw = await RawClient.connect(server.address)
+        raw.send(login_packet())
+        await within(heartbeats_seen.wait())
+        for _ in range(3):
+            raw.send(wire(b"R"))
+        await raw.writer.drain()
+        await asyncio.sleep(0.05)  # let the server read them before the answer
+        release.set()
+        kind, _ = await raw.packet()
+        assert kind == b"A"
+        got: list[tuple[bytes, bytes]] = []
+        while len(got) < 2:
+            if (packet := await raw.packet())[0] != b"H":
+                got.append(packet)
+        assert got == [(b"S", payload(1)), (b"S", payload(2))]
+        raw.close()

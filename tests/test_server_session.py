@@ -229,3 +229,29 @@ def test_omega_dialect_server() -> None:
     standard = logged_in()
     with pytest.raises(LocalProtocolError):
         standard.send_no_more_messages(0.0)
+
+
+def test_a_server_that_paused_reading_does_not_time_out_the_client() -> None:
+    # The driver stops reading when its unsequenced inbox is full: that silence is ours.
+    server = ServerSession(0.0, heartbeat_interval=1.0, client_heartbeat_timeout=2.0)
+    server.receive_data(LOGIN_400, 0.0)
+    server.accept("S1", 1, 0.0)
+    server.reading_paused(0.5)
+    for now in (1.0, 2.0, 3.0, 10.0):
+        server.handle_timer(now)
+    assert server.state is ServerState.LOGGED_IN
+    assert server.next_timer() == 11.0  # only the Server Heartbeat is due
+    server.reading_resumed(10.0)
+    assert server.next_timer() == 11.0
+    server.handle_timer(11.0)
+    with pytest.raises(HeartbeatTimeout):
+        server.handle_timer(12.0)
+
+
+def test_client_heartbeats_while_the_login_is_pending_are_legal() -> None:
+    server = ServerSession(0.0)
+    server.receive_data(LOGIN_400, 0.0)
+    assert server.receive_data(ClientHeartbeat().encode() * 2, 0.5) == [ClientHeartbeat()] * 2
+    assert server.state is ServerState.LOGIN_PENDING
+    server.accept("S1", 1, 1.0)
+    assert server.state is ServerState.LOGGED_IN

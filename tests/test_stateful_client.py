@@ -86,7 +86,7 @@ DEBUG_AFTER_REJECT_FIXED = True
 
 _S = ClientState
 _SPEC_RECEIVE: dict[ClientState, frozenset[type[Packet] | str]] = {
-    _S.LOGIN_SENT: frozenset({Debug, LoginAccepted, LoginReject}),
+    _S.LOGIN_SENT: frozenset({Debug, LoginAccepted, LoginReject, ServerHeartbeat}),
     _S.LOGGED_IN: frozenset({Debug, "S", UnsequencedData, ServerHeartbeat, EndOfSession}),
     _S.LOGGING_OUT: frozenset({Debug, "S", UnsequencedData, ServerHeartbeat, EndOfSession}),
     _S.ENDED: frozenset({Debug, ServerHeartbeat}),

@@ -71,7 +71,11 @@ OMEGA_EMPTY_FIXED = True
 _S = ServerState
 _SPEC_RECEIVE: dict[ServerState, dict[type[Packet], ServerState]] = {
     _S.AWAITING_LOGIN: {Debug: _S.AWAITING_LOGIN, LoginRequest: _S.LOGIN_PENDING},
-    _S.LOGIN_PENDING: {Debug: _S.LOGIN_PENDING, LogoutRequest: _S.CLOSED},
+    _S.LOGIN_PENDING: {
+        Debug: _S.LOGIN_PENDING,
+        ClientHeartbeat: _S.LOGIN_PENDING,
+        LogoutRequest: _S.CLOSED,
+    },
     _S.LOGGED_IN: {
         Debug: _S.LOGGED_IN,
         UnsequencedData: _S.LOGGED_IN,

@@ -60,8 +60,9 @@ _S = ClientState
 #: Which server packets are legal in which state, and the state they lead to.
 #: Sequenced Data is handled by the batch path but follows the same table.
 _RECEIVE: Final[dict[ClientState, dict[int, ClientState]]] = {
+    # Some servers send heartbeats from accept: a sign of life, not the login's answer.
     _S.LOGIN_SENT: {_P.DEBUG: _S.LOGIN_SENT, _P.LOGIN_ACCEPTED: _S.LOGGED_IN,
-                    _P.LOGIN_REJECTED: _S.REJECTED},
+                    _P.LOGIN_REJECTED: _S.REJECTED, _P.SERVER_HEARTBEAT: _S.LOGIN_SENT},
     _S.LOGGED_IN: {_P.DEBUG: _S.LOGGED_IN, _P.SEQUENCED_DATA: _S.LOGGED_IN,
                    _P.UNSEQUENCED_DATA: _S.LOGGED_IN, _P.SERVER_HEARTBEAT: _S.LOGGED_IN,
                    _P.END_OF_SESSION: _S.ENDED},
@@ -69,7 +70,8 @@ _RECEIVE: Final[dict[ClientState, dict[int, ClientState]]] = {
                      _P.UNSEQUENCED_DATA: _S.LOGGING_OUT, _P.SERVER_HEARTBEAT: _S.LOGGING_OUT,
                      _P.END_OF_SESSION: _S.ENDED},
     _S.LOGOUT_BEFORE_ANSWER: {_P.DEBUG: _S.LOGOUT_BEFORE_ANSWER,
-                              _P.LOGIN_ACCEPTED: _S.LOGGING_OUT, _P.LOGIN_REJECTED: _S.REJECTED},
+                              _P.LOGIN_ACCEPTED: _S.LOGGING_OUT, _P.LOGIN_REJECTED: _S.REJECTED,
+                              _P.SERVER_HEARTBEAT: _S.LOGOUT_BEFORE_ANSWER},
     _S.ENDED: {_P.DEBUG: _S.ENDED, _P.SERVER_HEARTBEAT: _S.ENDED},
     # 2.2.2: Login Rejected is the only non-debug packet; Debug may follow it.
     _S.REJECTED: {_P.DEBUG: _S.REJECTED},
@@ -136,6 +138,7 @@ class ClientSession:
         self._last_sent = 0.0
         self._last_received = 0.0
         self._login_sent = 0.0
+        self._reading_paused = False
         self._error: SoupBinTCPError | None = None
         self.logins = 0  # Login Accepted count, over all connections
 
@@ -219,6 +222,16 @@ class ClientSession:
         on purpose (back-pressure) while unread data waits in the socket."""
         self._last_received = now
 
+    def reading_paused(self, now: float) -> None:
+        """The driver stopped reading on purpose (back-pressure): until `reading_resumed`,
+        silence is ours, not the server's, so the heartbeat timeout does not run."""
+        self._reading_paused = True
+
+    def reading_resumed(self, now: float) -> None:
+        """The driver reads again; the server's silence counts from `now`."""
+        self._reading_paused = False
+        self._last_received = now
+
     # --- timers ----------------------------------------------------------------------------
 
     def next_timer(self) -> float | None:
@@ -226,6 +239,8 @@ class ClientSession:
         if self._state is ClientState.LOGIN_SENT:
             return self._login_sent + self.login_timeout
         if self._state is ClientState.LOGGED_IN:
+            if self._reading_paused:
+                return self._last_sent + self.heartbeat_interval
             return min(
                 self._last_sent + self.heartbeat_interval,
                 self._last_received + self.heartbeat_timeout,
@@ -243,7 +258,7 @@ class ClientSession:
             return b""
         if self._state is not ClientState.LOGGED_IN:
             return b""
-        if now >= self._last_received + self.heartbeat_timeout:
+        if not self._reading_paused and now >= self._last_received + self.heartbeat_timeout:
             self._state = ClientState.DISCONNECTED
             raise HeartbeatTimeout(
                 f"nothing received from the server for {now - self._last_received:.3g} s "

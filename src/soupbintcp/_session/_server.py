@@ -56,7 +56,10 @@ _S = ServerState
 #: Which client packets are legal in which state, and the state they lead to.
 _RECEIVE: Final[dict[ServerState, dict[int, ServerState]]] = {
     _S.AWAITING_LOGIN: {_P.DEBUG: _S.AWAITING_LOGIN, _P.LOGIN_REQUEST: _S.LOGIN_PENDING},
-    _S.LOGIN_PENDING: {_P.DEBUG: _S.LOGIN_PENDING, _P.LOGOUT_REQUEST: _S.CLOSED},
+    # Clients that start their heartbeat timer at connect (Nassau's keepAlive) send
+    # heartbeats while the login is answered; the spec does not forbid it.
+    _S.LOGIN_PENDING: {_P.DEBUG: _S.LOGIN_PENDING, _P.CLIENT_HEARTBEAT: _S.LOGIN_PENDING,
+                       _P.LOGOUT_REQUEST: _S.CLOSED},
     _S.LOGGED_IN: {_P.DEBUG: _S.LOGGED_IN, _P.UNSEQUENCED_DATA: _S.LOGGED_IN,
                    _P.CLIENT_HEARTBEAT: _S.LOGGED_IN, _P.LOGOUT_REQUEST: _S.CLOSED},
     _S.ENDED: {_P.DEBUG: _S.ENDED, _P.UNSEQUENCED_DATA: _S.ENDED,
@@ -114,6 +117,7 @@ class ServerSession:
         self._last_sent = now
         self._last_received = now
         self._client_heartbeat_timeout = client_heartbeat_timeout
+        self._reading_paused = False
         self._login_request: LoginRequest | None = None
         self._session_id = ""
         self._next_sequence = 0
@@ -247,6 +251,21 @@ class ServerSession:
         self._last_sent = now
         return EndOfSession().encode()
 
+    def peer_alive(self, now: float) -> None:
+        """The driver knows the client is alive without reading from it."""
+        self._last_received = now
+
+    def reading_paused(self, now: float) -> None:
+        """The driver stopped reading on purpose (its unsequenced inbox is full): until
+        `reading_resumed`, silence is ours, not the client's, so the heartbeat timeout
+        does not run."""
+        self._reading_paused = True
+
+    def reading_resumed(self, now: float) -> None:
+        """The driver reads again; the client's silence counts from `now`."""
+        self._reading_paused = False
+        self._last_received = now
+
     def connection_lost(self) -> None:
         if self._state is not ServerState.ERROR:
             self._state = ServerState.CLOSED
@@ -257,11 +276,13 @@ class ServerSession:
         if self._state in (ServerState.AWAITING_LOGIN, ServerState.LOGIN_PENDING):
             return self._opened + self.login_timeout
         if self._state is ServerState.LOGGED_IN:
+            if self._reading_paused:
+                return self._last_sent + self.heartbeat_interval
             return min(
                 self._last_sent + self.heartbeat_interval,
                 self._last_received + self._client_heartbeat_timeout,
             )
-        if self._state is ServerState.ENDED:
+        if self._state is ServerState.ENDED and not self._reading_paused:
             return self._last_received + self._client_heartbeat_timeout
         return None
 
@@ -277,7 +298,7 @@ class ServerSession:
             return b""
         if state not in (ServerState.LOGGED_IN, ServerState.ENDED):
             return b""
-        if now >= self._last_received + self._client_heartbeat_timeout:
+        if not self._reading_paused and now >= self._last_received + self._client_heartbeat_timeout:
             self._state = ServerState.CLOSED
             raise HeartbeatTimeout(
                 f"nothing received from the client for {now - self._last_received:.3g} s "
