@@ -1,4 +1,5 @@
-"""What the client drivers share: the reconnect policy and why a session ended.
+"""The one reconnect decision of both client drivers: the policy, when a failed connection
+attempt is tried again (and where), and why a session ended.
 
 Layer 3 (drivers), no I/O here.
 """
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import random
-import ssl as _ssl
 from dataclasses import dataclass
 
 from .._errors import (
@@ -18,18 +18,22 @@ from .._errors import (
     ProtocolError,
     SequenceGap,
     SessionEnded,
+    SessionMismatch,
     SoupBinTCPError,
 )
 from .._session._client import ClientState
 
 __all__ = [
+    "Attempts",
     "CloseReason",
+    "Ending",
     "ReconnectPolicy",
+    "as_session_error",
     "close_reason_for",
     "ended_by",
     "is_recoverable",
     "reconnect_policy",
-    "ssl_context",
+    "resumes",
 ]
 
 
@@ -107,6 +111,71 @@ def reconnect_policy(value: bool | ReconnectPolicy | None) -> ReconnectPolicy | 
     return ReconnectPolicy() if value is True else (value or None)
 
 
-def ssl_context(value: _ssl.SSLContext | bool | None) -> _ssl.SSLContext | None:
-    """The `ssl=` argument of the clients: True for the system's default trust."""
-    return _ssl.create_default_context() if value is True else (value or None)
+def as_session_error(exc: BaseException) -> SoupBinTCPError:
+    return exc if isinstance(exc, SoupBinTCPError) else ConnectionLost(str(exc))
+
+
+def resumes(policy: ReconnectPolicy | None, exc: BaseException, state: ClientState) -> bool:
+    """Whether a logged-in connection that failed with `exc` is followed by reconnecting."""
+    return policy is not None and is_recoverable(exc) and state is ClientState.DISCONNECTED
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """Attempts are over: the session ends with `reason` and `error`; a first login raises
+    `raised` (the original exception, e.g. the `OSError` of an unreachable address)."""
+
+    reason: CloseReason
+    error: SoupBinTCPError
+    raised: BaseException
+
+
+class Attempts:
+    """One run of connection attempts over `n` addresses: the first login (`first`), or a
+    resume after a logged-in connection was lost.
+
+    A first login tries each address once, at once; with a policy, a login that timed out
+    is then tried again under it (an unreachable or refusing address still fails
+    `connect()` quickly). A resume waits `policy.delay(failures)` before each attempt, each
+    at the next address, until `policy.max_attempts` consecutive failures. A gateway that
+    answers with another session (`SessionMismatch`) is skipped for the next one.
+    """
+
+    __slots__ = ("failures", "first", "n", "policy")
+
+    def __init__(self, policy: ReconnectPolicy | None, n: int, *, first: bool) -> None:
+        self.policy = policy
+        self.n = n
+        self.first = first
+        self.failures = 0  # consecutive failed attempts
+
+    def delay(self) -> float:
+        """Seconds to wait before the next attempt."""
+        if self.first:
+            if self.failures < self.n or self.policy is None:
+                return 0.0
+            return self.policy.delay(self.failures - self.n)
+        assert self.policy is not None
+        return self.policy.delay(self.failures)
+
+    def failed(self, exc: BaseException, *, terminal: bool) -> Ending | None:
+        """The attempt failed with `exc`: None to try again (after `delay()`), else the end."""
+        self.failures += 1
+        err = as_session_error(exc)
+        skip = isinstance(exc, SessionMismatch) and self.n > 1
+        if not skip and (terminal or not is_recoverable(exc)):
+            return Ending(close_reason_for(err), err, exc)
+        policy = self.policy
+        if self.first:
+            if self.failures < self.n:
+                return None  # the next address
+            if policy is None or policy.gives_up(self.failures):
+                return Ending(close_reason_for(err), err, exc)
+            if isinstance(exc, LoginTimeout) or skip:
+                return None
+            return Ending(close_reason_for(err), err, exc)
+        assert policy is not None
+        if policy.gives_up(self.failures):
+            lost = ConnectionLost(f"gave up after {self.failures} reconnect attempts: {exc}")
+            return Ending(CloseReason.CONNECTION_LOST, lost, lost)
+        return None

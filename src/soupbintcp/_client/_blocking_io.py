@@ -1,0 +1,405 @@
+"""The blocking client's I/O thread: the socket, the selector and one connection's loop
+(connect, TLS, login, read, timers, send). See `_blocking` for the threading model.
+
+Layer 3. The I/O thread holds `_lock` only while it feeds received bytes to the session,
+runs a timer or queues what came out; never while it blocks in `select()`, `recv()`,
+`send()` or `connect()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import selectors
+import socket
+import ssl as _ssl
+import threading
+import time
+from typing import Final
+
+from .._errors import SoupBinTCPError
+from .._session._events import Event
+from .._wire._packets import LoginAccepted
+from ._core import LOGGING_OUT, ClientCore
+from ._options import Address
+from ._reconnect import CloseReason, ended_by
+
+__all__ = ["BlockingIO", "Stopped"]
+
+_RECV_SIZE: Final = 256 * 1024
+#: How long the I/O thread tries to get a final Logout Request out before closing.
+_LINGER: Final = 1.0
+#: connect_ex() results meaning "connected" or "in progress" (10035: Windows' WSAEWOULDBLOCK).
+_CONNECTING: Final = frozenset(
+    {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EALREADY, 10035}
+)
+
+
+class Stopped(Exception):
+    """The session ended while the I/O thread was connecting or waiting to reconnect."""
+
+
+class BlockingIO(ClientCore):
+    """The I/O thread's side of `BlockingClient`."""
+
+    def _init_io(self) -> None:
+        # --- shared state, guarded by _lock ---
+        # `with self._lock` takes the condition's lock (a C-level enter, cheaper than the
+        # Condition's own); the condition waits and notifies on it.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._out = bytearray()  # to send on the current connection
+        self._live = False  # a connection is up (Login Request sent)
+        self._login_ok = False  # the first login succeeded
+        # --- the I/O thread's own ---
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        self._wake_w: socket.socket | None = wake_w  # guarded by _lock; None once closed
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._inflight: memoryview | None = None  # being sent; TLS retries need the same bytes
+        self._read_wants_write = False  # TLS: recv() needs the socket writable
+        self._write_wants_read = False  # TLS: send() needs the socket readable
+        self._conn_logged_in = False  # the current connection got Login Accepted
+        self._conn_dead = False  # the current connection is gone
+
+    def _pause_reading(self) -> bool:
+        return self._session.state not in LOGGING_OUT  # the I/O thread looks at _paused
+
+    def _resume_reading(self) -> None:
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):  # BlockingIOError: it is awake already
+                self._wake_w.send(b"\0")
+
+    def _finish(self, reason: CloseReason, exc: SoupBinTCPError) -> None:
+        """The session is over for good. Queued messages stay readable."""
+        if not self._ended(reason, exc):
+            return
+        self._cond.notify_all()
+        self._wake()  # the I/O thread flushes what is left, closes the socket and exits
+
+    def _close_io(self) -> None:
+        if self._wake_w is None:
+            return
+        self._wake_w.close()
+        self._wake_w = None
+        self._wake_r.close()
+        self._selector.close()
+
+    def _over(self) -> bool:
+        """Whether the session has ended (with _lock held)."""
+        return self._end is not None
+
+    def _stopping(self) -> bool:
+        with self._lock:
+            return self._end is not None
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_r.recv(4096):
+                pass
+
+    def _sleep(self, delay: float) -> bool:
+        """Wait `delay` seconds before a reconnect; False if the session ended meanwhile."""
+        deadline = time.monotonic() + delay
+        while not self._stopping():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            if self._selector.select(remaining):
+                self._drain_wake()
+        return False
+
+    def _wait_io(self, sock: socket.socket, events: int, deadline: float) -> None:
+        """Wait until `sock` is ready for `events`; TimeoutError at `deadline`, `Stopped` if
+        the session ends meanwhile."""
+        selector = self._selector
+        selector.register(sock, events)
+        try:
+            while True:
+                if self._stopping():
+                    raise Stopped
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                for key, _ in selector.select(remaining):
+                    if key.fileobj is sock:
+                        return
+                    self._drain_wake()
+        finally:
+            selector.unregister(sock)
+
+    def _open(self, address: Address) -> socket.socket:
+        """A connected (and, with `ssl`, TLS-established) non-blocking socket."""
+        host, port = address
+        deadline = time.monotonic() + self._config.connect_timeout
+        errors: list[OSError] = []
+        for family, kind, proto, _, addr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                if family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                code = sock.connect_ex(addr)
+                if code not in _CONNECTING:
+                    raise OSError(code, os.strerror(code))
+                if code:
+                    self._wait_io(sock, selectors.EVENT_WRITE, deadline)
+                    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if code:
+                        raise OSError(code, os.strerror(code))  # e.g. ConnectionRefusedError
+            except (TimeoutError, Stopped):
+                sock.close()
+                raise
+            except OSError as exc:
+                sock.close()
+                errors.append(exc)
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return self._start_tls(sock, deadline) if self._config.ssl is not None else sock
+        if not errors:
+            raise OSError(f"no address found for {host}:{port}")
+        if len({str(e) for e in errors}) == 1:
+            raise errors[0]
+        raise OSError(f"Multiple exceptions: {', '.join(str(e) for e in errors)}")
+
+    def _start_tls(self, sock: socket.socket, deadline: float) -> socket.socket:
+        assert self._config.ssl is not None
+        try:
+            tls = self._config.ssl.wrap_socket(
+                sock,
+                server_hostname=self._config.server_hostname or self.address[0],
+                do_handshake_on_connect=False,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    return tls
+                except _ssl.SSLWantReadError:
+                    self._wait_io(tls, selectors.EVENT_READ, deadline)
+                except _ssl.SSLWantWriteError:
+                    self._wait_io(tls, selectors.EVENT_WRITE, deadline)
+        except BaseException:
+            tls.close()
+            raise
+
+    # --- one connection --------------------------------------------------------------------
+
+    def _serve(self, sock: socket.socket) -> tuple[Exception | None, bool]:
+        """Log in on `sock` and run it until it fails or the session ends.
+
+        Returns (why the connection failed, or None if the session is over; whether this
+        connection got Login Accepted)."""
+        selector = self._selector
+        tls = sock if isinstance(sock, _ssl.SSLSocket) else None
+        self._inflight = None
+        self._read_wants_write = self._write_wants_read = False
+        self._conn_logged_in = self._conn_dead = False
+        mask = 0
+        try:
+            with self._lock:
+                if self._end is not None:
+                    return None, False
+                self._out.clear()
+                self._out += self._session.login(time.monotonic())
+                self._live = True
+                self._paused = False
+            while True:
+                err = self._flush(sock)
+                if err is not None or self._conn_dead:
+                    return err, self._conn_logged_in
+                with self._lock:
+                    if self._over():
+                        break
+                    deadline = self._session.next_timer()
+                    paused = self._paused
+                    want_write = bool(self._out)
+                want_write = want_write or self._inflight is not None or self._read_wants_write
+                new_mask = (0 if paused else selectors.EVENT_READ) | (
+                    selectors.EVENT_WRITE if want_write else 0
+                )
+                if new_mask != mask:
+                    if not new_mask:
+                        selector.unregister(sock)
+                    elif not mask:
+                        selector.register(sock, new_mask)
+                    else:
+                        selector.modify(sock, new_mask)
+                    mask = new_mask
+                # TLS: bytes already decrypted inside the SSL object wake no selector.
+                buffered = tls is not None and not paused and tls.pending() > 0
+                if buffered:
+                    timeout: float | None = 0.0
+                elif deadline is None:
+                    timeout = None
+                else:
+                    timeout = max(0.0, deadline - time.monotonic())
+                ready = buffered
+                for key, _ in selector.select(timeout):
+                    if key.fileobj is sock:
+                        ready = True
+                    else:
+                        self._drain_wake()
+                if ready and not paused:
+                    err = self._read(sock, tls)
+                    if err is not None or self._conn_dead:
+                        return err, self._conn_logged_in
+                err = self._timers()
+                if err is not None:
+                    return err, self._conn_logged_in
+            # The session is over: get out what is left (a Logout Request), then close.
+            linger_until = time.monotonic() + _LINGER
+            while self._flush(sock) is None and not self._conn_dead:
+                with self._lock:
+                    if not self._out and self._inflight is None:
+                        break
+                remaining = linger_until - time.monotonic()
+                if remaining <= 0:
+                    break
+                if mask:
+                    selector.unregister(sock)
+                events = selectors.EVENT_READ if self._write_wants_read else selectors.EVENT_WRITE
+                selector.register(sock, events)
+                mask = events
+                selector.select(remaining)
+            return None, self._conn_logged_in
+        finally:
+            if mask:
+                with contextlib.suppress(KeyError, ValueError):
+                    selector.unregister(sock)
+            with self._lock:
+                self._live = False
+                self._out.clear()
+                self._session.connection_lost()
+                self._cond.notify_all()  # logout() waits for the connection to go
+            self._inflight = None
+            sock.close()
+
+    def _flush(self, sock: socket.socket) -> Exception | None:
+        """Send what can be sent now without blocking."""
+        while True:
+            view = self._inflight
+            if view is None:
+                with self._lock:
+                    if not self._out:
+                        return None
+                    view = memoryview(bytes(self._out))
+                    self._out.clear()
+                self._inflight = view
+            try:
+                n = sock.send(view)
+            except (BlockingIOError, InterruptedError, _ssl.SSLWantWriteError):
+                self._write_wants_read = False
+                return None
+            except _ssl.SSLWantReadError:
+                self._write_wants_read = True
+                return None
+            except OSError as exc:
+                return self._lost(exc)
+            self._write_wants_read = False
+            self._inflight = view[n:] if n < len(view) else None
+
+    def _read(self, sock: socket.socket, tls: _ssl.SSLSocket | None) -> Exception | None:
+        """Read what is there (one recv for TCP; for TLS, records until the socket runs dry
+        or `_RECV_SIZE` bytes) and hand it to the session."""
+        chunks: list[bytes] = []
+        size = 0
+        lost: BaseException | None = None
+        eof = False
+        while True:
+            try:
+                data = sock.recv(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError, _ssl.SSLWantReadError):
+                self._read_wants_write = False
+                break
+            except _ssl.SSLWantWriteError:
+                self._read_wants_write = True
+                break
+            except _ssl.SSLZeroReturnError:
+                eof = True
+                break
+            except OSError as exc:
+                lost = exc
+                break
+            self._read_wants_write = False
+            if not data:
+                eof = True
+                break
+            chunks.append(data)
+            size += len(data)
+            if tls is None or size >= _RECV_SIZE:
+                break
+        if chunks:
+            err = self._received(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            if err is not None:
+                return err
+            if self._stopping():
+                return None  # End of Session: what followed it does not matter
+        if eof or lost is not None:
+            return self._lost(lost)
+        return None
+
+    def _received(self, data: bytes) -> Exception | None:
+        status: list[Event] = []
+        with self._lock:
+            try:
+                events = self._session.receive_data(data, time.monotonic())
+            except SoupBinTCPError as exc:
+                return exc
+            err = self._dispatch(events, status)
+            if err is None:
+                err = self._session.error
+        self._report(status)
+        return err
+
+    def _dispatch(self, events: list[Event], status: list[Event]) -> Exception | None:
+        """Queue the messages, act on the rest (with _lock held)."""
+        n, other = self._queue(events)
+        if n:
+            self._cond.notify_all()
+        if not other:
+            return None
+        status += other
+        err = self._act(other)
+        if any(type(event) is LoginAccepted for event in other):
+            self._conn_logged_in = self._login_ok = True
+            self._cond.notify_all()
+        return err
+
+    def _timers(self) -> Exception | None:
+        now = time.monotonic()
+        with self._lock:
+            if self._end is not None:
+                return None
+            due = self._session.next_timer()
+            if due is None or now < due:
+                return None
+            try:
+                out = self._tick(now)
+            except SoupBinTCPError as exc:
+                return exc
+            if out:
+                self._out += out
+        return None
+
+    def _lost(self, exc: BaseException | None) -> Exception | None:
+        """The connection is gone: None if that ends the session as it should (after a
+        logout or End of Session), else the error."""
+        self._conn_dead = True
+        with self._lock:
+            self._session.connection_lost()
+            if (ended := ended_by(self._session.state)) is not None:
+                self._finish(*ended)
+                return None
+        return self._lost_error(exc)
