@@ -8,6 +8,7 @@ from ._client._async import AsyncClient, BatchItem, connect_async
 from ._client._blocking import BlockingClient, connect
 from ._client._reconnect import CloseReason, ReconnectPolicy
 from ._errors import (
+    ConfigurationError,
     ConnectionLost,
     HeartbeatTimeout,
     LocalProtocolError,
@@ -62,6 +63,7 @@ __all__ = [
     "ClientSession",
     "ClientState",
     "CloseReason",
+    "ConfigurationError",
     "Connection",
     "ConnectionLost",
     "Debug",

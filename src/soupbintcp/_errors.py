@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "ConfigurationError",
     "ConnectionLost",
     "HeartbeatTimeout",
     "LocalProtocolError",
@@ -47,6 +48,11 @@ _REJECT_DESCRIPTIONS = {
 
 class SoupBinTCPError(Exception):
     """Base of every error raised by soupbintcp."""
+
+
+class ConfigurationError(SoupBinTCPError, ValueError):
+    """An option given to `serve()` (or another constructor) is out of range or
+    inconsistent: our caller's mistake, caught before anything is served. A `ValueError` too."""
 
 
 class ProtocolError(SoupBinTCPError):

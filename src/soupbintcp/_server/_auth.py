@@ -12,6 +12,8 @@ import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
+from .._errors import ConfigurationError
+
 __all__ = ["Authenticate", "Credentials", "normalize_username"]
 
 #: `authenticate(username, password, requested_session, requested_sequence)`: true to let the
@@ -32,17 +34,19 @@ def _field(what: str, value: str, width: int) -> bytes:
     try:
         raw = text.encode("ascii")
     except UnicodeEncodeError:
-        raise ValueError(f"a {what} must be ASCII") from None
+        raise ConfigurationError(f"a {what} must be ASCII") from None
     if len(raw) > width or not all(32 < c < 127 for c in raw):
         # The message names neither the value nor, for passwords, anything about it.
-        raise ValueError(f"a {what} must be 1 to {width} printable ASCII characters")
+        raise ConfigurationError(f"a {what} must be 1 to {width} printable ASCII characters")
     return raw.ljust(width)
 
 
 class Credentials:
     """A fixed table of usernames and passwords, checked in constant time.
 
-    `check()` returns the username as configured (its canonical spelling) or None.
+    `check()` returns the username as configured (its canonical spelling) or None. A table
+    that cannot be checked (a username or password that could never arrive in a Login Request,
+    a username twice, no user) raises `ConfigurationError` (a `ValueError`).
     """
 
     __slots__ = ("_entries",)
@@ -53,20 +57,22 @@ class Credentials:
         for username, password in credentials.items():
             user = _field("username", username, _USERNAME_WIDTH)
             if not user.strip():
-                raise ValueError("a username must not be blank")
+                raise ConfigurationError("a username must not be blank")
             if user in seen:
-                raise ValueError(f"username {username!r} is configured twice (case-insensitively)")
+                raise ConfigurationError(
+                    f"username {username!r} is configured twice (case-insensitively)"
+                )
             seen.add(user)
             entries.append((user, _field("password", password, _PASSWORD_WIDTH), username))
         if not entries:
-            raise ValueError("credentials must name at least one user")
+            raise ConfigurationError("credentials must name at least one user")
         self._entries = tuple(entries)
 
     def check(self, username: str, password: str) -> str | None:
         try:
             user = _field("username", username, _USERNAME_WIDTH)
             pw = _field("password", password, _PASSWORD_WIDTH)
-        except ValueError:
+        except ConfigurationError:
             # The wire layer already limits both fields to their widths in printable ASCII;
             # this is only reachable by calling check() directly.
             return None

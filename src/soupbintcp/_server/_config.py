@@ -1,0 +1,156 @@
+"""The options of `serve()`, checked once, and the session ids it may serve.
+
+Layer 3 (server driver), no I/O. Everything else in the server reads its settings from one
+frozen `ServerConfig`; nothing here changes while the server runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from .._errors import ConfigurationError
+from .._wire._framing import Dialect
+from .._wire._packets import LoginAccepted
+from ..store import MessageStore
+from ._auth import Authenticate, Credentials
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+
+__all__ = [
+    "DEFAULT_REPLAY_CHUNK",
+    "DEFAULT_WRITE_BUFFER_HIGH",
+    "Address",
+    "OnUnsequenced",
+    "ServerConfig",
+    "UserStoreFactory",
+    "configure",
+    "session_id_for",
+]
+
+Address = tuple[str, int]
+#: `on_unsequenced(connection, data)`: called with each Unsequenced Data packet a logged-in
+#: client sends, in order per connection. May be a coroutine function.
+OnUnsequenced = Callable[["Connection", bytes], Awaitable[None] | None]
+#: `user_store(username) -> MessageStore`: the store of one user's stream (per-user mode).
+UserStoreFactory = Callable[[str], MessageStore]
+
+DEFAULT_WRITE_BUFFER_HIGH: Final = 256 * 1024
+DEFAULT_REPLAY_CHUNK: Final = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """What `serve()` was given, checked, plus the limits derived from it."""
+
+    credentials: Credentials | None
+    authenticate: Authenticate | None
+    on_unsequenced: OnUnsequenced | None
+    heartbeat_interval: float
+    client_heartbeat_timeout: float
+    login_timeout: float
+    stall_timeout: float | None
+    flush_interval: float
+    max_connections: int | None
+    max_pending_logins: int | None
+    max_packet_length: int
+    dialect: Dialect
+    write_buffer_high: int
+    replay_chunk: int
+    end_of_session_linger: float
+    #: Fan-out batches bigger than this are read back from the store instead, so no
+    #: connection's buffer grows past high water by more than one such batch.
+    max_fanout: int
+    #: Unsequenced Data to a client is dropped while its write buffer holds more than this.
+    unsequenced_limit: int
+
+
+def configure(
+    *,
+    credentials: Mapping[str, str] | None,
+    authenticate: Authenticate | None,
+    on_unsequenced: OnUnsequenced | None,
+    heartbeat_interval: float,
+    client_heartbeat_timeout: float,
+    login_timeout: float,
+    stall_timeout: float | None,
+    flush_interval: float,
+    max_connections: int | None,
+    max_pending_logins: int | None,
+    max_packet_length: int,
+    dialect: Dialect,
+    write_buffer_high: int,
+    replay_chunk: int,
+    end_of_session_linger: float,
+) -> ServerConfig:
+    """The options of `serve()` as one `ServerConfig`; `ConfigurationError` (a `ValueError`)
+    names the first one that is out of range or inconsistent."""
+    if credentials is None and authenticate is None:
+        raise ConfigurationError(
+            "give credentials= or authenticate= (authenticate=lambda *a: True lets everyone in)"
+        )
+    if credentials is not None and authenticate is not None:
+        raise ConfigurationError("give credentials= or authenticate=, not both")
+    creds = Credentials(credentials) if credentials is not None else None
+    for name, value in (
+        ("heartbeat_interval", heartbeat_interval),
+        ("client_heartbeat_timeout", client_heartbeat_timeout),
+        ("login_timeout", login_timeout),
+        ("flush_interval", flush_interval),
+    ):
+        if not value > 0:
+            raise ConfigurationError(f"{name} must be > 0, not {value!r}")
+    if stall_timeout is not None and not stall_timeout > 0:
+        raise ConfigurationError(f"stall_timeout must be > 0 or None, not {stall_timeout!r}")
+    if write_buffer_high < 1 or replay_chunk < 1:
+        raise ConfigurationError("write_buffer_high and replay_chunk must be positive")
+    if not 1 <= max_packet_length <= 0xFFFF:
+        raise ConfigurationError(f"max_packet_length must be 1..65535, not {max_packet_length}")
+    return ServerConfig(
+        credentials=creds,
+        authenticate=authenticate,
+        on_unsequenced=on_unsequenced,
+        heartbeat_interval=heartbeat_interval,
+        client_heartbeat_timeout=client_heartbeat_timeout,
+        login_timeout=login_timeout,
+        stall_timeout=stall_timeout,
+        flush_interval=flush_interval,
+        max_connections=max_connections,
+        max_pending_logins=max_pending_logins,
+        max_packet_length=max_packet_length,
+        dialect=dialect,
+        write_buffer_high=write_buffer_high,
+        replay_chunk=replay_chunk,
+        end_of_session_linger=end_of_session_linger,
+        max_fanout=max(write_buffer_high, replay_chunk),
+        unsequenced_limit=4 * write_buffer_high,
+    )
+
+
+def session_id_for(
+    session_id: str | None, store: MessageStore | None, user_store: UserStoreFactory | None
+) -> str:
+    """The id of a session to serve from `store` or `user_store`, checked.
+
+    `ConfigurationError` (a `ValueError`) if neither or both are given or the id is missing
+    or contradicts the store; `TypeError` if `store` is not a `MessageStore`;
+    `LocalProtocolError` if the id cannot go on the wire."""
+    if (store is None) == (user_store is None):
+        raise ConfigurationError(
+            "give either store= (one shared feed) or user_store= (per-user streams)"
+        )
+    if store is not None:
+        if not isinstance(store, MessageStore):
+            raise TypeError(f"store must be a MessageStore, not {type(store).__name__}")
+        if session_id is None:
+            session_id = store.session_id
+        elif store.session_id is not None and store.session_id != session_id:
+            raise ConfigurationError(
+                f"the store records session {store.session_id!r}, not {session_id!r}"
+            )
+    if not session_id:
+        raise ConfigurationError("a session id is needed: 1 to 10 alphanumeric characters")
+    LoginAccepted(session_id, 1).encode()  # raises LocalProtocolError if it cannot go on the wire
+    return session_id

@@ -1,0 +1,173 @@
+"""`Connection`: what the application sees of one client connection.
+
+Layer 3 (server driver). Handed to `on_unsequenced` and listed by `Server.connections`:
+the figures, read on demand, and the calls an application makes. The machinery behind it
+(asyncio callbacks, login, replay, timers, closing) is its `ServerProtocol`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .._errors import LocalProtocolError
+from .._session._server import ServerState
+from ._config import Address
+
+if TYPE_CHECKING:
+    from ._protocol import ServerProtocol
+    from ._stream import Stream
+
+__all__ = ["Connection", "buffered"]
+
+
+class Connection:
+    """One client connection, from accept to close.
+
+    Handed to `on_unsequenced` and listed by `Server.connections`. Its figures (`username`,
+    `address`, `login_time`, `messages_sent`, `bytes_sent`, `next_sequence`, `lag`) are read
+    on demand; the server logs them in one line when the connection closes.
+    """
+
+    __slots__ = ("_link", "address", "login_time", "unsequenced_dropped", "username")
+
+    def __init__(self, link: ServerProtocol) -> None:
+        self._link = link
+        #: (host, port) of the client.
+        self.address: Address = ("", 0)
+        #: The username: as configured in `credentials`, else as the client sent it; before
+        #: login, the one it asked for ("" until its Login Request arrives).
+        self.username = ""
+        #: Wall-clock time (`time.time()`) of the Login Accepted, None before.
+        self.login_time: float | None = None
+        #: Unsequenced Data dropped because the client was not reading (best effort).
+        self.unsequenced_dropped = 0
+
+    def __repr__(self) -> str:
+        host, port = self.address
+        return f"<Connection {host}:{port} user={self.username!r} {self.state.value}>"
+
+    # --- figures ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ServerState:
+        return self._link.session.state
+
+    @property
+    def closed(self) -> bool:
+        return self._link.closed
+
+    @property
+    def logged_in(self) -> bool:
+        return self.login_time is not None
+
+    @property
+    def session_id(self) -> str:
+        """The session logged into ("" before login)."""
+        return self._link.session_id
+
+    @property
+    def stream(self) -> Stream | None:
+        """The stream this connection follows (None before login)."""
+        return self._link.stream
+
+    @property
+    def next_sequence(self) -> int:
+        """Sequence number of the next Sequenced Data this connection will send."""
+        return self._link.session.next_sequence
+
+    @property
+    def messages_sent(self) -> int:
+        """Sequenced messages sent on this connection."""
+        first = self._link.first_sequence
+        return self._link.session.next_sequence - first if first else 0
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes written to this connection (every packet)."""
+        return self._link.bytes_sent
+
+    @property
+    def lag(self) -> int:
+        """Messages the store holds durably that this connection has not sent yet."""
+        stream = self._link.stream
+        if stream is None:
+            return 0
+        return max(0, stream.store.durable_count - self._link.session.next_sequence + 1)
+
+    @property
+    def paused(self) -> bool:
+        """Whether the transport's write buffer is over its high-water mark."""
+        return self._link.paused
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes written to the transport and not yet sent to the client."""
+        transport = self._link.transport
+        return buffered(transport) if transport is not None else 0
+
+    # What the tests look at inside: the one lazy timer (not rescheduled per write), the
+    # transport (TCP_NODELAY set) and whether reading stopped for a slow handler.
+    @property
+    def _timer(self) -> asyncio.TimerHandle | None:
+        return self._link.timer
+
+    @property
+    def _transport(self) -> asyncio.Transport:
+        return self._link.transport
+
+    @property
+    def _reading_paused(self) -> bool:
+        inbox = self._link.inbox
+        return inbox is not None and inbox.paused
+
+    # --- API -------------------------------------------------------------------------------
+
+    def send_unseq_data(self, data: bytes) -> None:
+        """Send an Unsequenced Data packet to this client alone.
+
+        Best effort, as the protocol says: dropped (and counted in `unsequenced_dropped`)
+        if the connection is closed, ended or not reading.
+        """
+        link = self._link
+        session = link.session
+        if link.closed or session.state is not ServerState.LOGGED_IN:
+            self.unsequenced_dropped += 1
+            return
+        transport = link.transport
+        if transport.get_write_buffer_size() > link.config.unsequenced_limit:
+            self.unsequenced_dropped += 1
+            return
+        out = session.send_unsequenced(data, link.loop.time())
+        transport.write(out)
+        link.bytes_sent += len(out)
+
+    def publish(self, data: bytes) -> int:
+        """Publish a message into the stream this connection follows: the user's own
+        stream with per-user streams (it reaches the user on every connection, now or at
+        the next login), the shared feed otherwise. Returns the sequence number."""
+        stream = self._link.stream
+        if stream is None:
+            raise LocalProtocolError("cannot publish for a connection that is not logged in")
+        return stream.publish(data)
+
+    def publish_many(self, messages: Iterable[bytes]) -> int:
+        """`publish` for several messages; returns the first sequence number."""
+        stream = self._link.stream
+        if stream is None:
+            raise LocalProtocolError("cannot publish for a connection that is not logged in")
+        return stream.publish_many(messages)
+
+    def close(self) -> None:
+        """Close this connection (what was written still goes out)."""
+        self._link.close("closed by the server application", logging.INFO)
+
+
+def buffered(transport: asyncio.WriteTransport) -> int:
+    """Bytes waiting in `transport`'s write buffer (0 once a TLS transport is gone)."""
+    try:
+        return transport.get_write_buffer_size()
+    except AttributeError:  # a TLS transport whose connection is gone has no buffer
+        return 0

@@ -1,0 +1,32 @@
+"""What every connection of one server shares, in one small object.
+
+Layer 3 (server driver). The `Server` makes it and changes `session` when a new session
+starts; the connections read it. It is the whole of what a connection knows of its server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ._config import ServerConfig
+from ._feed_session import FeedSession
+from ._listener import Admission
+
+__all__ = ["ServerContext"]
+
+
+class ServerContext:
+    """The configuration, the loop, the admission registry, the current session and the
+    tasks running `on_unsequenced` handlers (the server cancels them when it closes)."""
+
+    __slots__ = ("admission", "config", "loop", "session", "workers")
+
+    def __init__(
+        self, config: ServerConfig, loop: asyncio.AbstractEventLoop, session: FeedSession
+    ) -> None:
+        self.config = config
+        self.loop = loop
+        self.admission = Admission(config)
+        #: The current session: the one logins are answered for.
+        self.session = session
+        self.workers: set[asyncio.Task[None]] = set()

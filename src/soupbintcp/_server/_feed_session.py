@@ -1,0 +1,95 @@
+"""The spec's session as the server runs it: an id and its streams.
+
+Layer 3 (server driver). Named `FeedSession` so that "session" means one thing per name:
+`ClientSession` is a client's logical session across connections, `ServerSession` the
+sans-IO machine of one connection, `FeedSession` the session a server publishes (the shared
+feed, or one stream per user) until `end_session` / `start_session`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .._errors import LocalProtocolError
+from ..store import MessageStore
+from ._auth import normalize_username
+from ._config import ServerConfig, UserStoreFactory
+from ._stream import Stream
+
+__all__ = ["FeedSession"]
+
+log = logging.getLogger("soupbintcp.server")
+
+
+class FeedSession:
+    """One SoupBinTCP session: its id, and either a shared feed or per-user streams."""
+
+    __slots__ = ("_config", "_loop", "ended", "id", "shared", "user_store", "users")
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        loop: asyncio.AbstractEventLoop,
+        session_id: str,
+        store: MessageStore | None,
+        user_store: UserStoreFactory | None,
+    ) -> None:
+        self._config = config
+        self._loop = loop
+        self.id = session_id
+        self.shared = Stream(config, loop, store, None, owned=False) if store is not None else None
+        self.user_store = user_store
+        self.users: dict[str, Stream] = {}
+        self.ended = False
+
+    def __repr__(self) -> str:
+        return f"<FeedSession {self.id!r}{' ended' if self.ended else ''}>"
+
+    def streams(self) -> list[Stream]:
+        out = list(self.users.values())
+        if self.shared is not None:
+            out.append(self.shared)
+        return out
+
+    def stream(self, user: str | None, *, closing: bool) -> Stream:
+        """The shared feed (`user` None), or `user`'s own stream (made from `user_store`
+        the first time; ended at once if the session or the server is)."""
+        if user is None:
+            if self.shared is None:
+                raise LocalProtocolError("this server has per-user streams: name the user")
+            return self.shared
+        if self.user_store is None:
+            raise LocalProtocolError("this server has one shared feed, not per-user streams")
+        key = normalize_username(user)
+        stream = self.users.get(key)
+        if stream is None:
+            store = self.user_store(key)
+            if store.session_id is not None and store.session_id != self.id:
+                raise LocalProtocolError(
+                    f"the store for user {key!r} records session {store.session_id!r}, "
+                    f"not {self.id!r}"
+                )
+            stream = Stream(self._config, self._loop, store, key, owned=True)
+            if self.ended or closing:
+                stream.end()
+            self.users[key] = stream
+        return stream
+
+    def stream_for_login(self, username: str, *, closing: bool) -> Stream:
+        """The stream a client logged in as `username` follows."""
+        if self.shared is not None:
+            return self.shared
+        return self.stream(username, closing=closing)
+
+    def end(self) -> None:
+        """Flush the stores, then End of Session on every stream (once)."""
+        if self.ended:
+            return
+        streams = self.streams()
+        for stream in streams:
+            stream.flush_now()
+        self.ended = True
+        for stream in streams:
+            stream.end()
+        log.info("session %s ended", self.id)

@@ -1,0 +1,343 @@
+"""One client connection's machinery: the asyncio callbacks, the writes, the timers, the close.
+
+Layer 3 (server driver). A `ServerProtocol` drives a sans-IO `ServerSession` and is a cursor
+into the `Stream` it follows (it is that stream's `Follower`). The application sees it only
+through its `Connection`. Login (`_login`), the replay pump (`_replay`) and the unsequenced
+inbox (`_inbox`) are its parts; they call it back through the methods below.
+
+Timers are lazy: one `call_at` per connection, rescheduled when it fires (heartbeats, the
+client's heartbeat timeout, the login timeout, the stall timeout, the end-of-session linger),
+never per write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from typing import Final, cast
+
+from .._errors import RejectReason, SessionTimeout, SoupBinTCPError
+from .._session._server import ServerSession, ServerState
+from .._wire._framing import Dialect
+from .._wire._packets import LoginRequest, LogoutRequest, UnsequencedData
+from ._connection import Connection
+from ._context import ServerContext
+from ._inbox import Inbox
+from ._login import Login
+from ._replay import Replay
+from ._stream import Stream
+
+__all__ = ["ServerProtocol"]
+
+log = logging.getLogger("soupbintcp.server")
+
+# A lazily rescheduled timer that fired a hair early must not spin.
+_TIMER_SLACK: Final = 0.001
+
+
+class ServerProtocol(asyncio.Protocol):
+    """One client connection, from accept to close."""
+
+    __slots__ = ("_admitted", "_ctx", "_end_deadline", "_opened", "_paused_since",
+                 "bytes_sent", "closed", "config", "connection", "first_sequence", "inbox",
+                 "login", "loop", "paused", "replay", "session", "session_id", "stream", "timer",
+                 "transport")  # fmt: skip
+
+    def __init__(self, ctx: ServerContext, *, admitted: bool = False) -> None:
+        config = ctx.config
+        loop = ctx.loop
+        self._ctx = ctx
+        self.config = config
+        self.loop = loop
+        self._admitted = admitted  # counted against the caps already (TLS, at TCP accept)
+        self._opened = loop.time()
+        self.session = ServerSession(
+            self._opened,
+            heartbeat_interval=config.heartbeat_interval,
+            client_heartbeat_timeout=config.client_heartbeat_timeout,
+            login_timeout=config.login_timeout,
+            dialect=config.dialect,
+            max_packet_length=config.max_packet_length,
+        )
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set at once
+        #: What the application sees of this connection.
+        self.connection = Connection(self)
+        self.stream: Stream | None = None
+        self.session_id = ""
+        self.first_sequence = 0
+        self.bytes_sent = 0
+        self.closed = False
+        self.paused = False  # writes paused: the transport's buffer is over high water
+        self._paused_since: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self._end_deadline: float | None = None
+        self.login: Login | None = None
+        handler = config.on_unsequenced
+        self.inbox = Inbox(self, handler, loop, ctx.workers) if handler is not None else None
+        self.replay = Replay(self, loop, config.replay_chunk)
+
+    # --- asyncio callbacks -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A cast, not an isinstance check: uvloop's transports do not derive from asyncio's.
+        self.transport = transport = cast(asyncio.Transport, transport)
+        conn = self.connection
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            conn.address = (str(peer[0]), int(peer[1]))
+        refusal = self._ctx.admission.admit(self, checked=self._admitted)
+        if refusal is not None:
+            self.closed = True
+            transport.abort()
+            host, port = conn.address
+            log.warning("connection %s:%s refused: %s", host, port, refusal)
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        high = self.config.write_buffer_high
+        transport.set_write_buffer_limits(high=high, low=high // 4)
+        self.schedule_timer()
+
+    def data_received(self, data: bytes) -> None:
+        # Never called once closed: closing the transport stops reading at once.
+        session = self.session
+        try:
+            events = session.receive_data(data, self.loop.time())
+        except SoupBinTCPError as exc:
+            self.protocol_error(exc)
+            return
+        if session.error is not None:
+            # The packets before the fault are dropped with the connection: a Login Request
+            # among them can no longer be answered, and unsequenced data is best effort.
+            self.protocol_error(session.error)
+            return
+        inbox = self.inbox
+        for event in events:
+            kind = type(event)
+            if kind is UnsequencedData:
+                if inbox is not None:
+                    inbox.put(event.data)  # type: ignore[union-attr]
+            elif kind is LoginRequest:
+                self.login = Login(self, self._ctx, event)  # type: ignore[arg-type]
+                self.login.start()
+            elif kind is LogoutRequest:
+                self.close("logged out", logging.INFO)
+            # Client Heartbeat and Debug only prove the client is alive.
+            if self.closed:
+                return
+
+    def eof_received(self) -> bool | None:
+        return None  # the client is done sending: close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        partial = self.session.buffered
+        if partial:
+            self.close(
+                f"closed by the client in the middle of a packet ({partial} bytes of it)",
+                logging.WARNING,
+            )
+        elif exc is not None:
+            self.close(f"connection lost: {exc}", logging.INFO)
+        elif self.session.state is ServerState.ENDED:
+            self.close("end of session, closed by the client", logging.INFO)
+        else:
+            self.close("closed by the client", logging.INFO)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        self._paused_since = self.loop.time()
+        stream = self.stream
+        if stream is not None:
+            stream.leave_live(self)
+        if self.config.stall_timeout is not None and not self.closed:
+            self.schedule_timer()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._paused_since = None
+        if self.stream is not None and self.session.state is ServerState.LOGGED_IN:
+            # Not from inside the transport's own callback: one loop turn later.
+            self.replay.schedule()
+
+    # --- for the parts: login, replay, inbox, stream ---------------------------------------
+
+    def writable(self) -> bool:
+        return not (self.closed or self.paused)
+
+    def write(self, out: bytes) -> None:
+        """Write a packet the session made (not on the fan-out path: that writes itself)."""
+        self.transport.write(out)
+        self.bytes_sent += len(out)
+
+    def accept_login(self, username: str, session_id: str, stream: Stream, sequence: int) -> None:
+        """Login Accepted: follow `stream` from `sequence` on."""
+        self.write(self.session.accept(session_id, sequence, self.loop.time()))
+        conn = self.connection
+        conn.username = username
+        conn.login_time = time.time()
+        self.session_id = session_id
+        self.stream = stream
+        self.first_sequence = sequence
+        self._ctx.admission.logged_in(self)
+        stream.follow(self)
+        if log.isEnabledFor(logging.INFO):
+            host, port = conn.address
+            log.info(
+                "connection %s:%s logged in as %s to session %s at sequence %d (head %d)",
+                host, port, username, session_id, sequence, stream.head,
+            )  # fmt: skip
+        self.schedule_timer()
+        self.replay.run()
+
+    def reject_login(self, reason: RejectReason, detail: str) -> None:
+        self.write(self.session.reject(reason, self.loop.time()))
+        self.close(f"login rejected: {detail} ({reason.value!r})", logging.WARNING)
+
+    def catch_up(self) -> None:
+        self.replay.schedule()
+
+    def end_of_session(self) -> None:
+        if self.closed or self.session.state is not ServerState.LOGGED_IN:
+            return
+        if self.config.dialect is Dialect.OMEGA:  # no End of Session packet in that dialect
+            self.close("end of session", logging.INFO)
+            return
+        now = self.loop.time()
+        self.write(self.session.end_session(now))
+        transport = self.transport
+        if transport.can_write_eof():
+            # Half-close: the client sees Z then EOF, and can still say goodbye; closing
+            # outright could reset the connection under a heartbeat in flight and lose Z.
+            transport.write_eof()
+        self._end_deadline = now + self.config.end_of_session_linger
+        self.schedule_timer()
+
+    def pause_reading(self) -> None:
+        """The inbox is full: stop reading from the client until it drains."""
+        self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self.closed:
+            self.transport.resume_reading()
+
+    def handler_failed(self, what: str) -> None:
+        # The application's bug, not the client's: its traceback matters.
+        log.exception("%s raised for %s; closing that connection", what, self.who())
+        if self.inbox is not None:
+            self.inbox.clear()
+        self.close(f"{what} raised", logging.WARNING, abort=True)
+
+    # --- timers ----------------------------------------------------------------------------
+
+    def schedule_timer(self, earliest: float = 0.0) -> None:
+        deadline = self.session.next_timer()
+        since = self._paused_since
+        stall = self.config.stall_timeout
+        if (
+            since is not None
+            and stall is not None
+            and (deadline is None or since + stall < deadline)
+        ):
+            deadline = since + stall
+        end = self._end_deadline
+        if end is not None and (deadline is None or end < deadline):
+            deadline = end
+        if deadline is None:
+            return
+        deadline = max(deadline, earliest)
+        timer = self.timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return  # it fires first and reschedules itself
+            timer.cancel()
+        self.timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.closed:
+            return
+        now = self.loop.time()
+        since = self._paused_since
+        stall = self.config.stall_timeout
+        if since is not None and stall is not None and now >= since + stall:
+            self.close(
+                f"stalled: the client read nothing for {now - since:.3g} s "
+                f"(stall_timeout {stall:g} s), {self.connection.write_buffer_size} bytes waiting",
+                logging.WARNING,
+                abort=True,
+            )
+            return
+        if self._end_deadline is not None and now >= self._end_deadline:
+            self.close("end of session", logging.INFO)
+            return
+        session = self.session
+        if self.inbox is not None and self.inbox.paused:
+            session.receive_data(b"", now)  # we stopped reading, not the client sending
+        try:
+            out = session.handle_timer(now)
+        except SessionTimeout as exc:
+            self.close(str(exc), logging.WARNING, abort=True)
+            return
+        if out:
+            self.write(out)
+        self.schedule_timer(now + _TIMER_SLACK)
+
+    # --- closing ---------------------------------------------------------------------------
+
+    def protocol_error(self, exc: SoupBinTCPError) -> None:
+        self.close(f"protocol error: {_redact(str(exc))}", logging.WARNING, abort=True)
+
+    def close(self, reason: str, level: int, *, abort: bool = False) -> None:
+        """Close once, and say why in one log line with the connection's figures."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.stream is not None:
+            self.stream.unfollow(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.replay.cancel()
+        if self.login is not None:
+            self.login.cancel()
+            self.login = None
+        self._ctx.admission.forget(self, logged_in=self.connection.login_time is not None)
+        self.session.connection_lost()
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
+        if log.isEnabledFor(level):
+            log.log(level, "%s", self._summary(reason))
+
+    def who(self) -> str:
+        """The client as log lines name it: address, and username once known."""
+        conn = self.connection
+        host, port = conn.address
+        user = f" ({conn.username})" if conn.username else ""
+        return f"{host}:{port}{user}"
+
+    def _summary(self, reason: str) -> str:
+        conn = self.connection
+        if conn.login_time is None:
+            return f"connection {self.who()} closed before login: {reason}"
+        up = self.loop.time() - self._opened
+        return (
+            f"connection {self.who()} closed: {reason}; session {self.session_id}, "
+            f"{conn.messages_sent} messages / {self.bytes_sent} bytes sent, "
+            f"next sequence {conn.next_sequence}, lag {conn.lag}, up {up:.1f} s"
+        )
+
+
+def _redact(message: str) -> str:
+    # A malformed password field would be quoted in the error: never let it reach a log.
+    head, sep, _ = message.partition("password")
+    return f"{head}password field malformed (value withheld)" if sep else message
