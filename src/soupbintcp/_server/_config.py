@@ -6,8 +6,8 @@ frozen `ServerConfig`; nothing here changes while the server runs.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from .._errors import ConfigurationError
@@ -26,7 +26,6 @@ __all__ = [
     "OnUnsequenced",
     "ServerConfig",
     "UserStoreFactory",
-    "configure",
     "session_id_for",
 ]
 
@@ -43,7 +42,9 @@ DEFAULT_REPLAY_CHUNK: Final = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """What `serve()` was given, checked, plus the limits derived from it."""
+    """What `serve()` was given, checked when made, plus the limits derived from it.
+
+    Options out of range or in conflict raise `ConfigurationError` (a `ValueError`)."""
 
     credentials: Credentials | None
     authenticate: Authenticate | None
@@ -62,71 +63,34 @@ class ServerConfig:
     end_of_session_linger: float
     #: Fan-out batches bigger than this are read back from the store instead, so no
     #: connection's buffer grows past high water by more than one such batch.
-    max_fanout: int
+    max_fanout: int = field(init=False)
     #: Unsequenced Data to a client is dropped while its write buffer holds more than this.
-    unsequenced_limit: int
+    unsequenced_limit: int = field(init=False)
 
-
-def configure(
-    *,
-    credentials: Mapping[str, str] | None,
-    authenticate: Authenticate | None,
-    on_unsequenced: OnUnsequenced | None,
-    heartbeat_interval: float,
-    client_heartbeat_timeout: float,
-    login_timeout: float,
-    stall_timeout: float | None,
-    flush_interval: float,
-    max_connections: int | None,
-    max_pending_logins: int | None,
-    max_packet_length: int,
-    dialect: Dialect,
-    write_buffer_high: int,
-    replay_chunk: int,
-    end_of_session_linger: float,
-) -> ServerConfig:
-    """The options of `serve()` as one `ServerConfig`; `ConfigurationError` (a `ValueError`)
-    names the first one that is out of range or inconsistent."""
-    if credentials is None and authenticate is None:
-        raise ConfigurationError(
-            "give credentials= or authenticate= (authenticate=lambda *a: True lets everyone in)"
-        )
-    if credentials is not None and authenticate is not None:
-        raise ConfigurationError("give credentials= or authenticate=, not both")
-    creds = Credentials(credentials) if credentials is not None else None
-    for name, value in (
-        ("heartbeat_interval", heartbeat_interval),
-        ("client_heartbeat_timeout", client_heartbeat_timeout),
-        ("login_timeout", login_timeout),
-        ("flush_interval", flush_interval),
-    ):
-        if not value > 0:
-            raise ConfigurationError(f"{name} must be > 0, not {value!r}")
-    if stall_timeout is not None and not stall_timeout > 0:
-        raise ConfigurationError(f"stall_timeout must be > 0 or None, not {stall_timeout!r}")
-    if write_buffer_high < 1 or replay_chunk < 1:
-        raise ConfigurationError("write_buffer_high and replay_chunk must be positive")
-    if not 1 <= max_packet_length <= 0xFFFF:
-        raise ConfigurationError(f"max_packet_length must be 1..65535, not {max_packet_length}")
-    return ServerConfig(
-        credentials=creds,
-        authenticate=authenticate,
-        on_unsequenced=on_unsequenced,
-        heartbeat_interval=heartbeat_interval,
-        client_heartbeat_timeout=client_heartbeat_timeout,
-        login_timeout=login_timeout,
-        stall_timeout=stall_timeout,
-        flush_interval=flush_interval,
-        max_connections=max_connections,
-        max_pending_logins=max_pending_logins,
-        max_packet_length=max_packet_length,
-        dialect=dialect,
-        write_buffer_high=write_buffer_high,
-        replay_chunk=replay_chunk,
-        end_of_session_linger=end_of_session_linger,
-        max_fanout=max(write_buffer_high, replay_chunk),
-        unsequenced_limit=4 * write_buffer_high,
-    )
+    def __post_init__(self) -> None:
+        if self.credentials is None and self.authenticate is None:
+            raise ConfigurationError(
+                "give credentials= or authenticate= (authenticate=lambda *a: True lets everyone in)"
+            )
+        if self.credentials is not None and self.authenticate is not None:
+            raise ConfigurationError("give credentials= or authenticate=, not both")
+        for name in ("heartbeat_interval", "client_heartbeat_timeout", "login_timeout",
+                     "flush_interval"):  # fmt: skip
+            value = getattr(self, name)
+            if not value > 0:
+                raise ConfigurationError(f"{name} must be > 0, not {value!r}")
+        stall = self.stall_timeout
+        if stall is not None and not stall > 0:
+            raise ConfigurationError(f"stall_timeout must be > 0 or None, not {stall!r}")
+        if self.write_buffer_high < 1 or self.replay_chunk < 1:
+            raise ConfigurationError("write_buffer_high and replay_chunk must be positive")
+        if not 1 <= self.max_packet_length <= 0xFFFF:
+            raise ConfigurationError(
+                f"max_packet_length must be 1..65535, not {self.max_packet_length}"
+            )
+        # Frozen: the derived fields are set the way dataclasses set fields themselves.
+        object.__setattr__(self, "max_fanout", max(self.write_buffer_high, self.replay_chunk))
+        object.__setattr__(self, "unsequenced_limit", 4 * self.write_buffer_high)
 
 
 def session_id_for(

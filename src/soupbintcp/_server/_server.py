@@ -31,7 +31,7 @@ from typing import Any, Self
 from .._errors import LocalProtocolError
 from .._wire._framing import Dialect
 from ..store import MessageStore
-from ._auth import Authenticate
+from ._auth import Authenticate, Credentials
 from ._config import (
     DEFAULT_REPLAY_CHUNK,
     DEFAULT_WRITE_BUFFER_HIGH,
@@ -39,7 +39,6 @@ from ._config import (
     OnUnsequenced,
     ServerConfig,
     UserStoreFactory,
-    configure,
     session_id_for,
 )
 from ._connection import Connection, buffered
@@ -348,8 +347,8 @@ def serve(
     that is not a `MessageStore` raises `TypeError`, a session id that cannot go on the
     wire `LocalProtocolError`.
     """
-    config = configure(
-        credentials=credentials,
+    config = ServerConfig(
+        credentials=None if credentials is None else Credentials(credentials),
         authenticate=authenticate,
         on_unsequenced=on_unsequenced,
         heartbeat_interval=heartbeat_interval,
