@@ -16,6 +16,9 @@ __all__ = [
     "LocalProtocolError",
     "LoginRejected",
     "LoginTimeout",
+    "MoldUDP64Error",
+    "MoldUDP64Fault",
+    "MoldUDP64GapTimeout",
     "ProtocolError",
     "RejectReason",
     "RemoteProtocolError",
@@ -118,3 +121,36 @@ class SessionMismatch(RemoteProtocolError):
         super().__init__(f"server accepted session {offered!r}, expected {expected!r}")
         self.expected = expected
         self.offered = offered
+
+
+class MoldUDP64Fault(enum.StrEnum):
+    """What is wrong with a malformed MoldUDP64 datagram (`MoldUDP64Error.fault`)."""
+
+    #: Shorter than the 20-byte header (or a request that is not exactly 20 bytes long).
+    SHORT_PACKET = "short packet"
+    #: The blocks run past the end of the datagram: the count or a length lies high.
+    BLOCK_OVERRUN = "block overrun"
+    #: Bytes are left after the counted blocks: the count lies low.
+    TRAILING_BYTES = "trailing bytes"
+    #: The Session field is not alphanumeric ASCII padded with spaces.
+    BAD_SESSION = "bad session"
+
+
+class MoldUDP64Error(RemoteProtocolError):
+    """A datagram that is not a well-formed MoldUDP64 packet. Listeners and re-request
+    servers drop such datagrams and count them; they never deliver any of it."""
+
+    def __init__(self, fault: MoldUDP64Fault, detail: str) -> None:
+        super().__init__(f"malformed MoldUDP64 packet ({fault.value}): {detail}")
+        self.fault = fault
+
+
+class MoldUDP64GapTimeout(SessionTimeout):
+    """A MoldUDP64 listener could not fill a gap: its requests went unanswered too often."""
+
+    def __init__(self, expected: int, tries: int) -> None:
+        super().__init__(
+            f"gap at message {expected} not filled: {tries} request(s) went unanswered"
+        )
+        self.expected = expected
+        self.tries = tries

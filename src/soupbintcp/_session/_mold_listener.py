@@ -1,0 +1,461 @@
+"""The MoldUDP64 listener as a sans-IO state machine: datagrams in, messages out in order,
+exactly once, and the Request packets that fill the gaps.
+
+Layer 2: no sockets, no event loop, no clock reads. The driver passes every datagram it
+reads (multicast or a re-request answer) to `receive_datagram(data, now)`, sends whatever
+`take_requests()` returns to the re-request server, and calls `handle_timer(now)` once `now`
+reaches `next_timer()`.
+
+The bookkeeping, one invariant: every number in `[next_sequence, high)` is either in exactly
+one held piece (received early, keyed by its first number) or in exactly one hole (missing);
+`high` is one past the highest number any packet has shown (data, heartbeat or End of
+Session). A packet's messages that are neither in a hole nor at or beyond `high` were seen
+already and are dropped. Requests are keyed by their first number; one whose first number is
+filled counts as answered, and what it asked for beyond the answer is asked for again (the
+server answers with what fits in one datagram).
+"""
+
+from __future__ import annotations
+
+import enum
+from bisect import bisect_right, insort
+from operator import itemgetter
+from typing import Final
+
+from .._errors import LocalProtocolError, MoldUDP64Error, MoldUDP64GapTimeout, SoupBinTCPError
+from .._wire._moldudp64 import (
+    END_OF_SESSION_COUNT,
+    HEADER_LENGTH,
+    HEARTBEAT_COUNT,
+    MAX_MESSAGE_COUNT,
+    decode_blocks,
+    encode_request,
+    parse_session,
+    session_field,
+    unpack_header,
+)
+from ._events import SequencedMessages
+
+__all__ = ["ListenerState", "MoldListener"]
+
+_start: Final = itemgetter(0)
+
+
+class ListenerState(enum.Enum):
+    WAITING = "waiting"  # no packet of the session seen yet
+    LISTENING = "listening"
+    ENDED = "ended"  # End of Session seen and every message before it delivered
+    ERROR = "error"  # a gap could not be filled: the stream cannot go on in order
+
+
+class MoldListener:
+    """One listener's view of one MoldUDP64 session.
+
+    `sequence`: 1 for the whole session (what came before the first packet is requested),
+    n to start at n, 0 for whatever the next packet carries. `session`: the session to
+    follow (None: the first one seen); packets of any other session are dropped and counted.
+
+    Limits: at most `max_held` messages received early are kept (beyond that they are
+    dropped and requested again once the gap before them is filled), at most
+    `max_outstanding` requests are in flight, each for at most `max_request_count` messages,
+    answered within `request_timeout` seconds or sent again, at most `max_retries` times;
+    then the gap is given up (`MoldUDP64GapTimeout`, state ERROR).
+    """
+
+    def __init__(
+        self,
+        *,
+        session: str | None = None,
+        sequence: int = 1,
+        request_timeout: float = 0.25,
+        max_retries: int = 20,
+        max_outstanding: int = 16,
+        max_request_count: int = 256,
+        max_held: int = 100_000,
+    ) -> None:
+        if sequence < 0:
+            raise LocalProtocolError(f"sequence must be 0 or more, not {sequence}")
+        if request_timeout <= 0 or max_retries < 0 or max_outstanding < 1 or max_held < 0:
+            raise LocalProtocolError("request_timeout, max_outstanding must be > 0")
+        if not 1 <= max_request_count <= MAX_MESSAGE_COUNT:
+            raise LocalProtocolError(f"max_request_count must be 1..65534: {max_request_count}")
+        self.request_timeout = request_timeout
+        self.max_retries = max_retries
+        self.max_outstanding = max_outstanding
+        self.max_request_count = max_request_count
+        self.max_held = max_held
+        self._session: str | None = None
+        self._field = b""  # the Session field as this session's packets carry it
+        self._stripped = b""
+        if session is not None:
+            self._field = session_field(session)
+            self._stripped = self._field.strip(b" ")
+            self._session = session
+        self._state = ListenerState.WAITING
+        self._next = sequence  # 0: set by the first packet
+        self._high = sequence
+        self._end: int | None = None  # End of Session's number, once seen
+        self._holes: list[list[int]] = []  # [start, end) each, sorted, disjoint
+        self._held: dict[int, list[bytes]] = {}
+        self._keys: list[int] = []  # of _held, sorted
+        self._evicted: list[tuple[int, int]] = []  # dropped from _held, to become holes
+        self._held_count = 0
+        self._requests: dict[int, list[float]] = {}  # start -> [end, deadline, tries]
+        self._outbox: list[bytes] = []
+        self._error: SoupBinTCPError | None = None
+        #: Datagrams received, of this session and well-formed.
+        self.packets = 0
+        self.heartbeats = 0
+        #: Messages dropped because they had been received already.
+        self.duplicates = 0
+        #: Datagrams dropped: malformed, or of another session.
+        self.malformed = 0
+        self.other_session = 0
+        self.gaps = 0  # holes found
+        self.requests_sent = 0
+        self.request_retries = 0
+
+    # --- what the listener knows ---------------------------------------------------------
+
+    @property
+    def state(self) -> ListenerState:
+        return self._state
+
+    @property
+    def session_id(self) -> str | None:
+        """The session followed: as asked for, or the first one seen (None until then)."""
+        return self._session
+
+    @property
+    def next_sequence(self) -> int:
+        """The number of the next message to be delivered (0 until the first packet, when
+        starting at the next packet)."""
+        return self._next
+
+    @property
+    def high(self) -> int:
+        """One past the highest sequence number any packet has shown."""
+        return self._high
+
+    @property
+    def end_sequence(self) -> int | None:
+        """The number End of Session named (one past the last message), once seen."""
+        return self._end
+
+    @property
+    def missing(self) -> int:
+        """Messages known to exist and neither delivered nor held."""
+        return sum(b - a for a, b in self._holes)
+
+    @property
+    def held(self) -> int:
+        return self._held_count
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._requests)
+
+    @property
+    def error(self) -> SoupBinTCPError | None:
+        return self._error
+
+    # --- receiving -----------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, now: float) -> list[SequencedMessages]:
+        """The messages this datagram makes deliverable, in order (often none or one run).
+        A malformed datagram or one of another session is dropped and counted."""
+        if self._error is not None:
+            raise self._error
+        if self._state is ListenerState.ENDED:
+            return []
+        if len(data) < HEADER_LENGTH:
+            self.malformed += 1
+            return []
+        raw, sequence, count = unpack_header(data)
+        if raw != self._field and not self._adopt(raw):
+            return []
+        if count in (HEARTBEAT_COUNT, END_OF_SESSION_COUNT):
+            if len(data) != HEADER_LENGTH:
+                self.malformed += 1
+                return []
+            self.packets += 1
+            return self._marker(sequence, count == END_OF_SESSION_COUNT, now)
+        try:
+            messages = decode_blocks(data, count)
+        except MoldUDP64Error:
+            self.malformed += 1
+            return []
+        self.packets += 1
+        nxt = self._next
+        if sequence == nxt and nxt == self._high and self._end is None:
+            # The hot path: in order, nothing missing.
+            self._next = self._high = sequence + count
+            if self._state is ListenerState.WAITING:
+                self._state = ListenerState.LISTENING
+            return [SequencedMessages(sequence, messages)]
+        return self._data(sequence, messages, now)
+
+    def take_requests(self) -> list[bytes]:
+        """Request packets to send to the re-request server now (each one datagram)."""
+        out = self._outbox
+        self._outbox = []
+        return out
+
+    def _adopt(self, raw: bytes) -> bool:
+        stripped = raw.strip(b" ")
+        if self._session is not None:
+            if stripped == self._stripped:
+                return True  # the same session padded otherwise
+            self.other_session += 1
+            return False
+        try:
+            self._session = parse_session(raw)
+        except MoldUDP64Error:
+            self.malformed += 1
+            return False
+        self._field = raw
+        self._stripped = stripped
+        return True
+
+    def _marker(self, sequence: int, end: bool, now: float) -> list[SequencedMessages]:
+        """A heartbeat or End of Session: `sequence` is the transmitter's next number."""
+        if end:
+            if self._end is None or sequence < self._end:
+                self._end = sequence
+        else:
+            self.heartbeats += 1
+        if self._next == 0:
+            self._next = self._high = sequence
+        elif sequence > self._high:
+            self._add_hole(self._high, sequence)
+            self._high = sequence
+            self._plan(now)
+        if self._state is ListenerState.WAITING:
+            self._state = ListenerState.LISTENING
+        self._check_end()
+        return []
+
+    def _data(self, s: int, messages: list[bytes], now: float) -> list[SequencedMessages]:
+        if self._state is ListenerState.WAITING:
+            self._state = ListenerState.LISTENING
+        if self._next == 0:
+            self._next = self._high = s
+        e = s + len(messages)
+        if self._end is not None and e > self._end:
+            # Nothing is numbered at or past End of Session: a transmitter that sends it is
+            # broken; keep what came before and drop the rest.
+            self.malformed += 1
+            e = max(s, self._end)
+            messages = messages[: e - s]
+        nxt = self._next
+        if e <= nxt:
+            self.duplicates += len(messages)
+            return self._deliver()
+        if s < nxt:
+            self.duplicates += nxt - s
+            messages = messages[nxt - s :]
+            s = nxt
+        high = self._high
+        changed = False
+        if s < high:
+            changed = self._fill(s, messages, min(e, high))
+            if e > high:
+                messages = messages[high - s :]
+                s = high
+        if e > high:
+            if s > high:
+                self._add_hole(high, s)
+                changed = True
+            if not self._hold(s, messages):
+                self._add_hole(s, e)  # no room: asked for again later
+            self._high = e
+        events = self._deliver()
+        if changed:
+            self._plan(now)
+        self._check_end()
+        return events
+
+    def _fill(self, s: int, messages: list[bytes], e: int) -> bool:
+        """Keep what of messages `s .. e-1` falls in holes; whether any did."""
+        holes = self._holes
+        i = bisect_right(holes, s, key=_start) - 1
+        if i < 0 or holes[i][1] <= s:
+            i += 1
+        found = 0
+        while i < len(holes) and holes[i][0] < e:
+            hole = holes[i]
+            a0, b0 = hole
+            a = max(a0, s)
+            b = min(b0, e)
+            if not self._hold(a, messages[a - s : b - s]):
+                i += 1  # no room: the hole stays, to be asked for again
+                continue
+            found += b - a
+            self._answered(a, b)
+            if a0 < a and b < b0:
+                hole[1] = a
+                holes.insert(i + 1, [b, b0])
+                i += 2
+            elif a0 < a:
+                hole[1] = a
+                i += 1
+            elif b < b0:
+                hole[0] = b
+                i += 1
+            else:
+                del holes[i]
+        self.duplicates += (e - s) - found
+        for a, b in self._evicted:
+            self._insert_hole(a, b)
+        self._evicted.clear()
+        return found > 0
+
+    def _hold(self, a: int, piece: list[bytes]) -> bool:
+        """Keep `piece` (messages from `a` on) until its turn, if there is room. Room is made
+        by dropping pieces further ahead: what is nearer the next number is kept, so that
+        filling a gap always makes progress."""
+        n = len(piece)
+        keys = self._keys
+        if a != self._next and self._held_count + n > self.max_held:
+            held = self._held
+            while keys and keys[-1] > a and self._held_count + n > self.max_held:
+                k = keys.pop()
+                dropped = held.pop(k)
+                self._held_count -= len(dropped)
+                self._evicted.append((k, k + len(dropped)))
+            if self._held_count + n > self.max_held:
+                return False
+        self._held[a] = piece
+        self._held_count += n
+        if not keys or keys[-1] < a:
+            keys.append(a)
+        else:
+            insort(keys, a)
+        return True
+
+    def _answered(self, a: int, b: int) -> None:
+        requests = self._requests
+        if requests:
+            for key in [k for k in requests if a <= k < b]:
+                del requests[key]
+
+    def _add_hole(self, a: int, b: int) -> None:
+        holes = self._holes
+        self.gaps += 1
+        if holes and holes[-1][1] == a:
+            holes[-1][1] = b
+        else:
+            holes.append([a, b])
+
+    def _insert_hole(self, a: int, b: int) -> None:
+        """Make `[a, b)` a hole again (its messages were dropped), merging neighbours."""
+        holes = self._holes
+        i = bisect_right(holes, a, key=_start)
+        if i and holes[i - 1][1] == a:
+            holes[i - 1][1] = b
+            if i < len(holes) and holes[i][0] == b:
+                holes[i - 1][1] = holes[i][1]
+                del holes[i]
+        elif i < len(holes) and holes[i][0] == b:
+            holes[i][0] = a
+        else:
+            holes.insert(i, [a, b])
+
+    def _deliver(self) -> list[SequencedMessages]:
+        held = self._held
+        events: list[SequencedMessages] = []
+        nxt = self._next
+        while held:
+            run = held.pop(nxt, None)
+            if run is None:
+                break
+            del self._keys[0]  # the smallest key: nothing held lies before the next number
+            self._held_count -= len(run)
+            events.append(SequencedMessages(nxt, run))
+            nxt += len(run)
+        self._next = nxt
+        return events
+
+    def _check_end(self) -> None:
+        if self._end is not None and self._next >= self._end:
+            self._state = ListenerState.ENDED
+            self._holes.clear()
+            self._requests.clear()
+            self._held.clear()
+            self._keys.clear()
+            self._held_count = 0
+
+    # --- requests and their timers -------------------------------------------------------
+
+    def _send(self, start: int, end: int) -> None:
+        self._outbox.append(encode_request(self._field, start, end - start))
+        self.requests_sent += 1
+
+    def _plan(self, now: float) -> None:
+        """Ask for the holes no request covers yet, earliest first, within the limits."""
+        requests = self._requests
+        budget = self.max_outstanding - len(requests)
+        if budget <= 0 or not self._holes or not self._field:
+            return
+        keys = sorted(requests)
+        nk = len(keys)
+        ki = 0
+        chunk = self.max_request_count
+        deadline = now + self.request_timeout
+        # Ask only for what there is room to hold: answers further ahead would be dropped.
+        horizon = self._next + max(self.max_held, chunk)
+        for a, b in self._holes:
+            if a >= horizon:
+                return
+            b = min(b, horizon)
+            while ki < nk and keys[ki] < a:
+                ki += 1
+            cursor = a
+            while cursor < b:
+                if ki < nk and keys[ki] <= cursor:
+                    cursor = max(cursor, int(requests[keys[ki]][0]))
+                    ki += 1
+                    continue
+                limit = keys[ki] if ki < nk and keys[ki] < b else b
+                end = min(limit, cursor + chunk)
+                requests[cursor] = [end, deadline, 0]
+                self._send(cursor, end)
+                budget -= 1
+                if not budget:
+                    return
+                cursor = end
+
+    def next_timer(self) -> float | None:
+        """When `handle_timer` must next be called: the first request deadline, if any."""
+        if not self._requests:
+            return None
+        return min(r[1] for r in self._requests.values())
+
+    def handle_timer(self, now: float) -> None:
+        """Send again the requests not answered in time; raises `MoldUDP64GapTimeout` (and
+        the listener is then in ERROR) once one has been sent `max_retries` times more."""
+        if self._error is not None:
+            raise self._error
+        for start, request in list(self._requests.items()):
+            end, deadline, tries = request
+            if deadline > now:
+                continue
+            if tries >= self.max_retries:
+                self._state = ListenerState.ERROR
+                self._error = MoldUDP64GapTimeout(start, int(tries) + 1)
+                self._requests.clear()
+                self._outbox.clear()
+                raise self._error
+            request[1] = now + self.request_timeout
+            request[2] = tries + 1
+            self.request_retries += 1
+            self._send(start, self._clip(start, int(end)))
+        self._plan(now)
+
+    def _clip(self, start: int, end: int) -> int:
+        """`end` cut at the end of the hole `start` lies in (its tail may be filled now)."""
+        holes = self._holes
+        i = bisect_right(holes, start, key=_start) - 1
+        if i >= 0 and holes[i][0] <= start < holes[i][1]:
+            return min(end, holes[i][1])
+        return end
