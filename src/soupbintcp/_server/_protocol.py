@@ -220,12 +220,16 @@ class ServerProtocol(asyncio.Protocol):
         self.schedule_timer()
 
     def pause_reading(self) -> None:
-        """The inbox is full: stop reading from the client until it drains."""
+        """The inbox is full: stop reading from the client until it drains. Its heartbeats
+        wait in the socket with the rest, so its heartbeat clock stops too."""
         self.transport.pause_reading()
+        self.session.reading_paused(self.loop.time())
 
     def resume_reading(self) -> None:
         if not self.closed:
             self.transport.resume_reading()
+            self.session.reading_resumed(self.loop.time())
+            self.schedule_timer()  # the client's timeout runs again, from now
 
     def handler_failed(self, what: str) -> None:
         # The application's bug, not the client's: its traceback matters.
@@ -278,8 +282,6 @@ class ServerProtocol(asyncio.Protocol):
             self.close("end of session", logging.INFO)
             return
         session = self.session
-        if self.inbox is not None and self.inbox.paused:
-            session.receive_data(b"", now)  # we stopped reading, not the client sending
         try:
             out = session.handle_timer(now)
         except SessionTimeout as exc:
