@@ -113,9 +113,7 @@ class AsyncClient(AsyncIO):
         self._stop_reconnecting()
         if self._transport is not None and self._session.state in LIVE_FOR_LOGOUT:
             self._transport.write(self._session.logout(self._loop.time()))
-            if self._paused:  # a full queue must not hide the server's close
-                self._paused = False
-                self._resume_reading()
+            self._unpause()
             protocol = self._protocol
             closed = self._loop.create_future()
             self._logout_waiter = closed

@@ -16,7 +16,7 @@ from .._errors import ConnectionLost, SoupBinTCPError
 from .._session._client import ClientState
 from .._session._events import Event, Message
 from .._wire._packets import LoginAccepted
-from ._core import LOGGING_OUT, ClientCore, log
+from ._core import ClientCore, log
 from ._options import Address
 from ._reconnect import Attempts, CloseReason, ended_by
 
@@ -123,7 +123,7 @@ class AsyncIO(ClientCore):
             raise ConnectionLost(f"could not connect to {host}:{port} in time") from None
         self._transport = transport
         self._protocol = protocol
-        self._paused = False
+        self._unpause()
         login = self._loop.create_future()
         self._login_future = login
         try:
@@ -178,7 +178,7 @@ class AsyncIO(ClientCore):
     def _on_timer(self) -> None:
         self._timer = None
         try:
-            out = self._tick(self._loop.time())
+            out = self._session.handle_timer(self._loop.time())
         except SoupBinTCPError as exc:
             self._fail(exc)
             return
@@ -272,12 +272,15 @@ class AsyncIO(ClientCore):
             waiter = self._waiter = self._loop.create_future()
         await waiter
 
-    def _pause_reading(self) -> bool:
-        if self._transport is None or self._session.state in LOGGING_OUT:
+    def _now(self) -> float:
+        return self._loop.time()
+
+    def _pause_io(self) -> bool:
+        if self._transport is None:
             return False
         self._transport.pause_reading()
         return True
 
-    def _resume_reading(self) -> None:
+    def _resume_io(self) -> None:
         if self._transport is not None:
             self._transport.resume_reading()

@@ -29,8 +29,9 @@ The application's threads never touch the socket.
   The same wake-up carries "resume reading" (the application drained the queue below a
   quarter of `max_queue`) and "stop" (the session ended).
 * Back-pressure: with `max_queue` messages queued the I/O thread stops reading the socket;
-  its timer ticks then call `session.peer_alive()`, so our own pause is not taken for a dead
-  link, and heartbeats keep flowing.
+  it tells the session (`reading_paused`/`reading_resumed`), so our own pause is not taken
+  for a dead link, and heartbeats keep flowing. After a Logout Request it reads on whatever
+  the queue holds, so the server's close is seen at once.
 * `on_status` runs in the I/O thread, outside the lock: keep it short, it delays heartbeats,
   and do not wait in it for messages.
 * `close()` is idempotent and joins the I/O thread with a bounded timeout.
@@ -144,7 +145,7 @@ class BlockingClient(BlockingIO):
         with self._lock:
             if self._end is None:
                 if self._live and self._session.state in LIVE_FOR_LOGOUT:
-                    self._paused = False  # a full queue must not hide the server's close
+                    self._unpause()
                     self._write(self._session.logout(time.monotonic()))
                     deadline = time.monotonic() + timeout
                     if threading.current_thread() is self._thread:

@@ -21,7 +21,7 @@ from typing import Final
 from .._errors import SoupBinTCPError
 from .._session._events import Event
 from .._wire._packets import LoginAccepted
-from ._core import LOGGING_OUT, ClientCore
+from ._core import ClientCore
 from ._options import Address
 from ._reconnect import CloseReason, ended_by
 
@@ -65,10 +65,13 @@ class BlockingIO(ClientCore):
         self._conn_logged_in = False  # the current connection got Login Accepted
         self._conn_dead = False  # the current connection is gone
 
-    def _pause_reading(self) -> bool:
-        return self._session.state not in LOGGING_OUT  # the I/O thread looks at _paused
+    def _now(self) -> float:
+        return time.monotonic()
 
-    def _resume_reading(self) -> None:
+    def _pause_io(self) -> bool:
+        return True  # the I/O thread looks at _paused
+
+    def _resume_io(self) -> None:
         self._wake()
 
     def _wake(self) -> None:
@@ -214,7 +217,7 @@ class BlockingIO(ClientCore):
                 self._out.clear()
                 self._out += self._session.login(time.monotonic())
                 self._live = True
-                self._paused = False
+                self._unpause()
             while True:
                 err = self._flush(sock)
                 if err is not None or self._conn_dead:
@@ -386,7 +389,7 @@ class BlockingIO(ClientCore):
             if due is None or now < due:
                 return None
             try:
-                out = self._tick(now)
+                out = self._session.handle_timer(now)
             except SoupBinTCPError as exc:
                 return exc
             if out:

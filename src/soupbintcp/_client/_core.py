@@ -15,7 +15,6 @@ from .._errors import (
     LocalProtocolError,
     LoginRejected,
     SessionEnded,
-    SessionMismatch,
     SoupBinTCPError,
 )
 from .._session._client import ClientSession, ClientState
@@ -30,6 +29,7 @@ from ._reconnect import (
     as_session_error,
     close_reason_for,
     resumes,
+    serves_another_session,
 )
 
 __all__ = ["LIVE_FOR_LOGOUT", "LOGGING_OUT", "ClientCore", "OnStatus", "log"]
@@ -133,7 +133,7 @@ class ClientCore(Inbox):
         err: SoupBinTCPError | None = None
         for event in events:
             if type(event) is LoginAccepted:
-                self._logged_in()
+                self._logged_in(event)
             elif type(event) is LoginReject:
                 err = LoginRejected(event.reason)
             elif type(event) is EndOfSession:
@@ -154,7 +154,7 @@ class ClientCore(Inbox):
                 except Exception:
                     log.exception("on_status callback failed")
 
-    def _logged_in(self) -> None:
+    def _logged_in(self, accepted: LoginAccepted) -> None:
         session = self._session
         previous = self._logged_in_at
         self._logged_in_at = self.address
@@ -169,15 +169,15 @@ class ClientCore(Inbox):
                 self.failovers,
             )
         log.info(
-            "logged in to %s, session %r; the next message is number %d",
+            "logged in to %s, session %r; the server sends from sequence %d",
             self._where(),
             session.session_id,
-            session.next_sequence,
+            accepted.sequence,
         )
 
     def _attempt_failed(self, attempts: Attempts, exc: BaseException) -> Ending | None:
         """A connection attempt failed: None to try again (after `attempts.delay()`)."""
-        if isinstance(exc, SessionMismatch):
+        if len(self.addresses) > 1 and serves_another_session(exc):
             # That gateway serves another session: carry ours on at the next one.
             self._session = self._config.options.resume(self._session)
         ending = attempts.failed(exc, terminal=self._session.is_terminal)
@@ -200,11 +200,32 @@ class ClientCore(Inbox):
         why = f": {exc}" if exc else ""
         return ConnectionLost(f"connection to {self._where()} lost{why}")
 
-    def _tick(self, now: float) -> bytes:
-        """Run the session's timer (raises its `SessionTimeout`)."""
+    def _now(self) -> float:
+        raise NotImplementedError
+
+    def _pause_io(self) -> bool:
+        """Stop reading the connection; False if there is none."""
+        raise NotImplementedError
+
+    def _resume_io(self) -> None:
+        raise NotImplementedError
+
+    def _pause_reading(self) -> bool:
+        if self._session.state in LOGGING_OUT or not self._pause_io():
+            return False  # logging out: reading on is how the server's close is seen
+        self._session.reading_paused(self._now())  # our silence, not the server's
+        return True
+
+    def _resume_reading(self) -> None:
+        self._session.reading_resumed(self._now())
+        self._resume_io()
+
+    def _unpause(self) -> None:
+        """Read again whatever the queue holds: on a new connection, and after a Logout
+        Request (a full queue must not hide the server's close)."""
         if self._paused:
-            self._session.peer_alive(now)  # unread data is waiting: the server is alive
-        return self._session.handle_timer(now)
+            self._paused = False
+            self._resume_reading()
 
     def _check_send(self, live: bool) -> None:
         """Raise unless Unsequenced Data can be sent now."""

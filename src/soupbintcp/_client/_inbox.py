@@ -2,8 +2,8 @@
 building of `Message` objects and the batch handout. Shared by both drivers, no I/O here.
 
 Layer 3 (drivers). A driver derives from `Inbox` (no indirection on the hot path) and
-supplies `_pause_reading()` / `_resume_reading()`; the blocking driver calls these with its
-lock held.
+supplies `_pause_reading()` / `_resume_reading()` (the core does, over the driver's I/O);
+the blocking driver calls these with its lock held.
 """
 
 from __future__ import annotations

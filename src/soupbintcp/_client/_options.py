@@ -68,6 +68,8 @@ def addresses(value: Addresses) -> tuple[Address, ...]:
         isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int)
     ):
         return (_one(value),)
+    if not isinstance(value, Sequence):
+        raise LocalProtocolError(f"an address is (host, port) or 'HOST:PORT', not {value!r}")
     out = tuple(_one(v) for v in value)
     if not out:
         raise LocalProtocolError("no address to connect to")

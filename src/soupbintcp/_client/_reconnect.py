@@ -16,6 +16,7 @@ from .._errors import (
     LoginRejected,
     LoginTimeout,
     ProtocolError,
+    RejectReason,
     SequenceGap,
     SessionEnded,
     SessionMismatch,
@@ -34,6 +35,7 @@ __all__ = [
     "is_recoverable",
     "reconnect_policy",
     "resumes",
+    "serves_another_session",
 ]
 
 
@@ -115,6 +117,15 @@ def as_session_error(exc: BaseException) -> SoupBinTCPError:
     return exc if isinstance(exc, SoupBinTCPError) else ConnectionLost(str(exc))
 
 
+def serves_another_session(exc: BaseException) -> bool:
+    """Whether the gateway does not serve our session: it accepted another one
+    (`SessionMismatch`) or said ours is not available (Login Rejected "S"). Another gateway
+    of the list may."""
+    return isinstance(exc, SessionMismatch) or (
+        isinstance(exc, LoginRejected) and exc.reason is RejectReason.SESSION_NOT_AVAILABLE
+    )
+
+
 def resumes(policy: ReconnectPolicy | None, exc: BaseException, state: ClientState) -> bool:
     """Whether a logged-in connection that failed with `exc` is followed by reconnecting."""
     return policy is not None and is_recoverable(exc) and state is ClientState.DISCONNECTED
@@ -162,7 +173,7 @@ class Attempts:
         """The attempt failed with `exc`: None to try again (after `delay()`), else the end."""
         self.failures += 1
         err = as_session_error(exc)
-        skip = isinstance(exc, SessionMismatch) and self.n > 1
+        skip = self.n > 1 and serves_another_session(exc)
         if not skip and (terminal or not is_recoverable(exc)):
             return Ending(close_reason_for(err), err, exc)
         policy = self.policy
