@@ -1,7 +1,7 @@
 """The package's folders are its layers: each may import only from the layers below it.
 
     _errors, _version            (0: shared by every layer)
-    _wire                        (1: packets, the frame walk, the decoder)
+    _wire | itch                 (1: packets, the frame walk, the decoder | ITCH 5.0 decoding)
     _session | store             (2: sans-IO state machines | the sequenced log; not each other)
     _client | _server            (3: drivers; not each other)
     cli                          (4: only the public API: ``soupbintcp`` and ``soupbintcp.store``)
@@ -25,6 +25,7 @@ RANKS: dict[str, int] = {
     "_version": 0,
     "_speedups": 1,
     "_wire": 1,
+    "itch": 1,
     "_session": 2,
     "store": 2,
     "_client": 3,
@@ -35,7 +36,13 @@ RANKS: dict[str, int] = {
 }
 FACADES = {"__init__", "__main__"}
 # What the command line may import of its own package: the public API only.
-CLI_ALLOWED = {PACKAGE, f"{PACKAGE}.store", f"{PACKAGE}.moldudp64", f"{PACKAGE}.integrations"}
+CLI_ALLOWED = {
+    PACKAGE,
+    f"{PACKAGE}.store",
+    f"{PACKAGE}.moldudp64",
+    f"{PACKAGE}.integrations",
+    f"{PACKAGE}.itch",
+}
 
 
 def _layer_of(module: str) -> str | None:

@@ -1,0 +1,69 @@
+"""Reading decoded messages: a `Decoder` that never raises, one text line, one JSON line."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from ._decode import ItchDecodeError, ItchMessage, TimeOfDay, decode
+
+__all__ = ["Decoder", "to_json", "to_jsonable", "to_text"]
+
+
+class Decoder:
+    """Decodes message after message; bytes that are not ITCH 5.0 count as a warning.
+
+    `decode` never raises for bad bytes: it returns an `ItchMessage` with ``ok`` false,
+    ``name`` ``"undecodable"`` and the bytes as hex, and adds one to `warnings`. (A missing
+    ``itch`` extra still raises `ItchNotInstalled`, at the first call: that is no data fault.)
+    """
+
+    __slots__ = ("warnings",)
+
+    def __init__(self) -> None:
+        self.warnings = 0
+
+    def decode(self, payload: bytes) -> ItchMessage:
+        try:
+            return decode(payload)
+        except ItchDecodeError as exc:
+            self.warnings += 1
+            letter = chr(payload[0]) if payload else ""
+            fields = {"hex": bytes(payload).hex(), "error": str(exc)}
+            return ItchMessage(letter, "undecodable", fields, ok=False)
+
+
+def to_jsonable(message: ItchMessage) -> dict[str, Any]:
+    """``type``, ``name`` and the fields in one flat dict; times as ``HH:MM:SS.nnnnnnnnn``.
+
+    Prices stay `Decimal` so nothing is rounded: `to_json` writes them as exact JSON numbers
+    (``json.dumps(d, default=str)`` would write them as strings).
+    """
+    out: dict[str, Any] = {"type": message.type, "name": message.name}
+    for key, value in message.fields.items():
+        out[key] = str(value) if isinstance(value, TimeOfDay) else value
+    return out
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)  # exact: Decimal('189.2500') is written 189.2500, never 189.24999
+    return json.dumps(value)
+
+
+def to_json(message: ItchMessage) -> str:
+    """One line of JSON (no newline), prices as exact decimal numbers."""
+    items = to_jsonable(message).items()
+    return "{" + ", ".join(f"{json.dumps(k)}: {_json_value(v)}" for k, v in items) + "}"
+
+
+def to_text(message: ItchMessage) -> str:
+    """One line for people: type, name, time of day, then ``field=value`` in wire order."""
+    if not message.ok:
+        fields = message.fields
+        return f"{message.type or '-'} undecodable ({fields['error']}): {fields['hex']}"
+    fields = dict(message.fields)
+    timestamp = fields.pop("timestamp")
+    rest = " ".join(f"{k}={v}" for k, v in fields.items())
+    return f"{message.type} {message.name} at {timestamp}: {rest}"
