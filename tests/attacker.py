@@ -9,8 +9,8 @@ Modes (each prints `ready {...}` once set up, acts, and prints one JSON line of 
   flood COUNT         COUNT connections blasting 64 KB packets after `go` on stdin: Debug
                       packets before any login, or with --login Unsequenced Data after
                       logging in; until --seconds or --max-bytes per connection.
-  burst COUNT         COUNT connections at once, each logging in (--user/--password) after
-                      `go`; how many got Login Accepted, and how long it took.
+  burst COUNT         COUNT connections at once after `go`, then each logs in
+                      (--user/--password); how many got Login Accepted, and how long it took.
   stall COUNT         COUNT connections that log in (sequence 1) and never read, with a
                       tiny receive buffer; until `stop`.
   brute               --concurrency workers log in with wrong passwords after `go`, one
@@ -62,7 +62,8 @@ async def answer(reader: asyncio.StreamReader) -> str:
 
 
 async def stdin_line() -> str:
-    return (await asyncio.to_thread(sys.stdin.readline)).strip()
+    line: str = await asyncio.to_thread(sys.stdin.readline)
+    return line.strip()
 
 
 def say(word: str, **figures: object) -> None:
@@ -135,7 +136,7 @@ async def flood(args: argparse.Namespace) -> None:
     kind = b"U" if args.login else b"+"
     per_chunk = max(1, (1 << 20) // args.packet)
     body = b"x" * (args.packet - 3 - 11)
-    fixed = packet(kind, b"%010d:" % 0 + body) * per_chunk
+    fixed: bytes = packet(kind, b"%010d:" % 0 + body) * per_chunk
 
     def chunk(index: int) -> bytes:
         """`per_chunk` packets numbered from `index` (payload "0000000012:xxx..."), so the
@@ -143,6 +144,7 @@ async def flood(args: argparse.Namespace) -> None:
         if not args.numbered:
             return fixed
         return b"".join(packet(kind, b"%010d:" % (index + i) + body) for i in range(per_chunk))
+
     socks = []
     for _ in range(args.count):
         sock = await open_from(args.host, args.port, args.source)
@@ -196,19 +198,30 @@ async def flood(args: argparse.Namespace) -> None:
 
 
 async def burst(args: argparse.Namespace) -> None:
+    """Every connection first (as many clients starting at once do), then every Login
+    Request; Login Accepted timed from the start."""
     request = login_request(args.user, args.password)
     say("ready")
     await stdin_line()
     started = time.monotonic()
     times: list[float] = []
     outcomes: dict[str, int] = {}
+    connected = asyncio.Event()
+    waiting = args.count
 
     async def one() -> None:
+        nonlocal waiting
         outcome = "timeout"
         writer = None
         try:
             async with asyncio.timeout(args.timeout):
-                reader, writer = await asyncio.open_connection(args.host, args.port)
+                try:
+                    reader, writer = await asyncio.open_connection(args.host, args.port)
+                finally:
+                    waiting -= 1
+                    if not waiting:
+                        connected.set()
+                await connected.wait()
                 writer.write(request)
                 outcome = await answer(reader)
                 if outcome == "A":

@@ -22,8 +22,8 @@ from .attack_support import (
     report,
     serve_attacked,
 )
-from .reliability_support import wait_until
 from .helpers import wire
+from .reliability_support import wait_until
 from .server_support import RawClient
 
 MIB = 1024 * 1024
@@ -172,7 +172,10 @@ async def test_a_users_unsequenced_data_keeps_its_order_across_a_reconnect() -> 
     try:
         async with honest_feed(server) as feed:
             quiet = await feed.measure(0.3)
-            users = lambda: [c for c in server.connections if c.username == ATTACKER]  # noqa: E731
+
+            def users() -> list[Connection]:
+                return [c for c in server.connections if c.username == ATTACKER]
+
             # The first connection sends its orders, the handler is slow, the link drops.
             old = await RawClient.connect(server.address)
             assert (await old.login(username=ATTACKER, password=ATTACKER_PASSWORD))[0] == b"A"
@@ -196,8 +199,7 @@ async def test_a_users_unsequenced_data_keeps_its_order_across_a_reconnect() -> 
         last_old = max(i for i, d in enumerate(seen) if d.startswith(b"old"))
         report(
             "4 Unsequenced Data across a reconnect",
-            size=f"{count} messages queued for a slow handler, then {count} more after a "
-            "reconnect",
+            size=f"{count} messages queued for a slow handler, then {count} more after a reconnect",
             first_new_handled_at=first_new,
             last_old_handled_at=last_old,
             lost=feed.published - len(feed.received),
@@ -209,4 +211,3 @@ async def test_a_users_unsequenced_data_keeps_its_order_across_a_reconnect() -> 
         ]
     finally:
         await server.close()
-
