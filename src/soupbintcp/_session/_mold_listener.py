@@ -58,8 +58,11 @@ class MoldListener:
     Limits: at most `max_held` messages received early are kept (beyond that they are
     dropped and requested again once the gap before them is filled), at most
     `max_outstanding` requests are in flight, each for at most `max_request_count` messages,
-    answered within `request_timeout` seconds or sent again, at most `max_retries` times;
-    then the gap is given up (`MoldUDP64GapTimeout`, state ERROR).
+    answered in time or sent again, at most `max_retries` times;
+    then the gap is given up (`MoldUDP64GapTimeout`, state ERROR). "In time" is four times
+    the smoothed round trip of the answers so far (as TCP estimates its retransmission
+    timeout), at least `min_request_timeout` and at most `request_timeout`, which is also
+    the first guess.
     """
 
     def __init__(
@@ -68,8 +71,9 @@ class MoldListener:
         session: str | None = None,
         sequence: int = 1,
         request_timeout: float = 0.25,
+        min_request_timeout: float = 0.005,
         max_retries: int = 20,
-        max_outstanding: int = 16,
+        max_outstanding: int = 64,
         max_request_count: int = 256,
         max_held: int = 100_000,
     ) -> None:
@@ -80,6 +84,9 @@ class MoldListener:
         if not 1 <= max_request_count <= MAX_MESSAGE_COUNT:
             raise LocalProtocolError(f"max_request_count must be 1..65534: {max_request_count}")
         self.request_timeout = request_timeout
+        self.min_request_timeout = min(min_request_timeout, request_timeout)
+        self._timeout = request_timeout
+        self._srtt: float | None = None
         self.max_retries = max_retries
         self.max_outstanding = max_outstanding
         self.max_request_count = max_request_count
@@ -100,7 +107,8 @@ class MoldListener:
         self._keys: list[int] = []  # of _held, sorted
         self._evicted: list[tuple[int, int]] = []  # dropped from _held, to become holes
         self._held_count = 0
-        self._requests: dict[int, list[float]] = {}  # start -> [end, deadline, tries]
+        # start -> [end, deadline, tries, sent at]
+        self._requests: dict[int, list[float]] = {}
         self._outbox: list[bytes] = []
         self._error: SoupBinTCPError | None = None
         #: Datagrams received, of this session and well-formed.
@@ -258,7 +266,7 @@ class MoldListener:
         high = self._high
         changed = False
         if s < high:
-            changed = self._fill(s, messages, min(e, high))
+            changed = self._fill(s, messages, min(e, high), now)
             if e > high:
                 messages = messages[high - s :]
                 s = high
@@ -275,7 +283,7 @@ class MoldListener:
         self._check_end()
         return events
 
-    def _fill(self, s: int, messages: list[bytes], e: int) -> bool:
+    def _fill(self, s: int, messages: list[bytes], e: int, now: float) -> bool:
         """Keep what of messages `s .. e-1` falls in holes; whether any did."""
         holes = self._holes
         i = bisect_right(holes, s, key=_start) - 1
@@ -291,7 +299,7 @@ class MoldListener:
                 i += 1  # no room: the hole stays, to be asked for again
                 continue
             found += b - a
-            self._answered(a, b)
+            self._answered(a, b, now)
             if a0 < a and b < b0:
                 hole[1] = a
                 holes.insert(i + 1, [b, b0])
@@ -333,11 +341,18 @@ class MoldListener:
             insort(keys, a)
         return True
 
-    def _answered(self, a: int, b: int) -> None:
+    def _answered(self, a: int, b: int, now: float) -> None:
         requests = self._requests
         if requests:
             for key in [k for k in requests if a <= k < b]:
-                del requests[key]
+                request = requests.pop(key)
+                if not request[2]:  # a first try: its round trip is unambiguous (Karn)
+                    self._sampled(now - request[3])
+
+    def _sampled(self, rtt: float) -> None:
+        srtt = rtt if self._srtt is None else self._srtt + (rtt - self._srtt) / 8
+        self._srtt = srtt
+        self._timeout = min(self.request_timeout, max(self.min_request_timeout, 4 * srtt))
 
     def _add_hole(self, a: int, b: int) -> None:
         holes = self._holes
@@ -401,7 +416,7 @@ class MoldListener:
         nk = len(keys)
         ki = 0
         chunk = self.max_request_count
-        deadline = now + self.request_timeout
+        deadline = now + self._timeout
         # Ask only for what there is room to hold: answers further ahead would be dropped.
         horizon = self._next + max(self.max_held, chunk)
         for a, b in self._holes:
@@ -418,7 +433,7 @@ class MoldListener:
                     continue
                 limit = keys[ki] if ki < nk and keys[ki] < b else b
                 end = min(limit, cursor + chunk)
-                requests[cursor] = [end, deadline, 0]
+                requests[cursor] = [end, deadline, 0, now]
                 self._send(cursor, end)
                 budget -= 1
                 if not budget:
@@ -437,7 +452,7 @@ class MoldListener:
         if self._error is not None:
             raise self._error
         for start, request in list(self._requests.items()):
-            end, deadline, tries = request
+            end, deadline, tries, _ = request
             if deadline > now:
                 continue
             if tries >= self.max_retries:
@@ -446,7 +461,8 @@ class MoldListener:
                 self._requests.clear()
                 self._outbox.clear()
                 raise self._error
-            request[1] = now + self.request_timeout
+            # Backed off: a loaded server or network answers late, not never.
+            request[1] = now + min(self.request_timeout, self._timeout * 2 ** (tries + 1))
             request[2] = tries + 1
             self.request_retries += 1
             self._send(start, self._clip(start, int(end)))
