@@ -3,8 +3,9 @@
     _errors, _version            (0: shared by every layer)
     _wire | itch                 (1: packets, the frame walk, the decoder | ITCH 5.0 decoding)
     _session | store             (2: sans-IO state machines | the sequenced log; not each other)
-    _client | _server            (3: drivers; not each other)
-    cli                          (4: only the public API: ``soupbintcp`` and ``soupbintcp.store``)
+    _client | _server | moldudp64 (3: drivers; not each other)
+    gateways                     (4: SoupBinTCP <-> MoldUDP64, over both kinds of driver)
+    cli                          (5: only the public API: ``soupbintcp`` and ``soupbintcp.store``)
 
 The facade ``soupbintcp/__init__.py`` and ``__main__`` re-export and may import anything.
 Optional layers added later (speedups, integrations) register their rank here.
@@ -32,7 +33,10 @@ RANKS: dict[str, int] = {
     "_server": 3,
     "moldudp64": 3,
     "integrations": 3,
-    "cli": 4,
+    # Gateways join two layer-3 drivers (the SoupBinTCP server and MoldUDP64), which may
+    # not import each other: only a layer above both may.
+    "gateways": 4,
+    "cli": 5,
 }
 FACADES = {"__init__", "__main__"}
 # What the command line may import of its own package: the public API only.
@@ -42,6 +46,7 @@ CLI_ALLOWED = {
     f"{PACKAGE}.moldudp64",
     f"{PACKAGE}.integrations",
     f"{PACKAGE}.itch",
+    f"{PACKAGE}.gateways",
 }
 
 
