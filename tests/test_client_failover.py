@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,31 +25,20 @@ from soupbintcp import (
     LocalProtocolError,
     LoginAccepted,
     LoginTimeout,
-    MemoryStore,
     ReconnectPolicy,
     serve,
 )
 
 from .conftest import wait_for, within
+from .gateway_server import PASSWORD, USER, filled, payload
 from .scripted_server import ScriptedServer
 
-USER, PASSWORD = "user", "secret"
 CREDENTIALS = {USER: PASSWORD}
 FAST = ReconnectPolicy(initial_delay=0.001, max_delay=0.02)
 Address = tuple[str, int]
 
 
-def payload(seq: int) -> bytes:
-    """Message `seq`: it says its number; 200 bytes, so that a feed outgrows the socket
-    buffers (megabytes on loopback) and a killed server really cuts it short."""
-    return (b"feed-%d " % seq).ljust(200, b".")
-
-
-def filled(n: int) -> MemoryStore:
-    store = MemoryStore()
-    for seq in range(1, n + 1):
-        store.append(payload(seq))
-    return store
+SCRIPT = Path(__file__).with_name("gateway_server.py")
 
 
 async def free_address() -> Address:
@@ -164,6 +157,59 @@ async def test_blocking_failover_resumes_exactly_once_skipping_another_session(
         assert "server accepted session 'OTHER', expected 'FEED'" in caplog.text
     finally:
         await asyncio.to_thread(client.close)
+
+
+class GatewayProcess:
+    """`tests/gateway_server.py` in its own process, to be SIGKILLed."""
+
+    def __init__(self, count: int, session: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(SCRIPT), str(count), session],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    async def ready(self) -> Address:
+        assert self.proc.stdout is not None
+        line = await within(asyncio.to_thread(self.proc.stdout.readline), timeout=60.0)
+        assert line.startswith(b"ready "), line
+        return "127.0.0.1", int(line.split()[1])
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+async def test_sigkilled_gateway_process_resumes_on_another_exactly_once() -> None:
+    n = 100_000
+    procs = [GatewayProcess(n, "FEED"), GatewayProcess(10, "OTHER"), GatewayProcess(n, "FEED")]
+    try:
+        first, other, second = [await p.ready() for p in procs]
+        client = await within(
+            soupbintcp.connect_async(
+                [first, other, second], USER, PASSWORD, reconnect=FAST, max_queue=500
+            )
+        )
+        got = [tuple(await within(client.receive_msg())) for _ in range(1_000)]
+        procs[0].kill()  # SIGKILL mid-stream
+        while len(got) < n:
+            for item in await within(client.receive_batch()):
+                assert isinstance(item, soupbintcp.SequencedMessages)
+                got += [(item.first_sequence + i, m) for i, m in enumerate(item.messages)]
+        check_feed(got, n)  # type: ignore[arg-type]
+        assert (client.address, client.failovers) == (second, 1)
+        await client.close()
+    finally:
+        for p in procs:
+            p.stop()
 
 
 async def test_first_login_goes_on_to_the_next_address(gateways: Gateways) -> None:
