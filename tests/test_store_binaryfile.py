@@ -12,6 +12,7 @@ import pytest
 
 from soupbintcp import LocalProtocolError
 from soupbintcp.store import (
+    BinaryFileWriter,
     FileStore,
     MemoryStore,
     MessageStore,
@@ -157,3 +158,23 @@ def test_export_only_durable_messages(tmp_path: Path) -> None:
         out = io.BytesIO()
         assert export_binaryfile(store, out) == 2
         assert out.getvalue() == binaryfile([b"a", b"b"])
+
+
+def test_writer_resumes_and_cuts_a_torn_record(tmp_path: Path) -> None:
+    path = tmp_path / "feed.bin"
+    with BinaryFileWriter(path) as writer:
+        assert writer.count == 0
+        writer.write([b"one", b"", b"three"])
+    with path.open("ab") as f:
+        f.write(b"\x00\x09torn")  # killed in the middle of a record
+    with BinaryFileWriter(path, batch=3) as writer:  # small reads: records span them
+        assert writer.count == 3
+        assert writer.cut_bytes == 6
+        writer.write([b"four"])
+    assert list(iter_binaryfile(path)) == [b"one", b"", b"three", b"four"]
+
+
+def test_writer_refuses_a_record_too_long(tmp_path: Path) -> None:
+    with BinaryFileWriter(tmp_path / "f.bin") as writer, pytest.raises(LocalProtocolError):
+        writer.write([b"x" * 65536])
+    assert (tmp_path / "f.bin").read_bytes() == b""

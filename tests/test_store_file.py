@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-import soupbintcp.store._file as file_module
 import soupbintcp.store._frames as frames_module
+import soupbintcp.store._recovery as recovery_module
 from soupbintcp import PacketDecoder, Role, SequencedData
 from soupbintcp.store import Durability, FileStore, StoreError
 from soupbintcp.store._file import HEADER_SIZE, IDX_HEADER_SIZE, MAGIC
@@ -295,7 +295,7 @@ def spy_scan(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         starts.append(offset)
         return real(fd, offset, *args, **kwargs)
 
-    monkeypatch.setattr(file_module, "scan", spy)
+    monkeypatch.setattr(recovery_module, "scan", spy)
     return starts
 
 

@@ -36,8 +36,10 @@ __all__ = [
     "UnsequencedData",
     "decode_packet",
     "frame",
+    "parse_session",
     "sequenced_frame",
     "sequenced_frames",
+    "session_field",
 ]
 
 
@@ -130,7 +132,8 @@ def _ascii_field(name: str, value: str, width: int, *, left_pad: bool) -> bytes:
     return raw.rjust(width) if left_pad else raw.ljust(width)
 
 
-def _session_field(value: str) -> bytes:
+def session_field(value: str) -> bytes:
+    """The spec's 10-byte Session field (left-padded); `LocalProtocolError` if it cannot be."""
     if value and not value.isalnum():
         raise LocalProtocolError(f"session {value!r} must be alphanumeric")
     return _ascii_field("session", value, _SESSION_LEN, left_pad=True)
@@ -149,7 +152,8 @@ def _parse_text(name: str, raw: bytes) -> str:
     return text.decode("ascii")
 
 
-def _parse_session(raw: bytes) -> str:
+def parse_session(raw: bytes) -> str:
+    """A received Session field as text; `RemoteProtocolError` if it is not one."""
     session = _parse_text("session", raw)
     if session and not session.isalnum():
         raise RemoteProtocolError(f"session field {raw!r} is not alphanumeric")
@@ -223,7 +227,7 @@ class LoginAccepted(Packet):
 
     def payload(self) -> bytes:
         # offset 3: Session, 10, left padded; offset 13: Sequence Number, 20, left padded
-        return _session_field(self.session) + _numeric_field(
+        return session_field(self.session) + _numeric_field(
             "sequence number", self.sequence, _SEQUENCE_LEN
         )
 
@@ -231,7 +235,7 @@ class LoginAccepted(Packet):
     def decode_payload(cls, payload: bytes) -> Self:
         _expect_length(cls, payload, _SESSION_LEN + _SEQUENCE_LEN)
         return cls(
-            _parse_session(payload[:_SESSION_LEN]),
+            parse_session(payload[:_SESSION_LEN]),
             _parse_number("sequence number", payload[_SESSION_LEN:]),
         )
 
@@ -321,7 +325,7 @@ class LoginRequest(Packet):
         out = (
             _ascii_field("username", self.username, _USERNAME_LEN, left_pad=False)
             + _ascii_field("password", self.password, _PASSWORD_LEN, left_pad=False)
-            + _session_field(self.session)
+            + session_field(self.session)
             + _numeric_field("requested sequence number", self.sequence, _SEQUENCE_LEN)
         )
         if self.heartbeat_timeout_ms is not None:
@@ -340,7 +344,7 @@ class LoginRequest(Packet):
             return cls(
                 _parse_text("username", payload[0:6]),
                 _parse_text("password", payload[6:16]),
-                _parse_session(payload[16:26]),
+                parse_session(payload[16:26]),
                 _parse_number("requested sequence number", payload[26:46]),
                 timeout,
             )

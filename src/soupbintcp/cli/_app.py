@@ -1,32 +1,19 @@
-"""The click group and the one place where errors become one line and an exit code."""
+"""The click group and the one place where errors become one line and an exit code.
+
+The commands import only `_common`, `_run` and `_synthetic`, never this module: the imports
+run one way.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Coroutine
-from typing import Any
 
 import click
 
 import soupbintcp
 
-from ._common import UserError, describe_error, setup_logging, stderr
-
-
-def run_async(coro: Coroutine[Any, Any, int], loop: str = "auto") -> int:
-    """Run `coro` on uvloop when it is installed (or asked for), else stock asyncio."""
-    factory = None
-    if loop in ("auto", "uvloop"):
-        try:
-            import uvloop
-
-            factory = uvloop.new_event_loop
-        except ImportError:
-            if loop == "uvloop":
-                raise UserError("uvloop is not installed: pip install 'soupbintcp[fast]'") from None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)
+from . import _demo, _record, _serve, _tail
+from ._common import describe_error, setup_logging, stderr
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -53,14 +40,8 @@ def cli(ctx: click.Context, verbose: int, loop: str) -> None:
     ctx.obj = {"loop": loop, "verbose": verbose}
 
 
-def _register() -> None:
-    from . import _demo, _record, _serve, _tail
-
-    for module in (_demo, _record, _serve, _tail):
-        cli.add_command(module.command)
-
-
-_register()
+for _module in (_demo, _record, _serve, _tail):
+    cli.add_command(_module.command)
 
 
 def run(argv: list[str] | None = None) -> int:

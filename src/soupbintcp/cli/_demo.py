@@ -25,6 +25,7 @@ import soupbintcp
 from soupbintcp.store import FileStore
 
 from ._common import stderr
+from ._run import run_async
 from ._synthetic import synthetic_message, synthetic_messages
 
 BATCH = 2000
@@ -37,8 +38,6 @@ BATCH = 2000
 @click.pass_context
 def command(ctx: click.Context, messages: int, keep: Path | None) -> int:
     """A server on a fresh journal, a synthetic feed and a client receiving it, with a verdict."""
-    from ._app import run_async
-
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         return run_async(_demo(keep / "demo.soup", messages), ctx.obj["loop"])

@@ -15,14 +15,17 @@ import click
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 import soupbintcp
-from soupbintcp.store import FileStore
+from soupbintcp.store import BinaryFileWriter, FileStore
 
 from ._common import ADDRESS, UserError, client_credentials, credential_options, stderr
+from ._run import run_async
 
 
 class _Sink(Protocol):
-    count: int
     session_id: str | None
+
+    @property
+    def count(self) -> int: ...
 
     def write(self, messages: list[bytes]) -> None: ...
     def close(self) -> None: ...
@@ -42,47 +45,25 @@ class _JournalSink:
         self.store.close()
 
 
-def _binaryfile_end(path: Path) -> tuple[int, int]:
-    """(records, offset after the last whole record) of an existing BinaryFILE."""
-    count = 0
-    offset = 0
-    carry = b""
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            buf = carry + chunk
-            pos = 0
-            last = len(buf) - 2
-            while pos <= last:
-                end = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
-                if end > len(buf):
-                    break
-                pos = end
-                count += 1
-            offset += pos
-            carry = buf[pos:]
-    return count, offset
-
-
 class _BinaryFileSink:
     """BinaryFILE: each message preceded by its 2-byte big-endian length."""
 
     def __init__(self, path: Path, session_id: str | None) -> None:
         self.session_id = session_id
-        self.count = 0
-        if path.exists():
-            self.count, end = _binaryfile_end(path)
-            if end != path.stat().st_size:
-                stderr.print(f"cutting a torn last record off {path} at offset {end}")
-                os.truncate(path, end)
-        self.file = path.open("ab")
+        self.writer = BinaryFileWriter(path)
+        if self.writer.cut_bytes:
+            end = path.stat().st_size
+            stderr.print(f"cutting a torn last record off {path} at offset {end}")
+
+    @property
+    def count(self) -> int:
+        return self.writer.count
 
     def write(self, messages: list[bytes]) -> None:
-        self.file.write(b"".join(len(m).to_bytes(2, "big") + m for m in messages))
-        self.file.flush()  # what is counted is in the file: a restart resumes after it
-        self.count += len(messages)
+        self.writer.write(messages)
 
     def close(self) -> None:
-        self.file.close()
+        self.writer.close()
 
 
 @click.command("record")
@@ -121,8 +102,6 @@ def command(
     is Nasdaq's ITCH file format. Restarted on the same FILE, recording resumes at the next
     sequence number: no gap, no duplicate.
     """
-    from ._app import run_async
-
     username, secret = client_credentials(user, password, credentials_file)
     journal = fmt == "journal" or (fmt == "auto" and file.suffix == ".soup")
 

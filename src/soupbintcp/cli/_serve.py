@@ -21,6 +21,7 @@ from ._common import (
     read_credentials_file,
     stderr,
 )
+from ._run import run_async
 from ._synthetic import synthetic_messages
 
 DEFAULT_STORE = Path("soupbintcp-data") / "feed.soup"
@@ -123,8 +124,6 @@ def command(
     Clients replay from any sequence number, then receive what is published live. Ctrl-C
     sends End of Session and closes the journal cleanly.
     """
-    from ._app import run_async
-
     credentials = server_credentials(user, password, credentials_file, no_auth)
     ssl_context = None
     if tls_cert is not None:

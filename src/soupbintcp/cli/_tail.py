@@ -13,6 +13,7 @@ import click
 import soupbintcp
 
 from ._common import ADDRESS, client_credentials, credential_options, stderr
+from ._run import run_async
 
 
 def _text(data: bytes) -> str:
@@ -87,8 +88,6 @@ def command(
     Stops at End of Session (or after --count messages) with a summary on stderr, so that
     stdout stays machine-readable.
     """
-    from ._app import run_async
-
     username, secret = client_credentials(user, password, credentials_file)
     printer = _Printer(sys.stdout.buffer, fmt)
 

@@ -3,24 +3,35 @@
 A BinaryFILE is messages back to back, each preceded by its 2-byte big-endian length; no
 type byte. It is how Nasdaq distributes a day of TotalView-ITCH 5.0, so a server can replay a
 historical day (decompress on the fly by passing ``gzip.open(path, "rb")`` as the source).
+`BinaryFileWriter` appends to one and resumes a torn one (what `soupbintcp record` writes).
+
+Errors: a truncated record in a file being read raises `StoreError`; a message too long for
+a record raises `LocalProtocolError`; a `batch` under 2 bytes is misuse (`ValueError`).
 """
 
 from __future__ import annotations
 
 import os
-import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Self
 
+from .._errors import LocalProtocolError
+from .._wire._frames import frame_payloads, walk
 from ._frames import check_sequence
 from ._protocol import MessageStore, StoreError
 
-__all__ = ["export_binaryfile", "import_binaryfile", "iter_binaryfile"]
+__all__ = [
+    "BinaryFileWriter",
+    "encode_records",
+    "export_binaryfile",
+    "import_binaryfile",
+    "iter_binaryfile",
+]
 
 #: Bytes read from the source at a time by default: memory stays about this size.
 DEFAULT_BATCH: Final = 1 << 20
-_LENGTH: Final = struct.Struct(">H")
+_MAX_RECORD: Final = 0xFFFF
 
 Source = str | os.PathLike[str] | BinaryIO
 
@@ -37,21 +48,11 @@ def _batches(stream: BinaryIO, batch: int) -> Iterator[list[bytes]]:
         if not data:
             break
         buf = carry + data if carry else data
-        blen = len(buf)
-        last = blen - 2
-        pos = 0
-        out: list[bytes] = []
-        append = out.append
-        while pos <= last:
-            end = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
-            if end > blen:
-                break
-            append(buf[pos + 2 : end])
-            pos = end
-        carry = buf[pos:]
-        base += pos
-        if out:
-            yield out
+        run = walk(buf, kind=None)
+        carry = buf[run.end :]
+        base += run.end
+        if run.frames:
+            yield frame_payloads(buf, run.frames, typed=False)
     if carry:
         if len(carry) < 2:
             detail = "a partial length field"
@@ -91,18 +92,15 @@ def import_binaryfile(source: Source, store: MessageStore, *, batch: int = DEFAU
     return imported
 
 
-def _records(frames: bytes, count: int) -> bytes:
-    # Each frame's 3-byte header (length of type + payload, b"S") becomes a 2-byte length.
-    pack = _LENGTH.pack
+def encode_records(messages: Iterable[bytes]) -> bytes:
+    """`messages` as BinaryFILE records; `LocalProtocolError` for one over 65535 bytes."""
     parts: list[bytes] = []
     append = parts.append
-    pos = 0
-    for _ in range(count):
-        n = (frames[pos] << 8) | frames[pos + 1]
-        end = pos + 2 + n
-        append(pack(n - 1))
-        append(frames[pos + 3 : end])
-        pos = end
+    for m in messages:
+        if len(m) > _MAX_RECORD:
+            raise LocalProtocolError(f"a BinaryFILE record holds at most 65535 bytes, not {len(m)}")
+        append(len(m).to_bytes(2, "big"))
+        append(m)
     return b"".join(parts)
 
 
@@ -132,7 +130,61 @@ def export_binaryfile(
         while sequence <= last:
             frames, n = store.read_frames(sequence, batch)
             n = min(n, last - sequence + 1)
-            out.write(_records(frames, n))
+            out.write(encode_records(frame_payloads(frames, n)))
             sequence += n
             exported += n
     return exported
+
+
+class BinaryFileWriter:
+    """Append messages to the BinaryFILE at `path`, created if missing.
+
+    An existing file is walked to count its records; a torn last record (what a kill in the
+    middle of a write leaves) is cut, and `cut_bytes` says how much. Every `write` is flushed
+    to the operating system before it returns, so `count` is what the file holds and a
+    restart resumes right after it.
+    """
+
+    __slots__ = ("_file", "count", "cut_bytes", "path")
+
+    def __init__(self, path: str | os.PathLike[str], *, batch: int = DEFAULT_BATCH) -> None:
+        self.path = os.fspath(path)
+        self.count = 0
+        self.cut_bytes = 0
+        self._file = open(self.path, "r+b" if os.path.exists(self.path) else "w+b")  # noqa: SIM115
+        try:
+            end = self._resume(batch)
+        except BaseException:
+            self._file.close()
+            raise
+        self._file.seek(end)
+
+    def _resume(self, batch: int) -> int:
+        f = self._file
+        carry = b""
+        base = 0
+        while data := f.read(batch):
+            buf = carry + data if carry else data
+            run = walk(buf, kind=None)
+            self.count += run.frames
+            carry = buf[run.end :]
+            base += run.end
+        if carry:
+            self.cut_bytes = len(carry)
+            f.truncate(base)
+        return base
+
+    def write(self, messages: Iterable[bytes]) -> None:
+        msgs = list(messages)
+        self._file.write(encode_records(msgs))
+        self._file.flush()  # what is counted is in the file: a restart resumes after it
+        self.count += len(msgs)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -4,8 +4,7 @@ A frame is the 2-byte big-endian length of what follows it, the type byte b"S" a
 payload. Stores keep frames back to back, so a run of messages is one contiguous slice that
 the server writes straight to a socket.
 
-The loops here walk frames by their length fields, in the style of
-`PacketDecoder.next_sequenced_payloads`: locals only, one subscript per header byte.
+Every hop over frames goes through the wire layer's one walk (`soupbintcp._wire._frames`).
 """
 
 from __future__ import annotations
@@ -17,12 +16,8 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from .._errors import LocalProtocolError
-from .._wire._packets import (
-    PacketType,
-    _session_field,
-    sequenced_frame,
-    sequenced_frames,
-)
+from .._wire._frames import SEQUENCED, frame_payloads, hop, walk
+from .._wire._packets import sequenced_frame, sequenced_frames, session_field
 
 __all__ = [
     "HEADER",
@@ -34,7 +29,7 @@ __all__ = [
     "encode_indexed",
     "encode_many",
     "encode_one",
-    "frame_ends",
+    "extend_offsets",
     "index_frames",
     "is_one_frame",
     "normalize_session",
@@ -42,7 +37,7 @@ __all__ = [
     "scan",
 ]
 
-S: Final = PacketType.SEQUENCED_DATA.value
+S: Final = SEQUENCED
 #: The length field (of type byte and payload) and the type byte.
 HEADER: Final = struct.Struct(">HB")
 OVERHEAD: Final = HEADER.size
@@ -54,7 +49,7 @@ def normalize_session(session_id: str | None) -> str | None:
     """Check a session id as the spec's Session field; a blank one means none."""
     if session_id is None:
         return None
-    _session_field(session_id)  # raises LocalProtocolError if it cannot go on the wire
+    session_field(session_id)  # raises LocalProtocolError if it cannot go on the wire
     return session_id or None
 
 
@@ -119,41 +114,52 @@ def index_frames(
     """Index `count` pre-encoded frames numbered from `first + 1`, landing at `offset`.
 
     Hops from frame to frame by the length fields (the index needs every Nth offset, so this
-    walk cannot be avoided) and checks they end exactly at the end of `frames`. The type byte
-    and length of the first frame and of every indexed frame are checked on the way; the
-    others are the caller's guarantee. Raises `LocalProtocolError`, leaving `index` as it was.
+    walk cannot be avoided) and checks they end exactly at the end of `frames`. The header of
+    the first frame and of every indexed frame is checked on the way; the others are the
+    caller's guarantee (checking each costs this, the publish path, half its speed). Raises
+    `LocalProtocolError`, leaving `index` as it was.
     """
     if count < 0:
         raise LocalProtocolError(f"count must be 0 or more, not {count}")
     before = len(index)
     size = len(frames)
-    pos = 0
-    done = 0
-    try:
-        while done < count:
-            due = len(index) * interval - first - done
-            if not due or not done:
-                if frames[pos + 2] != S or not (frames[pos] or frames[pos + 1]):
-                    raise _bad_frames(
-                        frames, count, f"frame {done + 1} at offset {pos} is not Sequenced Data"
-                    )
-                if not due:
-                    index.append(offset + pos)
-                    due = interval
-            step = min(due, count - done)
-            for _ in range(step):
-                pos += ((frames[pos] << 8) | frames[pos + 1]) + 2
-            done += step
-    except IndexError:
-        pos = size + 1  # ran off the end: fewer frames than `count`
-    except LocalProtocolError:
-        del index[before:]
-        raise
-    if pos != size:
-        del index[before:]
-        raise _bad_frames(
-            frames, count, "they run past the end" if pos > size else "bytes are left over"
-        )
+    pos = done = 0
+    while done < count:
+        due = len(index) * interval - first - done  # frames before the next indexed one
+        if not due or not done:
+            head = walk(frames, pos, 1)
+            if head.frames != 1:
+                _check_walked(frames, count, pos, done, head.fault, index, before)
+            if not due:
+                index.append(offset + pos)
+                due = interval
+        step = min(due, count - done)
+        pos = hop(frames, pos, step)
+        if pos > size:
+            break
+        done += step
+    _check_walked(frames, count, pos, done, None, index, before)
+
+
+def _check_walked(
+    frames: bytes,
+    count: int,
+    end: int,
+    walked: int,
+    fault: str | None,
+    index: array[int],
+    before: int,
+) -> None:
+    if fault is None and walked == count and end == len(frames):
+        return
+    del index[before:]
+    if fault is not None:
+        detail = f"frame {walked + 1} at offset {end} is not Sequenced Data ({fault})"
+    elif walked < count or end > len(frames):
+        detail = "they run past the end"
+    else:
+        detail = "bytes are left over"
+    raise _bad_frames(frames, count, detail)
 
 
 def is_one_frame(frames: bytes) -> bool:
@@ -161,46 +167,28 @@ def is_one_frame(frames: bytes) -> bool:
     return len(frames) >= 3 and frames[2] == S and ((frames[0] << 8) | frames[1]) + 2 == len(frames)
 
 
-def frame_ends(frames: bytes, count: int, base: int) -> array[int]:
-    """`base` plus the end offset of each of `count` frames, every frame checked."""
+def extend_offsets(frames: bytes, count: int, offsets: array[int]) -> None:
+    """Extend `offsets`, whose last entry is where `frames` will land, by the end offset of
+    each of `count` frames, every frame checked; `LocalProtocolError` leaves it as it was."""
     if count < 0:
         raise LocalProtocolError(f"count must be 0 or more, not {count}")
-    ends: array[int] = array("Q")
-    append = ends.append
-    size = len(frames)
-    last = size - 3
-    pos = 0
-    for i in range(count):
-        if pos > last:
-            raise _bad_frames(frames, count, f"frame {i + 1} runs past the end")
-        n = (frames[pos] << 8) | frames[pos + 1]
-        if frames[pos + 2] != S or not n:
-            raise _bad_frames(frames, count, f"frame {i + 1} at offset {pos} is not Sequenced Data")
-        pos += 2 + n
-        append(base + pos)
-    if pos != size:
-        raise _bad_frames(
-            frames, count, "they run past the end" if pos > size else "bytes are left over"
-        )
-    return ends
+    before = len(offsets) - 1
+    base = offsets[before]
+    # The start of each frame is the end of the one before: walk records starts over the
+    # last entry (which the first start repeats), then the end of the last frame.
+    del offsets[before]
+    done = walk(frames, 0, count, starts=offsets, base=base)
+    try:
+        _check_walked(frames, count, done.end, done.frames, done.fault, offsets, before)
+    except LocalProtocolError:
+        offsets.append(base)
+        raise
+    offsets.append(base + done.end)
 
 
 def payloads(frames: bytes, count: int) -> list[bytes]:
     """The payloads of the first `count` frames of `frames` (which holds at least that many)."""
-    out: list[bytes] = []
-    append = out.append
-    pos = 0
-    for _ in range(count):
-        end = pos + 2 + ((frames[pos] << 8) | frames[pos + 1])
-        append(frames[pos + 3 : end])
-        pos = end
-    return out
-
-
-def _describe(n: int, type_byte: int) -> str:
-    if not n:
-        return "a zero length field"
-    return f"type byte {bytes((type_byte,))!r} instead of b'S'"
+    return frame_payloads(frames, count)
 
 
 def scan(
@@ -229,23 +217,13 @@ def scan(
         if not data:
             break
         buf = carry + data if carry else data
-        blen = len(buf)
-        last = blen - 3
-        pos = 0
-        while pos <= last:
-            n = (buf[pos] << 8) | buf[pos + 1]
-            if buf[pos + 2] != S or not n:
-                return base + pos, count, _describe(n, buf[pos + 2])
-            end = pos + 2 + n
-            if end > blen:
-                break
-            if count == mark:
-                index.append(base + pos)
-                mark += interval
-            count += 1
-            pos = end
-        carry = buf[pos:]
-        base += pos
+        done = walk(buf, starts=index, number=count, mark=mark, every=interval, base=base)
+        count += done.frames
+        if done.fault is not None:
+            return base + done.end, count, done.fault
+        mark = len(index) * interval
+        carry = buf[done.end :]
+        base += done.end
     if carry:  # its header, if whole, was checked above: the body is what is missing
         return base, count, f"a partial frame of {len(carry)} bytes"
     return base, count, None

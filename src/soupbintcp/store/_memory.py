@@ -15,7 +15,7 @@ from ._frames import (
     check_sequence,
     encode_many,
     encode_one,
-    frame_ends,
+    extend_offsets,
     is_one_frame,
     normalize_session,
     payloads,
@@ -95,9 +95,8 @@ class MemoryStore:
             self._frames += frames
             self._offsets.append(len(self._frames))
             return first
-        ends = frame_ends(frames, count, len(self._frames))
+        extend_offsets(frames, count, self._offsets)
         self._frames += frames
-        self._offsets.extend(ends)
         return first
 
     def read_frames(self, sequence: int, max_bytes: int) -> tuple[bytes, int]:

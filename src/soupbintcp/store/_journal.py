@@ -1,0 +1,102 @@
+"""The journal file: its header, creating one, and reading one's header back. POSIX only.
+
+Journal file format (all integers big-endian)::
+
+    offset  size  field
+         0     8  magic b"SBTCPJNL"
+         8     2  format version, 1
+        10     2  reserved, zero
+        12    10  session id: the spec's Session field (ASCII, left-padded with spaces;
+                  all spaces when the journal records no session id)
+        22     8  journal id: random bytes chosen at creation; the side index names it
+        30     2  reserved, zero
+        32     -  records: Sequenced Data frames exactly as on the wire, back to back:
+                  2-byte length of what follows, b"S", payload. Record n is message n.
+
+Because records are the wire bytes, replaying a run of messages is one `os.pread` of the
+file, written straight to the socket. The side index is `_index`; opening and cutting a torn
+tail is `_recovery`; the store over all of it is `FileStore`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final, NamedTuple
+
+from .._errors import RemoteProtocolError
+from .._wire._packets import parse_session, session_field
+from ._protocol import StoreError
+
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC",
+    "VERSION",
+    "Header",
+    "create_journal",
+    "fdatasync",
+    "read_header",
+]
+
+MAGIC: Final = b"SBTCPJNL"
+VERSION: Final = 1
+HEADER_SIZE: Final = 32
+_SESSION_AT: Final = 12
+_ID_AT: Final = 22
+
+fdatasync = getattr(os, "fdatasync", os.fsync)
+
+
+class Header(NamedTuple):
+    """What a journal's header records."""
+
+    session_id: str | None
+    journal_id: bytes
+
+
+def read_header(fd: int, path: str) -> Header:
+    """The header of the journal open on `fd`; `StoreError` if it is not a journal's."""
+    header = os.pread(fd, HEADER_SIZE, 0)
+    if len(header) < HEADER_SIZE or header[:8] != MAGIC:
+        raise StoreError(f"{path} is not a soupbintcp journal")
+    version = int.from_bytes(header[8:10], "big")
+    if version != VERSION:
+        raise StoreError(f"journal {path} has format version {version}, not {VERSION}")
+    try:
+        recorded = parse_session(header[_SESSION_AT:_ID_AT]) or None
+    except RemoteProtocolError as exc:
+        raise StoreError(f"journal {path} has a bad session id field: {exc}") from None
+    return Header(recorded, header[_ID_AT : _ID_AT + 8])
+
+
+def create_journal(path: str, session_id: str | None, *, fsync: bool) -> None:
+    """Create an empty journal at `path` unless one appeared there meanwhile."""
+    # Written aside and linked into place, so a journal never exists without its header,
+    # and one that another process created meanwhile is never replaced.
+    header = bytearray(HEADER_SIZE)
+    header[:8] = MAGIC
+    header[8:10] = VERSION.to_bytes(2, "big")
+    header[_SESSION_AT:_ID_AT] = session_field(session_id or "")
+    header[_ID_AT : _ID_AT + 8] = os.urandom(8)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, header)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # created meanwhile: open that one
+        finally:
+            os.unlink(tmp)
+        if fsync:
+            dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+    except OSError as exc:
+        raise StoreError(f"cannot create journal {path}: {exc}") from exc

@@ -1,0 +1,184 @@
+"""`JournalReader`: a read-only view of a journal, safe beside the server that writes it.
+
+It takes no lock and writes nothing (not even the side index). What it serves is what the
+file holds in whole, valid records: in `Durability.PUBLISH` every append is one write, so a
+record a reader sees whole is durable; in `Durability.TIMER` appends reach the file only at a
+flush. A partial record at the end is a write in progress (or a torn tail that the next
+writer cuts) and is left out. `refresh()` walks what was appended since.
+
+`verify()` reads the whole journal, ignoring the index, and returns a `JournalReport`: the
+check that `soupbintcp journal verify` prints.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from dataclasses import dataclass
+from typing import Self
+
+from ._frames import scan
+from ._index import load_index
+from ._journal import HEADER_SIZE, read_header
+from ._protocol import StoreError
+from ._reading import FrameReader
+from ._recovery import data_after, find_end
+
+__all__ = ["JournalReader", "JournalReport"]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalReport:
+    """What `JournalReader.verify()` found. `ok` is True when nothing is wrong."""
+
+    path: str
+    session_id: str | None
+    journal_id: str  # hex
+    #: Whole valid records, from the start of the file.
+    messages: int
+    #: Where the last whole valid record ends.
+    end: int
+    #: Size of the file when it was read.
+    size: int
+    #: Why the bytes at `end` are not a record (None if the file ends at `end`).
+    tail_problem: str | None
+    #: Whether data (not zeros) follows a bad record: corruption, which no open will cut.
+    corrupt: bool
+    #: "ok", "missing" (it is rebuilt at the next write-open) or "stale" (likewise).
+    index: str
+
+    @property
+    def tail_bytes(self) -> int:
+        """Bytes after the last whole record: a torn record the next writer cuts, or a write
+        in progress if a server has the journal open."""
+        return self.size - self.end
+
+    @property
+    def ok(self) -> bool:
+        return not self.corrupt and self.tail_problem is None and self.index == "ok"
+
+
+class JournalReader:
+    """Read the journal at `path` without writing or locking it (see the module docs).
+
+    It offers the reading half of `MessageStore`: `count` (= `durable_count`), `session_id`,
+    `read_frames`, `read`, and `close`. A missing or foreign file raises `StoreError`; an
+    `index_interval` under 1 is misuse and raises `ValueError`.
+    """
+
+    __slots__ = ("_closed", "_count", "_end", "_index", "_journal_id", "_path", "_reader",
+                 "_session_id")  # fmt: skip
+
+    def __init__(self, path: str | os.PathLike[str], *, index_interval: int = 256) -> None:
+        if index_interval < 1:
+            raise ValueError(f"index_interval must be 1 or more, not {index_interval}")
+        self._path = os.fspath(path)
+        self._closed = True
+        try:
+            fd = os.open(self._path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise StoreError(f"no journal at {self._path}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot open journal {self._path}: {exc}") from exc
+        try:
+            self._session_id, self._journal_id = read_header(fd, self._path)
+            size = os.fstat(fd).st_size
+            found = find_end(self._path, fd, size, index_interval, self._journal_id)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._index = found.entries
+        self._count = found.messages
+        self._end = found.end
+        self._reader = FrameReader(self._path, fd, self._index, index_interval)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"count={self._count}"
+        return f"JournalReader({self._path!r}, {state}, session_id={self._session_id!r})"
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session_id
+
+    @property
+    def count(self) -> int:
+        """Whole records seen at open or at the last `refresh()`."""
+        return self._count
+
+    durable_count = count
+
+    @property
+    def end(self) -> int:
+        """File offset where the last record seen ends."""
+        return self._end
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> FrameReader:
+        if self._closed:
+            raise StoreError("the reader is closed")
+        return self._reader
+
+    def refresh(self) -> int:
+        """Walk the records appended since; return how many there are now."""
+        reader = self._check_open()
+        size = os.fstat(reader.fd).st_size
+        if size > self._end:
+            index = self._index
+            end, self._count, _ = scan(
+                reader.fd, self._end, self._count, size, index, reader.interval
+            )
+            self._end = end
+        return self._count
+
+    def read_frames(self, sequence: int, max_bytes: int) -> tuple[bytes, int]:
+        return self._check_open().read_frames(sequence, max_bytes, self._count, self._end)
+
+    def read(self, sequence: int, count: int) -> list[bytes]:
+        return self._check_open().read(sequence, count, self._count, self._end)
+
+    def verify(self) -> JournalReport:
+        """Walk every record from the start of the file, check the side index against the
+        walk, and report (nothing raises for a bad journal: the report says what is bad)."""
+        reader = self._check_open()
+        fd = reader.fd
+        size = os.fstat(fd).st_size
+        walked: array[int] = array("Q")
+        end, count, why = scan(fd, HEADER_SIZE, 0, size, walked, reader.interval)
+        corrupt = end < size and data_after(fd, end, size)
+        if not os.path.exists(self._path + ".idx"):
+            index = "missing"
+        else:
+            saved = load_index(self._path, fd, size, reader.interval, self._journal_id)
+            index = "ok" if saved is not None and saved == walked[: len(saved)] else "stale"
+        if why is None and end < size:
+            why = f"a partial record of {size - end} bytes"
+        return JournalReport(
+            path=self._path,
+            session_id=self._session_id,
+            journal_id=self._journal_id.hex(),
+            messages=count,
+            end=end,
+            size=size,
+            tail_problem=why,
+            corrupt=corrupt,
+            index=index,
+        )
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self._reader.fd)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,97 @@
+"""Reading a journal's records back: seeks through the sparse index, runs of whole frames.
+
+Shared by `FileStore` (which also writes) and `JournalReader` (which only reads, beside a
+writer): both read through their own descriptor with `os.pread`, up to what is durable.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from bisect import bisect_right
+from typing import Final
+
+from .._wire._frames import frame_payloads, hop, walk
+from ._frames import check_sequence
+from ._protocol import StoreError
+
+__all__ = ["READ_CHUNK", "FrameReader"]
+
+READ_CHUNK: Final = 1 << 20
+
+
+class FrameReader:
+    """Frames of the journal at `path`, open for reading on `fd`, indexed by `index` (the
+    offset of every message numbered ``k * interval + 1``; shared with the owner, which
+    appends to it). The owner says how far the journal is durable at each call."""
+
+    __slots__ = ("fd", "index", "interval", "path")
+
+    def __init__(self, path: str, fd: int, index: array[int], interval: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.index = index
+        self.interval = interval
+
+    def pread(self, size: int, offset: int) -> bytes:
+        data = os.pread(self.fd, size, offset)
+        if len(data) != size:
+            raise StoreError(
+                f"journal {self.path} is shorter than expected: wanted {size} bytes at "
+                f"offset {offset}, got {len(data)}"
+            )
+        return data
+
+    def _corrupt(self, offset: int, why: str | None) -> StoreError:
+        return StoreError(f"journal {self.path} is corrupt at offset {offset}: {why}")
+
+    def read_frames(
+        self, sequence: int, max_bytes: int, durable: int, dend: int
+    ) -> tuple[bytes, int]:
+        """`MessageStore.read_frames` over the first `durable` messages, ending at `dend`."""
+        check_sequence(sequence)
+        if sequence > durable:
+            return b"", 0
+        index = self.index
+        interval = self.interval
+        k, skip = divmod(sequence - 1, interval)
+        start = index[k]
+        if skip:
+            # Seek: the indexed message before, then hop `skip` frames within one read.
+            nxt = index[k + 1] if k + 1 < len(index) else dend
+            block = self.pread(min(nxt, dend) - start, start)
+            pos = hop(block, 0, skip)
+            if pos > len(block):
+                raise self._corrupt(start, f"{skip} frames run past the next indexed one")
+            start += pos
+        limit = start + max_bytes
+        if limit >= dend:
+            return self.pread(dend - start, start), durable - sequence + 1
+        # End on the last indexed message boundary within max_bytes when there is one: no
+        # scanning, and the next call starts on an index entry.
+        j = bisect_right(index, limit) - 1
+        first_after = j * interval + 1
+        if first_after > sequence:
+            return self.pread(index[j] - start, start), first_after - sequence
+        # Fewer than N frames fit: hop over them.
+        buf = self.pread(limit - start, start)
+        run = walk(buf)
+        if run.fault is not None:
+            raise self._corrupt(start + run.end, run.fault)
+        if run.frames:
+            return buf[: run.end], run.frames
+        # The first frame alone is over max_bytes: it goes whole all the same.
+        head = buf if len(buf) >= 2 else self.pread(2, start)
+        return self.pread(2 + ((head[0] << 8) | head[1]), start), 1
+
+    def read(self, sequence: int, count: int, durable: int, dend: int) -> list[bytes]:
+        """`MessageStore.read` over the first `durable` messages, ending at `dend`."""
+        check_sequence(sequence)
+        last = min(sequence + count - 1, durable)
+        out: list[bytes] = []
+        while sequence <= last:
+            frames, n = self.read_frames(sequence, READ_CHUNK, durable, dend)
+            n = min(n, last - sequence + 1)
+            out += frame_payloads(frames, n)
+            sequence += n
+        return out
