@@ -34,7 +34,7 @@ from ._server._server import (
 )
 from ._session._client import ClientSession, ClientState
 from ._session._events import Event, Message, NoMoreMessages, SequencedMessages
-from ._session._server import ServerSession, ServerState
+from ._session._server import ServerConnectionState, ServerSession, ServerState
 from ._version import __version__
 from ._wire._framing import Dialect, PacketDecoder, Role
 from ._wire._packets import (
@@ -97,8 +97,9 @@ __all__ = [
     "SequencedData",
     "SequencedMessages",
     "Server",
+    "ServerConnectionState",
     "ServerHeartbeat",
-    "ServerSession",
+    "ServerSession",  # deprecated alias of ServerConnectionState
     "ServerState",
     "SessionEnded",
     "SessionMismatch",

@@ -6,8 +6,9 @@ clock, in seconds) into every call, sends the bytes the calls return, and calls
 
 One `ClientSession` follows one logical session across any number of TCP connections: after
 `connection_lost()` it can `login()` again, asking for its session id and the next sequence
-number it expects, and it drops the duplicates a server may resend. Everything that decides
-which packet is legal in which state lives in `_RECEIVE` and `_SEND` below.
+number it expects, and it drops the duplicates a server may resend. Everything that affects
+transitions lives in `_RULES` below (what is received, what is sent, timers, connection
+loss); the error latch, heartbeat clock and receive loop are the shared `SessionCore`.
 """
 
 from __future__ import annotations
@@ -15,15 +16,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from .._errors import (
-    HeartbeatTimeout,
-    LocalProtocolError,
-    LoginTimeout,
-    RemoteProtocolError,
-    SequenceGap,
-    SessionMismatch,
-    SoupBinTCPError,
-)
+from .._errors import LocalProtocolError, RemoteProtocolError, SequenceGap, SessionMismatch
 from .._wire._framing import Dialect, PacketDecoder, Role
 from .._wire._packets import (
     ClientHeartbeat,
@@ -35,6 +28,7 @@ from .._wire._packets import (
     PacketType,
     frame,
 )
+from ._core import Rules, SessionCore, Timer
 from ._events import Event, NoMoreMessages, SequencedMessages
 
 __all__ = ["ClientSession", "ClientState"]
@@ -77,27 +71,47 @@ _RECEIVE: Final[dict[ClientState, dict[int, ClientState]]] = {
     _S.REJECTED: {_P.DEBUG: _S.REJECTED},
 }  # fmt: skip
 
-#: Which calls are legal in which state.
-_SEND: Final[dict[str, frozenset[ClientState]]] = {
-    "login": frozenset({_S.IDLE, _S.DISCONNECTED}),
-    "unsequenced": frozenset({_S.LOGGED_IN}),
-    "debug": frozenset(
-        {_S.LOGIN_SENT, _S.LOGGED_IN, _S.LOGGING_OUT, _S.LOGOUT_BEFORE_ANSWER, _S.ENDED}
-    ),
-    "logout": frozenset({_S.LOGIN_SENT, _S.LOGGED_IN, _S.ENDED}),
-}
+#: Which calls are legal in which state, and the state they lead to.
+_SEND: Final[dict[str, dict[ClientState, ClientState]]] = {
+    "login": {_S.IDLE: _S.LOGIN_SENT, _S.DISCONNECTED: _S.LOGIN_SENT},
+    "unsequenced": {_S.LOGGED_IN: _S.LOGGED_IN},
+    "debug": {s: s for s in (_S.LOGIN_SENT, _S.LOGGED_IN, _S.LOGGING_OUT,
+                             _S.LOGOUT_BEFORE_ANSWER, _S.ENDED)},
+    # Before the answer the answer may still come; after End of Session there is no
+    # logging out to wait for.
+    "logout": {_S.LOGIN_SENT: _S.LOGOUT_BEFORE_ANSWER, _S.LOGGED_IN: _S.LOGGING_OUT,
+               _S.ENDED: _S.ENDED},
+}  # fmt: skip
+
+_RULES: Final[Rules[ClientState]] = Rules(
+    receive=_RECEIVE,
+    send=_SEND,
+    # A timeout leaves the session resumable on a new connection.
+    timers={_S.LOGIN_SENT: (Timer.LOGIN, _S.DISCONNECTED),
+            _S.LOGGED_IN: (Timer.HEARTBEAT, _S.DISCONNECTED)},
+    lost={_S.IDLE: _S.DISCONNECTED, _S.LOGIN_SENT: _S.DISCONNECTED,
+          _S.LOGGED_IN: _S.DISCONNECTED, _S.LOGGING_OUT: _S.CLOSED,
+          _S.LOGOUT_BEFORE_ANSWER: _S.CLOSED},
+    error=_S.ERROR,
+    peer="server",
+    timeout_name="heartbeat timeout",
+    login_timeout_text="no answer to the Login Request in {:g} s",
+)  # fmt: skip
 
 _TERMINAL: Final = frozenset({_S.ENDED, _S.REJECTED, _S.CLOSED, _S.ERROR})
-_HEARTBEAT: Final = ClientHeartbeat().encode()
+_SEQUENCED: Final = int(PacketType.SEQUENCED_DATA)
 
 
-class ClientSession:
+class ClientSession(SessionCore[ClientState]):
     """A SoupBinTCP client session.
 
     `sequence` is the first sequence number wanted: 1 for the whole session, n to resume at n,
     0 for only new messages. `session_id` "" logs into the server's current session.
     `client_heartbeat_timeout_ms` sends the SoupBinTCP 4.10 login field (None sends 4.00).
     """
+
+    _RULES = _RULES
+    _HEARTBEAT = ClientHeartbeat().encode()
 
     def __init__(
         self,
@@ -122,31 +136,33 @@ class ClientSession:
             raise LocalProtocolError("the Omega dialect's Login Request has no heartbeat timeout")
         # Validate the credentials now, not at the first connection.
         LoginRequest(username, password, session_id, sequence, client_heartbeat_timeout_ms)
+        self._core_init(
+            ClientState.IDLE,
+            PacketDecoder(Role.SERVER, dialect=dialect),
+            interval=heartbeat_interval,
+            peer_timeout=heartbeat_timeout,
+            login_timeout=login_timeout,
+        )
         self.username = username
         self._password = password
-        self.heartbeat_interval = heartbeat_interval
-        self.heartbeat_timeout = heartbeat_timeout
-        self.login_timeout = login_timeout
         self.client_heartbeat_timeout_ms = client_heartbeat_timeout_ms
         self.dialect = dialect
-        self._state = ClientState.IDLE
         self._session_id = session_id
         #: Next sequence number the application will be given; 0 = "whatever the server says".
         self._next_sequence = sequence
         self._skip = 0  # duplicates the server resends after a resume, dropped on arrival
-        self._decoder = PacketDecoder(Role.SERVER, dialect=dialect)
-        self._last_sent = 0.0
-        self._last_received = 0.0
-        self._login_sent = 0.0
-        self._reading_paused = False
-        self._error: SoupBinTCPError | None = None
         self.logins = 0  # Login Accepted count, over all connections
 
     # --- what the session knows ------------------------------------------------------------
 
     @property
-    def state(self) -> ClientState:
-        return self._state
+    def heartbeat_timeout(self) -> float:
+        """Seconds of server silence after which the connection is dead."""
+        return self._peer_timeout
+
+    @heartbeat_timeout.setter
+    def heartbeat_timeout(self, seconds: float) -> None:
+        self._peer_timeout = seconds
 
     @property
     def session_id(self) -> str:
@@ -159,153 +175,59 @@ class ClientSession:
         return self._next_sequence
 
     @property
-    def error(self) -> SoupBinTCPError | None:
-        """The error that ended the session, if one did: a `RemoteProtocolError`,
-        `SequenceGap` or `SessionMismatch`."""
-        return self._error
-
-    @property
     def is_terminal(self) -> bool:
         return self._state in _TERMINAL
 
     # --- calls -----------------------------------------------------------------------------
 
-    def _check(self, call: str) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._state not in _SEND[call]:
-            raise LocalProtocolError(f"cannot {call} in state {self._state.value!r}")
-
     def login(self, now: float) -> bytes:
         """Bytes of the Login Request for a new TCP connection."""
         self._check("login")
-        self._decoder = PacketDecoder(Role.SERVER, dialect=self.dialect)
-        self._skip = 0
-        self._state = ClientState.LOGIN_SENT
-        self._last_sent = self._last_received = self._login_sent = now
-        return LoginRequest(
+        packet = LoginRequest(
             self.username,
             self._password,
             self._session_id,
             self._next_sequence,
             self.client_heartbeat_timeout_ms,
         ).encode()
+        self._decoder = PacketDecoder(Role.SERVER, dialect=self.dialect)
+        self._skip = 0
+        self._sent("login", now)
+        self._last_received = now
+        self._login_deadline = now + self.login_timeout
+        return packet
 
     def send_unsequenced(self, data: bytes, now: float) -> bytes:
         self._check("unsequenced")
-        self._last_sent = now
-        return frame(PacketType.UNSEQUENCED_DATA, data)
+        out = frame(PacketType.UNSEQUENCED_DATA, data)
+        self._sent("unsequenced", now)
+        return out
 
     def send_debug(self, text: str, now: float) -> bytes:
         self._check("debug")
-        self._last_sent = now
-        return Debug(text).encode()
+        out = Debug(text).encode()
+        self._sent("debug", now)
+        return out
 
     def logout(self, now: float) -> bytes:
-        self._check("logout")
-        if self._state is ClientState.LOGIN_SENT:
-            self._state = ClientState.LOGOUT_BEFORE_ANSWER
-        elif self._state is not ClientState.ENDED:
-            self._state = ClientState.LOGGING_OUT
-        self._last_sent = now
+        self._sent("logout", now)
         return LogoutRequest().encode()
-
-    def connection_lost(self) -> None:
-        """The TCP connection is gone. The session may `login()` again unless it is over."""
-        if self._state in (ClientState.LOGIN_SENT, ClientState.LOGGED_IN, ClientState.IDLE):
-            self._state = ClientState.DISCONNECTED
-        elif self._state in (ClientState.LOGGING_OUT, ClientState.LOGOUT_BEFORE_ANSWER):
-            self._state = ClientState.CLOSED
-
-    def peer_alive(self, now: float) -> None:
-        """The driver knows the server is alive without reading from it: it stopped reading
-        on purpose (back-pressure) while unread data waits in the socket."""
-        self._last_received = now
-
-    def reading_paused(self, now: float) -> None:
-        """The driver stopped reading on purpose (back-pressure): until `reading_resumed`,
-        silence is ours, not the server's, so the heartbeat timeout does not run."""
-        self._reading_paused = True
-
-    def reading_resumed(self, now: float) -> None:
-        """The driver reads again; the server's silence counts from `now`."""
-        self._reading_paused = False
-        self._last_received = now
-
-    # --- timers ----------------------------------------------------------------------------
-
-    def next_timer(self) -> float | None:
-        """When `handle_timer` must next be called, or None if no timer is running."""
-        if self._state is ClientState.LOGIN_SENT:
-            return self._login_sent + self.login_timeout
-        if self._state is ClientState.LOGGED_IN:
-            if self._reading_paused:
-                return self._last_sent + self.heartbeat_interval
-            return min(
-                self._last_sent + self.heartbeat_interval,
-                self._last_received + self.heartbeat_timeout,
-            )
-        return None
-
-    def handle_timer(self, now: float) -> bytes:
-        """Bytes to send (a Client Heartbeat) or b"". Raises `LoginTimeout` or
-        `HeartbeatTimeout` when the server has been silent too long; the session is then
-        DISCONNECTED and may log in again on a new connection."""
-        if self._state is ClientState.LOGIN_SENT:
-            if now >= self._login_sent + self.login_timeout:
-                self._state = ClientState.DISCONNECTED
-                raise LoginTimeout(f"no answer to the Login Request in {self.login_timeout:g} s")
-            return b""
-        if self._state is not ClientState.LOGGED_IN:
-            return b""
-        if not self._reading_paused and now >= self._last_received + self.heartbeat_timeout:
-            self._state = ClientState.DISCONNECTED
-            raise HeartbeatTimeout(
-                f"nothing received from the server for {now - self._last_received:.3g} s "
-                f"(heartbeat timeout {self.heartbeat_timeout:g} s)"
-            )
-        if now >= self._last_sent + self.heartbeat_interval:
-            self._last_sent = now
-            return _HEARTBEAT
-        return b""
 
     # --- receiving -------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now: float) -> list[Event]:
-        """Events for the bytes received.
-
-        If the server broke the protocol, the events decoded before the fault are returned
-        first and the error is raised by the next call (and kept in `error`); a fault at the
-        start of `data` raises at once. Either way the session is then in ERROR.
-        """
-        if self._error is not None:
-            raise self._error
-        if not data:
-            return []  # zero bytes are not a sign of life
-        if self._state not in _RECEIVE:
-            raise LocalProtocolError(f"received data in state {self._state.value!r}")
-        self._last_received = now
-        decoder = self._decoder
-        decoder.feed(data)
-        events: list[Event] = []
-        try:
-            while True:
-                payloads = decoder.next_sequenced_payloads()
-                if payloads:
-                    self._sequenced(payloads, events)
-                packet = decoder.next_packet()
-                if packet is None:
-                    break
-                self._packet(packet, events)
-        except SoupBinTCPError as exc:
-            self._state = ClientState.ERROR
-            self._error = exc
-            if not events:
-                raise
-        return events
+    def _decode(self, decoder: PacketDecoder, events: list[Event]) -> None:
+        while True:
+            payloads = decoder.next_sequenced_payloads()
+            if payloads:
+                self._sequenced(payloads, events)
+            packet = decoder.next_packet()
+            if packet is None:
+                return
+            self._packet(packet, events)
 
     def _sequenced(self, payloads: list[bytes], events: list[Event]) -> None:
-        if self._state not in (ClientState.LOGGED_IN, ClientState.LOGGING_OUT):
+        rx = self._rx
+        if rx is None or _SEQUENCED not in rx:
             raise RemoteProtocolError(f"Sequenced Data received in state {self._state.value!r}")
         if self._skip:
             dropped = min(self._skip, len(payloads))
@@ -318,7 +240,7 @@ class ClientSession:
 
     def _packet(self, packet: Packet, events: list[Event]) -> None:
         ptype = packet.packet_type
-        allowed = _RECEIVE.get(self._state, {})
+        allowed = self._rx or {}
         if ptype not in allowed:
             raise RemoteProtocolError(
                 f"{type(packet).__name__} packet received in state {self._state.value!r}"
@@ -330,7 +252,7 @@ class ClientSession:
         if ptype == PacketType.LOGIN_ACCEPTED:
             assert isinstance(packet, LoginAccepted)
             self._accepted(packet)
-        self._state = allowed[ptype]
+        self._enter(allowed[ptype])
         events.append(packet)
 
     def _accepted(self, packet: LoginAccepted) -> None:

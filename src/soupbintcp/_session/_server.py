@@ -2,9 +2,15 @@
 
 Layer 2: no sockets, no event loop, no clock reads. The caller passes `now` into every call,
 sends the bytes the calls return and calls `handle_timer(now)` once `now` reaches
-`next_timer()`. The login decision is the caller's: a Login Request moves the session to
+`next_timer()`. The login decision is the caller's: a Login Request moves the connection to
 LOGIN_PENDING and the caller answers with `accept()` or `reject()`.
-Everything that decides which packet is legal in which state lives in `_RECEIVE` and `_SEND`.
+Everything that affects transitions lives in `_RULES` below (what is received, what is sent,
+timers, connection loss); the error latch, heartbeat clock and receive loop are the shared
+`SessionCore`.
+
+`ServerConnectionState` was `ServerSession` until 0.2: it is one connection, not the spec's
+session (which outlives connections, and which the server driver keeps with its streams).
+The old name stays as a deprecated alias.
 """
 
 from __future__ import annotations
@@ -13,14 +19,7 @@ import enum
 from collections.abc import Iterable
 from typing import Final
 
-from .._errors import (
-    HeartbeatTimeout,
-    LocalProtocolError,
-    LoginTimeout,
-    RejectReason,
-    RemoteProtocolError,
-    SoupBinTCPError,
-)
+from .._errors import LocalProtocolError, RejectReason, RemoteProtocolError
 from .._wire._framing import Dialect, PacketDecoder, Role
 from .._wire._packets import (
     Debug,
@@ -35,9 +34,10 @@ from .._wire._packets import (
     sequenced_frame,
     sequenced_frames,
 )
+from ._core import Rules, SessionCore, Timer
 from ._events import Event
 
-__all__ = ["ServerSession", "ServerState"]
+__all__ = ["ServerConnectionState", "ServerSession", "ServerState"]
 
 
 class ServerState(enum.Enum):
@@ -66,15 +66,30 @@ _RECEIVE: Final[dict[ServerState, dict[int, ServerState]]] = {
                _P.CLIENT_HEARTBEAT: _S.ENDED, _P.LOGOUT_REQUEST: _S.CLOSED},
 }  # fmt: skip
 
-#: Which calls are legal in which state.
-_SEND: Final[dict[str, frozenset[ServerState]]] = {
-    "accept": frozenset({_S.LOGIN_PENDING}),
-    "reject": frozenset({_S.LOGIN_PENDING}),
-    "sequenced": frozenset({_S.LOGGED_IN}),
-    "unsequenced": frozenset({_S.LOGGED_IN}),
-    "end_session": frozenset({_S.LOGGED_IN}),
-    "debug": frozenset({_S.AWAITING_LOGIN, _S.LOGIN_PENDING, _S.LOGGED_IN, _S.ENDED}),
+#: Which calls are legal in which state, and the state they lead to.
+_SEND: Final[dict[str, dict[ServerState, ServerState]]] = {
+    "accept": {_S.LOGIN_PENDING: _S.LOGGED_IN},
+    "reject": {_S.LOGIN_PENDING: _S.REJECTED},
+    "sequenced": {_S.LOGGED_IN: _S.LOGGED_IN},
+    "unsequenced": {_S.LOGGED_IN: _S.LOGGED_IN},
+    "end_session": {_S.LOGGED_IN: _S.ENDED},
+    "debug": {s: s for s in (_S.AWAITING_LOGIN, _S.LOGIN_PENDING, _S.LOGGED_IN, _S.ENDED)},
 }
+
+_RULES: Final[Rules[ServerState]] = Rules(
+    receive=_RECEIVE,
+    send=_SEND,
+    # After End of Session no heartbeats are sent, but a silent client is still dropped.
+    timers={_S.AWAITING_LOGIN: (Timer.LOGIN, _S.CLOSED),
+            _S.LOGIN_PENDING: (Timer.LOGIN, _S.CLOSED),
+            _S.LOGGED_IN: (Timer.HEARTBEAT, _S.CLOSED),
+            _S.ENDED: (Timer.WATCH, _S.CLOSED)},
+    lost={s: _S.CLOSED for s in ServerState if s is not _S.ERROR},
+    error=_S.ERROR,
+    peer="client",
+    timeout_name="client heartbeat timeout",
+    login_timeout_text="no Login Request within {:g} s",
+)  # fmt: skip
 
 _NAMES: Final[dict[int, str]] = {
     _P.DEBUG: "Debug",
@@ -83,15 +98,17 @@ _NAMES: Final[dict[int, str]] = {
     _P.CLIENT_HEARTBEAT: "Client Heartbeat",
     _P.LOGOUT_REQUEST: "Logout Request",
 }
-_HEARTBEAT: Final = ServerHeartbeat().encode()
 
 
-class ServerSession:
+class ServerConnectionState(SessionCore[ServerState]):
     """The server's end of one connection, created when the TCP connection is accepted.
 
     `client_heartbeat_timeout` (seconds) applies unless the client's 4.10 Login Request sets
     its own Heartbeat Timeout, which then wins.
     """
+
+    _RULES = _RULES
+    _HEARTBEAT = ServerHeartbeat().encode()
 
     def __init__(
         self,
@@ -105,29 +122,22 @@ class ServerSession:
     ) -> None:
         if heartbeat_interval <= 0 or client_heartbeat_timeout <= 0 or login_timeout <= 0:
             raise LocalProtocolError("heartbeat and login timeouts must be > 0")
-        self.heartbeat_interval = heartbeat_interval
-        self.default_client_heartbeat_timeout = client_heartbeat_timeout
-        self.login_timeout = login_timeout
-        self.dialect = dialect
-        self._decoder = PacketDecoder(
-            Role.CLIENT, dialect=dialect, max_packet_length=max_packet_length
+        self._core_init(
+            ServerState.AWAITING_LOGIN,
+            PacketDecoder(Role.CLIENT, dialect=dialect, max_packet_length=max_packet_length),
+            interval=heartbeat_interval,
+            peer_timeout=client_heartbeat_timeout,
+            login_timeout=login_timeout,
         )
-        self._state = ServerState.AWAITING_LOGIN
-        self._opened = now
-        self._last_sent = now
-        self._last_received = now
-        self._client_heartbeat_timeout = client_heartbeat_timeout
-        self._reading_paused = False
+        self.default_client_heartbeat_timeout = client_heartbeat_timeout
+        self.dialect = dialect
+        self._last_sent = self._last_received = now
+        self._login_deadline = now + login_timeout
         self._login_request: LoginRequest | None = None
         self._session_id = ""
         self._next_sequence = 0
-        self._error: SoupBinTCPError | None = None
 
     # --- what the session knows ------------------------------------------------------------
-
-    @property
-    def state(self) -> ServerState:
-        return self._state
 
     @property
     def login_request(self) -> LoginRequest | None:
@@ -145,11 +155,7 @@ class ServerSession:
     @property
     def client_heartbeat_timeout(self) -> float:
         """Seconds of client silence after which the connection is dead."""
-        return self._client_heartbeat_timeout
-
-    @property
-    def error(self) -> SoupBinTCPError | None:
-        return self._error
+        return self._peer_timeout
 
     @property
     def buffered(self) -> int:
@@ -158,32 +164,24 @@ class ServerSession:
 
     # --- calls -----------------------------------------------------------------------------
 
-    def _check(self, call: str) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._state not in _SEND[call]:
-            raise LocalProtocolError(
-                f"cannot {call.replace('_', ' ')} in state {self._state.value!r}"
-            )
-
     def accept(self, session_id: str, sequence: int, now: float) -> bytes:
         """Login Accepted: the client is in `session_id`, next Sequenced Data is `sequence`."""
         self._check("accept")
         if sequence < 1:
             raise LocalProtocolError(f"the next sequence number must be 1 or more, not {sequence}")
         packet = LoginAccepted(session_id, sequence).encode()
-        self._state = ServerState.LOGGED_IN
+        self._sent("accept", now)
         self._session_id = session_id
         self._next_sequence = sequence
-        self._last_sent = self._last_received = now
+        self._last_received = now
         return packet
 
     def reject(self, reason: RejectReason, now: float) -> bytes:
         """Login Rejected; the caller closes the connection after sending it."""
         self._check("reject")
-        self._state = ServerState.REJECTED
-        self._last_sent = now
-        return LoginReject(RejectReason(reason)).encode()
+        packet = LoginReject(RejectReason(reason)).encode()
+        self._sent("reject", now)
+        return packet
 
     def _check_omega_message(self, data: bytes) -> None:
         if not data and self.dialect is Dialect.OMEGA:
@@ -197,8 +195,8 @@ class ServerSession:
         self._check("sequenced")
         self._check_omega_message(data)
         out = sequenced_frame(data)
+        self._sent("sequenced", now)
         self._next_sequence += 1
-        self._last_sent = now
         return out
 
     def send_sequenced_many(self, messages: Iterable[bytes], now: float) -> bytes:
@@ -209,8 +207,8 @@ class ServerSession:
             if not all(messages):
                 self._check_omega_message(b"")
         frames, count = sequenced_frames(messages)
+        self._sent("sequenced", now)
         self._next_sequence += count
-        self._last_sent = now
         return frames
 
     def sequenced_sent(self, count: int, now: float) -> None:
@@ -219,128 +217,48 @@ class ServerSession:
         self._check("sequenced")
         if count < 0:
             raise LocalProtocolError(f"a count of sent messages cannot be negative ({count})")
+        self._sent("sequenced", now)
         self._next_sequence += count
-        self._last_sent = now
 
     def send_unsequenced(self, data: bytes, now: float) -> bytes:
         self._check("unsequenced")
         if self.dialect is Dialect.OMEGA:
             raise LocalProtocolError("the Omega dialect has no server Unsequenced Data")
-        self._last_sent = now
-        return frame(PacketType.UNSEQUENCED_DATA, data)
+        out = frame(PacketType.UNSEQUENCED_DATA, data)
+        self._sent("unsequenced", now)
+        return out
 
     def send_no_more_messages(self, now: float) -> bytes:
         """Omega dialect: the empty Sequenced Data packet, "no more messages available"."""
         self._check("sequenced")
         if self.dialect is not Dialect.OMEGA:
             raise LocalProtocolError("only the Omega dialect has a 'no more messages' packet")
-        self._last_sent = now
+        self._sent("sequenced", now)
         return frame(PacketType.SEQUENCED_DATA)
 
     def send_debug(self, text: str, now: float) -> bytes:
         self._check("debug")
-        self._last_sent = now
-        return Debug(text).encode()
+        out = Debug(text).encode()
+        self._sent("debug", now)
+        return out
 
     def end_session(self, now: float) -> bytes:
         """End of Session: no more messages in this session; close the connection soon."""
         self._check("end_session")
         if self.dialect is Dialect.OMEGA:
             raise LocalProtocolError("the Omega dialect has no End of Session packet")
-        self._state = ServerState.ENDED
-        self._last_sent = now
+        self._sent("end_session", now)
         return EndOfSession().encode()
-
-    def peer_alive(self, now: float) -> None:
-        """The driver knows the client is alive without reading from it."""
-        self._last_received = now
-
-    def reading_paused(self, now: float) -> None:
-        """The driver stopped reading on purpose (its unsequenced inbox is full): until
-        `reading_resumed`, silence is ours, not the client's, so the heartbeat timeout
-        does not run."""
-        self._reading_paused = True
-
-    def reading_resumed(self, now: float) -> None:
-        """The driver reads again; the client's silence counts from `now`."""
-        self._reading_paused = False
-        self._last_received = now
-
-    def connection_lost(self) -> None:
-        if self._state is not ServerState.ERROR:
-            self._state = ServerState.CLOSED
-
-    # --- timers ----------------------------------------------------------------------------
-
-    def next_timer(self) -> float | None:
-        if self._state in (ServerState.AWAITING_LOGIN, ServerState.LOGIN_PENDING):
-            return self._opened + self.login_timeout
-        if self._state is ServerState.LOGGED_IN:
-            if self._reading_paused:
-                return self._last_sent + self.heartbeat_interval
-            return min(
-                self._last_sent + self.heartbeat_interval,
-                self._last_received + self._client_heartbeat_timeout,
-            )
-        if self._state is ServerState.ENDED and not self._reading_paused:
-            return self._last_received + self._client_heartbeat_timeout
-        return None
-
-    def handle_timer(self, now: float) -> bytes:
-        """Bytes to send (a Server Heartbeat) or b"". Raises `LoginTimeout` if no login
-        completed in time and `HeartbeatTimeout` if the client fell silent; the session is
-        then CLOSED and the caller closes the connection."""
-        state = self._state
-        if state in (ServerState.AWAITING_LOGIN, ServerState.LOGIN_PENDING):
-            if now >= self._opened + self.login_timeout:
-                self._state = ServerState.CLOSED
-                raise LoginTimeout(f"no Login Request within {self.login_timeout:g} s")
-            return b""
-        if state not in (ServerState.LOGGED_IN, ServerState.ENDED):
-            return b""
-        if not self._reading_paused and now >= self._last_received + self._client_heartbeat_timeout:
-            self._state = ServerState.CLOSED
-            raise HeartbeatTimeout(
-                f"nothing received from the client for {now - self._last_received:.3g} s "
-                f"(client heartbeat timeout {self._client_heartbeat_timeout:g} s)"
-            )
-        if state is ServerState.LOGGED_IN and now >= self._last_sent + self.heartbeat_interval:
-            self._last_sent = now
-            return _HEARTBEAT
-        return b""
 
     # --- receiving -------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now: float) -> list[Event]:
-        """Events for the bytes received from the client.
-
-        On a protocol fault the events decoded before it are returned first and the error is
-        raised by the next call (and kept in `error`); a fault at the start of `data` raises
-        at once. Either way the session is then in ERROR.
-        """
-        if self._error is not None:
-            raise self._error
-        if not data:
-            return []  # zero bytes are not a sign of life
-        if self._state not in _RECEIVE:
-            raise LocalProtocolError(f"received data in state {self._state.value!r}")
-        self._last_received = now
-        decoder = self._decoder
-        decoder.feed(data)
-        events: list[Event] = []
-        try:
-            while (packet := decoder.next_packet()) is not None:
-                self._packet(packet, decoder.offset, events)
-        except SoupBinTCPError as exc:
-            self._state = ServerState.ERROR
-            self._error = exc
-            if not events:
-                raise
-        return events
+    def _decode(self, decoder: PacketDecoder, events: list[Event]) -> None:
+        while (packet := decoder.next_packet()) is not None:
+            self._packet(packet, decoder.offset, events)
 
     def _packet(self, packet: Packet, offset: int, events: list[Event]) -> None:
         ptype = packet.packet_type
-        allowed = _RECEIVE.get(self._state)
+        allowed = self._rx
         if allowed is None or ptype not in allowed:
             expected = ", ".join(_NAMES[t] for t in (allowed or {}))
             raise RemoteProtocolError(
@@ -352,6 +270,10 @@ class ServerSession:
             assert isinstance(packet, LoginRequest)
             self._login_request = packet
             if packet.heartbeat_timeout_ms:  # 4.10: the client chooses; 0 means "not set"
-                self._client_heartbeat_timeout = packet.heartbeat_timeout_ms / 1000
-        self._state = allowed[ptype]
+                self._peer_timeout = packet.heartbeat_timeout_ms / 1000
+        self._enter(allowed[ptype])
         events.append(packet)
+
+
+#: Deprecated (0.2): the old name of `ServerConnectionState`.
+ServerSession = ServerConnectionState
