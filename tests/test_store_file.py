@@ -696,3 +696,15 @@ def test_sigkill_mid_append_leaves_a_consistent_journal(journal: Path, reported:
         ]
         n = store.count
         assert store.append(b"after") == n + 1
+
+
+def test_a_corrupt_record_between_index_entries_is_a_store_error(journal: Path) -> None:
+    messages = samples(1, 20)
+    write_journal(journal, messages, interval=4)
+    data = bytearray(journal.read_bytes())
+    at = HEADER_SIZE + len(frames_of(messages[:1]))  # message 2: the index does not name it
+    data[at : at + 2] = b"\xff\xff"
+    journal.write_bytes(bytes(data))
+    with FileStore(journal, index_interval=4) as store:  # opening checks only the tail
+        with pytest.raises(StoreError, match="corrupt"):
+            store.read_frames(4, 1 << 20)  # a seek hops over message 2

@@ -1,4 +1,8 @@
-"""The error family. Every failure this library raises derives from `SoupBinTCPError`.
+"""The error family. Every failure a peer or data causes derives from `SoupBinTCPError`.
+
+Misuse of an API raises ours too (`LocalProtocolError`, `ConfigurationError`), except where a
+docstring names Python's own `TypeError`/`ValueError`; errors of the operating system (a
+refused connection, a full disk) stay `OSError`.
 
 Protocol errors split by who is at fault, as in h11: `LocalProtocolError` is our caller's
 misuse (a username that does not fit, sending data before login), `RemoteProtocolError` is

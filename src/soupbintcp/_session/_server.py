@@ -8,7 +8,7 @@ Everything that affects transitions lives in `_RULES` below (what is received, w
 timers, connection loss); the error latch, heartbeat clock and receive loop are the shared
 `SessionCore`.
 
-`ServerConnectionState` was `ServerSession` until 0.2: it is one connection, not the spec's
+`ServerConnectionState` was `ServerSession` in 0.1: it is one connection, not the spec's
 session (which outlives connections, and which the server driver keeps with its streams).
 The old name stays as a deprecated alias.
 """
@@ -275,5 +275,5 @@ class ServerConnectionState(SessionCore[ServerState]):
         events.append(packet)
 
 
-#: Deprecated (0.2): the old name of `ServerConnectionState`.
+#: Deprecated: the 0.1 name of `ServerConnectionState`.
 ServerSession = ServerConnectionState

@@ -16,8 +16,9 @@ to a torn last record is in `_recovery`. Durability, in plain words:
 
 Errors: what the file or the data causes raises `StoreError` (a `SoupBinTCPError`); a
 message that cannot be a Sequenced Data packet raises `LocalProtocolError`. Misuse of the
-constructor stays Python's: `TypeError` for a `durability` that is not a `Durability`,
-`ValueError` for an `index_interval` under 1.
+constructor: `TypeError` for a `durability` that is not a `Durability`, `ConfigurationError`
+(ours, and a `ValueError`) for an `index_interval` under 1. Errors of the operating system
+while writing (a full disk) stay `OSError`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, Self
 
+from .._errors import ConfigurationError
 from ._frames import (
     as_sequence,
     encode_indexed,
@@ -111,7 +113,7 @@ class FileStore:
         if not isinstance(durability, Durability):
             raise TypeError(f"durability must be a Durability, not {durability!r}")
         if index_interval < 1:
-            raise ValueError(f"index_interval must be 1 or more, not {index_interval}")
+            raise ConfigurationError(f"index_interval must be 1 or more, not {index_interval}")
         self._path = os.fspath(path)
         self._durability = durability
         self._fsync = fsync

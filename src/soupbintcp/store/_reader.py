@@ -17,6 +17,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Self
 
+from .._errors import ConfigurationError
 from ._frames import scan
 from ._index import load_index
 from ._journal import HEADER_SIZE, read_header
@@ -63,7 +64,7 @@ class JournalReader:
 
     It offers the reading half of `MessageStore`: `count` (= `durable_count`), `session_id`,
     `read_frames`, `read`, and `close`. A missing or foreign file raises `StoreError`; an
-    `index_interval` under 1 is misuse and raises `ValueError`.
+    `index_interval` under 1 raises `ConfigurationError`.
     """
 
     __slots__ = ("_closed", "_count", "_end", "_index", "_journal_id", "_path", "_reader",
@@ -71,7 +72,7 @@ class JournalReader:
 
     def __init__(self, path: str | os.PathLike[str], *, index_interval: int = 256) -> None:
         if index_interval < 1:
-            raise ValueError(f"index_interval must be 1 or more, not {index_interval}")
+            raise ConfigurationError(f"index_interval must be 1 or more, not {index_interval}")
         self._path = os.fspath(path)
         self._closed = True
         try:
