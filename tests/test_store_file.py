@@ -705,6 +705,6 @@ def test_a_corrupt_record_between_index_entries_is_a_store_error(journal: Path) 
     at = HEADER_SIZE + len(frames_of(messages[:1]))  # message 2: the index does not name it
     data[at : at + 2] = b"\xff\xff"
     journal.write_bytes(bytes(data))
-    with FileStore(journal, index_interval=4) as store:  # opening checks only the tail
-        with pytest.raises(StoreError, match="corrupt"):
-            store.read_frames(4, 1 << 20)  # a seek hops over message 2
+    # Opening checks only the tail; a seek to message 4 hops over message 2.
+    with FileStore(journal, index_interval=4) as store, pytest.raises(StoreError, match="corrupt"):
+        store.read_frames(4, 1 << 20)

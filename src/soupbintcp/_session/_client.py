@@ -20,7 +20,6 @@ from .._errors import LocalProtocolError, RemoteProtocolError, SequenceGap, Sess
 from .._wire._framing import Dialect, PacketDecoder, Role
 from .._wire._packets import (
     ClientHeartbeat,
-    Debug,
     LoginAccepted,
     LoginRequest,
     LogoutRequest,
@@ -165,16 +164,6 @@ class ClientSession(SessionCore[ClientState]):
         self._peer_timeout = seconds
 
     @property
-    def session_id(self) -> str:
-        """The session being followed: as requested until a Login Accepted names it."""
-        return self._session_id
-
-    @property
-    def next_sequence(self) -> int:
-        """The sequence number of the next sequenced message the application will receive."""
-        return self._next_sequence
-
-    @property
     def is_terminal(self) -> bool:
         return self._state in _TERMINAL
 
@@ -201,12 +190,6 @@ class ClientSession(SessionCore[ClientState]):
         self._check("unsequenced")
         out = frame(PacketType.UNSEQUENCED_DATA, data)
         self._sent("unsequenced", now)
-        return out
-
-    def send_debug(self, text: str, now: float) -> bytes:
-        self._check("debug")
-        out = Debug(text).encode()
-        self._sent("debug", now)
         return out
 
     def logout(self, now: float) -> bytes:

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from .._errors import HeartbeatTimeout, LocalProtocolError, LoginTimeout, SoupBinTCPError
 from .._wire._framing import PacketDecoder
+from .._wire._packets import Debug
 from ._events import Event
 
 __all__ = ["Rules", "SessionCore", "Timer"]
@@ -82,6 +83,8 @@ class SessionCore(Generic[StateT]):
     _ROWS: ClassVar[dict[Any, Any]]  # _RULES.rows(), made once per class
     _HEARTBEAT: ClassVar[bytes]
     _state: StateT
+    _session_id: str
+    _next_sequence: int
     _rx: dict[int, StateT] | None  # the current state's row of `receive`
     _tx: dict[str, StateT]  # the calls legal in the current state, and where they lead
 
@@ -91,9 +94,11 @@ class SessionCore(Generic[StateT]):
         "_last_received",
         "_last_sent",
         "_login_deadline",
+        "_next_sequence",
         "_peer_timeout",
         "_reading_paused",
         "_rx",
+        "_session_id",
         "_state",
         "_tx",
         "heartbeat_interval",
@@ -134,6 +139,18 @@ class SessionCore(Generic[StateT]):
         return self._state
 
     @property
+    def session_id(self) -> str:
+        """The session: a client's as requested until a Login Accepted names it, a server
+        connection's as accepted ("" before)."""
+        return self._session_id
+
+    @property
+    def next_sequence(self) -> int:
+        """The sequence number of the next Sequenced Data: the next a client's application
+        will receive, the next a server connection will send."""
+        return self._next_sequence
+
+    @property
     def error(self) -> SoupBinTCPError | None:
         """The error that ended the session, if one did."""
         return self._error
@@ -157,6 +174,13 @@ class SessionCore(Generic[StateT]):
         if nxt is not self._state:
             self._enter(nxt)
         self._last_sent = now
+
+    def send_debug(self, text: str, now: float) -> bytes:
+        """A Debug packet (either side may send one in most states)."""
+        self._check("debug")
+        out = Debug(text).encode()
+        self._sent("debug", now)
+        return out
 
     def connection_lost(self) -> None:
         """The TCP connection is gone."""

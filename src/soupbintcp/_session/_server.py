@@ -22,7 +22,6 @@ from typing import Final
 from .._errors import LocalProtocolError, RejectReason, RemoteProtocolError
 from .._wire._framing import Dialect, PacketDecoder, Role
 from .._wire._packets import (
-    Debug,
     EndOfSession,
     LoginAccepted,
     LoginReject,
@@ -144,15 +143,6 @@ class ServerConnectionState(SessionCore[ServerState]):
         return self._login_request
 
     @property
-    def session_id(self) -> str:
-        return self._session_id
-
-    @property
-    def next_sequence(self) -> int:
-        """Sequence number of the next Sequenced Data this connection will send."""
-        return self._next_sequence
-
-    @property
     def client_heartbeat_timeout(self) -> float:
         """Seconds of client silence after which the connection is dead."""
         return self._peer_timeout
@@ -235,12 +225,6 @@ class ServerConnectionState(SessionCore[ServerState]):
             raise LocalProtocolError("only the Omega dialect has a 'no more messages' packet")
         self._sent("sequenced", now)
         return frame(PacketType.SEQUENCED_DATA)
-
-    def send_debug(self, text: str, now: float) -> bytes:
-        self._check("debug")
-        out = Debug(text).encode()
-        self._sent("debug", now)
-        return out
 
     def end_session(self, now: float) -> bytes:
         """End of Session: no more messages in this session; close the connection soon."""
