@@ -58,6 +58,19 @@ class Serve:
         self.stop()
         raise AssertionError("serve did not start: " + "".join(self.lines))
 
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        """Read the server's log until a line holds `text`."""
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"the server never logged {text!r}: " + "".join(self.lines))
+
     def stop(self) -> str:
         """Ctrl-C: End of Session, journal closed. Returns the rest of stderr."""
         if self.proc.poll() is None:
@@ -132,7 +145,7 @@ def test_tail_stops_at_end_of_session_with_a_summary(journal: Path) -> None:
         [*CLI, "tail", serve.address, "--user", "user", "--sequence", "4990"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )  # fmt: skip
-    time.sleep(0.5)  # let it log in and catch up; End of Session follows what it has
+    serve.wait_for("logged in as user")  # End of Session then follows what it has
     log = serve.stop()
     out, err = tail.communicate(timeout=30)
     assert tail.returncode == 0, err
