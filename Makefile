@@ -3,8 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The optional compiled fast path: Cython source, the generated C (tracked), the built module.
+CORE   := src/soupbintcp/_speedups/_core
+BUILT  := $(VENV)/.speedups-$(shell cat $(CORE).c hatch_build.py | cksum | cut -d' ' -f1)
+# The second, pure-Python run of `make test`: the layers the compiled code replaces parts of.
+PURE_TESTS := tests/test_framing.py tests/test_packets.py tests/test_mold_wire.py \
+	tests/test_client_session.py tests/test_mold_listener.py tests/test_stateful_client.py \
+	tests/test_back_to_back.py tests/test_client_async.py tests/test_blocking_client.py \
+	tests/test_speedups.py
 
-.PHONY: help test test-long lint format demo bench clean
+.PHONY: help test test-long lint format demo bench clean cython speedups
 
 help:
 	@echo "make demo       server + client over loopback with live progress"
@@ -12,6 +20,7 @@ help:
 	@echo "make test-long  also the long reliability/load variants"
 	@echo "make bench      benchmarks; writes bench/results/latest.md"
 	@echo "make lint       ruff + mypy --strict"
+	@echo "make cython     regenerate the extension's C from _core.pyx (commit both)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,27 +30,44 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,cli,fast]'
 	rm -f $(VENV)/.installed-* && touch $@
 
+# The editable install compiles the extension in place too; this rebuilds it when its C changes.
+$(BUILT): $(STAMP) $(CORE).c hatch_build.py
+	$(BIN)/python hatch_build.py
+	rm -f $(VENV)/.speedups-* && touch $@
+
+speedups: $(BUILT)
+
+# Run in its folder: the C names its sources relative to it (tests/test_speedups.py checks it).
+$(CORE).c: $(CORE).pyx | $(STAMP)
+	cd $(dir $(CORE)) && $(abspath $(BIN))/python -m cython -3 _core.pyx -o _core.c
+
+cython: $(CORE).c
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench fuzz
-	$(BIN)/ruff format --check src tests bench fuzz
+	$(BIN)/ruff check src tests bench fuzz hatch_build.py
+	$(BIN)/ruff format --check src tests bench fuzz hatch_build.py
 	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench fuzz
 	$(BIN)/ruff check --fix src tests bench fuzz
 
-test: lint
+# Both ways: the whole suite on the compiled fast path, then the layers it accelerates again
+# with the pure-Python code forced (the fallback every user without a compiler gets).
+test: lint $(BUILT)
 	$(BIN)/python -m pytest -m "not long" -q
+	SOUPBINTCP_PURE_PYTHON=1 $(BIN)/python -m pytest -m "not long" -q $(PURE_TESTS)
 
-test-long: $(STAMP)
+test-long: $(BUILT)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
 	$(BIN)/python -m soupbintcp demo
 
-bench: $(STAMP)
+bench: $(BUILT)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -f src/soupbintcp/_speedups/*.so src/soupbintcp/_speedups/*.pyd

@@ -1,6 +1,7 @@
 """The package's folders are its layers: each may import only from the layers below it.
 
-    _errors, _version            (0: shared by every layer)
+    _errors, _version, _speedups (0: shared by every layer; _speedups is the optional
+                                  compiled twin of wire loops and imports nothing of ours)
     _wire | itch                 (1: packets, the frame walk, the decoder | ITCH 5.0 decoding)
     _session | store             (2: sans-IO state machines | the sequenced log; not each other)
     _client | _server | moldudp64 (3: drivers; not each other)
@@ -24,7 +25,7 @@ SOURCE_ROOT = Path(__file__).resolve().parent.parent / "src" / PACKAGE
 RANKS: dict[str, int] = {
     "_errors": 0,
     "_version": 0,
-    "_speedups": 1,
+    "_speedups": 0,
     "_wire": 1,
     "itch": 1,
     "_session": 2,

@@ -2,6 +2,9 @@
 
 Layers, each importing only from those below it: the wire (packets and framing), the sans-IO
 sessions, the asyncio and blocking drivers, the stores, and the command line.
+
+`accelerated` is True when the optional compiled fast path is in use (built at install where a
+C compiler exists; ``SOUPBINTCP_PURE_PYTHON=1`` forces the pure-Python code, the reference).
 """
 
 from ._client._async import AsyncClient, BatchItem, connect_async
@@ -35,6 +38,7 @@ from ._server._server import (
 from ._session._client import ClientSession, ClientState
 from ._session._events import Event, Message, NoMoreMessages, SequencedMessages
 from ._session._server import ServerConnectionState, ServerSession, ServerState
+from ._speedups import ACCELERATED as accelerated
 from ._version import __version__
 from ._wire._framing import Dialect, PacketDecoder, Role
 from ._wire._packets import (
@@ -110,6 +114,7 @@ __all__ = [
     "UnsequencedData",
     "UserStoreFactory",
     "__version__",
+    "accelerated",
     "connect",
     "connect_async",
     "decode_packet",

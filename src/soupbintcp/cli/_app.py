@@ -17,7 +17,12 @@ from ._common import describe_error, setup_logging, stderr
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(soupbintcp.__version__, prog_name="soupbintcp")
+@click.version_option(
+    soupbintcp.__version__,
+    prog_name="soupbintcp",
+    message="%(prog)s %(version)s, "
+    + ("compiled fast path" if soupbintcp.accelerated else "pure Python (no compiled fast path)"),
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option(
     "--loop",
