@@ -34,6 +34,7 @@ ReceivePath = Callable[[Address, int], Awaitable[int]]
 BYTES_ONLY = "bytes only (transport limit)"
 NAIVE = "naive frame splitter"
 NASDAQ = "nasdaq-protocols receive_msg()"
+COMPILED_COUNTER = "compiled frame counter"
 
 
 async def via_receive_msg(address: Address, n: int) -> int:
@@ -117,6 +118,28 @@ async def naive_reader(address: Address, n: int) -> int:
     return count
 
 
+class _CompiledCounter(_NaiveReader):
+    """The compiled yardstick: the same count, by the extension's frame walk (no payloads)."""
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.rest + data if self.rest else data
+        end, walked, _, _ = _core.walk(buf, 0, -1, -1, None, 0, 0, 1, 0)
+        self.count += walked
+        self.rest = buf[end:]
+        if self.rest == b"" and buf.endswith(b"\x00\x01Z") and not self.done.done():
+            self.done.set_result(self.count - 2)  # minus Login Accepted and End of Session
+
+
+async def compiled_counter(address: Address, n: int) -> int:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+    transport, _ = await loop.create_connection(lambda: _CompiledCounter(done), *address)
+    transport.write(soupbintcp.LoginRequest("bench", "bench", "", 1).encode())
+    count = await done
+    transport.close()
+    return count
+
+
 PATHS: dict[str, ReceivePath] = {
     BYTES_ONLY: count_bytes,
     NAIVE: naive_reader,
@@ -124,6 +147,12 @@ PATHS: dict[str, ReceivePath] = {
     "async for": via_async_for,
     "receive_batch()": via_batch,
 }
+try:
+    from soupbintcp._speedups import _core
+except ImportError:  # no compiler at install: no compiled yardstick
+    pass
+else:
+    PATHS[COMPILED_COUNTER] = compiled_counter
 
 
 def run_timed(fn: ReceivePath, address: Address, n: int, loop: str) -> tuple[float, float]:
