@@ -233,11 +233,11 @@ def main() -> None:
         print(f"{name:44} {pure:8.1f} {comp:9.1f} {up}")
     modes = both_modes(args.runs, args.n, not args.no_loopback)
     for path in modes["wire"]["pure"][0]:
-        pure = [run[path] for run in modes["wire"]["pure"]]
-        comp = [run[path] for run in modes["wire"]["compiled"]]
+        p_ns = [run[path] for run in modes["wire"]["pure"]]
+        c_ns = [run[path] for run in modes["wire"]["compiled"]]
         print(
-            f"{path:44} {statistics.median(pure):8.1f} {statistics.median(comp):9.1f}"
-            f" {_ratio(pure, comp):8.2f}x"
+            f"{path:44} {statistics.median(p_ns):8.1f} {statistics.median(c_ns):9.1f}"
+            f" {_ratio(p_ns, c_ns):8.2f}x"
         )
     for loop in modes["client"]["pure"][0]["rates"] if modes["client"]["pure"] else ():
         for path in modes["client"]["pure"][0]["rates"][loop]:
