@@ -249,7 +249,8 @@ class Attacker:
             self.proc.wait()
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if pipe is not None:
-                pipe.close()
+                with contextlib.suppress(OSError):  # "stop" still buffered for a dead process
+                    pipe.close()
 
 
 @contextlib.asynccontextmanager

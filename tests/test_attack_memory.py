@@ -79,12 +79,10 @@ async def clients_that_never_read(count: int) -> None:
     assert per_connection * default_max <= MEMORY_BUDGET, per_connection
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 point 9: no default max_connections")
 async def test_defaults_keep_stalled_clients_within_the_memory_budget() -> None:
     await clients_that_never_read(200)
 
 
 @pytest.mark.long
-@pytest.mark.xfail(strict=True, reason="issue 15 point 9: no default max_connections")
 async def test_defaults_keep_stalled_clients_within_the_memory_budget_long() -> None:
     await clients_that_never_read(1500)

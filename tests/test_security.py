@@ -261,6 +261,10 @@ def refused(caplog: pytest.LogCaptureFixture, why: str) -> list[logging.LogRecor
     return [r for r in closes(caplog) if " refused: " in r.getMessage() and why in r.getMessage()]
 
 
+def evicted(caplog: pytest.LogCaptureFixture, why: str) -> list[logging.LogRecord]:
+    return [r for r in closes(caplog) if " evicted " in r.getMessage() and why in r.getMessage()]
+
+
 def port_of(raw: RawClient) -> int:
     return int(raw.writer.get_extra_info("sockname")[1])
 
@@ -290,30 +294,27 @@ async def test_max_pending_logins_and_max_connections_are_enforced(
                 await receive_numbered(client, first, published)
 
         try:
-            # 20 connections that never log in: 10 may wait, the other 10 are refused.
+            # 20 connections that never log in: 10 may wait; each one past that evicts the
+            # oldest waiting, so the 10 newest are left.
             idle = [await RawClient.connect(address) for _ in range(20)]
             await wait_until(
-                lambda: len(refused(caplog, "max_pending_logins 10")) == 10, 10, "10 refusals"
+                lambda: len(evicted(caplog, "max_pending_logins 10")) == 10, 10, "10 evictions"
             )
-            ports = {int(r.getMessage().split(":")[1].split()[0]) for r in refused(caplog, "")}
-            out = [raw for raw in idle if port_of(raw) in ports]
-            kept = [raw for raw in idle if port_of(raw) not in ports]
-            assert (len(out), len(kept)) == (10, 10)
+            out, kept = idle[:10], idle[10:]
             assert all(await asyncio.gather(*(raw.closed_by_server(5) for raw in out)))
             assert len(server.connections) == 15
             await all_receive(logged)
-            # A legitimate client is refused too while the pending slots are taken...
-            with pytest.raises((ConnectionLost, OSError)):
-                await asyncio.wait_for(
-                    soupbintcp.connect_async(address, USER, GOOD, login_timeout=5), 10
-                )
+            # A legitimate client gets in while the pending slots are taken (issue 15)...
+            logged.append(await soupbintcp.connect_async(address, USER, GOOD, sequence=1))
+            await receive_numbered(logged[-1], 1, published)
+            assert len(evicted(caplog, "max_pending_logins 10")) == 11
             for raw in kept:
                 raw.close()
-            await wait_until(lambda: len(server.connections) == 5, 5, "idle ones gone")
-            # ... and gets in once they are gone, up to max_connections.
+            await wait_until(lambda: len(server.connections) == 6, 5, "idle ones gone")
+            # ... and so do others, up to max_connections.
             logged += [
                 await soupbintcp.connect_async(address, USER, GOOD, sequence=published + 1)
-                for _ in range(20)
+                for _ in range(19)
             ]
             assert len(server.connections) == 25
             extra = [await RawClient.connect(address) for _ in range(5)]
@@ -328,8 +329,8 @@ async def test_max_pending_logins_and_max_connections_are_enforced(
         finally:
             for client in logged:
                 await client.close()
-    lines = refused(caplog, "")
-    assert len(lines) == 10 + 1 + 5  # the legitimate client refused once, too
+    lines = refused(caplog, "") + evicted(caplog, "")
+    assert len(lines) == 5 + 11  # refused when every slot is logged in; evicted otherwise
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in lines)
     no_error_records(caplog)
 

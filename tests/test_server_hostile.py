@@ -183,20 +183,32 @@ async def test_connection_flood_is_capped(caplog: pytest.LogCaptureFixture) -> N
         watcher = Bystander(server, await soupbintcp.connect_async(server.address, USER, PASSWORD))
         idle = [await RawClient.connect(server.address) for _ in range(2)]
         await wait_for(lambda: len(server.connections) == 3)
-        # A third connection that does not log in is one too many awaiting login.
+
+        def said(*words: str) -> bool:
+            return any(all(w in r.getMessage() for w in words) for r in closes(caplog))
+
+        # A third connection that does not log in is one too many awaiting login: the
+        # oldest of them is evicted for it (issue 15: the newest may be an honest client).
         extra = await RawClient.connect(server.address)
-        assert await extra.closed_by_server()
-        assert any("max_pending_logins 2" in r.getMessage() for r in closes(caplog))
-        # Once one of them logs in, there is room for a fourth connection, not a fifth.
-        assert (await idle[0].login(sequence=0))[0] == b"A"
+        assert await idle[0].closed_by_server()
+        assert said("evicted", "max_pending_logins 2")
+        # Once one of them logs in, there is room for a fourth connection; a fifth fills
+        # max_connections, and the oldest still awaiting login makes room for it.
+        assert (await idle[1].login(sequence=0))[0] == b"A"
         fourth = await RawClient.connect(server.address)
         await wait_for(lambda: len(server.connections) == 4)
         fifth = await RawClient.connect(server.address)
-        assert await fifth.closed_by_server()
-        assert any("max_connections 4" in r.getMessage() for r in closes(caplog))
+        assert await extra.closed_by_server()
+        assert said("evicted", "max_connections 4")
+        # With every connection logged in, there is nobody to evict: a new one is refused.
+        assert (await fourth.login(sequence=0))[0] == b"A"
+        assert (await fifth.login(sequence=0))[0] == b"A"
+        sixth = await RawClient.connect(server.address)
+        assert await sixth.closed_by_server()
+        assert said("refused", "max_connections 4")
         refusals = [r for r in closes(caplog) if "refused" in r.getMessage()]
         assert all(r.levelno == logging.WARNING and r.exc_info is None for r in refusals)
         await watcher.check()
-        for raw in (*idle, fourth):
+        for raw in (*idle, extra, fourth, fifth, sixth):
             raw.close()
         await watcher.client.close()

@@ -27,30 +27,39 @@ log = logging.getLogger("soupbintcp.server")
 
 
 class Admission:
-    """The open connections, and whether one more may be served."""
+    """The open connections, and whether one more may be served.
 
-    __slots__ = ("_max_connections", "_max_pending", "closing", "connections", "handshaking",
-                 "pending_logins")  # fmt: skip
+    When the connections awaiting login fill `max_pending_logins` (or all connections fill
+    `max_connections`), the oldest connection that has not sent its Login Request yet is
+    evicted to make room for the new one, rather than the new one refused: sockets that
+    connect and trickle bytes can then hold a slot only until the next connection arrives,
+    and an honest client, which sends its Login Request at once, always gets in (issue 15).
+    Only when every connection awaiting login has a Login Request being answered is the new
+    one refused."""
+
+    __slots__ = ("_max_connections", "_max_pending", "closing", "connections", "evicted",
+                 "handshaking", "pending")  # fmt: skip
 
     def __init__(self, config: ServerConfig) -> None:
         self._max_connections = config.max_connections
         self._max_pending = config.max_pending_logins
         #: Every open connection, logged in or not.
         self.connections: dict[ServerProtocol, None] = {}
-        self.pending_logins = 0  # admitted, not logged in yet
+        #: Admitted, not logged in yet: oldest first.
+        self.pending: dict[ServerProtocol, None] = {}
         self.handshaking = 0  # TLS handshakes under way
+        self.evicted = 0  # connections awaiting login closed to admit newer ones
         #: The server is closing: nothing more is admitted.
         self.closing = False
+
+    @property
+    def pending_logins(self) -> int:
+        return len(self.pending)
 
     def serving(self) -> bool:
         return not self.closing
 
-    def refusal(self) -> str | None:
-        """Why one more connection may not be served, or None.
-
-        A TLS connection still in its handshake counts as a connection awaiting login."""
-        if self.closing:
-            return "the server is closing"
+    def _full(self) -> str | None:
         if (
             self._max_connections is not None
             and len(self.connections) + self.handshaking >= self._max_connections
@@ -58,9 +67,26 @@ class Admission:
             return f"too many connections (max_connections {self._max_connections})"
         if (
             self._max_pending is not None
-            and self.pending_logins + self.handshaking >= self._max_pending
+            and len(self.pending) + self.handshaking >= self._max_pending
         ):
             return f"too many connections awaiting login (max_pending_logins {self._max_pending})"
+        return None
+
+    def refusal(self) -> str | None:
+        """Why one more connection may not be served, or None (room is made by evicting the
+        oldest connection awaiting login that has not sent its Login Request).
+
+        A TLS connection still in its handshake counts as a connection awaiting login."""
+        if self.closing:
+            return "the server is closing"
+        full = self._full()
+        while full is not None:
+            victim = next((conn for conn in self.pending if conn.login is None), None)
+            if victim is None:
+                return full
+            self.evicted += 1
+            victim.evict(f"evicted to admit a newer connection: {full}")
+            full = self._full()
         return None
 
     def admit(self, conn: ServerProtocol, *, checked: bool = False) -> str | None:
@@ -72,19 +98,16 @@ class Admission:
         if refusal is not None:
             return refusal
         self.connections[conn] = None
-        self.pending_logins += 1
+        self.pending[conn] = None
         return None
 
     def logged_in(self, conn: ServerProtocol) -> None:
         """`conn` no longer awaits login (it counts against `max_connections` only)."""
-        if conn in self.connections:
-            self.pending_logins -= 1
+        self.pending.pop(conn, None)
 
-    def forget(self, conn: ServerProtocol, *, logged_in: bool) -> None:
-        if conn in self.connections:
-            del self.connections[conn]
-            if not logged_in:
-                self.pending_logins -= 1
+    def forget(self, conn: ServerProtocol) -> None:
+        self.connections.pop(conn, None)
+        self.pending.pop(conn, None)
 
 
 class Listener:

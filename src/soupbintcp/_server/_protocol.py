@@ -231,6 +231,10 @@ class ServerProtocol(asyncio.Protocol):
             self.session.reading_resumed(self.loop.time())
             self.schedule_timer()  # the client's timeout runs again, from now
 
+    def evict(self, reason: str) -> None:
+        """Closed to make room for a newer connection (see `Admission`)."""
+        self.close(reason, logging.WARNING, abort=True)
+
     def handler_failed(self, what: str) -> None:
         # The application's bug, not the client's: its traceback matters.
         log.exception("%s raised for %s; closing that connection", what, self.who())
@@ -310,7 +314,7 @@ class ServerProtocol(asyncio.Protocol):
         if self.login is not None:
             self.login.cancel()
             self.login = None
-        self._ctx.admission.forget(self, logged_in=self.connection.login_time is not None)
+        self._ctx.admission.forget(self)
         self.session.connection_lost()
         if self.transport is not None:
             if abort:

@@ -33,6 +33,9 @@ from .._wire._framing import Dialect
 from ..store import MessageStore
 from ._auth import Authenticate, Credentials
 from ._config import (
+    DEFAULT_BACKLOG,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PENDING_LOGINS,
     DEFAULT_REPLAY_CHUNK,
     DEFAULT_WRITE_BUFFER_HIGH,
     Address,
@@ -285,12 +288,12 @@ def serve(
     login_timeout: float = 30.0,
     stall_timeout: float | None = 30.0,
     flush_interval: float = 0.005,
-    max_connections: int | None = None,
-    max_pending_logins: int | None = 256,
+    max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
+    max_pending_logins: int | None = DEFAULT_MAX_PENDING_LOGINS,
     max_packet_length: int = 0xFFFF,
     dialect: Dialect = Dialect.SOUPBINTCP,
     ssl: _ssl.SSLContext | None = None,
-    backlog: int = 100,
+    backlog: int = DEFAULT_BACKLOG,
     write_buffer_high: int = DEFAULT_WRITE_BUFFER_HIGH,
     replay_chunk: int = DEFAULT_REPLAY_CHUNK,
     end_of_session_linger: float = 5.0,
@@ -336,9 +339,15 @@ def serve(
     client has not).
 
     Limits: `max_connections`, `max_pending_logins` (connections open but not logged in),
-    `max_packet_length` (of client packets); past them the connection alone is closed with
-    one warning line. `write_buffer_high` is each transport's high-water mark (low: a
-    quarter of it); `replay_chunk` how many bytes of frames one store read gives.
+    `max_packet_length` (of client packets). When the connections awaiting login (or all
+    connections) are at their cap, the oldest connection that has not sent a Login Request
+    is evicted to admit the new one; only when there is none is the new one refused. With
+    the defaults (2,000 connections, 1,024 awaiting login, `write_buffer_high` 256 KiB) the
+    clients that do not read hold at most 512 KiB each until `stall_timeout`, 1,000 MiB in
+    all: the memory budget the defaults are chosen for (docs/reliability.md). `backlog`
+    is the listen backlog (1,024: a burst of as many logins at once loses no SYN).
+    `write_buffer_high` is each transport's high-water mark (low: a quarter of it);
+    `replay_chunk` how many bytes of frames one store read gives.
     `ssl`: an `SSLContext` for TLS. `dialect`: `Dialect.OMEGA` serves SoupTCPBinary 1.03
     (no End of Session: connections close instead).
 
