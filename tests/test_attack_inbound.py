@@ -98,13 +98,11 @@ async def big_packets_to_a_slow_handler(clients: int, seconds: float) -> None:
         await server.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 point 2: the inbox is bounded in count only")
 async def test_big_unsequenced_packets_to_a_slow_handler_are_bounded_in_bytes() -> None:
     await big_packets_to_a_slow_handler(clients=4, seconds=1.5)
 
 
 @pytest.mark.long
-@pytest.mark.xfail(strict=True, reason="issue 15 point 2: the inbox is bounded in count only")
 async def test_big_unsequenced_packets_to_a_slow_handler_are_bounded_in_bytes_long() -> None:
     await big_packets_to_a_slow_handler(clients=8, seconds=4)
 
@@ -144,7 +142,6 @@ async def flood(login: bool, clients: int, seconds: float) -> dict[str, Any]:
         await server.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 point 3: Debug packets before login unbounded")
 async def test_debug_flood_before_login_is_cut_off() -> None:
     result = await flood(login=False, clients=2, seconds=2)
     # What a connection may send before it logs in is a Login Request and a little more:
@@ -153,7 +150,6 @@ async def test_debug_flood_before_login_is_cut_off() -> None:
     assert max(result["sent"]) < 16 * MIB, result
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 point 3: unhandled Unsequenced Data unbounded")
 async def test_unsequenced_flood_without_a_handler_is_throttled() -> None:
     result = await flood(login=True, clients=2, seconds=2)
     # Nothing consumes that data: the server reads it at a bounded rate, not at the rate
@@ -164,7 +160,6 @@ async def test_unsequenced_flood_without_a_handler_is_throttled() -> None:
 # --- point 4: order across a reconnect -------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 point 4: new messages overtake the old ones")
 async def test_a_users_unsequenced_data_keeps_its_order_across_a_reconnect() -> None:
     handler = GatedHandler()
     server = await serve_attacked(on_unsequenced=handler)

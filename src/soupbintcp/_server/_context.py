@@ -10,6 +10,7 @@ import asyncio
 
 from ._config import ServerConfig
 from ._feed_session import FeedSession
+from ._inbox import InboxBudget
 from ._listener import Admission
 
 __all__ = ["ServerContext"]
@@ -17,9 +18,10 @@ __all__ = ["ServerContext"]
 
 class ServerContext:
     """The configuration, the loop, the admission registry, the current session and the
-    tasks running `on_unsequenced` handlers (the server cancels them when it closes)."""
+    tasks running `on_unsequenced` handlers (the server cancels them when it closes), and
+    what their inboxes share."""
 
-    __slots__ = ("admission", "config", "loop", "session", "workers")
+    __slots__ = ("admission", "config", "inboxes", "loop", "session", "workers")
 
     def __init__(
         self, config: ServerConfig, loop: asyncio.AbstractEventLoop, session: FeedSession
@@ -30,3 +32,4 @@ class ServerContext:
         #: The current session: the one logins are answered for.
         self.session = session
         self.workers: set[asyncio.Task[None]] = set()
+        self.inboxes = InboxBudget()

@@ -23,6 +23,7 @@ from .._errors import RejectReason, SessionTimeout, SoupBinTCPError
 from .._session._server import ServerSession, ServerState
 from .._wire._framing import Dialect
 from .._wire._packets import LoginRequest, LogoutRequest, UnsequencedData
+from ._auth import normalize_username
 from ._connection import Connection
 from ._context import ServerContext
 from ._inbox import Inbox
@@ -36,15 +37,25 @@ log = logging.getLogger("soupbintcp.server")
 
 # A lazily rescheduled timer that fired a hair early must not spin.
 _TIMER_SLACK: Final = 0.001
+# What a client may send before it is logged in: a Login Request (49 or 54 bytes) and a few
+# heartbeats or Debug packets while it waits for the answer. Past that it is closed: two
+# connections that never logged in had pushed 25 GB of Debug packets in 20 s (issue 15).
+_PRELOGIN_BYTES: Final = 4096
+# Bytes nobody consumes (Debug packets, heartbeats, Unsequenced Data with no handler) are
+# read at this rate at most, with this burst: past it the connection stops being read until
+# its credit is back, so such a flood costs the loop a bounded share (issue 15).
+_NOISE_RATE: Final = 64 * 1024
+_NOISE_BURST: Final = 256 * 1024
+_NOISE_HOLD: Final = "noise"
 
 
 class ServerProtocol(asyncio.Protocol):
     """One client connection, from accept to close."""
 
-    __slots__ = ("_admitted", "_ctx", "_end_deadline", "_opened", "_paused_since",
-                 "bytes_sent", "closed", "config", "connection", "first_sequence", "inbox",
-                 "login", "loop", "paused", "replay", "session", "session_id", "stream", "timer",
-                 "transport")  # fmt: skip
+    __slots__ = ("_admitted", "_ctx", "_end_deadline", "_holds", "_noise_credit", "_noise_handle",
+                 "_noise_time", "_opened", "_paused_since", "_received", "bytes_sent", "closed",
+                 "config", "connection", "first_sequence", "inbox", "login", "loop", "paused",
+                 "replay", "session", "session_id", "stream", "timer", "transport")  # fmt: skip
 
     def __init__(self, ctx: ServerContext, *, admitted: bool = False) -> None:
         config = ctx.config
@@ -76,7 +87,14 @@ class ServerProtocol(asyncio.Protocol):
         self._end_deadline: float | None = None
         self.login: Login | None = None
         handler = config.on_unsequenced
-        self.inbox = Inbox(self, handler, loop, ctx.workers) if handler is not None else None
+        self.inbox = (
+            Inbox(self, handler, loop, ctx.workers, ctx.inboxes) if handler is not None else None
+        )
+        self._received = 0  # bytes, until login
+        self._holds: set[str] = set()  # why reading is paused (the inbox, the noise budget)
+        self._noise_credit = float(_NOISE_BURST)
+        self._noise_time = self._opened
+        self._noise_handle: asyncio.TimerHandle | None = None
         self.replay = Replay(self, loop, config.replay_chunk)
 
     # --- asyncio callbacks -----------------------------------------------------------------
@@ -105,6 +123,15 @@ class ServerProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         # Never called once closed: closing the transport stops reading at once.
+        if self.connection.login_time is None:
+            self._received += len(data)
+            if self._received > _PRELOGIN_BYTES:
+                self.close(
+                    f"sent {self._received} bytes before logging in (at most {_PRELOGIN_BYTES})",
+                    logging.WARNING,
+                    abort=True,
+                )
+                return
         session = self.session
         try:
             events = session.receive_data(data, self.loop.time())
@@ -117,11 +144,14 @@ class ServerProtocol(asyncio.Protocol):
             self.protocol_error(session.error)
             return
         inbox = self.inbox
+        noise = len(data)
         for event in events:
             kind = type(event)
             if kind is UnsequencedData:
                 if inbox is not None:
-                    inbox.put(event.data)  # type: ignore[union-attr]
+                    payload: bytes = event.data  # type: ignore[union-attr]
+                    noise -= len(payload) + 3
+                    inbox.put(payload)
             elif kind is LoginRequest:
                 self.login = Login(self, self._ctx, event)  # type: ignore[arg-type]
                 self.login.start()
@@ -130,6 +160,26 @@ class ServerProtocol(asyncio.Protocol):
             # Client Heartbeat and Debug only prove the client is alive.
             if self.closed:
                 return
+        if noise > 0:
+            self._spend_noise(noise)
+
+    def _spend_noise(self, size: int) -> None:
+        """Charge `size` bytes nobody consumes; past the budget, stop reading until the
+        credit is back (a token bucket of `_NOISE_RATE` bytes a second)."""
+        now = self.loop.time()
+        credit = min(
+            float(_NOISE_BURST), self._noise_credit + (now - self._noise_time) * _NOISE_RATE
+        )
+        credit -= size
+        self._noise_credit = credit
+        self._noise_time = now
+        if credit < 0 and self._noise_handle is None:
+            self.pause_reading(_NOISE_HOLD)
+            self._noise_handle = self.loop.call_later(-credit / _NOISE_RATE, self._noise_paid)
+
+    def _noise_paid(self) -> None:
+        self._noise_handle = None
+        self.resume_reading(_NOISE_HOLD)
 
     def eof_received(self) -> bool | None:
         return None  # the client is done sending: close our side too
@@ -186,6 +236,8 @@ class ServerProtocol(asyncio.Protocol):
         self.stream = stream
         self.first_sequence = sequence
         self._ctx.admission.logged_in(self)
+        if self.inbox is not None:
+            self.inbox.logged_in(normalize_username(username))
         stream.follow(self)
         if log.isEnabledFor(logging.INFO):
             host, port = conn.address
@@ -219,14 +271,20 @@ class ServerProtocol(asyncio.Protocol):
         self._end_deadline = now + self.config.end_of_session_linger
         self.schedule_timer()
 
-    def pause_reading(self) -> None:
-        """The inbox is full: stop reading from the client until it drains. Its heartbeats
-        wait in the socket with the rest, so its heartbeat clock stops too."""
-        self.transport.pause_reading()
-        self.session.reading_paused(self.loop.time())
+    def pause_reading(self, why: str) -> None:
+        """Stop reading from the client (the inbox is full, or the noise budget spent) until
+        every reason is gone. Its heartbeats wait in the socket with the rest, so its
+        heartbeat clock stops too."""
+        holds = self._holds
+        if not holds and not self.closed:
+            self.transport.pause_reading()
+            self.session.reading_paused(self.loop.time())
+        holds.add(why)
 
-    def resume_reading(self) -> None:
-        if not self.closed:
+    def resume_reading(self, why: str) -> None:
+        holds = self._holds
+        holds.discard(why)
+        if not holds and not self.closed:
             self.transport.resume_reading()
             self.session.reading_resumed(self.loop.time())
             self.schedule_timer()  # the client's timeout runs again, from now
@@ -311,6 +369,11 @@ class ServerProtocol(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         self.replay.cancel()
+        if self._noise_handle is not None:
+            self._noise_handle.cancel()
+            self._noise_handle = None
+        if self.inbox is not None:
+            self.inbox.closed()
         if self.login is not None:
             self.login.cancel()
             self.login = None
