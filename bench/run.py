@@ -636,6 +636,12 @@ def main() -> None:
         ),
         Step("wire", "bench_wire.py", ["--runs", r], 60 + 10 * runs),
         Step(
+            "mold",
+            "bench_mold.py",
+            ["--runs", r, *(["-n", "200000"] if quick else [])],
+            120 + 90 * runs,
+        ),
+        Step(
             "store",
             "bench_store.py",
             ["--messages", str(n_store), "--appends", str(n_store // 4)],
@@ -761,7 +767,13 @@ def render(
     if latency:
         md += latency_section(latency)
     md += rss_section({k: v for k, v in rss.items() if v})
-    for name, section in (("wire", wire_section), ("store", store_section)):
+    from bench_mold import section as mold_section
+
+    for name, section in (
+        ("wire", wire_section),
+        ("store", store_section),
+        ("mold", mold_section),
+    ):
         res = by_name[name].result
         if res:
             md += section(res)

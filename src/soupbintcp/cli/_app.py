@@ -12,7 +12,7 @@ import click
 
 import soupbintcp
 
-from . import _demo, _record, _serve, _tail
+from . import _demo, _mold, _record, _serve, _tail
 from ._common import describe_error, setup_logging, stderr
 
 
@@ -40,12 +40,13 @@ def cli(ctx: click.Context, verbose: int, loop: str) -> None:
     soupbintcp serve --listen :7000          serve a journal to clients
     soupbintcp tail 127.0.0.1:7000 -u user   print a feed as it arrives
     soupbintcp record 127.0.0.1:7000 f.soup  record a feed, resumable
+    soupbintcp mold ...                      MoldUDP64: serve, tail, record, gateway
     """
     setup_logging(verbose)
     ctx.obj = {"loop": loop, "verbose": verbose}
 
 
-for _module in (_demo, _record, _serve, _tail):
+for _module in (_demo, _mold, _record, _serve, _tail):
     cli.add_command(_module.command)
 
 

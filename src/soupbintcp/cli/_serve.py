@@ -7,11 +7,13 @@ import contextlib
 import signal
 import ssl as _ssl
 from pathlib import Path
+from typing import Any, Protocol
 
 import click
 
 import soupbintcp
-from soupbintcp.store import FileStore
+from soupbintcp.gateways import soupbintcp_to_mold
+from soupbintcp.store import FileStore, MessageStore
 from soupbintcp.store import import_binaryfile as import_binary_file
 
 from ._common import (
@@ -47,7 +49,16 @@ def server_credentials(
     )
 
 
-async def _generate(server: soupbintcp.Server, rate: float, stop: asyncio.Event) -> None:
+class Publisher(Protocol):
+    """What `_generate` publishes into: a server, or (for `mold serve`) a journal."""
+
+    @property
+    def store(self) -> MessageStore: ...
+
+    def publish_many(self, messages: list[bytes]) -> int: ...
+
+
+async def _generate(server: Publisher, rate: float, stop: asyncio.Event) -> None:
     """Publish synthetic messages at `rate` per second, in 10 ms batches."""
     loop = asyncio.get_running_loop()
     tick = 0.01
@@ -100,6 +111,12 @@ async def _generate(server: soupbintcp.Server, rate: float, stop: asyncio.Event)
     show_default=True,
     help="On Ctrl-C, send End of Session to clients (or leave the session open for a restart).",
 )
+@click.option("--mold-group", type=ADDRESS, metavar="GROUP:PORT",
+              help="Also transmit the journal on this MoldUDP64 multicast group.")  # fmt: skip
+@click.option("--mold-request-listen", type=ADDRESS, metavar="HOST:PORT",
+              help="The MoldUDP64 re-request server's address (with --mold-group).")  # fmt: skip
+@click.option("--mold-interface", metavar="ADDR", help="Multicast interface for --mold-group.")
+@click.option("--mold-ttl", type=click.IntRange(0, 255), default=1, show_default=True)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -118,6 +135,10 @@ def command(
     tls_cert: Path | None,
     tls_key: Path | None,
     end_session: bool,
+    mold_group: tuple[str, int] | None,
+    mold_request_listen: tuple[str, int] | None,
+    mold_interface: str | None,
+    mold_ttl: int,
 ) -> int:
     """Serve the journal at --store to SoupBinTCP clients until Ctrl-C.
 
@@ -125,6 +146,11 @@ def command(
     sends End of Session and closes the journal cleanly.
     """
     credentials = server_credentials(user, password, credentials_file, no_auth)
+    if (mold_group is None) != (mold_request_listen is None):
+        raise UserError("--mold-group and --mold-request-listen go together")
+    mold = (
+        None if mold_group is None else (mold_group, mold_request_listen, mold_interface, mold_ttl)
+    )
     ssl_context = None
     if tls_cert is not None:
         ssl_context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
@@ -155,6 +181,7 @@ def command(
                 login_timeout,
                 ssl_context,
                 end_session,
+                mold,
             ),
             ctx.obj["loop"],
         )
@@ -173,6 +200,7 @@ async def _serve(
     login_timeout: float,
     ssl_context: _ssl.SSLContext | None,
     end_session: bool,
+    mold: tuple[Any, ...] | None = None,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -200,6 +228,16 @@ async def _serve(
         + (" with TLS" if ssl_context else "")
         + ("" if credentials is not None else " (any login accepted)")
     )
+    multicast = None
+    if mold is not None:
+        group, request_listen, interface, ttl = mold
+        multicast = await soupbintcp_to_mold(
+            server, group, request_listen, interface=interface, ttl=ttl
+        )
+        where = multicast.requests.address
+        stderr.print(
+            f"also on MoldUDP64 {group[0]}:{group[1]}, re-requests on {where[0]}:{where[1]}"
+        )
     generator = loop.create_task(_generate(server, generate, stop)) if generate else None
     try:
         await stop.wait()
@@ -208,6 +246,10 @@ async def _serve(
             await generator
         if end_session:
             await server.end_session()
+            if multicast is not None:
+                await multicast.end_session()
+        if multicast is not None:
+            await multicast.close()
         await server.close()
         stderr.print(
             f"stopped: session {session_id!r} "

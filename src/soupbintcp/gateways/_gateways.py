@@ -130,7 +130,10 @@ async def mold_to_soupbintcp(
     except BaseException:
         await listener.close()
         raise
-    log.info("gateway: MoldUDP64 %s:%s session %s onto SoupBinTCP %s:%s", *group, session, *listen)
+    host, port = server.address[:2]
+    log.info(
+        "gateway: MoldUDP64 %s:%s session %s onto SoupBinTCP %s:%s", *group, session, host, port
+    )
     return MoldGateway(listener, server, store)
 
 

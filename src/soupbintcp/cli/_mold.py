@@ -1,0 +1,396 @@
+"""`soupbintcp mold serve|tail|record|gateway`: MoldUDP64 on the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from soupbintcp.gateways import discover_session, mold_to_soupbintcp
+from soupbintcp.moldudp64 import (
+    AsyncListener,
+    listen_async,
+    serve_requests,
+    transmit,
+)
+from soupbintcp.store import FileStore
+from soupbintcp.store import import_binaryfile as import_binary_file
+
+from ._common import ADDRESS, UserError, credential_options, stderr
+from ._record import _BinaryFileSink, _JournalSink, _Sink
+from ._run import run_async
+from ._serve import DEFAULT_SESSION, DEFAULT_STORE, _generate, server_credentials
+from ._tail import _Printer
+
+Address = tuple[str, int]
+
+_group = click.option(
+    "--group", type=ADDRESS, required=True, help="Multicast GROUP:PORT (e.g. 239.1.1.1:5000)."
+)
+_interface = click.option(
+    "--interface",
+    metavar="ADDR",
+    help="Address of the interface to use for multicast (127.0.0.1: this host only).",
+)
+_session = click.option("--session", "session_id", help="Session id (default: the first seen).")
+
+
+@click.group("mold")
+def command() -> None:
+    """MoldUDP64: multicast transmitter, listener, recorder and gateway.
+
+    \b
+    soupbintcp mold serve --group 239.1.1.1:5000 --request-listen :5001 --generate 10000
+    soupbintcp mold tail --group 239.1.1.1:5000 --request 127.0.0.1:5001
+    soupbintcp mold record --group 239.1.1.1:5000 --request 127.0.0.1:5001 feed.soup
+    soupbintcp mold gateway --group 239.1.1.1:5000 --request 127.0.0.1:5001 --listen :7000
+    """
+
+
+def _stop_event() -> asyncio.Event:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+class _StoreFeed:
+    """What `_generate` publishes into: the journal itself (the transmitter reads it)."""
+
+    def __init__(self, store: FileStore) -> None:
+        self.store = store
+
+    def publish_many(self, messages: list[bytes]) -> int:
+        return self.store.append_many(messages)
+
+
+@command.command("serve")
+@_group
+@click.option("--request-listen", type=ADDRESS, required=True, help="Re-request server HOST:PORT.")
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_STORE,
+    show_default=True,
+    help="Journal to transmit and answer from; created if missing.",
+)
+@click.option("--session", "session_id", help="Session id (default: the journal's, or SESSION1).")
+@click.option("--generate", type=click.FloatRange(min=0, min_open=True), metavar="RATE",
+              help="Append a synthetic feed at RATE messages per second.")  # fmt: skip
+@click.option(
+    "--import-binaryfile",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Transmit a Nasdaq BinaryFILE: imported into an empty journal.",
+)
+@_interface
+@click.option("--ttl", type=click.IntRange(0, 255), default=1, show_default=True)
+@click.option("--end-linger", type=float, default=5.0, show_default=True,
+              help="Seconds of End of Session (re-requests answered) after Ctrl-C.")  # fmt: skip
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    group: Address,
+    request_listen: Address,
+    store_path: Path,
+    session_id: str | None,
+    generate: float | None,
+    import_binaryfile: Path | None,
+    interface: str | None,
+    ttl: int,
+    end_linger: float,
+) -> int:
+    """Transmit the journal at --store on MoldUDP64 until Ctrl-C, answering re-requests.
+
+    Heartbeats flow while idle; Ctrl-C sends End of Session at the next sequence number for
+    --end-linger seconds, still answering re-requests, then exits.
+    """
+
+    if generate is not None and import_binaryfile is not None:
+        raise UserError("give --generate or --import-binaryfile, not both")
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    store = FileStore(store_path, session_id=session_id or None)
+    try:
+        session = session_id or store.session_id or DEFAULT_SESSION
+        first = store.count + 1
+        if import_binaryfile is not None:
+            if store.count:
+                raise UserError(f"--import-binaryfile needs an empty journal, not {store_path}")
+            imported = import_binary_file(import_binaryfile, store)
+            stderr.print(f"imported {imported:,} messages from {import_binaryfile}")
+
+        async def main() -> int:
+            stop = _stop_event()
+            requests = await serve_requests(store, request_listen, session_id=session)
+            tx = await transmit(
+                store, group, session_id=session, interface=interface, ttl=ttl, first=first
+            )
+            stderr.print(
+                f"transmitting session {session!r} from {store.path} ({store.count:,} "
+                f"messages) on {group[0]}:{group[1]}; re-requests on "
+                f"{requests.address[0]}:{requests.address[1]}"
+            )
+            feed = _StoreFeed(store)
+            generator = (
+                asyncio.get_running_loop().create_task(_generate(feed, generate, stop))
+                if generate
+                else None
+            )
+            try:
+                await stop.wait()
+            finally:
+                if generator is not None:
+                    await generator
+                stderr.print(f"ending session {session!r}: End of Session for {end_linger:g} s")
+                await tx.end_session(linger=end_linger)
+                await tx.close()
+                await requests.close()
+                stderr.print(
+                    f"stopped: {tx.messages_sent:,} messages in {tx.packets_sent:,} packets; "
+                    f"{requests.answers:,} answers, {requests.rate_limited:,} rate-limited, "
+                    f"{requests.malformed + requests.other_session:,} ignored"
+                )
+            return 0
+
+        return run_async(main(), ctx.obj["loop"])
+    finally:
+        store.close()
+
+
+async def _listen(
+    group: Address, request: Address, sequence: int, session_id: str | None, interface: str | None
+) -> AsyncListener:
+    return await listen_async(
+        group, request, sequence=sequence, session_id=session_id, interface=interface
+    )
+
+
+def _summary(listener: AsyncListener, received: int, started: float, end: str) -> str:
+    elapsed = max(time.monotonic() - started, 1e-9)
+    stats = listener.stats
+    drops = stats["kernel_drops"]
+    return (
+        f"{received:,} messages in {elapsed:.2f} s ({received / elapsed:,.0f} msg/s); "
+        f"{stats['gaps']} gaps, {stats['requests_sent']} requests "
+        f"({stats['request_retries']} retried), {stats['duplicates']} duplicates dropped, "
+        f"{'?' if drops is None else drops} kernel drops; stopped: {end}"
+    )
+
+
+@command.command("tail")
+@_group
+@click.option("--request", type=ADDRESS, required=True, help="Re-request server HOST:PORT.")
+@click.option(
+    "--sequence",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="First sequence number: 1 = the whole session (back-filled), 0 = the next packet.",
+)
+@click.option("--count", "-n", type=click.IntRange(min=1), help="Stop after N messages.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "hex", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="jsonl: one JSON object per message with sequence and hex payload.",
+)
+@_interface
+@_session
+@click.pass_context
+def tail_command(
+    ctx: click.Context,
+    group: Address,
+    request: Address,
+    sequence: int,
+    count: int | None,
+    fmt: str,
+    interface: str | None,
+    session_id: str | None,
+) -> int:
+    """Print each message of the MoldUDP64 session on --group, in order, exactly once.
+
+    Stops at End of Session (or after --count messages) with a summary on stderr.
+    """
+
+    printer = _Printer(sys.stdout.buffer, fmt)
+
+    async def main() -> int:
+        started = time.monotonic()
+        listener = await _listen(group, request, sequence, session_id, interface)
+        stderr.print(
+            f"listening to {group[0]}:{group[1]} from sequence {sequence or 'the next packet'}"
+            f", re-requests to {request[0]}:{request[1]}"
+        )
+        received = 0
+        end = "end of session"
+        try:
+            async for msg in listener:
+                printer.write(msg.sequence, msg.data)
+                received += 1
+                if count is not None and received >= count:
+                    end = f"{count} messages"
+                    break
+        finally:
+            sys.stdout.buffer.flush()
+            await listener.close()
+            stderr.print(_summary(listener, received, started, end))
+        return 0
+
+    return run_async(main(), ctx.obj["loop"])
+
+
+@command.command("record")
+@_group
+@click.option("--request", type=ADDRESS, required=True, help="Re-request server HOST:PORT.")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "journal", "binaryfile"]),
+    default="auto",
+    show_default=True,
+    help="auto: a journal for *.soup, else a BinaryFILE.",
+)
+@click.option("--count", "-n", type=click.IntRange(min=1), help="Stop after N new messages.")
+@_interface
+@_session
+@click.pass_context
+def record_command(
+    ctx: click.Context,
+    group: Address,
+    request: Address,
+    file: Path,
+    fmt: str,
+    count: int | None,
+    interface: str | None,
+    session_id: str | None,
+) -> int:
+    """Record the MoldUDP64 session on --group into FILE, resuming without gap or duplicate.
+
+    A journal (*.soup) can then be served with `soupbintcp serve` or `mold serve`.
+    """
+
+    journal = fmt == "journal" or (fmt == "auto" and file.suffix == ".soup")
+
+    def open_sink(session: str | None) -> _Sink:
+        return _JournalSink(file, session) if journal else _BinaryFileSink(file, session)
+
+    existing = open_sink(session_id) if file.exists() else None
+
+    async def main() -> int:
+        sink = existing
+        first = sink.count + 1 if sink is not None else 1
+        session = session_id or (sink.session_id if sink is not None else None)
+        started = time.monotonic()
+        listener = await _listen(group, request, first, session, interface)
+        recorded = 0
+        end = "end of session"
+        try:
+            async for batch in listener.batches():
+                if sink is None:
+                    sink = open_sink(listener.session_id)
+                for run in batch:
+                    messages = run.messages
+                    if count is not None and recorded + len(messages) > count:
+                        messages = messages[: count - recorded]
+                    sink.write(messages)
+                    recorded += len(messages)
+                if count is not None and recorded >= count:
+                    end = f"{count} messages"
+                    break
+        finally:
+            await listener.close()
+            if sink is not None:
+                sink.close()
+            stderr.print(_summary(listener, recorded, started, end))
+            if sink is not None:
+                stderr.print(f"{file} now holds sequence 1..{sink.count:,}")
+        return 0
+
+    return run_async(main(), ctx.obj["loop"])
+
+
+@command.command("gateway")
+@_group
+@click.option("--request", type=ADDRESS, required=True, help="Re-request server HOST:PORT.")
+@click.option("--listen", type=ADDRESS, required=True, help="SoupBinTCP HOST:PORT to serve on.")
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Journal cache of the multicast session; a restart resumes it.",
+)
+@credential_options
+@click.option("--no-auth", is_flag=True, help="Accept any username and password.")
+@_interface
+@_session
+@click.pass_context
+def gateway_command(
+    ctx: click.Context,
+    group: Address,
+    request: Address,
+    listen: Address,
+    store_path: Path,
+    user: str | None,
+    password: str | None,
+    credentials_file: Path | None,
+    no_auth: bool,
+    interface: str | None,
+    session_id: str | None,
+) -> int:
+    """Serve the MoldUDP64 session on --group to SoupBinTCP clients until Ctrl-C.
+
+    Clients log in at any sequence number; the journal at --store fills from 1 through
+    re-requests and follows the multicast live.
+    """
+
+    credentials = server_credentials(user, password, credentials_file, no_auth)
+    auth = {"credentials": credentials} if credentials is not None else {
+        "authenticate": lambda *_: True
+    }  # fmt: skip
+
+    async def main() -> int:
+        stop = _stop_event()
+        session = session_id
+        if session is None and not store_path.exists():
+            stderr.print(f"waiting for a packet on {group[0]}:{group[1]} to learn the session")
+            session = await discover_session(group, interface=interface)
+        store_path.parent.mkdir(parents=True, exist_ok=True)
+        store = FileStore(store_path, session_id=session)
+        try:
+            gateway = await mold_to_soupbintcp(
+                group, request, listen, store, session_id=session, interface=interface, **auth
+            )
+            stderr.print(
+                f"gateway: MoldUDP64 {group[0]}:{group[1]} session {gateway.server.session_id!r}"
+                f" onto SoupBinTCP {gateway.address[0]}:{gateway.address[1]} "
+                f"(journal {store_path} holds {store.count:,})"
+            )
+            ended = asyncio.ensure_future(gateway.wait_closed())
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait([ended, stopping], return_when=asyncio.FIRST_COMPLETED)
+                if ended.done():
+                    ended.result()  # the listener's error, if it failed
+                    stderr.print("End of Session on the multicast: serving the journal")
+                    await stopping
+            finally:
+                stopping.cancel()
+                await gateway.close()
+                with contextlib.suppress(BaseException):
+                    ended.cancel()
+                stderr.print(f"stopped: journal {store_path} holds {store.count:,} messages")
+        finally:
+            store.close()
+        return 0
+
+    return run_async(main(), ctx.obj["loop"])
