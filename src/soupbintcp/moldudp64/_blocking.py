@@ -160,6 +160,8 @@ class BlockingListener(ListenerCore):
             with self._lock:
                 self._ended(SoupBinTCPError(f"the listener's I/O thread failed: {exc}"))
         finally:
+            with self._lock:
+                self._remember_drops()
             for sock in self._socks:
                 sock.close()
             self._wake_r.close()

@@ -40,6 +40,7 @@ class ListenerCore:
         self._run_end = 0
         self._paused = False
         self._end: SoupBinTCPError | None = None
+        self._drops: int | None = None  # the kernel's count, as last read
 
     # --- the driver's side -----------------------------------------------------------------
 
@@ -103,8 +104,9 @@ class ListenerCore:
     def stats(self) -> dict[str, int | None]:
         """What the listener counted, and what the kernel dropped (None: not reported)."""
         m = self._machine
-        drops = [kernel_drops(s) for s in self._sockets()]
-        known = [d for d in drops if d is not None]
+        sockets = self._sockets()
+        if sockets:
+            self._remember_drops()
         return {
             "packets": m.packets,
             "heartbeats": m.heartbeats,
@@ -115,8 +117,15 @@ class ListenerCore:
             "requests_sent": m.requests_sent,
             "request_retries": m.request_retries,
             "held": m.held,
-            "kernel_drops": sum(known) if known else None,
+            "kernel_drops": self._drops,
         }
+
+    def _remember_drops(self) -> None:
+        """Read the kernel's drop count while the sockets are open (before closing them)."""
+        drops = [kernel_drops(s) for s in self._sockets() if s.fileno() >= 0]
+        known = [d for d in drops if d is not None]
+        if known:
+            self._drops = sum(known)
 
     def _unread(self) -> int:
         return self._queued + operator.length_hint(self._run_left)

@@ -3,8 +3,10 @@ hands out each message exactly once, in order, like the SoupBinTCP client.
 
 Layer 3 (drivers). Two sockets feed one `MoldListener`: the multicast one, and a unicast one
 connected to the re-request server, from which requests go out and on which the answers
-come back. The hot path is `_Receiver.datagram_received`: one `receive_datagram` call per
-datagram, its run queued whole, one wake-up of the consumer.
+come back. The hot path is `_readable`: the sockets are read with `add_reader` rather than
+asyncio's datagram transport, which reads one datagram per turn of the loop; here every
+datagram waiting (up to `_READS_PER_EVENT`) is read and fed in one tight loop, and the
+consumer is woken once for all of them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
-from typing import Self
+from typing import Final, Self
 
 from .._errors import SessionEnded, SessionTimeout, SoupBinTCPError
 from .._session._events import Message, SequencedMessages
@@ -26,25 +28,9 @@ __all__ = ["AsyncListener", "listen_async"]
 log = logging.getLogger("soupbintcp.moldudp64")
 
 
-class _Receiver(asyncio.DatagramProtocol):
-    __slots__ = ("_owner",)
-
-    def __init__(self, owner: AsyncListener) -> None:
-        self._owner = owner
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        owner = self._owner
-        if owner._feed(data, owner._loop.time()):
-            waiter = owner._waiter
-            if waiter is not None:
-                owner._waiter = None
-                if not waiter.done():
-                    waiter.set_result(None)
-        owner._after()
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable for a request (no re-request server yet): retried later.
-        log.debug("MoldUDP64 socket error: %s", exc)
+#: Datagrams read per readable event before the loop gets its turn back (fairness).
+_READS_PER_EVENT: Final = 256
+_RECV_SIZE: Final = 65536
 
 
 class AsyncListener(ListenerCore):
@@ -55,23 +41,18 @@ class AsyncListener(ListenerCore):
         self._init_core(machine, max_queue)
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._group_transport: asyncio.DatagramTransport | None = None
-        self._request_transport: asyncio.DatagramTransport | None = None
         self._socks: list[socket.socket] = []
+        self._request_sock: socket.socket | None = None
+        self._reading = False
 
     async def _open(
         self, group: Address, request: Address | None, interface: str | None, rcvbuf: int
     ) -> None:
-        loop = self._loop
-        sock = receiver_socket(group, interface, rcvbuf)
-        self._socks.append(sock)
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), sock=sock)
-        self._group_transport = transport
+        self._socks.append(receiver_socket(group, interface, rcvbuf))
         if request is not None:
-            rsock = request_socket(request, interface, rcvbuf)
-            self._socks.append(rsock)
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), sock=rsock)
-            self._request_transport = transport
+            self._request_sock = request_socket(request, interface, rcvbuf)
+            self._socks.append(self._request_sock)
+        self._resume()
 
     # --- public API ------------------------------------------------------------------------
 
@@ -84,6 +65,9 @@ class AsyncListener(ListenerCore):
         """The next message, in sequence order. Raises `SessionEnded` after End of Session
         (or `close()`) once every message before it has been handed out; the listener's
         error otherwise (`MoldUDP64GapTimeout`: a gap could not be filled)."""
+        msg = next(self._run, None)  # within a run: no call beyond this one
+        if msg is not None:
+            return msg
         while (msg := self._take_one()) is None:
             await self._wait()
         return msg
@@ -131,14 +115,41 @@ class AsyncListener(ListenerCore):
     def _sockets(self) -> list[socket.socket]:
         return self._socks
 
+    def _readable(self, sock: socket.socket) -> None:
+        recv = sock.recv
+        feed = self._feed
+        now = self._loop.time()
+        woke = 0
+        for _ in range(_READS_PER_EVENT):
+            try:
+                data = recv(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # ICMP unreachable for a request: retried on its timer
+                log.debug("MoldUDP64 socket error: %s", exc)
+                break
+            woke += feed(data, now)
+            if not self._reading:
+                break  # paused (queue full) or ended
+        if woke:
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+        self._after()
+
     def _after(self) -> None:
         """Send the requests the listener wants, keep its timer, notice its end."""
         machine = self._machine
         requests = machine.take_requests()
-        if requests and self._request_transport is not None:
-            sendto = self._request_transport.sendto
+        if requests and self._request_sock is not None:
+            send = self._request_sock.send
             for request in requests:
-                sendto(request)
+                try:
+                    send(request)
+                except OSError:
+                    break  # lost like any datagram: retried on its timer
         if self._timer is None and machine.outstanding:
             deadline = machine.next_timer()
             if deadline is not None:
@@ -168,10 +179,12 @@ class AsyncListener(ListenerCore):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for transport in (self._group_transport, self._request_transport):
-            if transport is not None:
-                transport.close()
-        self._group_transport = self._request_transport = None
+        self._pause()
+        self._remember_drops()
+        for sock in self._socks:
+            sock.close()
+        self._socks = []
+        self._request_sock = None
 
     async def _wait(self) -> None:
         waiter = self._waiter
@@ -180,14 +193,16 @@ class AsyncListener(ListenerCore):
         await waiter
 
     def _pause(self) -> None:
-        for transport in (self._group_transport, self._request_transport):
-            if transport is not None:
-                transport.pause_reading()  # type: ignore[attr-defined]
+        if self._reading:
+            self._reading = False
+            for sock in self._socks:
+                self._loop.remove_reader(sock.fileno())
 
     def _resume(self) -> None:
-        for transport in (self._group_transport, self._request_transport):
-            if transport is not None:
-                transport.resume_reading()  # type: ignore[attr-defined]
+        if not self._reading and self._socks and self._end is None:
+            self._reading = True
+            for sock in self._socks:
+                self._loop.add_reader(sock.fileno(), self._readable, sock)
 
 
 async def listen_async(
@@ -228,7 +243,5 @@ async def listen_async(
         await listener._open(group, request, interface, rcvbuf)
     except BaseException:
         listener._close_io()
-        for sock in listener._socks:
-            sock.close()
         raise
     return listener
