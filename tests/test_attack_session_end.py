@@ -152,7 +152,6 @@ async def test_publishing_into_an_ended_session_is_refused(tmp_path: Path) -> No
 # --- point 6: shutdown drains the clients still replaying -----------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 point 6: replaying clients are cut off")
 async def test_shutdown_lets_replaying_clients_finish_and_see_end_of_session(
     tmp_path: Path,
 ) -> None:
@@ -184,7 +183,6 @@ async def test_shutdown_lets_replaying_clients_finish_and_see_end_of_session(
         serving.kill()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 point 6: no drain timeout")
 async def test_drain_timeout_closes_a_client_that_does_not_read(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -204,7 +202,7 @@ async def test_drain_timeout_closes_a_client_that_does_not_read(
         closing = asyncio.get_running_loop().create_task(server.close())
         got = await read_to_the_end(reader)
         await asyncio.wait_for(closing, 30)
-        reasons = sorted(str(c.close_reason) for c in conns)  # type: ignore[attr-defined]
+        reasons = sorted(str(c.close_reason) for c in conns)
         assert len(got) == 200_000
         assert reader.close_reason is CloseReason.END_OF_SESSION
         assert any("drain timeout" in r for r in reasons), reasons
@@ -214,7 +212,6 @@ async def test_drain_timeout_closes_a_client_that_does_not_read(
         await server.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 point 6: no --drain-timeout")
 async def test_serve_drain_timeout_option(tmp_path: Path) -> None:
     journal = make_journal(tmp_path / "feed.soup", 200_000)
     serving = ServeProcess(journal, "--drain-timeout", "0.5")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BACKLOG",
+    "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_PENDING_LOGINS",
     "DEFAULT_REPLAY_CHUNK",
@@ -52,6 +53,9 @@ DEFAULT_MAX_PENDING_LOGINS: Final = 1024
 #: The listen backlog: connections the kernel completes before the loop accepts them. At
 #: 100, a burst of 500 logins lost SYNs and waited for retransmits (p50 1.2 s, some 30 s).
 DEFAULT_BACKLOG: Final = 1024
+#: How long a closing server lets its logged-in clients finish (replay to the end, End of
+#: Session) before it cuts them off.
+DEFAULT_DRAIN_TIMEOUT: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,8 @@ class ServerConfig:
     write_buffer_high: int
     replay_chunk: int
     end_of_session_linger: float
+    #: How long `close()` lets logged-in clients finish what they are sent.
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
     #: Fan-out batches bigger than this are read back from the store instead, so no
     #: connection's buffer grows past high water by more than one such batch.
     max_fanout: int = field(init=False)
@@ -93,6 +99,8 @@ class ServerConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise ConfigurationError(f"{name} must be > 0, not {value!r}")
+        if not self.drain_timeout >= 0:
+            raise ConfigurationError(f"drain_timeout must be >= 0, not {self.drain_timeout!r}")
         stall = self.stall_timeout
         if stall is not None and not stall > 0:
             raise ConfigurationError(f"stall_timeout must be > 0 or None, not {stall!r}")

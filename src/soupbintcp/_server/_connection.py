@@ -60,6 +60,11 @@ class Connection:
         return self._link.closed
 
     @property
+    def close_reason(self) -> str | None:
+        """Why the connection closed, as its closing log line says (None while open)."""
+        return self._link.close_reason
+
+    @property
     def logged_in(self) -> bool:
         return self.login_time is not None
 

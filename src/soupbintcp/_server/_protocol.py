@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 import time
 from typing import Final, cast
 
@@ -24,12 +25,18 @@ from .._session._server import ServerSession, ServerState
 from .._wire._framing import Dialect
 from .._wire._packets import LoginRequest, LogoutRequest, UnsequencedData
 from ._auth import normalize_username
-from ._connection import Connection
+from ._connection import Connection, buffered
 from ._context import ServerContext
 from ._inbox import Inbox
 from ._login import Login
 from ._replay import Replay
 from ._stream import Stream
+
+try:  # asking the kernel what the peer has not acknowledged yet: POSIX only
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows
+    fcntl = termios = None  # type: ignore[assignment]
 
 __all__ = ["ServerProtocol"]
 
@@ -53,9 +60,10 @@ class ServerProtocol(asyncio.Protocol):
     """One client connection, from accept to close."""
 
     __slots__ = ("_admitted", "_ctx", "_end_deadline", "_holds", "_noise_credit", "_noise_handle",
-                 "_noise_time", "_opened", "_paused_since", "_received", "bytes_sent", "closed",
-                 "config", "connection", "first_sequence", "inbox", "login", "loop", "paused",
-                 "replay", "session", "session_id", "stream", "timer", "transport")  # fmt: skip
+                 "_noise_time", "_opened", "_paused_since", "_received", "bytes_sent",
+                 "close_reason", "closed", "config", "connection", "first_sequence", "inbox",
+                 "login", "loop", "paused", "replay", "session", "session_id", "stream", "timer",
+                 "transport")  # fmt: skip
 
     def __init__(self, ctx: ServerContext, *, admitted: bool = False) -> None:
         config = ctx.config
@@ -81,6 +89,7 @@ class ServerProtocol(asyncio.Protocol):
         self.first_sequence = 0
         self.bytes_sent = 0
         self.closed = False
+        self.close_reason: str | None = None
         self.paused = False  # writes paused: the transport's buffer is over high water
         self._paused_since: float | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -289,6 +298,31 @@ class ServerProtocol(asyncio.Protocol):
             self.session.reading_resumed(self.loop.time())
             self.schedule_timer()  # the client's timeout runs again, from now
 
+    # --- draining (the server is closing) ----------------------------------------------------
+
+    def drained(self) -> bool:
+        """Everything is sent: the whole stream so far (and End of Session if it ended),
+        out of our buffer and acknowledged by the client's TCP (closing with bytes still in
+        the kernel's send queue could reset the connection and lose them)."""
+        stream = self.stream
+        if stream is None or buffered(self.transport) or _unacknowledged(self.transport):
+            return False
+        if self.session.state is ServerState.ENDED:
+            return True
+        return not stream.ended and self.session.next_sequence > stream.head
+
+    def drained_reason(self) -> str:
+        if self.session.state is ServerState.ENDED:
+            return "end of session"
+        return "drained: everything sent, the server is closing"
+
+    def undrained_reason(self, timeout: float) -> str:
+        conn = self.connection
+        return (
+            f"drain timeout ({timeout:g} s): the server is closing with {conn.lag} messages "
+            f"and {buffered(self.transport)} bytes not sent"
+        )
+
     def evict(self, reason: str) -> None:
         """Closed to make room for a newer connection (see `Admission`)."""
         self.close(reason, logging.WARNING, abort=True)
@@ -363,6 +397,7 @@ class ServerProtocol(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        self.close_reason = reason
         if self.stream is not None:
             self.stream.unfollow(self)
         if self.timer is not None:
@@ -404,6 +439,19 @@ class ServerProtocol(asyncio.Protocol):
             f"{conn.messages_sent} messages / {self.bytes_sent} bytes sent, "
             f"next sequence {conn.next_sequence}, lag {conn.lag}, up {up:.1f} s"
         )
+
+
+def _unacknowledged(transport: asyncio.BaseTransport) -> int:
+    """Bytes in the kernel's send queue of the transport's socket not yet acknowledged by
+    the peer (Linux: SIOCOUTQ); 0 where that cannot be asked."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or termios is None or not hasattr(termios, "TIOCOUTQ"):
+        return 0
+    try:
+        out = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return 0
+    return int.from_bytes(out, sys.byteorder, signed=True)
 
 
 def _redact(message: str) -> str:

@@ -34,6 +34,7 @@ from ..store import MessageStore
 from ._auth import Authenticate, Credentials
 from ._config import (
     DEFAULT_BACKLOG,
+    DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PENDING_LOGINS,
     DEFAULT_REPLAY_CHUNK,
@@ -207,24 +208,46 @@ class Server:
 
     # --- closing ---------------------------------------------------------------------------
 
-    async def close(self, timeout: float = 1.0) -> None:
-        """Stop listening, close every connection, stop the handlers, flush the stores and
-        close those the server made. The `store` passed to `serve` is flushed, not closed.
+    async def close(self, timeout: float | None = None) -> None:
+        """Stop listening and publishing, drain the clients, stop the handlers, flush the
+        stores and close those the server made. The `store` passed to `serve` is flushed,
+        not closed.
 
-        Connections get up to `timeout` seconds to send what is already written to them
-        (an End of Session, say); those whose clients are not reading are then dropped.
+        Draining: connections not logged in are closed at once; logged-in clients get up to
+        `timeout` seconds (default: the `drain_timeout` given to `serve`) to receive everything
+        published before the close (a client still replaying goes on replaying) and, if the
+        session has ended, End of Session. Then each is closed, its `close_reason` saying
+        whether it was drained ("end of session", "drained: everything sent") or cut off
+        ("drain timeout ...", with what it had not been sent).
         """
         if self._admission.closing:
             await asyncio.shield(self._closed)
             return
+        drain_timeout = self._config.drain_timeout if timeout is None else timeout
         self._admission.closing = True
         self._listener.close()
+        for session in self._sessions:
+            for stream in session.streams():
+                stream.stop_publishing("the server is closing")
         conns = list(self._admission.connections)
         for conn in conns:
-            conn.close("the server is closing", logging.INFO)
+            if conn.connection.login_time is None:
+                conn.close("the server is closing", logging.INFO)
+        loop = self._loop
+        deadline = loop.time() + drain_timeout
+        while any(not c.closed and not c.drained() for c in conns) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for conn in conns:
+            if conn.closed:
+                continue
+            if conn.drained():
+                conn.close(conn.drained_reason(), logging.INFO)
+            else:
+                conn.close(conn.undrained_reason(drain_timeout), logging.WARNING, abort=True)
+        # What was written to the drained ones goes out (a second at most), then the rest.
         transports = [conn.transport for conn in conns]
-        deadline = self._loop.time() + timeout
-        while any(map(buffered, transports)) and self._loop.time() < deadline:
+        flushed = loop.time() + 1.0
+        while any(map(buffered, transports)) and loop.time() < flushed:
             await asyncio.sleep(0.01)
         for transport in transports:
             transport.abort()  # a no-op for those already closed
@@ -297,6 +320,7 @@ def serve(
     write_buffer_high: int = DEFAULT_WRITE_BUFFER_HIGH,
     replay_chunk: int = DEFAULT_REPLAY_CHUNK,
     end_of_session_linger: float = 5.0,
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
 ) -> _Serving:
     """Start a SoupBinTCP server on `address` ((host, port); port 0 picks a free one).
 
@@ -336,7 +360,7 @@ def serve(
     a Login Request), `stall_timeout` (close a client whose writes stayed paused this long;
     None: never), `flush_interval` (how often a `Durability.TIMER` store is flushed and its
     messages released), `end_of_session_linger` (close this long after End of Session if the
-    client has not).
+    client has not), `drain_timeout` (how long `close()` lets the logged-in clients finish).
 
     Limits: `max_connections`, `max_pending_logins` (connections open but not logged in),
     `max_packet_length` (of client packets). When the connections awaiting login (or all
@@ -372,6 +396,7 @@ def serve(
         write_buffer_high=write_buffer_high,
         replay_chunk=replay_chunk,
         end_of_session_linger=end_of_session_linger,
+        drain_timeout=drain_timeout,
     )
     sid = session_id_for(session_id, store, user_store)
 

@@ -314,6 +314,16 @@ class Stream:
         for follower in live:
             follower.end_of_session()
 
+    def stop_publishing(self, why: str) -> None:
+        """Refuse publishing from now on (the server is closing); what was published is
+        made durable and released, and followers still catching up go on."""
+        if self._refuse is None:
+            self._refuse = why
+        try:
+            self.flush_now()
+        except Exception:
+            log.exception("flushing the store of %r failed", self)
+
     def shutdown(self) -> None:
         """The server is closing: stop publishing, then flush the store, or close it if the
         server made it. A failure is logged, not raised: the other stores still close."""

@@ -117,6 +117,13 @@ async def _generate(server: Publisher, rate: float, stop: asyncio.Event) -> None
               help="The MoldUDP64 re-request server's address (with --mold-group).")  # fmt: skip
 @click.option("--mold-interface", metavar="ADDR", help="Multicast interface for --mold-group.")
 @click.option("--mold-ttl", type=click.IntRange(0, 255), default=1, show_default=True)
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="On Ctrl-C, seconds the clients get to receive the rest (and End of Session).",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -139,11 +146,13 @@ def command(
     mold_request_listen: tuple[str, int] | None,
     mold_interface: str | None,
     mold_ttl: int,
+    drain_timeout: float,
 ) -> int:
     """Serve the journal at --store to SoupBinTCP clients until Ctrl-C.
 
     Clients replay from any sequence number, then receive what is published live. Ctrl-C
-    sends End of Session and closes the journal cleanly.
+    (or SIGTERM) stops publishing, sends End of Session, lets the clients receive the rest
+    for up to --drain-timeout seconds and closes the journal cleanly.
     """
     credentials = server_credentials(user, password, credentials_file, no_auth)
     if (mold_group is None) != (mold_request_listen is None):
@@ -182,6 +191,7 @@ def command(
                 ssl_context,
                 end_session,
                 mold,
+                drain_timeout,
             ),
             ctx.obj["loop"],
         )
@@ -201,6 +211,7 @@ async def _serve(
     ssl_context: _ssl.SSLContext | None,
     end_session: bool,
     mold: tuple[Any, ...] | None = None,
+    drain_timeout: float = 5.0,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -219,6 +230,7 @@ async def _serve(
         client_heartbeat_timeout=client_heartbeat_timeout,
         login_timeout=login_timeout,
         ssl=ssl_context,
+        drain_timeout=drain_timeout,
         **auth,
     )
     host, port = server.address[:2]
