@@ -127,7 +127,7 @@ def test_a_retry_asks_only_for_what_is_still_missing() -> None:
 
 def test_other_sessions_and_malformed_datagrams_are_counted_not_delivered() -> None:
     messages = itch_like(3)
-    listener = MoldListener(session=SESSION)
+    listener = MoldListener(session_id=SESSION)
     other = encode_downstream(session_field("OTHER"), 1, messages)
     own = encode_downstream(FIELD, 1, messages)
     assert _delivered(listener, [other, b"short", own[:-1], own + b"x"]) == []
@@ -190,7 +190,7 @@ def test_bad_arguments_are_the_callers_error() -> None:
     with pytest.raises(LocalProtocolError):
         MoldListener(max_request_count=0)
     with pytest.raises(LocalProtocolError):
-        MoldListener(session="not one")
+        MoldListener(session_id="not one")
 
 
 # --- against a model ---------------------------------------------------------------------

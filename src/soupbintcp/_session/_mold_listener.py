@@ -52,7 +52,7 @@ class MoldListener:
     """One listener's view of one MoldUDP64 session.
 
     `sequence`: 1 for the whole session (what came before the first packet is requested),
-    n to start at n, 0 for whatever the next packet carries. `session`: the session to
+    n to start at n, 0 for whatever the next packet carries. `session_id`: the session to
     follow (None: the first one seen); packets of any other session are dropped and counted.
 
     Limits: at most `max_held` messages received early are kept (beyond that they are
@@ -68,7 +68,7 @@ class MoldListener:
     def __init__(
         self,
         *,
-        session: str | None = None,
+        session_id: str | None = None,
         sequence: int = 1,
         request_timeout: float = 0.25,
         min_request_timeout: float = 0.005,
@@ -94,10 +94,10 @@ class MoldListener:
         self._session: str | None = None
         self._field = b""  # the Session field as this session's packets carry it
         self._stripped = b""
-        if session is not None:
-            self._field = session_field(session)
+        if session_id is not None:
+            self._field = session_field(session_id)
             self._stripped = self._field.strip(b" ")
-            self._session = session
+            self._session = session_id
         self._state = ListenerState.WAITING
         self._next = sequence  # 0: set by the first packet
         self._high = sequence

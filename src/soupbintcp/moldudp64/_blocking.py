@@ -18,12 +18,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Final, Self
+from typing import Final, Self, Unpack
 
 from .._errors import SessionEnded, SessionTimeout, SoupBinTCPError
 from .._session._events import Message, SequencedMessages
 from .._session._mold_listener import MoldListener
-from ._core import DEFAULT_MAX_QUEUE, ListenerCore
+from ._core import DEFAULT_MAX_QUEUE, ListenerCore, ListenerOptions
 from ._listener import log
 from ._sockets import DEFAULT_RCVBUF, Address, receiver_socket, request_socket
 
@@ -225,27 +225,13 @@ def listen(
     group: Address,
     request: Address | None = None,
     *,
-    sequence: int = 1,
-    session_id: str | None = None,
     interface: str | None = None,
     rcvbuf: int = DEFAULT_RCVBUF,
     max_queue: int = DEFAULT_MAX_QUEUE,
-    request_timeout: float = 0.25,
-    max_retries: int = 20,
-    max_outstanding: int = 64,
-    max_request_count: int = 256,
-    max_held: int = 100_000,
+    **options: Unpack[ListenerOptions],
 ) -> BlockingListener:
     """`listen_async()` for blocking code: join `group` and start the I/O thread."""
-    machine = MoldListener(
-        session=session_id,
-        sequence=sequence,
-        request_timeout=request_timeout,
-        max_retries=max_retries,
-        max_outstanding=max_outstanding,
-        max_request_count=max_request_count,
-        max_held=max_held,
-    )
+    machine = MoldListener(**options)
     listener = BlockingListener(machine, max_queue=max_queue)
     try:
         listener._open(group, request, interface, rcvbuf)

@@ -12,18 +12,31 @@ import socket
 from collections import deque
 from collections.abc import Iterator
 from itertools import count
-from typing import Final
+from typing import Final, TypedDict
 
 from .._errors import SessionEnded, SoupBinTCPError
 from .._session._events import Message, SequencedMessages
 from .._session._mold_listener import ListenerState, MoldListener
 from ._sockets import kernel_drops
 
-__all__ = ["DEFAULT_MAX_QUEUE", "ListenerCore"]
+__all__ = ["DEFAULT_MAX_QUEUE", "ListenerCore", "ListenerOptions"]
 
 #: Messages queued for the application before the listener stops reading: the kernel's
 #: buffer then fills and overflows, and what it dropped is asked for again later.
 DEFAULT_MAX_QUEUE: Final = 200_000
+
+
+class ListenerOptions(TypedDict, total=False):
+    """`MoldListener`'s arguments, as `listen_async()` and `listen()` take them."""
+
+    sequence: int
+    session_id: str | None
+    request_timeout: float
+    min_request_timeout: float
+    max_retries: int
+    max_outstanding: int
+    max_request_count: int
+    max_held: int
 
 
 class ListenerCore:

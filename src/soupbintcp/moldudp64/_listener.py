@@ -15,12 +15,12 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
-from typing import Final, Self
+from typing import Final, Self, Unpack
 
 from .._errors import SessionEnded, SessionTimeout, SoupBinTCPError
 from .._session._events import Message, SequencedMessages
 from .._session._mold_listener import MoldListener
-from ._core import DEFAULT_MAX_QUEUE, ListenerCore
+from ._core import DEFAULT_MAX_QUEUE, ListenerCore, ListenerOptions
 from ._sockets import DEFAULT_RCVBUF, Address, receiver_socket, request_socket
 
 __all__ = ["AsyncListener", "listen_async"]
@@ -209,16 +209,10 @@ async def listen_async(
     group: Address,
     request: Address | None = None,
     *,
-    sequence: int = 1,
-    session_id: str | None = None,
     interface: str | None = None,
     rcvbuf: int = DEFAULT_RCVBUF,
     max_queue: int = DEFAULT_MAX_QUEUE,
-    request_timeout: float = 0.25,
-    max_retries: int = 20,
-    max_outstanding: int = 64,
-    max_request_count: int = 256,
-    max_held: int = 100_000,
+    **options: Unpack[ListenerOptions],
 ) -> AsyncListener:
     """Join multicast `group` ((address, port)) and follow its MoldUDP64 session.
 
@@ -227,17 +221,10 @@ async def listen_async(
     session (what came before is asked for), n to start at n, 0 for whatever comes next.
     `session_id`: the session to follow (None: the first seen). `interface`: the address of
     the interface to join on (None: the system's choice). `rcvbuf`: the socket receive
-    buffer asked for. The rest are `MoldListener`'s limits.
+    buffer asked for. `options` are `MoldListener`'s: `sequence`, `session_id` and the limits
+    (`request_timeout`, `max_retries`, `max_outstanding`, `max_request_count`, `max_held`).
     """
-    machine = MoldListener(
-        session=session_id,
-        sequence=sequence,
-        request_timeout=request_timeout,
-        max_retries=max_retries,
-        max_outstanding=max_outstanding,
-        max_request_count=max_request_count,
-        max_held=max_held,
-    )
+    machine = MoldListener(**options)
     listener = AsyncListener(machine, max_queue=max_queue)
     try:
         await listener._open(group, request, interface, rcvbuf)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Final, Self
+from typing import Final, Self, TypedDict, Unpack
 
 from .._errors import LocalProtocolError
 from .._wire._moldudp64 import (
@@ -34,7 +34,7 @@ from ..store import MessageStore
 from ._sockets import Address, server_socket
 from ._transmitter import session_of
 
-__all__ = ["RequestServer", "serve_requests"]
+__all__ = ["RequestServer", "RequestServerOptions", "serve_requests"]
 
 log = logging.getLogger("soupbintcp.moldudp64")
 
@@ -208,28 +208,23 @@ class RequestServer:
         await self.close()
 
 
+class RequestServerOptions(TypedDict, total=False):
+    """`RequestServer`'s keyword arguments, as `serve_requests()` takes them."""
+
+    session_id: str | None
+    max_payload: int
+    rate: float
+    burst: int
+    max_requests: int
+
+
 async def serve_requests(
-    store: MessageStore,
-    address: Address,
-    *,
-    session_id: str | None = None,
-    max_payload: int = DEFAULT_MAX_PAYLOAD,
-    rate: float = 10_000.0,
-    burst: int = 1_000,
-    max_requests: int = 50_000,
+    store: MessageStore, address: Address, **options: Unpack[RequestServerOptions]
 ) -> RequestServer:
     """Answer MoldUDP64 requests on `address` ((host, port); port 0 picks a free one) from
     `store`. `rate`/`burst`: answers per second per source; `max_requests`: datagrams read
     per second in all."""
-    server = RequestServer(
-        store,
-        address,
-        session_id=session_id,
-        max_payload=max_payload,
-        rate=rate,
-        burst=burst,
-        max_requests=max_requests,
-    )
+    server = RequestServer(store, address, **options)
     server._start()
     log.info("answering requests for session %s on %s:%s", server.session_id, *server.address)
     return server

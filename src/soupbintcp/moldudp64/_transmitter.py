@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Final, Self
+from typing import Final, Self, TypedDict, Unpack
 
 from .._errors import LocalProtocolError
 from .._wire._moldudp64 import (
@@ -31,7 +31,7 @@ from .._wire._moldudp64 import (
 from ..store import MessageStore
 from ._sockets import Address, sender_socket
 
-__all__ = ["Transmitter", "session_of", "transmit"]
+__all__ = ["Transmitter", "TransmitterOptions", "session_of", "transmit"]
 
 log = logging.getLogger("soupbintcp.moldudp64")
 
@@ -222,39 +222,32 @@ class Transmitter:
         await self.close()
 
 
+class TransmitterOptions(TypedDict, total=False):
+    """`Transmitter`'s keyword arguments, as `transmit()` takes them."""
+
+    session_id: str | None
+    interface: str | None
+    ttl: int
+    loopback: bool
+    max_payload: int
+    heartbeat_interval: float
+    tick: float
+    burst: int
+    first: int | None
+
+
 async def transmit(
-    store: MessageStore,
-    group: Address,
-    *,
-    session_id: str | None = None,
-    interface: str | None = None,
-    ttl: int = 1,
-    loopback: bool = True,
-    max_payload: int = DEFAULT_MAX_PAYLOAD,
-    heartbeat_interval: float = 1.0,
-    tick: float = 0.001,
-    burst: int = 256,
-    first: int | None = None,
+    store: MessageStore, group: Address, **options: Unpack[TransmitterOptions]
 ) -> Transmitter:
     """Start transmitting `store` on multicast `group` ((address, port)).
 
-    `session_id` defaults to the store's. Multicast options: `interface` (the address of
+    `options` are `Transmitter`'s: `session_id` defaults to the store's; `first` is the first
+    number sent (default: the next one appended); `max_payload`, `heartbeat_interval`,
+    `tick`, `burst` as described above. Multicast options: `interface` (the address of
     the interface to send from; None: the system's choice), `ttl` (0: this host only, 1:
     this network), `loopback` (listeners on this host receive it too).
     """
-    transmitter = Transmitter(
-        store,
-        group,
-        session_id=session_id,
-        interface=interface,
-        ttl=ttl,
-        loopback=loopback,
-        max_payload=max_payload,
-        heartbeat_interval=heartbeat_interval,
-        tick=tick,
-        burst=burst,
-        first=first,
-    )
+    transmitter = Transmitter(store, group, **options)
     transmitter._start()
     log.info("transmitting session %s on %s:%s", transmitter.session_id, *transmitter.group)
     return transmitter
