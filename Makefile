@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CKSUM  := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(CKSUM)
+# The demo needs only the command line and what it shows, not the test toolchain.
+DEMO_STAMP := $(VENV)/.demo-$(CKSUM)
 # The optional compiled fast path: Cython source, the generated C (tracked), the built module.
 CORE   := src/soupbintcp/_speedups/_core
 BUILT  := $(VENV)/.speedups-$(shell cat $(CORE).c hatch_build.py | cksum | cut -d' ' -f1)
@@ -12,13 +15,14 @@ PURE_TESTS := tests/test_framing.py tests/test_packets.py tests/test_mold_wire.p
 	tests/test_back_to_back.py tests/test_client_async.py tests/test_blocking_client.py \
 	tests/test_speedups.py
 
-.PHONY: help test test-long lint format demo bench clean cython speedups
+.PHONY: help test test-long lint format demo docs bench clean cython speedups
 
 help:
 	@echo "make demo       server + client over loopback with live progress"
 	@echo "make test       lint, type-check and run the whole test suite"
 	@echo "make test-long  also the long reliability/load variants"
 	@echo "make bench      benchmarks; writes bench/results/latest.md"
+	@echo "make docs       the API reference from the docstrings (build/site; warnings fail)"
 	@echo "make lint       ruff + mypy --strict"
 	@echo "make cython     regenerate the extension's C from _core.pyx (commit both)"
 
@@ -29,6 +33,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,cli,fast]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+$(DEMO_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	rm -f $(VENV)/.demo-* && touch $@
 
 # The editable install compiles the extension in place too; this rebuilds it when its C changes.
 $(BUILT): $(STAMP) $(CORE).c hatch_build.py
@@ -61,13 +69,16 @@ test: lint $(BUILT)
 test-long: $(BUILT)
 	$(BIN)/python -m pytest -q
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m soupbintcp demo
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 bench: $(BUILT)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build/site
 	rm -f src/soupbintcp/_speedups/*.so src/soupbintcp/_speedups/*.pyd

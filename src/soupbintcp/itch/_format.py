@@ -25,6 +25,7 @@ class Decoder:
         self.warnings = 0
 
     def decode(self, payload: bytes) -> ItchMessage:
+        """The message decoded, or an undecodable one (``ok`` false) counted as a warning."""
         try:
             return decode(payload)
         except ItchDecodeError as exc:

@@ -1,0 +1,64 @@
+"""The documents: the API reference builds with warnings as errors and the README's examples
+run as written."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import soupbintcp
+import soupbintcp.itch
+import soupbintcp.store
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLIC = (soupbintcp, soupbintcp.store, soupbintcp.itch)
+
+
+def test_the_api_reference_builds_strictly(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "api" / "itch" / "index.html").read_text(encoding="utf-8")
+    assert "TimeOfDay" in page
+
+
+def _python_blocks(markdown: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", markdown, flags=re.S | re.M)
+
+
+def test_the_readme_server_and_blocking_client_examples_run_as_written(tmp_path: Path) -> None:
+    """The README's server example serves, its blocking client example receives from it: the
+    code as printed, but for the port (7000 may be taken here) swapped for a free one."""
+    blocks = _python_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    server_code = next(b for b in blocks if "soupbintcp.serve(" in b)
+    client_code = next(b for b in blocks if "soupbintcp.connect(" in b)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", server_code.replace("7000", str(port))],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        client = subprocess.run(
+            [sys.executable, "-c", client_code.replace("7000", str(port))],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        server.kill()
+        _, server_err = server.communicate()
+    assert client.returncode == 0, client.stderr + server_err
+    assert client.stdout == "1 b'hello'\n"
+    assert (tmp_path / "feed.soup").exists()
