@@ -1,14 +1,19 @@
-"""The documents: the API reference builds with warnings as errors and the README's examples
-run as written."""
+"""The documents: the API reference builds with warnings as errors, every public name has a
+docstring, and the README's examples run as written."""
 
 from __future__ import annotations
 
+import enum
+import inspect
 import re
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 import soupbintcp
 import soupbintcp.itch
@@ -26,6 +31,56 @@ def test_the_api_reference_builds_strictly(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     page = (tmp_path / "api" / "itch" / "index.html").read_text(encoding="utf-8")
     assert "TimeOfDay" in page
+
+
+def _documented(owner: type, name: str) -> bool:
+    """Documented here, or by the base class or protocol whose member this one implements."""
+    for klass in owner.__mro__:
+        member = vars(klass).get(name)
+        if member is None:
+            continue
+        target = member.fget if isinstance(member, property) else member
+        target = getattr(target, "__func__", target)
+        if getattr(target, "__doc__", None):
+            return True
+    protocol = soupbintcp.store.MessageStore
+    return owner is not protocol and hasattr(protocol, name) and _documented(protocol, name)
+
+
+def _public_members(module: ModuleType) -> list[str]:
+    names = []
+    for name in module.__all__:
+        value = getattr(module, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            names.append(f"{module.__name__}.{name}")
+        if not inspect.isclass(value) or issubclass(value, enum.Enum):
+            continue
+        for attr, member in vars(value).items():
+            if attr.startswith("_"):
+                continue
+            if isinstance(member, property | classmethod | staticmethod) or inspect.isfunction(
+                member
+            ):
+                names.append(f"{module.__name__}.{name}.{attr}")
+    return names
+
+
+def _undocumented(module: ModuleType) -> list[str]:
+    missing = []
+    for dotted in _public_members(module):
+        parts = dotted.removeprefix(module.__name__ + ".").split(".")
+        value = getattr(module, parts[0])
+        if len(parts) == 1:
+            if not vars(value).get("__doc__") if inspect.isclass(value) else not value.__doc__:
+                missing.append(dotted)
+        elif not _documented(value, parts[1]):
+            missing.append(dotted)
+    return missing
+
+
+@pytest.mark.parametrize("module", PUBLIC, ids=lambda m: m.__name__)
+def test_every_public_name_has_a_docstring(module: ModuleType) -> None:
+    assert _undocumented(module) == []
 
 
 def _python_blocks(markdown: str) -> list[str]:

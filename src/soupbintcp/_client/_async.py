@@ -101,6 +101,7 @@ class AsyncClient(AsyncIO):
         self._transport.write(self._session.send_unsequenced(data, self._loop.time()))
 
     def send_debug(self, text: str) -> None:
+        """Send a Debug packet carrying `text` (ASCII) to the server."""
         if self._transport is None:
             raise LocalProtocolError("cannot send: not connected")
         self._transport.write(self._session.send_debug(text, self._loop.time()))

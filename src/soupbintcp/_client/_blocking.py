@@ -134,6 +134,7 @@ class BlockingClient(BlockingIO):
             self._write(self._session.send_unsequenced(data, time.monotonic()))
 
     def send_debug(self, text: str) -> None:
+        """Send a Debug packet carrying `text` (ASCII) to the server."""
         with self._lock:
             if not self._live:
                 raise LocalProtocolError("cannot send: not connected")

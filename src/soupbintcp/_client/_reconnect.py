@@ -73,6 +73,7 @@ class ReconnectPolicy:
         return base * (1.0 + self.jitter * random.random())
 
     def gives_up(self, failures: int) -> bool:
+        """Whether to stop reconnecting after `failures` failed attempts in a row."""
         return self.max_attempts is not None and failures >= self.max_attempts
 
 

@@ -53,10 +53,12 @@ class Connection:
 
     @property
     def state(self) -> ServerState:
+        """The state of this connection's session machine (`ServerState`)."""
         return self._link.session.state
 
     @property
     def closed(self) -> bool:
+        """Whether the connection is closed (or closing)."""
         return self._link.closed
 
     @property
@@ -66,6 +68,7 @@ class Connection:
 
     @property
     def logged_in(self) -> bool:
+        """Whether the client has logged in on this connection."""
         return self.login_time is not None
 
     @property

@@ -118,6 +118,7 @@ class Server:
 
     @property
     def session_ended(self) -> bool:
+        """Whether End of Session has been sent for the current session."""
         return self._ctx.session.ended
 
     @property
@@ -138,6 +139,7 @@ class Server:
 
     @property
     def is_serving(self) -> bool:
+        """Whether the server still accepts connections (until `close`)."""
         return not self._admission.closing
 
     # --- streams and publishing ------------------------------------------------------------

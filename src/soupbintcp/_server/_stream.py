@@ -151,6 +151,7 @@ class Stream:
         self._live.pop(follower, None)
 
     def unfollow(self, follower: Follower) -> None:
+        """Stop sending this stream's messages to `follower`."""
         self._live.pop(follower, None)
         self._followers.pop(follower, None)
 

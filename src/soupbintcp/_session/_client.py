@@ -34,6 +34,8 @@ __all__ = ["ClientSession", "ClientState"]
 
 
 class ClientState(enum.Enum):
+    """Where a `ClientSession` is in its life: idle, login sent, logged in, ended."""
+
     IDLE = "idle"  # no connection yet: login() next
     LOGIN_SENT = "login sent"  # waiting for Login Accepted / Rejected
     LOGGED_IN = "logged in"
@@ -165,6 +167,7 @@ class ClientSession(SessionCore[ClientState]):
 
     @property
     def is_terminal(self) -> bool:
+        """Whether the session has ended (closed or failed): no call but reading its verdict."""
         return self._state in _TERMINAL
 
     # --- calls -----------------------------------------------------------------------------
@@ -187,12 +190,14 @@ class ClientSession(SessionCore[ClientState]):
         return packet
 
     def send_unsequenced(self, data: bytes, now: float) -> bytes:
+        """The bytes of an Unsequenced Data packet carrying `data`, to write to the server."""
         self._check("unsequenced")
         out = frame(PacketType.UNSEQUENCED_DATA, data)
         self._sent("unsequenced", now)
         return out
 
     def logout(self, now: float) -> bytes:
+        """The bytes of a Logout Request; the server then ends the connection."""
         self._sent("logout", now)
         return LogoutRequest().encode()
 

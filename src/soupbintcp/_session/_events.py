@@ -52,9 +52,11 @@ class SequencedMessages:
 
     @property
     def next_sequence(self) -> int:
+        """The sequence number after the last message of the run."""
         return self.first_sequence + len(self.messages)
 
     def to_messages(self) -> list[Message]:
+        """The run as one `Message` per message, numbered."""
         return list(
             map(
                 Message,

@@ -40,6 +40,8 @@ __all__ = ["ServerConnectionState", "ServerSession", "ServerState"]
 
 
 class ServerState(enum.Enum):
+    """Where the server's end of one connection is: awaiting login, pending, logged in, ended."""
+
     AWAITING_LOGIN = "awaiting login"  # connection open, no Login Request yet
     LOGIN_PENDING = "login pending"  # Login Request received: accept() or reject() next
     LOGGED_IN = "logged in"
@@ -140,6 +142,7 @@ class ServerConnectionState(SessionCore[ServerState]):
 
     @property
     def login_request(self) -> LoginRequest | None:
+        """The client's Login Request, once received (None before)."""
         return self._login_request
 
     @property
@@ -182,6 +185,7 @@ class ServerConnectionState(SessionCore[ServerState]):
             )
 
     def send_sequenced(self, data: bytes, now: float) -> bytes:
+        """The bytes of a Sequenced Data packet carrying `data`; counts it as sent."""
         self._check("sequenced")
         self._check_omega_message(data)
         out = sequenced_frame(data)
@@ -211,6 +215,7 @@ class ServerConnectionState(SessionCore[ServerState]):
         self._next_sequence += count
 
     def send_unsequenced(self, data: bytes, now: float) -> bytes:
+        """The bytes of an Unsequenced Data packet carrying `data` (not in the Omega dialect)."""
         self._check("unsequenced")
         if self.dialect is Dialect.OMEGA:
             raise LocalProtocolError("the Omega dialect has no server Unsequenced Data")

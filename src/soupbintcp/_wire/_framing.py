@@ -96,6 +96,7 @@ class PacketDecoder:
         return self._base + self._pos
 
     def feed(self, data: bytes) -> None:
+        """Add bytes received from the peer; packets are then taken with `next_packet`."""
         if not data:
             return
         if self._pos == len(self._buf):

@@ -186,9 +186,11 @@ class Packet:
     packet_type: ClassVar[PacketType]
 
     def payload(self) -> bytes:
+        """The packet's payload: everything after the type byte."""
         return b""
 
     def encode(self) -> bytes:
+        """The packet as it goes on the wire: length, type and payload."""
         return frame(self.packet_type, self.payload())
 
     @classmethod

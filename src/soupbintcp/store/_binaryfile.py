@@ -175,6 +175,7 @@ class BinaryFileWriter:
         return base
 
     def write(self, messages: Iterable[bytes]) -> None:
+        """Append `messages` as records, flushed to the operating system before it returns."""
         msgs = list(messages)
         self._file.write(encode_records(msgs))
         self._file.flush()  # what is counted is in the file: a restart resumes after it

@@ -190,10 +190,12 @@ class FileStore:
 
     @property
     def path(self) -> str:
+        """The journal's path."""
         return self._path
 
     @property
     def durability(self) -> Durability:
+        """The journal's `Durability`: when an append counts as held."""
         return self._durability
 
     @property
@@ -215,6 +217,7 @@ class FileStore:
 
     @property
     def closed(self) -> bool:
+        """Whether `close` has been called."""
         return self._closed
 
     # --- appending -----------------------------------------------------------------------------

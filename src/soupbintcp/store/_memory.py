@@ -62,6 +62,7 @@ class MemoryStore:
 
     @property
     def closed(self) -> bool:
+        """Whether `close` has been called."""
         return self._closed
 
     def _check_open(self) -> None:

@@ -56,6 +56,7 @@ class JournalReport:
 
     @property
     def ok(self) -> bool:
+        """True when nothing is wrong: no corruption, no partial record, the index up to date."""
         return not self.corrupt and self.tail_problem is None and self.index == "ok"
 
 
@@ -100,6 +101,7 @@ class JournalReader:
 
     @property
     def path(self) -> str:
+        """The journal's path."""
         return self._path
 
     @property
@@ -120,6 +122,7 @@ class JournalReader:
 
     @property
     def closed(self) -> bool:
+        """Whether `close` has been called."""
         return self._closed
 
     def _check_open(self) -> FrameReader:
