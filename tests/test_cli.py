@@ -238,7 +238,6 @@ def test_demo_gives_a_verdict() -> None:
     [
         (["tail", "127.0.0.1:1", "--user", "user"], None, "connection refused"),
         (["tail", "not-an-address", "--user", "user"], None, "is not HOST:PORT"),
-        (["tail", "127.0.0.1:7000"], {"SOUPBINTCP_USER": ""}, "no username"),
         (["tail", "127.0.0.1:7000", "--bogus"], None, "--bogus"),
         (["nonsense"], None, "No such command"),
         (["serve", "--listen", "127.0.0.1:0", "--store", "STORE"], None, "no credentials"),

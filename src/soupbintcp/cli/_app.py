@@ -12,8 +12,9 @@ import click
 
 import soupbintcp
 
-from . import _demo, _mold, _record, _serve, _tail
-from ._common import describe_error, setup_logging, stderr
+from . import _demo, _journal, _mold, _record, _serve, _tail
+from ._common import describe_error, stderr
+from ._logging import setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -23,7 +24,20 @@ from ._common import describe_error, setup_logging, stderr
     message="%(prog)s %(version)s, "
     + ("compiled fast path" if soupbintcp.accelerated else "pure Python (no compiled fast path)"),
 )
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More log output: -v the library's debug lines, -vv every library's.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per log line (time in UTC).",
+)
 @click.option(
     "--loop",
     type=click.Choice(["auto", "asyncio", "uvloop"]),
@@ -32,7 +46,7 @@ from ._common import describe_error, setup_logging, stderr
     help="Event loop: uvloop when installed, unless told otherwise.",
 )
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, loop: str) -> None:
+def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str, loop: str) -> None:
     """SoupBinTCP 4.00 / 4.10 server and client tools.
 
     \b
@@ -41,13 +55,15 @@ def cli(ctx: click.Context, verbose: int, loop: str) -> None:
     soupbintcp tail 127.0.0.1:7000 -u user   print a feed as it arrives
     soupbintcp record 127.0.0.1:7000 f.soup  record a feed, resumable
     soupbintcp mold ...                      MoldUDP64: serve, tail, record, gateway
+    soupbintcp journal info f.soup           look at a journal offline (info, dump, verify...)
     """
-    setup_logging(verbose)
-    ctx.obj = {"loop": loop, "verbose": verbose}
+    setup_logging(verbose, quiet, log_format)
+    ctx.obj = {"loop": loop, "verbose": verbose, "quiet": quiet}
 
 
 for _module in (_demo, _mold, _record, _serve, _tail):
     cli.add_command(_module.command)
+cli.add_command(_journal.group)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -67,6 +83,7 @@ def run(argv: list[str] | None = None) -> int:
         stderr.print("soupbintcp: interrupted")
         return 130
     except KeyboardInterrupt:
+        stderr.print("soupbintcp: interrupted")
         return 130
     except (soupbintcp.SoupBinTCPError, OSError) as exc:
         stderr.print(f"soupbintcp: error: {describe_error(exc)}", soft_wrap=True)

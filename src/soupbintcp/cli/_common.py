@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 PASSWORD_ENV = "SOUPBINTCP_PASSWORD"  # noqa: S105 - the variable's name, not a password
 USER_ENV = "SOUPBINTCP_USER"
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # a line stays a line in logs
+# A line stays a line in logs (soft_wrap); text is printed literally (markup=False): paths,
+# usernames and error messages hold square brackets ("soupbintcp[fast]", "[SSL: ...]") that
+# console markup would eat. Styled lines ask for markup and escape what they interpolate.
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 message``, ``2 messages``, ``1,000 messages``."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def seconds(help_text: str) -> str:
+    """Help of a duration option: every one says its unit."""
+    return f"{help_text} (seconds)."
 
 
 class UserError(click.ClickException):
@@ -101,36 +113,15 @@ def credential_options(func: F) -> F:
 def client_credentials(
     user: str | None, password: str | None, credentials_file: Path | None
 ) -> tuple[str, str]:
+    """The username and password to log in with. Without any, an empty username: a server
+    run with ``--no-auth`` accepts it, any other answers Login Rejected (said with a hint)."""
     if credentials_file is not None:
         creds = read_credentials_file(credentials_file)
         if user is None:
             user, password = next(iter(creds.items()))
         elif user in creds:
             password = creds[user]
-    if user is None:
-        raise UserError(f"no username: give --user, {USER_ENV} or --credentials-file")
-    return user, password or ""
-
-
-class _ConsoleHandler(logging.Handler):
-    """Log lines through the rich console, so that they print above a live progress
-    display instead of through it."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            stderr.print(self.format(record), markup=False, highlight=False)
-        except Exception:  # pragma: no cover - logging must never raise
-            self.handleError(record)
-
-
-def setup_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * verbose if verbose else logging.INFO
-    handler = _ConsoleHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    root = logging.getLogger("soupbintcp")
-    root.handlers[:] = [handler]
-    root.setLevel(max(level, logging.DEBUG))
-    root.propagate = False
+    return user or "", password or ""
 
 
 def describe_error(exc: BaseException) -> str:
@@ -141,10 +132,32 @@ def describe_error(exc: BaseException) -> str:
         return "connection refused: is the server running at that address?"
     if isinstance(exc, OSError) and exc.strerror:
         where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror.lower()}{where}"
+        text = exc.strerror  # "Address already in use" reads "address already in use", but
+        if text[1:2].islower():  # "[SSL: CERTIFICATE_VERIFY_FAILED] ..." stays as it is
+            text = text[0].lower() + text[1:]
+        return f"{text}{where}"
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0]
 
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0", "false", "no")
+
+
+def durability_options(func: F) -> F:
+    """--durability publish|timer and --fsync: the journal's `Durability` and `fsync`."""
+    func = click.option(
+        "--fsync",
+        is_flag=True,
+        help="fsync each journal write: survive a power cut too, at a disk flush per write.",
+    )(func)
+    func = click.option(
+        "--durability",
+        type=click.Choice(["publish", "timer"]),
+        default="publish",
+        show_default=True,
+        help="publish: each message written to the OS before it counts (survives the process "
+        "being killed); timer: written together every few ms (fewer system calls; a crash loses "
+        "what was not written yet, which no client saw).",
+    )(func)
+    return func

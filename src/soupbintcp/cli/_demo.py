@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,9 +25,9 @@ from rich.progress import (
 import soupbintcp
 from soupbintcp.store import FileStore
 
-from ._common import stderr
+from ._common import plural, stderr
 from ._run import run_async
-from ._synthetic import synthetic_message, synthetic_messages
+from ._synthetic import CYCLE, PREAMBLE, synthetic_message, synthetic_messages
 
 BATCH = 2000
 
@@ -51,7 +52,10 @@ async def _demo(path: Path, total: int) -> int:
         ("127.0.0.1", 0), store=store, session_id="DEMO", credentials={"demo": "demo"}
     )
     host, port = server.address[:2]
-    stderr.print(f"[bold]server[/] listening on {host}:{port}, session 'DEMO', journal {path}")
+    stderr.print(
+        f"[bold]server[/] listening on {host}:{port}, session 'DEMO', journal {escape(str(path))}",
+        markup=True,
+    )
 
     async def publish() -> None:
         first = 1
@@ -67,7 +71,11 @@ async def _demo(path: Path, total: int) -> int:
     client = await soupbintcp.connect_async(
         server.address, "demo", "demo", sequence=1, reconnect=True
     )
-    stderr.print(f"[bold]client[/] logged in, receiving from sequence {client.next_sequence}")
+    stderr.print(
+        f"[bold]client[/] logged in and asked for sequence 1: it receives all {total:,} "
+        "messages, checking each against the feed's formula",
+        markup=True,
+    )
     progress = Progress(
         TextColumn("[bold]received"),
         BarColumn(),
@@ -95,8 +103,15 @@ async def _demo(path: Path, total: int) -> int:
                 expected = item.next_sequence
             if not cut_done and expected > total // 2:
                 cut_done = True
-                for connection in server.connections:  # a link failure half way:
-                    connection.close()  # the client reconnects and resumes where it was
+                # A link failure half way, on purpose: the client reconnects and resumes.
+                progress.console.print(
+                    f"[bold]demo[/] cutting the client's connection on purpose at sequence "
+                    f"{expected - 1:,}, to show that it reconnects and resumes where it was "
+                    "(the log lines that follow are expected)",
+                    markup=True,
+                )
+                for connection in server.connections:
+                    connection.close()
             elapsed = max(time.monotonic() - started, 1e-9)
             progress.update(
                 task,
@@ -118,17 +133,35 @@ async def _demo(path: Path, total: int) -> int:
     )
     stderr.print(
         f"{received:,} messages in {elapsed:.2f} s: {received / elapsed:,.0f} msg/s end to end "
-        f"(publish, journal, send, receive, check), {client.reconnects} reconnect(s), "
+        f"(publish, journal, send, receive, check), {plural(client.reconnects, 'reconnect')}, "
         f"journal {journal_bytes / 1e6:.1f} MB"
     )
+    _show_decoded(total)
     if ok:
         stderr.print(
             f"[bold green]verdict: OK[/] every message 1..{total:,} received exactly once, "
-            "in order, byte for byte, across a lost connection"
+            "in order, byte for byte, across a lost connection",
+            markup=True,
         )
         return 0
     stderr.print(
         f"[bold red]verdict: FAILED[/] received {received:,} of {total:,}, {bad} mismatches, "
-        f"ended by {client.close_reason}"
+        f"ended by {escape(str(client.close_reason))}",
+        markup=True,
     )
     return 1
+
+
+def _show_decoded(total: int) -> None:
+    """What the feed says: a few of its messages decoded as ITCH 5.0 (with the itch extra)."""
+    try:
+        from soupbintcp import itch
+
+        itch.ensure_installed()
+    except ImportError:
+        stderr.print("(pip install 'soupbintcp[itch]' to see the messages decoded as ITCH 5.0)")
+        return
+    sample = [1, 2, PREAMBLE, PREAMBLE + 1, PREAMBLE + 7, PREAMBLE + 17, PREAMBLE + CYCLE - 3]
+    stderr.print("the feed is ITCH 5.0; some of its messages, decoded:")
+    for sequence in (s for s in sample if s <= total):
+        stderr.print(f"  {sequence:>4}  {itch.to_text(itch.decode(synthetic_message(sequence)))}")

@@ -18,14 +18,14 @@ from soupbintcp.moldudp64 import (
     serve_requests,
     transmit,
 )
-from soupbintcp.store import FileStore
+from soupbintcp.store import Durability, FileStore
 from soupbintcp.store import import_binaryfile as import_binary_file
 
-from ._common import ADDRESS, UserError, credential_options, stderr
+from ._common import ADDRESS, UserError, credential_options, plural, stderr
+from ._output import MessagePrinter, decode_option, format_option
 from ._record import _BinaryFileSink, _JournalSink, _Sink
 from ._run import run_async
 from ._serve import DEFAULT_SESSION, DEFAULT_STORE, _generate, server_credentials
-from ._tail import _Printer
 
 Address = tuple[str, int]
 
@@ -176,7 +176,7 @@ def _summary(listener: AsyncListener, received: int, started: float, end: str) -
     stats = listener.stats
     drops = stats["kernel_drops"]
     return (
-        f"{received:,} messages in {elapsed:.2f} s ({received / elapsed:,.0f} msg/s); "
+        f"{plural(received, 'message')} in {elapsed:.2f} s ({received / elapsed:,.0f} msg/s); "
         f"{stats['gaps']} gaps, {stats['requests_sent']} requests "
         f"({stats['request_retries']} retried), {stats['duplicates']} duplicates dropped, "
         f"{'?' if drops is None else drops} kernel drops; stopped: {end}"
@@ -194,14 +194,8 @@ def _summary(listener: AsyncListener, received: int, started: float, end: str) -
     help="First sequence number: 1 = the whole session (back-filled), 0 = the next packet.",
 )
 @click.option("--count", "-n", type=click.IntRange(min=1), help="Stop after N messages.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "hex", "jsonl"]),
-    default="text",
-    show_default=True,
-    help="jsonl: one JSON object per message with sequence and hex payload.",
-)
+@format_option
+@decode_option
 @_interface
 @_session
 @click.pass_context
@@ -212,6 +206,7 @@ def tail_command(
     sequence: int,
     count: int | None,
     fmt: str,
+    decode: str,
     interface: str | None,
     session_id: str | None,
 ) -> int:
@@ -220,7 +215,7 @@ def tail_command(
     Stops at End of Session (or after --count messages) with a summary on stderr.
     """
 
-    printer = _Printer(sys.stdout.buffer, fmt)
+    printer = MessagePrinter(sys.stdout.buffer, fmt, decode)
 
     async def main() -> int:
         started = time.monotonic()
@@ -236,12 +231,12 @@ def tail_command(
                 printer.write(msg.sequence, msg.data)
                 received += 1
                 if count is not None and received >= count:
-                    end = f"{count} messages"
+                    end = f"after {plural(count, 'message')} (--count)"
                     break
         finally:
             sys.stdout.buffer.flush()
             await listener.close()
-            stderr.print(_summary(listener, received, started, end))
+            stderr.print(_summary(listener, received, started, end) + printer.summary())
         return 0
 
     return run_async(main(), ctx.obj["loop"])
@@ -281,7 +276,9 @@ def record_command(
     journal = fmt == "journal" or (fmt == "auto" and file.suffix == ".soup")
 
     def open_sink(session: str | None) -> _Sink:
-        return _JournalSink(file, session) if journal else _BinaryFileSink(file, session)
+        if journal:
+            return _JournalSink(file, session, Durability.PUBLISH, False)
+        return _BinaryFileSink(file, session)
 
     existing = open_sink(session_id) if file.exists() else None
 
@@ -304,7 +301,7 @@ def record_command(
                     sink.write(messages)
                     recorded += len(messages)
                 if count is not None and recorded >= count:
-                    end = f"{count} messages"
+                    end = f"after {plural(count, 'message')} (--count)"
                     break
         finally:
             await listener.close()

@@ -6,19 +6,33 @@ gap and no duplicate however often it is stopped.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import click
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 import soupbintcp
-from soupbintcp.store import BinaryFileWriter, FileStore
+from soupbintcp.store import BinaryFileWriter, Durability, FileStore
 
-from ._common import ADDRESS, UserError, client_credentials, credential_options, stderr
+from ._common import (
+    ADDRESS,
+    UserError,
+    client_credentials,
+    credential_options,
+    durability_options,
+    plural,
+    stderr,
+)
+from ._connect import connect, tls_options
+from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
+
+log = logging.getLogger("soupbintcp.cli")
 
 
 class _Sink(Protocol):
@@ -32,8 +46,12 @@ class _Sink(Protocol):
 
 
 class _JournalSink:
-    def __init__(self, path: Path, session_id: str | None) -> None:
-        self.store = FileStore(path, session_id=session_id or None)
+    def __init__(
+        self, path: Path, session_id: str | None, durability: Durability, fsync: bool
+    ) -> None:
+        self.store = FileStore(
+            path, session_id=session_id or None, durability=durability, fsync=fsync
+        )
         self.count = self.store.count
         self.session_id = self.store.session_id
 
@@ -42,6 +60,7 @@ class _JournalSink:
         self.count += len(messages)
 
     def close(self) -> None:
+        self.store.flush()
         self.store.close()
 
 
@@ -80,11 +99,26 @@ class _BinaryFileSink:
     help="auto: a journal for *.soup, else a BinaryFILE.",
 )
 @click.option("--count", "-n", type=click.IntRange(min=1), help="Stop after N new messages.")
-@click.option("--reconnect/--no-reconnect", default=True, show_default=True)
-@click.option("--tls", is_flag=True, help="Connect with TLS (system trust store).")
+@click.option(
+    "--reconnect/--no-reconnect",
+    default=True,
+    show_default=True,
+    help="Follow the feed across lost connections, resuming at the next number.",
+)
+@durability_options
+@click.option(
+    "--print",
+    "print_",
+    is_flag=True,
+    help="Also print each message on stdout as it is recorded (see --print-format).",
+)
+@lambda f: format_option(f, "--print-format", "print_fmt")
+@decode_option
+@tls_options
 @click.pass_context
 def command(
     ctx: click.Context,
+    /,
     address: tuple[str, int],
     file: Path,
     user: str | None,
@@ -94,7 +128,12 @@ def command(
     fmt: str,
     count: int | None,
     reconnect: bool,
-    tls: bool,
+    durability: str,
+    fsync: bool,
+    print_: bool,
+    print_fmt: str,
+    decode: str,
+    **tls: Any,
 ) -> int:
     """Record the sequenced stream of the feed at ADDRESS into FILE.
 
@@ -104,9 +143,13 @@ def command(
     """
     username, secret = client_credentials(user, password, credentials_file)
     journal = fmt == "journal" or (fmt == "auto" and file.suffix == ".soup")
+    printer = MessagePrinter(sys.stdout.buffer, print_fmt, decode) if print_ else None
+    policy = Durability(durability)
 
     def open_sink(session: str | None) -> _Sink:
-        return _JournalSink(file, session) if journal else _BinaryFileSink(file, session)
+        if journal:
+            return _JournalSink(file, session, policy, fsync)
+        return _BinaryFileSink(file, session)
 
     # An existing recording says where to resume and in which session; a new journal is
     # created once the login has named the session, so that its header records it.
@@ -120,17 +163,18 @@ def command(
         accepted: list[int] = []
 
         def on_status(event: soupbintcp.Event) -> None:
+            log.debug("status: %r", event)
             if isinstance(event, soupbintcp.LoginAccepted):
                 accepted.append(event.sequence)
 
-        client = await soupbintcp.connect_async(
+        client = await connect(
             address,
             username,
             secret,
+            tls,
             session_id=session_id or (existing.session_id if existing else None) or "",
             sequence=first,
             reconnect=reconnect,
-            ssl=True if tls else None,
             on_status=on_status,
         )
         if accepted and accepted[0] < first:
@@ -171,6 +215,9 @@ def command(
                         if count is not None and recorded + len(messages) > count:
                             messages = messages[: count - recorded]
                         sink.write(messages)
+                        if printer is not None:
+                            for offset, data in enumerate(messages):
+                                printer.write(item.first_sequence + offset, data)
                         recorded += len(messages)
                         nbytes += sum(map(len, messages))
                     elapsed = max(time.monotonic() - started, 1e-9)
@@ -184,13 +231,17 @@ def command(
                     if count is not None and recorded >= count:
                         break
         finally:
+            if printer is not None:
+                sys.stdout.buffer.flush()
             if not client.is_closed:
                 await client.logout()
             sink.close()
             elapsed = max(time.monotonic() - started, 1e-9)
+            warned = printer.summary() if printer is not None else ""
             stderr.print(
-                f"recorded {recorded:,} messages ({nbytes / 1e6:.1f} MB) in {elapsed:.2f} s, "
-                f"{recorded / elapsed:,.0f} msg/s; {file} now holds sequence 1..{sink.count:,}"
+                f"recorded {plural(recorded, 'message')} ({nbytes / 1e6:.1f} MB) in "
+                f"{elapsed:.2f} s, {recorded / elapsed:,.0f} msg/s{warned}; {file} now holds "
+                f"sequence 1..{sink.count:,}"
             )
         return 0
 

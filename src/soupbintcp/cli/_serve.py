@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import ssl as _ssl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -13,16 +14,20 @@ import click
 
 import soupbintcp
 from soupbintcp.gateways import soupbintcp_to_mold
-from soupbintcp.store import FileStore, MessageStore
+from soupbintcp.store import Durability, FileStore, MessageStore
 from soupbintcp.store import import_binaryfile as import_binary_file
 
 from ._common import (
     ADDRESS,
     UserError,
     credential_options,
+    durability_options,
+    plural,
     read_credentials_file,
+    seconds,
     stderr,
 )
+from ._replay import PACES, parse_pace, replay
 from ._run import run_async
 from ._synthetic import synthetic_messages
 
@@ -98,13 +103,68 @@ async def _generate(server: Publisher, rate: float, stop: asyncio.Event) -> None
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Serve a Nasdaq BinaryFILE (e.g. ITCH 5.0) as is: imported into an empty journal.",
 )
-@click.option("--generate", type=click.FloatRange(min=0, min_open=True), metavar="RATE",
-              help="Publish a synthetic feed at RATE messages per second.")  # fmt: skip
-@click.option("--heartbeat-interval", type=float, default=1.0, show_default=True)
-@click.option("--client-heartbeat-timeout", type=float, default=15.0, show_default=True)
-@click.option("--login-timeout", type=float, default=30.0, show_default=True)
-@click.option("--tls-cert", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--tls-key", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--pace",
+    metavar="|".join(PACES),
+    help="Replay --import-binaryfile live at its ITCH timestamps: 1x as the market "
+    "did, 10x ten times faster (any factor), max as fast as possible.",
+)
+@click.option(
+    "--end-session-after-replay",
+    is_flag=True,
+    help="Send End of Session once the whole --import-binaryfile is published, so "
+    "that clients stop by themselves (late ones still get it all, then the end).",
+)
+@click.option(
+    "--generate",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="RATE",
+    help="Publish a synthetic ITCH 5.0 feed at RATE messages per second.",
+)
+@durability_options
+@click.option(
+    "--heartbeat-interval",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help=seconds("Send a Server Heartbeat after this long without sending"),
+)
+@click.option(
+    "--client-heartbeat-timeout",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help=seconds("Close a client not heard from for this long"),
+)
+@click.option(
+    "--login-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help=seconds("Close a connection (and its TLS handshake) not logged in by then"),
+)
+@click.option(
+    "--stall-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help=seconds("Drop a client whose writes stay blocked this long (0: never)"),
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    help="Refuse connections past this many at once (default: no limit).",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Serve TLS with this certificate chain (PEM; may hold the key too).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The private key of --tls-cert (PEM), if not in that file.",
+)
 @click.option(
     "--end-session/--keep-session",
     default=True,
@@ -127,6 +187,7 @@ async def _generate(server: Publisher, rate: float, stop: asyncio.Event) -> None
 @click.pass_context
 def command(
     ctx: click.Context,
+    /,
     listen: tuple[str, int],
     store_path: Path,
     session_id: str | None,
@@ -135,10 +196,16 @@ def command(
     credentials_file: Path | None,
     no_auth: bool,
     import_binaryfile: Path | None,
+    pace: str | None,
+    end_session_after_replay: bool,
     generate: float | None,
+    durability: str,
+    fsync: bool,
     heartbeat_interval: float,
     client_heartbeat_timeout: float,
     login_timeout: float,
+    stall_timeout: float,
+    max_connections: int | None,
     tls_cert: Path | None,
     tls_key: Path | None,
     end_session: bool,
@@ -160,43 +227,96 @@ def command(
     mold = (
         None if mold_group is None else (mold_group, mold_request_listen, mold_interface, mold_ttl)
     )
+    factor = parse_pace(pace) if pace is not None else None
+    if (pace or end_session_after_replay) and import_binaryfile is None:
+        raise UserError("--pace and --end-session-after-replay go with --import-binaryfile")
+    if pace and generate:
+        raise UserError("--pace replays a file; --generate makes a feed up: choose one")
     ssl_context = None
     if tls_cert is not None:
         ssl_context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(tls_cert, tls_key)
     elif tls_key is not None:
         raise UserError("--tls-key needs --tls-cert")
+    created = not store_path.exists()
+    made_dir = not store_path.parent.exists()
     store_path.parent.mkdir(parents=True, exist_ok=True)
-    store = FileStore(store_path, session_id=session_id)
+    store = FileStore(
+        store_path, session_id=session_id, durability=Durability(durability), fsync=fsync
+    )
+    listening: list[bool] = []  # set once the server listens: from then on the journal stays
     try:
         if import_binaryfile is not None:
             if store.count:
                 raise UserError(
                     f"--import-binaryfile needs an empty journal; {store_path} already holds "
-                    f"{store.count:,} messages (give a new --store)"
+                    f"{plural(store.count, 'message')} (give a new --store)"
                 )
-            imported = import_binary_file(import_binaryfile, store)
-            stderr.print(f"imported {imported:,} messages from {import_binaryfile}")
+            if pace is None:
+                imported = import_binary_file(import_binaryfile, store)
+                stderr.print(f"imported {plural(imported, 'message')} from {import_binaryfile}")
         session = session_id or store.session_id or DEFAULT_SESSION
+        options = ServeOptions(
+            heartbeat_interval=heartbeat_interval,
+            client_heartbeat_timeout=client_heartbeat_timeout,
+            login_timeout=login_timeout,
+            stall_timeout=stall_timeout or None,
+            max_connections=max_connections,
+            ssl=ssl_context,
+            drain_timeout=drain_timeout,
+        )
+        plan = Plan(
+            generate,
+            import_binaryfile if pace else None,
+            factor,
+            pace,
+            end_session_after_replay,
+            end_session,
+            mold,
+        )
         return run_async(
-            _serve(
-                listen,
-                store,
-                session,
-                credentials,
-                generate,
-                heartbeat_interval,
-                client_heartbeat_timeout,
-                login_timeout,
-                ssl_context,
-                end_session,
-                mold,
-                drain_timeout,
-            ),
+            _serve(listen, store, session, credentials, options, plan, listening),
             ctx.obj["loop"],
         )
     finally:
+        empty = store.count == 0
         store.close()
+        if created and empty and not listening:  # e.g. the port was busy: leave nothing
+            _remove_journal(store_path, made_dir)
+
+
+def _remove_journal(path: Path, made_dir: bool) -> None:
+    """Remove a journal this command created and never served, with its side files."""
+    for leftover in (path, path.with_name(path.name + ".idx")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    if made_dir:
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # made for it, and empty again
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    heartbeat_interval: float
+    client_heartbeat_timeout: float
+    login_timeout: float
+    stall_timeout: float | None
+    max_connections: int | None
+    ssl: _ssl.SSLContext | None
+    drain_timeout: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What gets published: a synthetic feed, a paced replay, or nothing; and when to end."""
+
+    generate: float | None
+    replay: Path | None
+    factor: float | None
+    pace: str | None
+    end_after_replay: bool
+    end_on_stop: bool
+    mold: tuple[Any, ...] | None  # also on MoldUDP64: (group, request listen, interface, ttl)
 
 
 async def _serve(
@@ -204,14 +324,9 @@ async def _serve(
     store: FileStore,
     session_id: str,
     credentials: dict[str, str] | None,
-    generate: float | None,
-    heartbeat_interval: float,
-    client_heartbeat_timeout: float,
-    login_timeout: float,
-    ssl_context: _ssl.SSLContext | None,
-    end_session: bool,
-    mold: tuple[Any, ...] | None = None,
-    drain_timeout: float = 5.0,
+    options: ServeOptions,
+    plan: Plan,
+    listening: list[bool],
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -223,26 +338,19 @@ async def _serve(
         else {"authenticate": lambda *_: True}
     )
     server = await soupbintcp.serve(
-        listen,
-        store=store,
-        session_id=session_id,
-        heartbeat_interval=heartbeat_interval,
-        client_heartbeat_timeout=client_heartbeat_timeout,
-        login_timeout=login_timeout,
-        ssl=ssl_context,
-        drain_timeout=drain_timeout,
-        **auth,
+        listen, store=store, session_id=session_id, **vars(options), **auth
     )
+    listening.append(True)
     host, port = server.address[:2]
     stderr.print(
-        f"serving session {session_id!r} from {store.path} ({store.count:,} messages) "
+        f"serving session {session_id!r} from {store.path} ({plural(store.count, 'message')}) "
         f"on {host}:{port}"
-        + (" with TLS" if ssl_context else "")
+        + (" with TLS" if options.ssl else "")
         + ("" if credentials is not None else " (any login accepted)")
     )
     multicast = None
-    if mold is not None:
-        group, request_listen, interface, ttl = mold
+    if plan.mold is not None:
+        group, request_listen, interface, ttl = plan.mold
         multicast = await soupbintcp_to_mold(
             server, group, request_listen, interface=interface, ttl=ttl
         )
@@ -250,21 +358,39 @@ async def _serve(
         stderr.print(
             f"also on MoldUDP64 {group[0]}:{group[1]}, re-requests on {where[0]}:{where[1]}"
         )
-    generator = loop.create_task(_generate(server, generate, stop)) if generate else None
+    tasks = []
+    if plan.generate:
+        tasks.append(loop.create_task(_generate(server, plan.generate, stop)))
+    if plan.replay is not None or plan.end_after_replay:
+        tasks.append(loop.create_task(_replay_then_end(server, plan, stop)))
     try:
         await stop.wait()
     finally:
-        if generator is not None:
-            await generator
-        if end_session:
+        for task in tasks:
+            await task
+        if plan.end_on_stop and not server.session_ended:
             await server.end_session()
             if multicast is not None:
                 await multicast.end_session()
         if multicast is not None:
             await multicast.close()
         await server.close()
+        ended = "ended" if server.session_ended else "left open"
         stderr.print(
-            f"stopped: session {session_id!r} "
-            f"{'ended' if end_session else 'left open'}, journal holds {store.count:,} messages"
+            f"stopped: session {session_id!r} {ended}, journal holds "
+            f"{plural(store.count, 'message')}"
         )
     return 0
+
+
+async def _replay_then_end(server: soupbintcp.Server, plan: Plan, stop: asyncio.Event) -> None:
+    if plan.replay is not None:
+        stderr.print(f"replaying {plan.replay} at {plan.pace} pace")
+        published = await replay(server, plan.replay, plan.factor, stop)
+        if stop.is_set():
+            stderr.print(f"replay interrupted after {plural(published, 'message')}")
+            return
+        stderr.print(f"replay done: {plural(published, 'message')} published")
+    if plan.end_after_replay:
+        await server.end_session()
+        stderr.print("End of Session sent after the replay (serving on for late clients)")

@@ -2,42 +2,35 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
+import logging
 import sys
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 import click
 
 import soupbintcp
 
-from ._common import ADDRESS, client_credentials, credential_options, stderr
+from ._common import ADDRESS, client_credentials, credential_options, plural, seconds, stderr
+from ._connect import connect, tls_options
+from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
 
-
-def _text(data: bytes) -> str:
-    # Printable ASCII as is, everything else escaped: one line per message, always.
-    return data.decode("latin-1").encode("unicode_escape").decode("ascii")
+log = logging.getLogger("soupbintcp.cli")
 
 
-class _Printer:
-    def __init__(self, out: BinaryIO, fmt: str) -> None:
-        self.out = out
-        self.fmt = fmt
-
-    def write(self, sequence: int | None, data: bytes) -> None:
-        seq = "-" if sequence is None else str(sequence)
-        if self.fmt == "jsonl":
-            line = json.dumps(
-                {"sequence": sequence, "length": len(data), "payload": data.hex()},
-                separators=(",", ":"),
-            )
-        elif self.fmt == "hex":
-            line = f"{seq} {data.hex()}"
-        else:
-            line = f"{seq}\t{_text(data)}"
-        self.out.write(line.encode("ascii") + b"\n")
+def start_note(asked: int, accepted: int | None) -> str | None:
+    """What to say when the server starts elsewhere than asked (None: where asked)."""
+    if accepted is None or asked in (0, accepted):
+        return None
+    if asked > accepted:
+        return (
+            f"sequence {asked:,} is beyond the end of the session (the server has "
+            f"1..{accepted - 1:,}): starting at {accepted:,}, the next message published"
+        )
+    return f"the server starts at sequence {accepted:,}, not {asked:,} as asked"
 
 
 @click.command("tail")
@@ -51,14 +44,8 @@ class _Printer:
     show_default=True,
     help="First sequence number: 1 = from the start, 0 = only new messages.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "hex", "jsonl"]),
-    default="text",
-    show_default=True,
-    help="jsonl: one JSON object per message with sequence and hex payload.",
-)
+@format_option
+@decode_option
 @click.option("--count", "-n", type=click.IntRange(min=1), help="Stop after N messages.")
 @click.option(
     "--reconnect/--no-reconnect",
@@ -66,11 +53,13 @@ class _Printer:
     show_default=True,
     help="Follow the feed across lost connections, resuming at the next sequence number.",
 )
-@click.option("--heartbeat-timeout", type=float, default=15.0, show_default=True)
-@click.option("--tls", is_flag=True, help="Connect with TLS (system trust store).")
+@click.option("--heartbeat-timeout", type=float, default=15.0, show_default=True,
+              help=seconds("The link is dead after this long without a packet"))  # fmt: skip
+@tls_options
 @click.pass_context
 def command(
     ctx: click.Context,
+    /,
     address: tuple[str, int],
     user: str | None,
     password: str | None,
@@ -78,10 +67,11 @@ def command(
     session_id: str,
     sequence: int,
     fmt: str,
+    decode: str,
     count: int | None,
     reconnect: bool,
     heartbeat_timeout: float,
-    tls: bool,
+    **tls: Any,
 ) -> int:
     """Print the messages of the feed at ADDRESS (HOST:PORT) as they arrive.
 
@@ -89,27 +79,27 @@ def command(
     stdout stays machine-readable.
     """
     username, secret = client_credentials(user, password, credentials_file)
-    printer = _Printer(sys.stdout.buffer, fmt)
+    printer = MessagePrinter(sys.stdout.buffer, fmt, decode)
 
     async def main() -> int:
         started = time.monotonic()
-        client = await soupbintcp.connect_async(
-            address,
-            username,
-            secret,
-            session_id=session_id,
-            sequence=sequence,
-            reconnect=reconnect,
-            heartbeat_timeout=heartbeat_timeout,
-            ssl=True if tls else None,
-        )
-        stderr.print(
-            f"logged in to {address[0]}:{address[1]}, session {client.session_id!r}, "
-            f"next sequence {client.next_sequence}"
-        )
+        accepted: list[int] = []
+
+        def on_status(event: soupbintcp.Event) -> None:
+            log.debug("status: %r", event)
+            if isinstance(event, soupbintcp.LoginAccepted):
+                accepted.append(event.sequence)
+
+        client = await connect(
+            address, username, secret, tls,
+            session_id=session_id, sequence=sequence, reconnect=reconnect,
+            heartbeat_timeout=heartbeat_timeout, on_status=on_status,
+        )  # fmt: skip
+        if note := start_note(sequence, accepted[0] if accepted else None):
+            stderr.print(f"note: {note}")
         received = 0
         first = last = None
-        end = "end of session"
+        end = "interrupted"  # unless the loop below says otherwise
         try:
             async for msg in client:
                 printer.write(msg.sequence, msg.data)
@@ -118,20 +108,27 @@ def command(
                     first = msg.sequence if first is None else first
                     last = msg.sequence
                 if count is not None and received >= count:
-                    end = f"{count} messages"
+                    end = f"after {plural(count, 'message')} (--count)"
                     break
+            else:
+                end = "end of session"
         except soupbintcp.SoupBinTCPError as exc:
             end = f"{client.close_reason.value if client.close_reason else 'error'}: {exc}"
             raise
         finally:
             sys.stdout.buffer.flush()
             if not client.is_closed:
-                await client.logout()
+                try:
+                    await client.logout()
+                except asyncio.CancelledError:  # a second Ctrl-C: do not wait for the logout
+                    await client.close()
+                    raise
             elapsed = max(time.monotonic() - started, 1e-9)
-            span = f", sequence {first}..{last}" if first is not None else ""
+            span = f", sequence {first:,}..{last:,}" if first is not None and last else ""
             stderr.print(
-                f"{received:,} messages in {elapsed:.2f} s ({received / elapsed:,.0f} msg/s)"
-                f"{span}, {client.reconnects} reconnects; stopped: {end}"
+                f"{plural(received, 'message')} in {elapsed:.2f} s "
+                f"({received / elapsed:,.0f} msg/s){span}{printer.summary()}, "
+                f"{plural(client.reconnects, 'reconnect')}; stopped: {end}"
             )
         return 0
 

@@ -10,7 +10,14 @@ one line each. The byte layouts come from the ``itchfeed`` library
 
 from __future__ import annotations
 
-from ._decode import ItchDecodeError, ItchMessage, ItchNotInstalled, TimeOfDay, decode
+from ._decode import (
+    ItchDecodeError,
+    ItchMessage,
+    ItchNotInstalled,
+    TimeOfDay,
+    decode,
+    ensure_installed,
+)
 from ._format import Decoder, to_json, to_jsonable, to_text
 from ._layouts import LAYOUTS as _LAYOUTS
 
@@ -28,6 +35,7 @@ __all__ = [
     "ItchNotInstalled",
     "TimeOfDay",
     "decode",
+    "ensure_installed",
     "to_json",
     "to_jsonable",
     "to_text",

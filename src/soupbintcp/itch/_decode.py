@@ -22,6 +22,7 @@ __all__ = [
     "ItchNotInstalled",
     "TimeOfDay",
     "decode",
+    "ensure_installed",
 ]
 
 INSTALL_HINT: Final = "ITCH decoding needs the 'itch' extra: pip install 'soupbintcp[itch]'"
@@ -116,11 +117,18 @@ def _layout_of(payload: bytes) -> Layout:
     return layout
 
 
-def decode(payload: bytes) -> ItchMessage:
-    """Decode one ITCH 5.0 message; raise `ItchDecodeError` if it is not one."""
+def ensure_installed() -> None:
+    """Raise `ItchNotInstalled` (with the install hint) unless ``itchfeed`` can be used."""
     global _classes  # itchfeed is imported on first use: it is optional
     if _classes is None:
         _classes = _message_classes()
+
+
+def decode(payload: bytes) -> ItchMessage:
+    """Decode one ITCH 5.0 message; raise `ItchDecodeError` if it is not one."""
+    if _classes is None:
+        ensure_installed()
+    assert _classes is not None
     payload = bytes(payload)
     layout = _layout_of(payload)
     letter = chr(payload[0])

@@ -1,0 +1,89 @@
+"""How the client commands connect: TLS options and the errors a person can act on."""
+
+from __future__ import annotations
+
+import ssl as _ssl
+from pathlib import Path
+from typing import Any
+
+import click
+
+import soupbintcp
+
+from ._common import PASSWORD_ENV, F, UserError, describe_error, stderr
+
+__all__ = ["connect", "tls_options"]
+
+
+def tls_options(func: F) -> F:
+    """--tls, --ca-file, --server-name, --insecure (each of the last three implies --tls)."""
+    func = click.option(
+        "--insecure",
+        is_flag=True,
+        help="TLS without checking the server's certificate or name (test setups only).",
+    )(func)
+    func = click.option(
+        "--server-name",
+        metavar="NAME",
+        help="The name the server's certificate must carry (default: the host connected to).",
+    )(func)
+    func = click.option(
+        "--ca-file",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="Trust the CA certificates in this PEM file instead of the system's.",
+    )(func)
+    func = click.option("--tls", is_flag=True, help="Connect with TLS (system trust store).")(func)
+    return func
+
+
+def tls_context(
+    tls: bool, ca_file: Path | None, server_name: str | None, insecure: bool
+) -> _ssl.SSLContext | None:
+    """The client's TLS context for these options, or None for a plain connection."""
+    if not (tls or ca_file or server_name or insecure):
+        return None
+    try:
+        context = _ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, _ssl.SSLError) as exc:
+        raise UserError(f"cannot load --ca-file {ca_file}: {exc}") from None
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = _ssl.CERT_NONE
+        stderr.print("warning: --insecure: the server's certificate is not checked")
+    return context
+
+
+async def connect(
+    address: tuple[str, int],
+    username: str,
+    password: str,
+    tls: dict[str, Any],
+    **options: Any,
+) -> soupbintcp.AsyncClient:
+    """`connect_async` with the TLS options; a failed plain login says TLS may be needed."""
+    context = tls_context(**tls)
+    try:
+        return await soupbintcp.connect_async(
+            address,
+            username,
+            password,
+            ssl=context,
+            server_hostname=tls["server_name"] if context else None,
+            **options,
+        )
+    except soupbintcp.LoginRejected as exc:
+        if username or exc.reason is not soupbintcp.RejectReason.NOT_AUTHORIZED:
+            raise
+        raise UserError(
+            f"{describe_error(exc)}: no username was given (--user with {PASSWORD_ENV}, "
+            "or --credentials-file); only a server run with --no-auth takes none"
+        ) from None
+    except (soupbintcp.ConnectionLost, soupbintcp.RemoteProtocolError) as exc:
+        if context is not None:
+            raise
+        # A TLS server takes our Login Request for a broken handshake and hangs up (or
+        # answers with a TLS alert, which is no SoupBinTCP packet).
+        raise UserError(
+            f"{describe_error(exc)}: if the server uses TLS, add --tls (and --ca-file for "
+            "a private CA)"
+        ) from None

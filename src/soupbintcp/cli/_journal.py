@@ -1,0 +1,176 @@
+"""`soupbintcp journal info|dump|verify|export|import`: a journal looked at offline.
+
+Everything but `import` reads through `JournalReader`: read-only, no lock, so it works while
+a server holds the journal open for writing, and sees what the file holds in whole records
+(what is durable) at the moment it opens.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from soupbintcp.store import BinaryFileWriter, FileStore, JournalReader, import_binaryfile
+
+from ._common import UserError, plural, stderr
+from ._output import MessagePrinter, decode_option, format_option
+
+__all__ = ["group"]
+
+_CHUNK = 10_000  # messages read at a time
+_JOURNAL = click.Path(path_type=Path, dir_okay=False, exists=True)
+
+
+def _open(path: Path) -> JournalReader:
+    return JournalReader(path)  # a missing or foreign file: StoreError, one line
+
+
+@click.group("journal")
+def group() -> None:
+    """Look at a journal (*.soup) without serving it; safe beside a running server."""
+
+
+def _itch_times(reader: JournalReader) -> str | None:
+    """The ITCH timestamps of the first and last messages, where they decode as ITCH 5.0."""
+    try:
+        from soupbintcp import itch
+
+        itch.ensure_installed()
+    except ImportError:
+        return None
+    if not reader.count:
+        return None
+    ends = []
+    for sequence in dict.fromkeys((1, reader.count)):
+        message = itch.Decoder().decode(reader.read(sequence, 1)[0])
+        ends.append(str(message.fields["timestamp"]) if message.ok else "not ITCH 5.0")
+    if all(end == "not ITCH 5.0" for end in ends):
+        return None
+    return f"first {ends[0]}, last {ends[-1]}"
+
+
+@group.command("info")
+@click.argument("file", type=_JOURNAL)
+def info(file: Path) -> int:
+    """Session, messages, size, sequence range, durability, index state, ITCH times."""
+    with _open(file) as reader:
+        report = reader.verify()
+        lines = [
+            f"journal      {file}",
+            f"session      {reader.session_id!r}",
+            f"messages     {report.messages:,}"
+            + (f" (sequence 1..{report.messages:,})" if report.messages else ""),
+            f"size         {report.size:,} bytes",
+            "durability   every whole record in the file is durable; "
+            + (
+                f"{report.tail_bytes:,} bytes after the last are not ({report.tail_problem})"
+                if report.tail_bytes
+                else "nothing after the last"
+            ),
+            f"index        {report.index}",
+        ]
+        if times := _itch_times(reader):
+            lines.append(f"ITCH time    {times}")
+    click.echo("\n".join(lines))
+    return 0
+
+
+@group.command("dump")
+@click.argument("file", type=_JOURNAL)
+@click.option("--from", "first", type=click.IntRange(min=1), default=1, show_default=True,
+              help="First sequence number.")  # fmt: skip
+@click.option("--count", "-n", type=click.IntRange(min=1), help="At most N messages.")
+@format_option
+@decode_option
+def dump(file: Path, first: int, count: int | None, fmt: str, decode: str) -> int:
+    """Print the messages of FILE, one a line, as `tail` does."""
+    printer = MessagePrinter(sys.stdout.buffer, fmt, decode)
+    with _open(file) as reader:
+        last = reader.count if count is None else min(reader.count, first + count - 1)
+        if first > reader.count:
+            stderr.print(
+                f"note: {file} holds {plural(reader.count, 'message')}: none from {first:,}"
+            )
+        sequence = first
+        while sequence <= last:
+            batch = reader.read(sequence, min(_CHUNK, last - sequence + 1))
+            for offset, data in enumerate(batch):
+                printer.write(sequence + offset, data)
+            sequence += len(batch)
+    sys.stdout.buffer.flush()
+    shown = max(0, last - first + 1)
+    stderr.print(f"{plural(shown, 'message')}{printer.summary()}")
+    return 0
+
+
+@group.command("verify")
+@click.argument("file", type=_JOURNAL)
+def verify(file: Path) -> int:
+    """Check every record and the index; exit 0 if all is well, 1 if not."""
+    with _open(file) as reader:
+        report = reader.verify()
+    problems = []
+    if report.corrupt:
+        problems.append(f"corrupt at offset {report.end:,}: {report.tail_problem}")
+    elif report.tail_problem:
+        problems.append(
+            f"{report.tail_bytes:,} bytes after the last whole record ({report.tail_problem}): "
+            "a write in progress if a server has it open, else a torn record the next open cuts"
+        )
+    if report.index != "ok":
+        problems.append(f"index {report.index} (rebuilt when a server next opens the journal)")
+    summary = f"{file}: {plural(report.messages, 'whole record')}, {report.size:,} bytes"
+    if not problems:
+        click.echo(f"{summary}: OK")
+        return 0
+    click.echo(f"{summary}: " + "; ".join(problems))
+    return 1
+
+
+@group.command("export")
+@click.argument("file", type=_JOURNAL)
+@click.option(
+    "--binaryfile",
+    "out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The BinaryFILE to write (Nasdaq's ITCH file format).",
+)
+def export(file: Path, out: Path) -> int:
+    """Write the messages of FILE as a Nasdaq BinaryFILE."""
+    if out.exists():
+        raise UserError(f"{out} exists already: give a new --binaryfile")
+    with _open(file) as reader:
+        writer = BinaryFileWriter(out)
+        try:
+            sequence = 1
+            while sequence <= reader.count:
+                batch = reader.read(sequence, _CHUNK)
+                writer.write(batch)
+                sequence += len(batch)
+        finally:
+            writer.close()
+    stderr.print(f"exported {plural(writer.count, 'message')} from {file} to {out}")
+    return 0
+
+
+@group.command("import")
+@click.argument("binaryfile", type=_JOURNAL)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--session",
+    "session_id",
+    help="Session id to record in a new journal (serve's default: SESSION1).",
+)
+def import_(binaryfile: Path, file: Path, session_id: str | None) -> int:
+    """Append the messages of a Nasdaq BINARYFILE to a new (or empty) journal FILE."""
+    with FileStore(file, session_id=session_id or None) as store:
+        if store.count:
+            raise UserError(
+                f"{file} already holds {plural(store.count, 'message')}: import into a new journal"
+            )
+        imported = import_binaryfile(binaryfile, store)
+    stderr.print(f"imported {plural(imported, 'message')} from {binaryfile} into {file}")
+    return 0
