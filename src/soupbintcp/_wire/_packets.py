@@ -15,6 +15,15 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Final, Self
 
 from .._errors import LocalProtocolError, RejectReason, RemoteProtocolError
+from ._fields import (
+    SESSION_LEN,
+    ascii_field,
+    numeric_field,
+    parse_number,
+    parse_session,
+    parse_text,
+    session_field,
+)
 
 __all__ = [
     "CLIENT_PACKETS",
@@ -65,7 +74,6 @@ LOGIN_REQUEST_PAYLOAD_410: Final = 51
 
 _USERNAME_LEN: Final = 6
 _PASSWORD_LEN: Final = 10
-_SESSION_LEN: Final = 10
 _SEQUENCE_LEN: Final = 20
 _HEARTBEAT_TIMEOUT_LEN: Final = 5
 _MAX_SEQUENCE: Final = 10**_SEQUENCE_LEN - 1
@@ -108,64 +116,6 @@ def frame(packet_type: int, payload: bytes = b"") -> bytes:
             f"payload of {len(payload)} bytes does not fit a packet (max {MAX_PAYLOAD_LENGTH})"
         )
     return n.to_bytes(2, "big") + bytes((packet_type,)) + payload
-
-
-# --- field helpers: emit per spec, parse tolerantly (either padding) -------------------------
-
-
-def _shown(name: str, value: object) -> str:
-    """A field's value as an error message may show it: a password never is."""
-    return "(value withheld)" if name == "password" else repr(value)
-
-
-def _ascii_field(name: str, value: str, width: int, *, left_pad: bool) -> bytes:
-    try:
-        raw = value.encode("ascii")
-    except UnicodeEncodeError:
-        raise LocalProtocolError(f"{name} {_shown(name, value)} is not ASCII") from None
-    if len(raw) > width:
-        raise LocalProtocolError(f"{name} {_shown(name, value)} is longer than {width} characters")
-    if not all(32 < c < 127 for c in raw):
-        raise LocalProtocolError(
-            f"{name} {_shown(name, value)} must be printable ASCII without spaces"
-        )
-    return raw.rjust(width) if left_pad else raw.ljust(width)
-
-
-def session_field(value: str) -> bytes:
-    """The spec's 10-byte Session field (left-padded); `LocalProtocolError` if it cannot be."""
-    if value and not value.isalnum():
-        raise LocalProtocolError(f"session {value!r} must be alphanumeric")
-    return _ascii_field("session", value, _SESSION_LEN, left_pad=True)
-
-
-def _numeric_field(name: str, value: int, width: int) -> bytes:
-    if value < 0 or value >= 10**width:
-        raise LocalProtocolError(f"{name} {value} does not fit {width} ASCII digits")
-    return str(value).encode("ascii").rjust(width)
-
-
-def _parse_text(name: str, raw: bytes) -> str:
-    text = raw.strip(b" ")
-    if not all(32 < c < 127 for c in text):
-        raise RemoteProtocolError(f"{name} field {_shown(name, raw)} is not printable ASCII")
-    return text.decode("ascii")
-
-
-def parse_session(raw: bytes) -> str:
-    """A received Session field as text; `RemoteProtocolError` if it is not one."""
-    session = _parse_text("session", raw)
-    if session and not session.isalnum():
-        raise RemoteProtocolError(f"session field {raw!r} is not alphanumeric")
-    return session
-
-
-def _parse_number(name: str, raw: bytes) -> int:
-    digits = raw.strip(b" ")
-    # isdigit() on bytes is ASCII-only, unlike str.isdigit().
-    if not digits.isdigit():
-        raise RemoteProtocolError(f"{name} field {raw!r} is not an ASCII number")
-    return int(digits)
 
 
 def _expect_length(cls: type[Packet], payload: bytes, *lengths: int) -> None:
@@ -229,16 +179,16 @@ class LoginAccepted(Packet):
 
     def payload(self) -> bytes:
         # offset 3: Session, 10, left padded; offset 13: Sequence Number, 20, left padded
-        return session_field(self.session) + _numeric_field(
+        return session_field(self.session) + numeric_field(
             "sequence number", self.sequence, _SEQUENCE_LEN
         )
 
     @classmethod
     def decode_payload(cls, payload: bytes) -> Self:
-        _expect_length(cls, payload, _SESSION_LEN + _SEQUENCE_LEN)
+        _expect_length(cls, payload, SESSION_LEN + _SEQUENCE_LEN)
         return cls(
-            parse_session(payload[:_SESSION_LEN]),
-            _parse_number("sequence number", payload[_SESSION_LEN:]),
+            parse_session(payload[:SESSION_LEN]),
+            parse_number("sequence number", payload[SESSION_LEN:]),
         )
 
 
@@ -325,13 +275,13 @@ class LoginRequest(Packet):
         # offset 3: Username 6 / 9: Password 10 (right padded) / 19: Requested Session 10
         # / 29: Requested Sequence Number 20 / 49: Heartbeat Timeout 5 (4.10 only)
         out = (
-            _ascii_field("username", self.username, _USERNAME_LEN, left_pad=False)
-            + _ascii_field("password", self.password, _PASSWORD_LEN, left_pad=False)
+            ascii_field("username", self.username, _USERNAME_LEN, left_pad=False)
+            + ascii_field("password", self.password, _PASSWORD_LEN, left_pad=False)
             + session_field(self.session)
-            + _numeric_field("requested sequence number", self.sequence, _SEQUENCE_LEN)
+            + numeric_field("requested sequence number", self.sequence, _SEQUENCE_LEN)
         )
         if self.heartbeat_timeout_ms is not None:
-            out += _numeric_field(
+            out += numeric_field(
                 "heartbeat timeout", self.heartbeat_timeout_ms, _HEARTBEAT_TIMEOUT_LEN
             )
         return out
@@ -341,13 +291,13 @@ class LoginRequest(Packet):
         _expect_length(cls, payload, LOGIN_REQUEST_PAYLOAD_400, LOGIN_REQUEST_PAYLOAD_410)
         timeout = None
         if len(payload) == LOGIN_REQUEST_PAYLOAD_410:
-            timeout = _parse_number("heartbeat timeout", payload[46:51])
+            timeout = parse_number("heartbeat timeout", payload[46:51])
         try:
             return cls(
-                _parse_text("username", payload[0:6]),
-                _parse_text("password", payload[6:16]),
+                parse_text("username", payload[0:6]),
+                parse_text("password", payload[6:16]),
                 parse_session(payload[16:26]),
-                _parse_number("requested sequence number", payload[26:46]),
+                parse_number("requested sequence number", payload[26:46]),
                 timeout,
             )
         except LocalProtocolError as exc:  # pragma: no cover - parsing already checked fields

@@ -16,8 +16,9 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from .._errors import LocalProtocolError
+from .._wire._fields import session_field
 from .._wire._frames import SEQUENCED, frame_payloads, hop, walk
-from .._wire._packets import sequenced_frame, sequenced_frames, session_field
+from .._wire._packets import sequenced_frame, sequenced_frames
 
 __all__ = [
     "HEADER",

@@ -24,7 +24,7 @@ import os
 from typing import Final, NamedTuple
 
 from .._errors import RemoteProtocolError
-from .._wire._packets import parse_session, session_field
+from .._wire._fields import parse_session, session_field
 from ._protocol import StoreError
 
 __all__ = [
