@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._config import Address, ServerConfig
+from ._repeats import RepeatedLines, kind_of
 
 if TYPE_CHECKING:
     from ._protocol import ServerProtocol
@@ -31,7 +32,8 @@ class Admission:
 
     When the connections awaiting login fill `max_pending_logins` (or all connections fill
     `max_connections`), the oldest connection that has not sent its Login Request yet is
-    evicted to make room for the new one, rather than the new one refused: sockets that
+    evicted to make room for the new one (as is one whose login the throttle holds back),
+    rather than the new one refused: sockets that
     connect and trickle bytes can then hold a slot only until the next connection arrives,
     and an honest client, which sends its Login Request at once, always gets in (issue 15).
     Only when every connection awaiting login has a Login Request being answered is the new
@@ -81,7 +83,7 @@ class Admission:
             return "the server is closing"
         full = self._full()
         while full is not None:
-            victim = next((conn for conn in self.pending if conn.login is None), None)
+            victim = next((c for c in self.pending if c.login is None or c.login.waiting), None)
             if victim is None:
                 return full
             self.evicted += 1
@@ -113,8 +115,17 @@ class Admission:
 class Listener:
     """The listening socket(s) of a server, making one protocol per admitted connection."""
 
-    __slots__ = ("_accepting", "_admission", "_handshakes", "_loop", "_make", "_server",
-                 "_sock", "_tls_timeout")  # fmt: skip
+    __slots__ = (
+        "_accepting",
+        "_admission",
+        "_handshakes",
+        "_lines",
+        "_loop",
+        "_make",
+        "_server",
+        "_sock",
+        "_tls_timeout",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -122,8 +133,10 @@ class Listener:
         admission: Admission,
         make: Callable[[bool], ServerProtocol],
         tls_timeout: float,
+        lines: RepeatedLines,
     ) -> None:
         self._loop = loop
+        self._lines = lines  # warnings said once, then counted
         self._admission = admission
         self._make = make  # make(admitted): admitted means the caps were applied already
         self._tls_timeout = tls_timeout
@@ -170,7 +183,11 @@ class Listener:
             refusal = admission.refusal()
             if refusal is not None:
                 conn.close()
-                log.warning("connection %s:%s refused: %s", peer[0], peer[1], refusal)
+                self._lines.log(
+                    logging.WARNING,
+                    f"connection {peer[0]}:{peer[1]} refused: {refusal}",
+                    kind_of(refusal),
+                )
                 continue
             admission.handshaking += 1
             task = loop.create_task(self._tls_handshake(conn, peer, ssl))
@@ -186,8 +203,10 @@ class Listener:
             )
         except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             sock.close()
-            log.warning("connection %s:%s closed: TLS handshake failed: %s", peer[0], peer[1],
-                        exc or type(exc).__name__)  # fmt: skip
+            why = f"TLS handshake failed: {exc or type(exc).__name__}"
+            self._lines.log(
+                logging.WARNING, f"connection {peer[0]}:{peer[1]} closed: {why}", kind_of(why)
+            )
         finally:
             self._admission.handshaking -= 1
 

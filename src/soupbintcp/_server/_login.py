@@ -4,17 +4,20 @@ Layer 3 (server driver). The check is the configured `credentials` table (consta
 see `_auth`) or the application's `authenticate`, which may be a coroutine function: then
 the answer waits for it in a task, cancelled if the connection closes first. An exception
 from `authenticate` or `user_store` is the application's bug and closes that client alone.
+Repeated failures from one address for one user wait their turn first (`_throttle`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from .._errors import RejectReason
 from .._wire._packets import LoginRequest
+from ._auth import normalize_username
 from ._context import ServerContext
 
 if TYPE_CHECKING:
@@ -26,17 +29,42 @@ __all__ = ["Login"]
 class Login:
     """One Login Request of one connection, until it is answered."""
 
-    __slots__ = ("_conn", "_ctx", "_request", "_task")
+    __slots__ = ("_conn", "_ctx", "_request", "_task", "_user", "waiting")
 
     def __init__(self, conn: ServerProtocol, ctx: ServerContext, request: LoginRequest) -> None:
         self._conn = conn
         self._ctx = ctx
         self._request = request
         self._task: asyncio.Task[None] | None = None
+        self._user = normalize_username(request.username)
+        #: Held back by the throttle (repeated failures from this address for this user).
+        self.waiting = False
 
     def start(self) -> None:
+        conn = self._conn
+        conn.connection.username = self._request.username  # the one it asked for, meanwhile
+        ctx = self._ctx
+        wait = ctx.throttle.wait(conn.connection.address[0], self._user, ctx.loop.time())
+        if wait is None:
+            conn.close(
+                "login not checked: too many failed logins for this user from this address",
+                logging.WARNING,
+                abort=True,
+            )
+        elif wait > 0:
+            self.waiting = True
+            self._task = ctx.loop.create_task(self._after(wait))
+        else:
+            self._check()
+
+    async def _after(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._task = None
+        self.waiting = False
+        self._check()
+
+    def _check(self) -> None:
         request = self._request
-        self._conn.connection.username = request.username  # the one it asked for, meanwhile
         config = self._ctx.config
         try:
             if config.credentials is not None:
@@ -77,11 +105,14 @@ class Login:
         conn = self._conn
         if conn.closed:
             return
+        ctx = self._ctx
+        source = conn.connection.address[0]
         if username is None:
+            ctx.throttle.failed(source, self._user, ctx.loop.time())
             conn.reject_login(RejectReason.NOT_AUTHORIZED, "not authorized")
             return
+        ctx.throttle.succeeded(source, self._user)
         request = self._request
-        ctx = self._ctx
         session = ctx.session
         if request.session and request.session != session.id:
             conn.reject_login(

@@ -29,6 +29,7 @@ from ._connection import Connection, buffered
 from ._context import ServerContext
 from ._inbox import Inbox
 from ._login import Login
+from ._repeats import kind_of
 from ._replay import Replay
 from ._stream import Stream
 
@@ -120,7 +121,9 @@ class ServerProtocol(asyncio.Protocol):
             self.closed = True
             transport.abort()
             host, port = conn.address
-            log.warning("connection %s:%s refused: %s", host, port, refusal)
+            self._ctx.lines.log(
+                logging.WARNING, f"connection {host}:{port} refused: {refusal}", kind_of(refusal)
+            )
             return
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -419,7 +422,10 @@ class ServerProtocol(asyncio.Protocol):
                 self.transport.abort()
             else:
                 self.transport.close()
-        if log.isEnabledFor(level):
+        if level >= logging.WARNING:
+            # Storms of hostile connections: said once, then counted (see `_repeats`).
+            self._ctx.lines.log(level, self._summary(reason), kind_of(reason))
+        elif log.isEnabledFor(level):
             log.log(level, "%s", self._summary(reason))
 
     def who(self) -> str:

@@ -89,7 +89,7 @@ class Server:
         self._admission = ctx.admission
         self._listener = Listener(
             loop, ctx.admission, lambda admitted: ServerProtocol(ctx, admitted=admitted),
-            config.login_timeout,
+            config.login_timeout, ctx.lines,
         )  # fmt: skip
         self._closed = loop.create_future()
 
@@ -263,6 +263,7 @@ class Server:
             for stream in session.streams():
                 stream.shutdown()
         await self._listener.wait_closed()
+        self._ctx.lines.flush()
         if not self._closed.done():
             self._closed.set_result(None)
         log.info("server closed")
