@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl as _ssl
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import soupbintcp
 from ._common import PASSWORD_ENV, F, UserError, describe_error, stderr
 
 __all__ = ["connect", "tls_options"]
+
+log = logging.getLogger("soupbintcp.cli")
 
 
 def tls_options(func: F) -> F:
@@ -59,18 +62,31 @@ async def connect(
     password: str,
     tls: dict[str, Any],
     **options: Any,
-) -> soupbintcp.AsyncClient:
-    """`connect_async` with the TLS options; a failed plain login says TLS may be needed."""
+) -> tuple[soupbintcp.AsyncClient, list[int]]:
+    """`connect_async` with the TLS options; a failed plain login says TLS may be needed.
+
+    Returns the client and the sequence number of each Login Accepted so far (the first is
+    where the server started); every status event is logged at debug level (``-v``).
+    """
     context = tls_context(**tls)
+    accepted: list[int] = []
+
+    def on_status(event: soupbintcp.Event) -> None:
+        log.debug("status: %r", event)
+        if isinstance(event, soupbintcp.LoginAccepted):
+            accepted.append(event.sequence)
+
     try:
-        return await soupbintcp.connect_async(
+        client = await soupbintcp.connect_async(
             address,
             username,
             password,
             ssl=context,
             server_hostname=tls["server_name"] if context else None,
+            on_status=on_status,
             **options,
         )
+        return client, accepted
     except soupbintcp.LoginRejected as exc:
         if username or exc.reason is not soupbintcp.RejectReason.NOT_AUTHORIZED:
             raise

@@ -6,7 +6,6 @@ gap and no duplicate however often it is stopped.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -31,8 +30,6 @@ from ._common import (
 from ._connect import connect, tls_options
 from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
-
-log = logging.getLogger("soupbintcp.cli")
 
 
 class _Sink(Protocol):
@@ -160,14 +157,7 @@ def command(
 
     async def main() -> int:
         first = existing.count + 1 if existing else 1
-        accepted: list[int] = []
-
-        def on_status(event: soupbintcp.Event) -> None:
-            log.debug("status: %r", event)
-            if isinstance(event, soupbintcp.LoginAccepted):
-                accepted.append(event.sequence)
-
-        client = await connect(
+        client, accepted = await connect(
             address,
             username,
             secret,
@@ -175,7 +165,6 @@ def command(
             session_id=session_id or (existing.session_id if existing else None) or "",
             sequence=first,
             reconnect=reconnect,
-            on_status=on_status,
         )
         if accepted and accepted[0] < first:
             # The server's session ends before the recording does: a different session or a

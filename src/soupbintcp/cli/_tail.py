@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import time
 from pathlib import Path
@@ -17,8 +16,6 @@ from ._common import ADDRESS, client_credentials, credential_options, plural, se
 from ._connect import connect, tls_options
 from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
-
-log = logging.getLogger("soupbintcp.cli")
 
 
 def start_note(asked: int, accepted: int | None) -> str | None:
@@ -83,17 +80,10 @@ def command(
 
     async def main() -> int:
         started = time.monotonic()
-        accepted: list[int] = []
-
-        def on_status(event: soupbintcp.Event) -> None:
-            log.debug("status: %r", event)
-            if isinstance(event, soupbintcp.LoginAccepted):
-                accepted.append(event.sequence)
-
-        client = await connect(
+        client, accepted = await connect(
             address, username, secret, tls,
             session_id=session_id, sequence=sequence, reconnect=reconnect,
-            heartbeat_timeout=heartbeat_timeout, on_status=on_status,
+            heartbeat_timeout=heartbeat_timeout,
         )  # fmt: skip
         if note := start_note(sequence, accepted[0] if accepted else None):
             stderr.print(f"note: {note}")
