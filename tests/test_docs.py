@@ -16,11 +16,13 @@ from types import ModuleType
 import pytest
 
 import soupbintcp
+import soupbintcp.gateways
 import soupbintcp.itch
+import soupbintcp.moldudp64
 import soupbintcp.store
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC = (soupbintcp, soupbintcp.store, soupbintcp.itch)
+PUBLIC = (soupbintcp, soupbintcp.store, soupbintcp.itch, soupbintcp.moldudp64, soupbintcp.gateways)
 
 
 def test_the_api_reference_builds_strictly(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ _start: Final = itemgetter(0)
 
 
 class ListenerState(enum.Enum):
+    """Where a `MoldListener` is: waiting for the first packet, following, ended."""
+
     WAITING = "waiting"  # no packet of the session seen yet
     LISTENING = "listening"
     ENDED = "ended"  # End of Session seen and every message before it delivered
@@ -127,6 +129,7 @@ class MoldListener:
 
     @property
     def state(self) -> ListenerState:
+        """Where the listener is in its life (`ListenerState`)."""
         return self._state
 
     @property
@@ -157,14 +160,17 @@ class MoldListener:
 
     @property
     def held(self) -> int:
+        """Messages held out of order, waiting for a gap before them to be filled."""
         return self._held_count
 
     @property
     def outstanding(self) -> int:
+        """Re-requests sent and not yet answered."""
         return len(self._requests)
 
     @property
     def error(self) -> SoupBinTCPError | None:
+        """The error that ended the listener, if one did."""
         return self._error
 
     # --- receiving -----------------------------------------------------------------------

@@ -218,13 +218,16 @@ class Downstream:
 
     @property
     def is_heartbeat(self) -> bool:
+        """Whether the packet is a heartbeat: no messages and not End of Session."""
         return not self.messages and not self.end_of_session
 
     @property
     def next_sequence(self) -> int:
+        """The sequence number after the packet's last message."""
         return self.sequence + len(self.messages)
 
     def encode(self) -> bytes:
+        """The packet as a datagram: header, then each message with its 2-byte length."""
         field = session_field(self.session)
         if self.end_of_session:
             return end_of_session(field, self.sequence)
@@ -232,6 +235,7 @@ class Downstream:
 
     @classmethod
     def decode(cls, data: bytes) -> Self:
+        """Parse one downstream datagram; a malformed one raises `MoldUDP64Error`."""
         raw, sequence, count = decode_header(data)
         session = parse_session(raw)
         messages = decode_blocks(data, count)
@@ -247,9 +251,11 @@ class Request:
     count: int
 
     def encode(self) -> bytes:
+        """The request as a datagram: session, sequence number, message count."""
         return encode_request(session_field(self.session), self.sequence, self.count)
 
     @classmethod
     def decode(cls, data: bytes) -> Self:
+        """Parse one re-request datagram; a malformed one raises `MoldUDP64Error`."""
         raw, sequence, count = decode_request(data)
         return cls(parse_session(raw), sequence, count)

@@ -71,6 +71,7 @@ class MoldGateway:
         return host, port
 
     async def wait_closed(self) -> None:
+        """Wait until the gateway has stopped."""
         await asyncio.shield(self._task)
 
     async def close(self) -> None:

@@ -66,6 +66,7 @@ class BlockingListener(ListenerCore):
 
     @property
     def queued(self) -> int:
+        """Messages received and not yet taken by the application."""
         with self._lock:
             return self._unread()
 
@@ -99,6 +100,7 @@ class BlockingListener(ListenerCore):
             raise StopIteration from None
 
     def batches(self) -> Iterator[list[SequencedMessages]]:
+        """Yield what `receive_batch` returns, batch after batch, until End of Session."""
         while True:
             try:
                 yield self.receive_batch()

@@ -95,6 +95,7 @@ class RequestServer:
 
     @property
     def address(self) -> Address:
+        """The (host, port) the re-request server listens on."""
         assert self._sock is not None
         host, port = self._sock.getsockname()[:2]
         return host, port

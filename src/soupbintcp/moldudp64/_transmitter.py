@@ -116,6 +116,7 @@ class Transmitter:
 
     @property
     def ended(self) -> bool:
+        """Whether End of Session has been sent."""
         return self._ended
 
     @property
