@@ -84,23 +84,25 @@ def _message_classes() -> dict[bytes, Any]:
 
 
 _classes: dict[bytes, Any] | None = None
-_TIME_FIELDS = ("stock_locate", "tracking_number", "timestamp")
-_SCALE = {"price4": -4, "price8": -8}
 
 
-def _read(value: Any, kind: str, where: str) -> Any:
-    if kind == "alpha":
-        try:
-            return bytes(value).decode("ascii").rstrip(" ")
-        except UnicodeDecodeError:
-            raise ItchDecodeError(f"{where}: not ASCII text: {bytes(value)!r}") from None
-    if kind in _SCALE:
-        return Decimal(value).scaleb(_SCALE[kind])
-    if kind == "ns":
-        return TimeOfDay(value)
-    if kind == "s":
-        return TimeOfDay(value * 10**9)
-    return int(value)
+def _alpha(value: Any) -> str:
+    return bytes(value).decode("ascii").rstrip(" ")  # UnicodeDecodeError: said by the caller
+
+
+_READERS: Final[dict[str, Any]] = {
+    "alpha": _alpha,
+    "int": int,
+    "price4": lambda value: Decimal(value).scaleb(-4),
+    "price8": lambda value: Decimal(value).scaleb(-8),
+    "ns": TimeOfDay,
+    "s": lambda value: TimeOfDay(value * 10**9),
+}
+# Per message type: (field name, itchfeed attribute, reader), resolved once.
+_PLANS: Final = {
+    letter: tuple((f.name, f.attribute, _READERS[f.kind]) for f in layout.fields)
+    for letter, layout in LAYOUTS.items()
+}
 
 
 def _layout_of(payload: bytes) -> Layout:
@@ -141,6 +143,12 @@ def decode(payload: bytes) -> ItchMessage:
         "tracking_number": int(raw.tracking_number),
         "timestamp": TimeOfDay(int(raw.timestamp)),
     }
-    for f in layout.fields:
-        fields[f.name] = _read(getattr(raw, f.attribute), f.kind, f"{layout.name} {f.name}")
+    for name, attribute, read in _PLANS[letter]:
+        value = getattr(raw, attribute)
+        try:
+            fields[name] = read(value)
+        except UnicodeDecodeError:
+            raise ItchDecodeError(
+                f"{layout.name} {name}: not ASCII text: {bytes(value)!r}"
+            ) from None
     return ItchMessage(letter, layout.name, fields)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import secrets
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from ._decode import ItchDecodeError, ItchMessage, TimeOfDay, decode
 
@@ -47,16 +48,24 @@ def to_jsonable(message: ItchMessage) -> dict[str, Any]:
     return out
 
 
-def _json_value(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return str(value)  # exact: Decimal('189.2500') is written 189.2500, never 189.24999
-    return json.dumps(value)
+# Decimals are written by swapping each for a token json.dumps leaves alone, then the token
+# for the exact number: one json.dumps call a message (five times faster than one a field).
+# The nonce keeps a text field that happens to look like a token from ever being one.
+_NONCE: Final = secrets.token_hex(8)
 
 
 def to_json(message: ItchMessage) -> str:
     """One line of JSON (no newline), prices as exact decimal numbers."""
-    items = to_jsonable(message).items()
-    return "{" + ", ".join(f"{json.dumps(k)}: {_json_value(v)}" for k, v in items) + "}"
+    out = to_jsonable(message)
+    exact: list[str] = []
+    for key, value in out.items():
+        if isinstance(value, Decimal):
+            out[key] = f"\x00{_NONCE}{len(exact)}\x00"
+            exact.append(str(value))  # Decimal('189.2500') is written 189.2500, exactly
+    line = json.dumps(out)
+    for i, number in enumerate(exact):
+        line = line.replace(f'"\\u0000{_NONCE}{i}\\u0000"', number, 1)
+    return line
 
 
 def to_text(message: ItchMessage) -> str:
