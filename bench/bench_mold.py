@@ -9,6 +9,9 @@ the reference.
   re-request server), 5 % of its datagrams dropped at random, to a listener that must
   deliver every message in order; the figure is messages / (first sent to last delivered),
   so at most the live rate; "unpaced": the same with the whole stream sent at once.
+- flood: the transmitter with its re-request server on the same event loop, alone, while
+  another process floods the server with requests from 32 source addresses, and (the
+  control) while the same process floods a socket nobody reads;
 - reference: the SoupBinTCP client's `receive_msg()` over TCP from bench/feed_server.py.
 
 Figures are medians of the runs, ratios medians of per-run ratios.
@@ -157,6 +160,61 @@ async def _transmit(n: int) -> float:
     return n / elapsed
 
 
+def _flooder(target: Address, sources: int, stop: Any) -> None:
+    """Requests for the biggest answer, from `sources` addresses, as fast as they go."""
+    socks = []
+    for i in range(sources):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((f"127.0.0.{2 + i}", 0))
+        sock.setblocking(False)
+        socks.append(sock)
+    request = FIELD + (1).to_bytes(8, "big") + b"\xff\xff"
+    while not stop.is_set():
+        for sock in socks:
+            for _ in range(50):
+                try:
+                    sock.sendto(request, target)
+                except BlockingIOError:
+                    break
+            try:
+                while sock.recv(65536):
+                    pass
+            except BlockingIOError:
+                pass
+
+
+async def _transmit_flooded(n: int, flood: str | None) -> tuple[float, int]:
+    """The transmitter's rate with its re-request server on the same loop, and how many
+    requests the server read. `flood`: None, "server" (the flood goes to the re-request
+    server) or "sink" (the same flood to a socket nobody reads: what the flooding process
+    and the kernel cost this machine by themselves, the control)."""
+    store = MemoryStore(session_id=SESSION)
+    store.append_many(itch_payloads(n))
+    rq = await serve_requests(store, (LOOP, 0))
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind((LOOP, 0))
+    stop = mp.Event()
+    proc = None
+    if flood:
+        target = rq.address if flood == "server" else sink.getsockname()
+        proc = mp.Process(target=_flooder, args=(target, 32, stop), daemon=True)
+        proc.start()
+        await asyncio.sleep(0.5)  # the flood is on
+    started = time.perf_counter()
+    tx = await transmit(store, random_group(), interface=LOOP, ttl=0, first=1, burst=1024)
+    while tx.next_sequence <= n:
+        await asyncio.sleep(0.001)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    if proc is not None:
+        proc.join(5)
+        proc.kill()
+    await tx.close()
+    await rq.close()
+    sink.close()
+    return n / elapsed, rq.requests
+
+
 class _LossySocket:
     """The transmitter's socket, dropping a share of its datagrams (the network's loss)."""
 
@@ -254,11 +312,19 @@ def main() -> None:
     n = args.n
     figures: dict[str, list[float]] = {}
     gaps: list[dict[str, Any]] = []
+    floods: list[int] = []
     for run in range(args.runs):
         figures.setdefault("SoupBinTCP client receive_msg()", []).append(client_rate(n))
         figures.setdefault("transmitter", []).append(run_on("asyncio", lambda: _transmit(n)))
         for path in ("receive_msg()", "async for", "receive_batch()"):
             figures.setdefault(path, []).append(listener_rate(n, path))
+        quiet, _ = run_on("asyncio", lambda: _transmit_flooded(n, None))
+        control, _ = run_on("asyncio", lambda: _transmit_flooded(n, "sink"))
+        flooded, reads = run_on("asyncio", lambda: _transmit_flooded(n, "server"))
+        figures.setdefault("transmitter + re-request server", []).append(quiet)
+        figures.setdefault("the same, a flood to an unread socket", []).append(control)
+        figures.setdefault("the same, the flood to the server", []).append(flooded)
+        floods.append(reads)
         gaps.append(gap_fill(n, args.rate, args.loss))
         figures.setdefault("gap fill", []).append(gaps[-1]["rate"])
         gaps.append(gap_fill(n, 0, args.loss))
@@ -276,6 +342,7 @@ def main() -> None:
             for k, v in figures.items()
         },
         "gap_fill": gaps,
+        "flood_requests_read": floods,
     }
     for k, v in results["figures"].items():
         print(f"{k:34} {v:>12,.0f} msg/s  {results['ratios'][k]:.2f}x the SoupBinTCP client")

@@ -59,7 +59,7 @@ class RequestServer:
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         rate: float = 10_000.0,
         burst: int = 1_000,
-        max_requests: int = 50_000,
+        max_requests: int = 20_000,
     ) -> None:
         if rate <= 0 or burst < 1 or max_requests < 1:
             raise LocalProtocolError("rate, burst and max_requests must be positive")
