@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import soupbintcp
-from soupbintcp import CloseReason, FileStore, LocalProtocolError, SessionEnded
+from soupbintcp import CloseReason, FileStore, LocalProtocolError, SessionEnded, StoreError
 from soupbintcp.store import MemoryStore
 
 from .attack_support import PASSWORD, USER, report, serve_attacked
@@ -90,7 +90,6 @@ async def read_to_the_end(client: soupbintcp.AsyncClient, timeout: float = 30) -
 # --- point 5: End of Session survives a restart -----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 point 5: End of Session is not in the journal")
 async def test_end_of_session_is_remembered_across_a_restart(tmp_path: Path) -> None:
     count = 2_000
     journal = make_journal(tmp_path / "feed.soup", count)
@@ -129,9 +128,18 @@ async def test_end_of_session_is_remembered_across_a_restart(tmp_path: Path) -> 
         second.kill()
     with FileStore(journal) as store:
         assert store.count == count  # nothing appended past the end
+        assert store.session_ended
+    # Publishing into it is refused, and says what to do instead.
+    generating = subprocess.run(
+        [*CLI, "serve", "--listen", "127.0.0.1:0", "--store", str(journal), "--user", USER,
+         "--generate", "100"],
+        capture_output=True, text=True, env=ENV, timeout=60, check=False,
+    )  # fmt: skip
+    assert generating.returncode != 0
+    assert "has ended" in generating.stderr
+    assert "new --store" in generating.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 point 5: End of Session is not in the journal")
 async def test_publishing_into_an_ended_session_is_refused(tmp_path: Path) -> None:
     journal = make_journal(tmp_path / "feed.soup", 10)
     with FileStore(journal) as store:
@@ -225,3 +233,28 @@ async def test_serve_drain_timeout_option(tmp_path: Path) -> None:
         assert "drain timeout" in log, log
     finally:
         serving.kill()
+
+
+def test_a_journal_remembers_that_its_session_ended(tmp_path: Path) -> None:
+    journal = make_journal(tmp_path / "feed.soup", 3)
+    with FileStore(journal) as store:
+        assert not store.session_ended
+        store.append(b"four")
+        store.end_session()
+        store.end_session()  # once is enough; twice is harmless
+        with pytest.raises(StoreError, match="has ended"):
+            store.append(b"five")
+    with FileStore(journal) as store:
+        assert store.session_ended
+        assert store.count == 4
+        assert store.read(1, 4) == [message(1), message(2), message(3), b"four"]
+        with pytest.raises(StoreError, match="has ended"):
+            store.append_many([b"x"])
+        with pytest.raises(StoreError, match="has ended"):
+            store.append_frames(b"\x00\x02Sx", 1)
+        assert store.count == 4
+    with FileStore(journal, readonly=True) as store:
+        assert store.session_ended
+    fresh = make_journal(tmp_path / "other.soup", 1)
+    with FileStore(fresh) as store:
+        assert not store.session_ended

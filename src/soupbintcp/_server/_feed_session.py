@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from .._errors import LocalProtocolError
-from ..store import MessageStore
+from ..store import EndsSession, MessageStore
 from ._auth import normalize_username
 from ._config import ServerConfig, UserStoreFactory
 from ._stream import Stream
@@ -42,6 +42,10 @@ class FeedSession:
         self.user_store = user_store
         self.users: dict[str, Stream] = {}
         self.ended = False
+        if self.shared is not None and _recorded_ended(self.shared.store):
+            # A server restarted on a journal whose session ended: the rest, then Z again.
+            self.ended = True
+            self.shared.end()
 
     def __repr__(self) -> str:
         return f"<FeedSession {self.id!r}{' ended' if self.ended else ''}>"
@@ -71,7 +75,7 @@ class FeedSession:
                     f"not {self.id!r}"
                 )
             stream = Stream(self._config, self._loop, store, key, owned=True)
-            if self.ended or closing:
+            if self.ended or closing or _recorded_ended(store):
                 stream.end()
             self.users[key] = stream
         return stream
@@ -91,5 +95,15 @@ class FeedSession:
             stream.flush_now()
         self.ended = True
         for stream in streams:
+            store = stream.store
+            if isinstance(store, EndsSession) and not store.session_ended:
+                try:  # so that a restarted server does not serve the session as open
+                    store.end_session()
+                except Exception:
+                    log.exception("recording the end of the session in %r failed", store)
             stream.end()
         log.info("session %s ended", self.id)
+
+
+def _recorded_ended(store: MessageStore) -> bool:
+    return isinstance(store, EndsSession) and store.session_ended

@@ -256,6 +256,11 @@ def command(
                 imported = import_binary_file(import_binaryfile, store)
                 stderr.print(f"imported {plural(imported, 'message')} from {import_binaryfile}")
         session = session_id or store.session_id or DEFAULT_SESSION
+        if store.session_ended and (generate or pace is not None):
+            raise UserError(
+                f"session {session!r} in {store_path} has ended: nothing more can be published "
+                "into it (give a new --store and --session to start the next one)"
+            )
         options = ServeOptions(
             heartbeat_interval=heartbeat_interval,
             client_heartbeat_timeout=client_heartbeat_timeout,

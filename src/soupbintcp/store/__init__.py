@@ -11,13 +11,14 @@ from Nasdaq's BinaryFILE format of ITCH 5.0 files.
 from ._binaryfile import BinaryFileWriter, export_binaryfile, import_binaryfile, iter_binaryfile
 from ._file import DEFAULT_INDEX_INTERVAL, FileStore
 from ._memory import MemoryStore
-from ._protocol import Durability, MessageStore, StoreError
+from ._protocol import Durability, EndsSession, MessageStore, StoreError
 from ._reader import JournalReader, JournalReport
 
 __all__ = [
     "DEFAULT_INDEX_INTERVAL",
     "BinaryFileWriter",
     "Durability",
+    "EndsSession",
     "FileStore",
     "JournalReader",
     "JournalReport",

@@ -41,7 +41,14 @@ from ._frames import (
     normalize_session,
 )
 from ._index import IDX_HEADER_SIZE, IndexFile
-from ._journal import HEADER_SIZE, MAGIC, create_journal, fdatasync, read_header
+from ._journal import (
+    HEADER_SIZE,
+    MAGIC,
+    create_journal,
+    fdatasync,
+    read_header,
+    record_session_end,
+)
 from ._protocol import Durability, StoreError
 from ._reading import FrameReader
 from ._recovery import recover
@@ -83,6 +90,7 @@ class FileStore:
         "_durable_count",
         "_durable_end",
         "_end",
+        "_ended",
         "_fsync",
         "_idx",
         "_index",
@@ -161,7 +169,7 @@ class FileStore:
             except BlockingIOError:
                 raise StoreError(f"journal {path} is open for writing elsewhere") from None
         size = os.fstat(self._rfd).st_size
-        recorded, self._journal_id = read_header(self._rfd, path)
+        recorded, self._journal_id, self._ended = read_header(self._rfd, path)
         if wanted is not None and wanted != recorded:
             raise StoreError(
                 f"journal {path} records session {recorded!r}, not the requested {wanted!r}"
@@ -211,6 +219,21 @@ class FileStore:
         return self._session_id
 
     @property
+    def session_ended(self) -> bool:
+        """Whether the session ended (`end_session`): then nothing more can be appended."""
+        return self._ended
+
+    def end_session(self) -> None:
+        """Record in the journal that the session ended (End of Session was sent), after
+        flushing: appends raise `StoreError` from now on, here and in every later process."""
+        self._check_writable()
+        if self._ended:
+            return
+        self.flush()
+        record_session_end(self._wfd, self._path)
+        self._ended = True
+
+    @property
     def recovered_bytes(self) -> int:
         """Bytes of a torn last record cut off (ignored, if `readonly`) when opened."""
         return self._recovered
@@ -228,15 +251,23 @@ class FileStore:
         if self._readonly:
             raise StoreError(f"journal {self._path} is open read-only")
 
-    def append(self, data: bytes) -> int:
+    def _check_appendable(self) -> None:
         self._check_writable()
+        if self._ended:
+            raise StoreError(
+                f"session {self._session_id!r} in {self._path} has ended: nothing can be "
+                "appended (start a new session in a new journal)"
+            )
+
+    def append(self, data: bytes) -> int:
+        self._check_appendable()
         frame = encode_one(data)
         if self._count == len(self._index) * self._interval:
             self._index.append(self._end)
         return self._commit(frame, 1)
 
     def append_many(self, messages: Iterable[bytes]) -> int:
-        self._check_writable()
+        self._check_appendable()
         msgs = as_sequence(messages)
         if not msgs:
             return self._count + 1
@@ -244,7 +275,7 @@ class FileStore:
         return self._commit(frames, len(msgs))
 
     def append_frames(self, frames: bytes, count: int) -> int:
-        self._check_writable()
+        self._check_appendable()
         if not count and not frames:
             return self._count + 1
         if count == 1 and is_one_frame(frames):

@@ -9,7 +9,9 @@ Journal file format (all integers big-endian)::
         12    10  session id: the spec's Session field (ASCII, left-padded with spaces;
                   all spaces when the journal records no session id)
         22     8  journal id: random bytes chosen at creation; the side index names it
-        30     2  reserved, zero
+        30     2  flags: bit 0 set once the session ended (End of Session was sent; nothing
+                  is appended after it, and a server restarted on the journal serves the
+                  rest and then End of Session again); other bits zero
         32     -  records: Sequenced Data frames exactly as on the wire, back to back:
                   2-byte length of what follows, b"S", payload. Record n is message n.
 
@@ -35,6 +37,7 @@ __all__ = [
     "create_journal",
     "fdatasync",
     "read_header",
+    "record_session_end",
 ]
 
 MAGIC: Final = b"SBTCPJNL"
@@ -42,6 +45,8 @@ VERSION: Final = 1
 HEADER_SIZE: Final = 32
 _SESSION_AT: Final = 12
 _ID_AT: Final = 22
+_FLAGS_AT: Final = 30
+_ENDED: Final = 1
 
 fdatasync = getattr(os, "fdatasync", os.fsync)
 
@@ -51,6 +56,8 @@ class Header(NamedTuple):
 
     session_id: str | None
     journal_id: bytes
+    #: The session ended (flags bit 0).
+    ended: bool = False
 
 
 def read_header(fd: int, path: str) -> Header:
@@ -65,7 +72,18 @@ def read_header(fd: int, path: str) -> Header:
         recorded = parse_session(header[_SESSION_AT:_ID_AT]) or None
     except RemoteProtocolError as exc:
         raise StoreError(f"journal {path} has a bad session id field: {exc}") from None
-    return Header(recorded, header[_ID_AT : _ID_AT + 8])
+    flags = int.from_bytes(header[_FLAGS_AT : _FLAGS_AT + 2], "big")
+    return Header(recorded, header[_ID_AT : _ID_AT + 8], bool(flags & _ENDED))
+
+
+def record_session_end(fd: int, path: str) -> None:
+    """Set the header's session-ended flag on the journal open for writing on `fd`, and
+    make it durable (it is written once per session: the cost does not matter)."""
+    try:
+        os.pwrite(fd, _ENDED.to_bytes(2, "big"), _FLAGS_AT)
+        fdatasync(fd)
+    except OSError as exc:
+        raise StoreError(f"cannot record the end of the session in {path}: {exc}") from exc
 
 
 def create_journal(path: str, session_id: str | None, *, fsync: bool) -> None:

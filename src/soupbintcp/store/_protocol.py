@@ -13,7 +13,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from .._errors import SoupBinTCPError
 
-__all__ = ["Durability", "MessageStore", "StoreError"]
+__all__ = ["Durability", "EndsSession", "MessageStore", "StoreError"]
 
 
 class StoreError(SoupBinTCPError):
@@ -116,3 +116,21 @@ class MessageStore(Protocol):
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
+
+
+@runtime_checkable
+class EndsSession(Protocol):
+    """A store that remembers that its session ended (optional; `FileStore` does).
+
+    The server calls `end_session()` when it sends End of Session, and checks
+    `session_ended` when it opens the store: a server restarted on an ended journal serves
+    the rest and then End of Session again, and refuses to publish into it."""
+
+    @property
+    def session_ended(self) -> bool:
+        """Whether the session ended: nothing more can be appended."""
+        ...
+
+    def end_session(self) -> None:
+        """Record that the session ended, durably; appends raise `StoreError` from then on."""
+        ...

@@ -83,7 +83,7 @@ class JournalReader:
         except OSError as exc:
             raise StoreError(f"cannot open journal {self._path}: {exc}") from exc
         try:
-            self._session_id, self._journal_id = read_header(fd, self._path)
+            self._session_id, self._journal_id, _ = read_header(fd, self._path)
             size = os.fstat(fd).st_size
             found = find_end(self._path, fd, size, index_interval, self._journal_id)
         except BaseException:
