@@ -348,14 +348,21 @@ def serve(
         time. `connection.username` is then the username as configured here.
       - `authenticate(username, password, requested_session, requested_sequence) -> bool`,
         a function or a coroutine function.
-    A failed check is answered with Login Rejected "A". Passwords are never logged.
+    A failed check is answered with Login Rejected "A". Passwords are never logged. After
+    5 failures from one address for one username, its attempts are checked one at a time,
+    0.1 s apart and doubling with each failure up to 5 s (other addresses are not slowed);
+    repeated warning lines are written 20 times per 10 s, then counted in one line.
 
     `on_unsequenced(connection, data)` (function or coroutine function) receives each
-    Unsequenced Data packet of a logged-in client, in order per connection (the next call
-    waits for the previous one; reading from a client stops while 1024 of its messages wait).
-    It answers with `connection.send_unseq_data(...)` or `connection.publish(...)`.
-    An exception raised by `on_unsequenced`, `authenticate` or `user_store` is logged with
-    its traceback and closes that client's connection alone.
+    Unsequenced Data packet of a logged-in client, in order per user: the next call waits
+    for the previous one, and when a user reconnects, its new connection's messages wait
+    until the old connection's are handled. Reading from a client stops while 1,024 of its
+    messages or 1 MiB wait, or 64 MiB for all clients together; bytes nobody consumes (Debug
+    packets, Unsequenced Data with no handler) are read at 64 KiB/s at most, and a client
+    that sends more than 4 KiB before it is logged in is closed. It answers with
+    `connection.send_unseq_data(...)` or `connection.publish(...)`. An exception raised by
+    `on_unsequenced`, `authenticate` or `user_store` is logged with its traceback and closes
+    that client's connection alone.
 
     Timing: `heartbeat_interval` (Server Heartbeat after this long without sending),
     `client_heartbeat_timeout` (close after this long without hearing from a logged-in
