@@ -6,6 +6,7 @@
     _session | store             (2: sans-IO state machines | the sequenced log; not each other)
     _client | _server | moldudp64 (3: drivers; not each other)
     gateways                     (4: SoupBinTCP <-> MoldUDP64, over both kinds of driver)
+    jetstream                    (4: gateways on a replicated log, on the public API)
     cli                          (5: only the public API: ``soupbintcp`` and ``soupbintcp.store``)
 
 The facade ``soupbintcp/__init__.py`` and ``__main__`` re-export and may import anything.
@@ -37,6 +38,7 @@ RANKS: dict[str, int] = {
     # Gateways join two layer-3 drivers (the SoupBinTCP server and MoldUDP64), which may
     # not import each other: only a layer above both may.
     "gateways": 4,
+    "jetstream": 4,
     "cli": 5,
 }
 FACADES = {"__init__", "__main__"}
@@ -48,6 +50,7 @@ CLI_ALLOWED = {
     f"{PACKAGE}.integrations",
     f"{PACKAGE}.itch",
     f"{PACKAGE}.gateways",
+    f"{PACKAGE}.jetstream",
 }
 
 

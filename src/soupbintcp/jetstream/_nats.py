@@ -1,0 +1,146 @@
+"""Talking to NATS: connecting to the log's nodes, and the feed's stream.
+
+Layer 4. Everything that names `nats-py` directly is here or in the follower and writer, so
+that importing `soupbintcp` never needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig, StreamInfo
+from nats.js.errors import APIError, NotFoundError
+
+from ._log import LogAddress, LogError, LogUnavailable
+
+__all__ = ["connect_log", "ensure_stream", "stop_task", "stream_info", "wait_available"]
+
+log = logging.getLogger("soupbintcp.jetstream")
+
+#: How long one round of connection attempts may take before we say the log is unreachable.
+_CONNECT_TIMEOUT = 1.0
+
+
+async def connect_log(address: LogAddress, name: str, **options: Any) -> NATS:
+    """A NATS connection to one of `address.servers` (the client learns the other cluster
+    nodes from the one it reaches), reconnecting forever. `LogUnavailable` if none answers
+    now."""
+
+    async def disconnected() -> None:
+        log.warning("log %s: connection lost; reconnecting", address)
+
+    async def reconnected() -> None:
+        url = nc.connected_url
+        log.warning("log %s: reconnected to %s", address, url.netloc if url else "?")
+
+    async def error(exc: Exception) -> None:
+        log.debug("log %s: %s", address, exc)
+
+    # nats-py takes fractions of seconds here although its annotations say int.
+    timing: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT, "reconnect_time_wait": 0.25}
+    nc = NATS()
+    try:
+        await nc.connect(
+            servers=list(address.servers),
+            name=name,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            ping_interval=1,
+            max_outstanding_pings=3,
+            disconnected_cb=disconnected,
+            reconnected_cb=reconnected,
+            error_cb=error,
+            **(timing | options),
+        )
+    except (OSError, TimeoutError, nats.errors.Error) as exc:
+        await nc.close()
+        raise LogUnavailable(
+            f"no node of the log {address} answers ({exc or type(exc).__name__})"
+        ) from exc
+    return nc
+
+
+async def stream_info(js: JetStreamContext, address: LogAddress) -> StreamInfo | None:
+    """The stream's info, or None if it does not exist. `LogUnavailable` on a timeout."""
+    try:
+        return await js.stream_info(address.stream)
+    except NotFoundError:
+        return None
+    except (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+        raise LogUnavailable(f"the log {address} does not answer ({type(exc).__name__})") from exc
+
+
+async def ensure_stream(
+    js: JetStreamContext, address: LogAddress, replicas: int | None
+) -> StreamInfo:
+    """The feed's stream, created if missing with `replicas` copies (None: 3, or as many
+    as the cluster has nodes when it has fewer)."""
+    info = await stream_info(js, address)
+    if info is not None:
+        subjects = info.config.subjects or []
+        if address.subject not in subjects:
+            raise LogError(
+                f"stream {address.stream} exists but does not hold {address.subject}: "
+                "not a soupbintcp feed"
+            )
+        return info
+    tries = [replicas] if replicas is not None else [3, 2, 1]
+    last: Exception | None = None
+    for count in tries:
+        config = StreamConfig(
+            name=address.stream,
+            subjects=[address.subject],
+            num_replicas=count,
+            storage=StorageType.FILE,
+            allow_direct=True,
+        )
+        try:
+            info = await js.add_stream(config)
+        except APIError as exc:
+            last = exc
+            # 10074: replicas > 1 without a cluster; 10023: fewer nodes than replicas.
+            if exc.err_code in (10074, 10023) and replicas is None:
+                continue
+            if exc.err_code == 10058:  # created meanwhile by another writer
+                found = await stream_info(js, address)
+                if found is not None:
+                    return found
+            raise LogError(f"cannot create stream {address.stream}: {exc.description}") from exc
+        except (TimeoutError, nats.errors.TimeoutError) as exc:
+            raise LogUnavailable(f"the log {address} does not answer") from exc
+        log.info("log %s: created the stream with %d replicas", address, count)
+        return info
+    raise LogError(f"cannot create stream {address.stream}: {last}")
+
+
+async def wait_available(
+    address: LogAddress, name: str, stop: asyncio.Event | None = None, **options: Any
+) -> NATS:
+    """`connect_log`, retried until a node answers (or `stop` is set: LogUnavailable)."""
+    said = False
+    while True:
+        try:
+            return await connect_log(address, name, **options)
+        except LogUnavailable as exc:
+            if not said:
+                log.warning("%s; retrying", exc)
+                said = True
+            if stop is not None and stop.is_set():
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for it to end. Cancelled again until it does: on Python 3.11
+    `asyncio.wait_for` (which nats-py uses too) can swallow a cancellation that arrives as
+    what it waits for completes."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("%r ended with %r", task, task.exception())

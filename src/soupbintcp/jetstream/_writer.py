@@ -1,0 +1,406 @@
+"""The one writer of a feed's log: batches of messages appended under a fence.
+
+Layer 4. Messages are numbered here as they are published (the next number after all that
+the log holds and all that this writer has in flight) and sent as batch entries of up to
+`batch_messages` messages / `batch_bytes` bytes, many entries in flight at once. Each append
+says which entry it must follow (``Nats-Expected-Last-Sequence``); JetStream refuses it
+otherwise. Nothing here decides what is durable: a message is durable once the follower has
+read it back from the log (JetStream delivers only what a quorum stored).
+
+Trouble of any kind — a refused append, an acknowledgement that does not come, a lost
+connection — is handled one way: stop sending, look at the log as it is (the follower
+catches up to its last entry), and if this writer still holds it, send again every batch
+the log does not hold validly, fenced on the entry that is really last. If another writer
+has claimed the log, stop with `WriterFenced`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+from collections import deque
+from collections.abc import Iterable
+from typing import Final
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from soupbintcp._wire._packets import sequenced_frames
+
+from ._follower import LogFollower
+from ._log import (
+    COUNT,
+    ENTRY,
+    EXPECTED_LAST,
+    FIRST,
+    SESSION,
+    WRITER,
+    WRONG_LAST_SEQUENCE,
+    Batch,
+    EntryKind,
+    LogAddress,
+    LogError,
+    LogUnavailable,
+    WriterFenced,
+    describe_writer,
+)
+from ._nats import ensure_stream, stop_task, stream_info
+
+__all__ = ["LogWriter"]
+
+log = logging.getLogger("soupbintcp.jetstream")
+
+#: 1,000 ITCH-sized messages, about 30 KB: the entry size JetStream takes fastest (issue 11).
+DEFAULT_BATCH_MESSAGES: Final = 1000
+DEFAULT_BATCH_BYTES: Final = 32 * 1024
+#: Entries sent and not yet acknowledged; more would only queue inside NATS.
+DEFAULT_WINDOW: Final = 64
+_ACK_TIMEOUT: Final = 2.0
+_TICK: Final = 0.05
+
+
+def writer_token() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+class LogWriter:
+    """Appends to the log that `follower` reads. `await start()` first (it claims the log),
+    then `publish_many` from the event loop's thread."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        address: LogAddress,
+        follower: LogFollower,
+        *,
+        session_id: str,
+        replicas: int | None = None,
+        batch_messages: int = DEFAULT_BATCH_MESSAGES,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+        window: int = DEFAULT_WINDOW,
+        takeover_after: float = 2.0,
+    ) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
+        self.address = address
+        self._follower = follower
+        self.session_id = session_id
+        self._replicas = replicas
+        self._batch_messages = batch_messages
+        self._batch_bytes = batch_bytes
+        self._window = window
+        self._takeover_after = takeover_after
+        # A live writer speaks well within the time after which another may take over.
+        self._keepalive = takeover_after / 4
+        self.token = writer_token()
+        self._loop = asyncio.get_running_loop()
+        # Sealed batches the log does not hold validly yet, oldest first; the first
+        # `_sent` of them are on their way in this round.
+        self._batches: deque[Batch] = deque()
+        self._sent = 0
+        self._open: list[bytes] = []
+        self._open_count = 0
+        self._open_bytes = 0
+        self._next = 0  # the number the next published message gets (after start)
+        self._expected = 0  # the log entry the next append must follow
+        self._in_flight: dict[int, float] = {}  # reply number -> time sent
+        self._reply = 0
+        self._round = 0
+        self._trouble = False
+        self._last_send = 0.0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inbox = ""
+        self.fenced: WriterFenced | None = None
+        self._stopped = False
+
+    # --- taking the log --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the stream if missing, then claim the log: at once if it is new or its
+        last writer released it; after `takeover_after` seconds of silence if a writer
+        held it (a crashed one); `WriterFenced` if that writer is still appending."""
+        self._inbox = self._nc.new_inbox()
+        await self._nc.subscribe(f"{self._inbox}.>", cb=self._ack)
+        await ensure_stream(self._js, self.address, self._replicas)
+        deadline = self._loop.time() + 3 * self._takeover_after
+        while True:
+            info = await stream_info(self._js, self.address)
+            last = info.state.last_seq if info is not None else 0
+            if last == 0:
+                if await self._try_append(EntryKind.SESSION, 0, {SESSION: self.session_id}):
+                    break
+                continue
+            await self._follower.caught_up(last, timeout=30.0)
+            state = self._follower.state
+            if state.session_id != self.session_id:
+                raise LogError(
+                    f"the log {self.address} holds session {state.session_id!r}, "
+                    f"not {self.session_id!r}"
+                )
+            if state.ended:
+                raise LogError(
+                    f"session {self.session_id} has ended in the log {self.address}: "
+                    "a new session needs a new stream"
+                )
+            if state.holder is not None:
+                last = await self._wait_silent(last, deadline)
+            if await self._try_append(EntryKind.CLAIM, last, {}):
+                break
+            if self._loop.time() > deadline:
+                raise WriterFenced(self._busy(state.last_writer))
+        claim = self._expected
+        await self._follower.caught_up(claim, timeout=30.0)
+        if self._follower.state.holder != self.token:
+            raise WriterFenced(self._taken(self._follower.state.holder))
+        self._next = self._follower.state.count + 1
+        log.info(
+            "log %s: %s holds the log from entry %d; next message %d",
+            self.address,
+            describe_writer(self.token),
+            claim,
+            self._next,
+        )
+        self._task = self._loop.create_task(self._send_loop())
+
+    async def _wait_silent(self, last: int, deadline: float) -> int:
+        """Wait until the log has had no new entry for `takeover_after` seconds; return the
+        last entry then. `WriterFenced` if entries keep coming past `deadline`."""
+        quiet_since = self._loop.time()
+        while self._loop.time() - quiet_since < self._takeover_after:
+            if self._loop.time() > deadline:
+                raise WriterFenced(self._busy(self._follower.state.last_writer))
+            await asyncio.sleep(0.1)
+            info = await stream_info(self._js, self.address)
+            now_last = info.state.last_seq if info is not None else last
+            if now_last != last:
+                last, quiet_since = now_last, self._loop.time()
+        await self._follower.caught_up(last, timeout=30.0)
+        return last
+
+    async def _try_append(self, kind: EntryKind, expected: int, extra: dict[str, str]) -> bool:
+        """One fenced append, waited for: True if the log took it as entry `expected + 1`."""
+        headers = {ENTRY: kind.value, WRITER: self.token, EXPECTED_LAST: str(expected), **extra}
+        try:
+            ack = await self._js.publish(self.address.subject, b"", headers=headers, timeout=5.0)
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                return False
+            raise LogError(f"the log {self.address} refused a {kind.value}: {exc}") from exc
+        except (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+            raise LogUnavailable(f"the log {self.address} does not answer") from exc
+        self._expected = ack.seq
+        return True
+
+    def _busy(self, other: str | None) -> str:
+        return (
+            f"another writer is appending to the log {self.address}: {describe_writer(other)}; "
+            "two writers would fork the feed, so this one stops (stop the other first)"
+        )
+
+    def _taken(self, other: str | None) -> str:
+        return (
+            f"{describe_writer(other)} claimed the log {self.address}: this writer is fenced "
+            "out and stops; what it published and the log did not take is discarded"
+        )
+
+    # --- publishing ------------------------------------------------------------------------
+
+    @property
+    def next_sequence(self) -> int:
+        """The number the next published message gets."""
+        return self._next
+
+    @property
+    def backlog(self) -> int:
+        """Messages published and not yet held by the log."""
+        return self._next - 1 - self._follower.state.count
+
+    def publish_many(self, messages: Iterable[bytes]) -> int:
+        """Number `messages` and queue them for the log; return the first number."""
+        if self.fenced is not None:
+            raise self.fenced
+        if self._stopped:
+            raise LogError("the writer is closed")
+        frames, count = sequenced_frames(messages)
+        first = self._next
+        if count:
+            self._open.append(frames)
+            self._open_count += count
+            self._open_bytes += len(frames)
+            self._next += count
+            if self._open_count >= self._batch_messages or self._open_bytes >= self._batch_bytes:
+                self._seal()
+            self._wake.set()
+        return first
+
+    def _seal(self) -> None:
+        if not self._open_count:
+            return
+        frames = self._open[0] if len(self._open) == 1 else b"".join(self._open)
+        first = self._next - self._open_count
+        self._batches.append(Batch(first, self._open_count, frames))
+        self._open.clear()
+        self._open_count = self._open_bytes = 0
+
+    def confirmed(self) -> None:
+        """The follower folded an entry in: forget the batches the log now holds, and stop
+        if another writer claimed the log."""
+        state = self._follower.state
+        batches = self._batches
+        while batches and batches[0].first + batches[0].count - 1 <= state.count:
+            batches.popleft()
+            if self._sent:
+                self._sent -= 1
+        if self._next and not self._stopped and state.holder != self.token and not self.fenced:
+            self._fence(self._taken(state.holder))
+
+    def _fence(self, why: str) -> None:
+        self.fenced = WriterFenced(why)
+        log.error("%s", why)
+        self._wake.set()
+
+    async def flush(self, timeout: float = 30.0) -> None:
+        """Wait until the log holds everything published so far (`WriterFenced` if it
+        never will)."""
+        self._seal()
+        self._wake.set()
+        target = self._next - 1
+        deadline = self._loop.time() + timeout
+        while self._follower.state.count < target:
+            if self.fenced is not None:
+                raise self.fenced
+            if self._loop.time() > deadline:
+                raise TimeoutError(f"the log did not take messages up to {target} in time")
+            await asyncio.sleep(0.005)
+
+    async def append_control(self, kind: EntryKind) -> None:
+        """Append End of Session or a release after everything published; waits for it."""
+        await self.flush()
+        await self._stop_sending()
+        while True:
+            if await self._try_append(kind, self._follower.state.log_seq, {}):
+                return
+            # An entry sent before we stopped (a keepalive) landed first: look again.
+            info = await stream_info(self._js, self.address)
+            await self._follower.caught_up(info.state.last_seq if info else 0, timeout=10.0)
+            if self._follower.state.holder != self.token:
+                raise WriterFenced(self._taken(self._follower.state.holder))
+
+    async def _stop_sending(self) -> None:
+        self._stopped = True
+        if self._task is not None:
+            self._wake.set()
+            await stop_task(self._task)
+            self._task = None
+
+    async def close(self) -> None:
+        await self._stop_sending()
+
+    # --- the send loop ---------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        # `_stopped` too, not only the cancellation: 3.11's wait_for can swallow a cancel
+        # that arrives as the event is set.
+        while self.fenced is None and not self._stopped:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _TICK)
+            self._wake.clear()
+            now = self._loop.time()
+            if any(now - sent > _ACK_TIMEOUT for sent in self._in_flight.values()):
+                self._trouble = True
+            if self._trouble:
+                try:
+                    await self._resync()
+                except (LogUnavailable, TimeoutError, nats.errors.Error) as exc:
+                    log.warning("log %s: %s; retrying", self.address, exc)
+                    await asyncio.sleep(0.25)
+                    continue
+                except WriterFenced as exc:
+                    self._fence(str(exc))
+                    return
+            self._seal_if_idle()
+            try:
+                await self._send_batches()
+                if not self._batches and self._loop.time() - self._last_send > self._keepalive:
+                    await self._send(EntryKind.ALIVE, b"", {})
+            except (OSError, nats.errors.Error) as exc:
+                log.warning("log %s: sending failed (%s); resending", self.address, exc)
+                self._trouble = True
+
+    def _seal_if_idle(self) -> None:
+        # Whatever was published by the time the loop comes round goes out now: batching
+        # never holds a message back waiting for more.
+        self._seal()
+
+    async def _send_batches(self) -> None:
+        batches = self._batches
+        while self._sent < len(batches) and len(self._in_flight) < self._window:
+            if self._trouble or self.fenced is not None:
+                return
+            batch = batches[self._sent]
+            self._sent += 1
+            await self._send(
+                EntryKind.BATCH,
+                batch.frames,
+                {FIRST: str(batch.first), COUNT: str(batch.count)},
+            )
+
+    async def _send(self, kind: EntryKind, data: bytes, extra: dict[str, str]) -> None:
+        headers = {
+            ENTRY: kind.value,
+            WRITER: self.token,
+            EXPECTED_LAST: str(self._expected),
+            **extra,
+        }
+        self._reply += 1
+        self._in_flight[self._reply] = self._loop.time()
+        self._expected += 1
+        self._last_send = self._loop.time()
+        reply = f"{self._inbox}.{self._round}.{self._reply}"
+        await self._nc.publish(self.address.subject, data, reply=reply, headers=headers)
+
+    async def _ack(self, msg: Msg) -> None:
+        _, round_, number = msg.subject.rsplit(".", 2)
+        if int(round_) != self._round:
+            return  # an answer to a round given up on
+        self._in_flight.pop(int(number), None)
+        try:
+            answer = json.loads(msg.data)
+        except ValueError:
+            answer = {"error": {"description": "not JSON"}}
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if error is not None and not self._trouble:
+            if error.get("err_code") != WRONG_LAST_SEQUENCE:
+                log.warning("log %s refused an entry: %s", self.address, error.get("description"))
+            self._trouble = True
+            self._wake.set()
+
+    async def _resync(self) -> None:
+        """Look at the log as it is and resend from there."""
+        deadline = self._loop.time() + _ACK_TIMEOUT
+        while self._in_flight and self._loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        self._round += 1
+        self._in_flight.clear()
+        info = await stream_info(self._js, self.address)
+        last = info.state.last_seq if info is not None else 0
+        await self._follower.caught_up(last, timeout=30.0)
+        state = self._follower.state
+        if state.holder != self.token:
+            raise WriterFenced(self._taken(state.holder))
+        self.confirmed()
+        self._sent = 0
+        self._expected = state.log_seq
+        self._trouble = False
+        log.info(
+            "log %s: resending from message %d after entry %d",
+            self.address,
+            state.count + 1,
+            state.log_seq,
+        )
