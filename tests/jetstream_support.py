@@ -10,6 +10,7 @@ hands out lives only inside namespaces it created and deletes again. Without roo
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -163,31 +164,49 @@ class NatsNode:
         self.proc = None
 
     def healthy(self) -> bool:
+        """Serving, with JetStream on and (in a cluster) a meta leader elected."""
         if self.host.netns is not None:
             # The monitor is inside the namespace: ask from there.
             probe = subprocess.run(
                 self.host.command(
-                    [sys.executable, "-c", _HEALTH_PROBE, self.host.address, str(self.monitor_port)]
+                    [sys.executable, "-c", _PROBE, self.host.address, str(self.monitor_port)]
                 ),
                 capture_output=True,
             )
             return probe.returncode == 0
-        return _healthz(self.host.address, self.monitor_port)
+        return _ready(self.host.address, self.monitor_port)
 
 
-_HEALTH_PROBE = (
-    "import sys, urllib.request\n"
-    "u = f'http://{sys.argv[1]}:{sys.argv[2]}/healthz'\n"
-    "sys.exit(0 if urllib.request.urlopen(u, timeout=1).status == 200 else 1)\n"
-)
-
-
-def _healthz(host: str, port: int) -> bool:
+def _ready(host: str, port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=1) as answer:
-            return bool(answer.status == 200)
-    except OSError:
+            if answer.status != 200:
+                return False
+        with urllib.request.urlopen(f"http://{host}:{port}/jsz", timeout=1) as answer:
+            meta = json.load(answer).get("meta_cluster")
+    except (OSError, ValueError):
         return False
+    return meta is None or meta.get("cluster_size", 1) <= 1 or bool(meta.get("leader"))
+
+
+_PROBE = (
+    "import json, sys, urllib.request\n"
+    "def ready(host, port):\n"
+    + "".join(
+        "    " + line + "\n"
+        for line in [
+            "try:",
+            "    with urllib.request.urlopen(f'http://{host}:{port}/healthz', timeout=1) as a:",
+            "        if a.status != 200: return False",
+            "    with urllib.request.urlopen(f'http://{host}:{port}/jsz', timeout=1) as a:",
+            "        meta = json.load(a).get('meta_cluster')",
+            "except (OSError, ValueError):",
+            "    return False",
+            "return meta is None or meta.get('cluster_size', 1) <= 1 or bool(meta.get('leader'))",
+        ]
+    )
+    + "sys.exit(0 if ready(sys.argv[1], sys.argv[2]) else 1)\n"
+)
 
 
 class NatsCluster:

@@ -29,6 +29,7 @@ from ._common import (
 )
 from ._replay import PACES, parse_pace, replay
 from ._run import run_async
+from ._serve_log import is_log_url, serve_log
 from ._synthetic import synthetic_messages
 
 DEFAULT_STORE = Path("soupbintcp-data") / "feed.soup"
@@ -89,12 +90,19 @@ async def _generate(server: Publisher, rate: float, stop: asyncio.Event) -> None
 )
 @click.option(
     "--store",
-    "store_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_STORE,
+    "store_spec",
+    metavar="FILE|nats://HOST:PORT[,HOST:PORT...]/STREAM",
+    default=str(DEFAULT_STORE),
     show_default=True,
-    help="Journal to serve; created if missing.",
+    help="Journal to serve; created if missing. Or a feed's replicated log (NATS JetStream): "
+    "this process is then one of its gateways (see docs/scale-out.md).",
 )
+@click.option("--cache", type=click.Path(path_type=Path, dir_okay=False),
+              help="With a log --store: the local journal the gateway follows it into "
+              "[default: soupbintcp-data/STREAM.cache.soup].")  # fmt: skip
+@click.option("--replicas", type=click.IntRange(1, 5),
+              help="With a log --store: copies of a stream the writer creates "
+              "[default: 3, or the cluster's size if smaller].")  # fmt: skip
 @click.option("--session", "session_id", help="Session id (default: the journal's, or SESSION1).")
 @credential_options
 @click.option("--no-auth", is_flag=True, help="Accept any username and password.")
@@ -189,7 +197,9 @@ def command(
     ctx: click.Context,
     /,
     listen: tuple[str, int],
-    store_path: Path,
+    store_spec: str,
+    cache: Path | None,
+    replicas: int | None,
     session_id: str | None,
     user: str | None,
     password: str | None,
@@ -238,6 +248,24 @@ def command(
         ssl_context.load_cert_chain(tls_cert, tls_key)
     elif tls_key is not None:
         raise UserError("--tls-key needs --tls-cert")
+    if is_log_url(store_spec):
+        if import_binaryfile is not None or mold is not None:
+            raise UserError("--import-binaryfile and --mold-group need a journal --store")
+        log_options: dict[str, object] = {
+            "heartbeat_interval": heartbeat_interval,
+            "client_heartbeat_timeout": client_heartbeat_timeout,
+            "login_timeout": login_timeout,
+            "stall_timeout": stall_timeout or None,
+            "max_connections": max_connections,
+            "drain_timeout": drain_timeout,
+        }
+        log_options |= {"credentials": credentials} if credentials else {"authenticate": _anyone}
+        return run_async(
+            serve_log(listen, store_spec, cache, session_id, replicas, generate, log_options,
+                      ssl_context, end_session, credentials is None),
+            ctx.obj["loop"],
+        )  # fmt: skip
+    store_path = Path(store_spec)
     created = not store_path.exists()
     made_dir = not store_path.parent.exists()
     store_path.parent.mkdir(parents=True, exist_ok=True)
@@ -322,6 +350,10 @@ class Plan:
     end_after_replay: bool
     end_on_stop: bool
     mold: tuple[Any, ...] | None  # also on MoldUDP64: (group, request listen, interface, ttl)
+
+
+def _anyone(*_: object) -> bool:
+    return True
 
 
 async def _serve(

@@ -24,6 +24,10 @@ log = logging.getLogger("soupbintcp.jetstream")
 
 #: How long one round of connection attempts may take before we say the log is unreachable.
 _CONNECT_TIMEOUT = 1.0
+_PLACEMENT_WAIT = 10.0
+#: JetStream's answers while peers are missing: no suitable peers (10005), insufficient
+#: resources (10023), no JetStream leader yet (10008).
+_PLACEMENT_ERRORS = (10005, 10023, 10008)
 
 
 async def connect_log(address: LogAddress, name: str, **options: Any) -> NATS:
@@ -45,17 +49,23 @@ async def connect_log(address: LogAddress, name: str, **options: Any) -> NATS:
     timing: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT, "reconnect_time_wait": 0.25}
     nc = NATS()
     try:
-        await nc.connect(
-            servers=list(address.servers),
-            name=name,
-            allow_reconnect=True,
-            max_reconnect_attempts=-1,
-            ping_interval=1,
-            max_outstanding_pings=3,
-            disconnected_cb=disconnected,
-            reconnected_cb=reconnected,
-            error_cb=error,
-            **(timing | options),
+        # nats-py, told to reconnect forever, also retries a first connection forever:
+        # bound it, so that a gateway can say the log is unreachable and serve its cache.
+        await asyncio.wait_for(
+            _connect(
+                nc,
+                servers=list(address.servers),
+                name=name,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                ping_interval=1,
+                max_outstanding_pings=3,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+                **(timing | options),
+            ),
+            _CONNECT_TIMEOUT * (len(address.servers) + 1) + 1.0,
         )
     except (OSError, TimeoutError, nats.errors.Error) as exc:
         await nc.close()
@@ -63,6 +73,10 @@ async def connect_log(address: LogAddress, name: str, **options: Any) -> NATS:
             f"no node of the log {address} answers ({exc or type(exc).__name__})"
         ) from exc
     return nc
+
+
+async def _connect(nc: NATS, **options: Any) -> None:
+    await nc.connect(**options)
 
 
 async def stream_info(js: JetStreamContext, address: LogAddress) -> StreamInfo | None:
@@ -91,7 +105,12 @@ async def ensure_stream(
         return info
     tries = [replicas] if replicas is not None else [3, 2, 1]
     last: Exception | None = None
-    for count in tries:
+    loop = asyncio.get_running_loop()
+    # A cluster that has just started may not have placed its peers yet: keep asking.
+    deadline = loop.time() + _PLACEMENT_WAIT
+    index = 0
+    while index < len(tries):
+        count = tries[index]
         config = StreamConfig(
             name=address.stream,
             subjects=[address.subject],
@@ -103,16 +122,27 @@ async def ensure_stream(
             info = await js.add_stream(config)
         except APIError as exc:
             last = exc
-            # 10074: replicas > 1 without a cluster; 10023: fewer nodes than replicas.
-            if exc.err_code in (10074, 10023) and replicas is None:
+            # 10074: replicas > 1 without a cluster.
+            if exc.err_code == 10074 and replicas is None:
+                index += 1
                 continue
             if exc.err_code == 10058:  # created meanwhile by another writer
                 found = await stream_info(js, address)
                 if found is not None:
                     return found
+            if exc.err_code in _PLACEMENT_ERRORS and loop.time() < deadline:
+                await asyncio.sleep(0.2)
+                continue
+            if exc.err_code in _PLACEMENT_ERRORS and replicas is None:
+                index += 1  # fewer nodes than replicas: as many copies as there are nodes
+                deadline = loop.time() + 1.0
+                continue
             raise LogError(f"cannot create stream {address.stream}: {exc.description}") from exc
-        except (TimeoutError, nats.errors.TimeoutError) as exc:
-            raise LogUnavailable(f"the log {address} does not answer") from exc
+        except (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError):
+            if loop.time() < deadline:
+                await asyncio.sleep(0.2)
+                continue
+            raise LogUnavailable(f"the log {address} does not answer") from None
         log.info("log %s: created the stream with %d replicas", address, count)
         return info
     raise LogError(f"cannot create stream {address.stream}: {last}")

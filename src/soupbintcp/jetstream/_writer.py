@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 import nats
@@ -61,6 +61,8 @@ DEFAULT_BATCH_BYTES: Final = 32 * 1024
 #: Entries sent and not yet acknowledged; more would only queue inside NATS.
 DEFAULT_WINDOW: Final = 64
 _ACK_TIMEOUT: Final = 2.0
+#: The largest entry we send; NATS refuses payloads over its max_payload (1 MiB by default).
+_MAX_ENTRY: Final = 512 * 1024
 _TICK: Final = 0.05
 
 
@@ -227,17 +229,30 @@ class LogWriter:
             raise self.fenced
         if self._stopped:
             raise LogError("the writer is closed")
-        frames, count = sequenced_frames(messages)
         first = self._next
-        if count:
-            self._open.append(frames)
-            self._open_count += count
-            self._open_bytes += len(frames)
-            self._next += count
-            if self._open_count >= self._batch_messages or self._open_bytes >= self._batch_bytes:
-                self._seal()
+        if not isinstance(messages, list | tuple):
+            messages = list(messages)
+        step = self._batch_messages
+        for start in range(0, len(messages), step):
+            self._add(messages[start : start + step])
+        if self._next != first:
             self._wake.set()
         return first
+
+    def _add(self, messages: Sequence[bytes]) -> None:
+        frames, count = sequenced_frames(messages)
+        if len(frames) > _MAX_ENTRY and count > 1:
+            # Big messages: halve until an entry fits well inside NATS's payload limit.
+            half = count // 2
+            self._add(messages[:half])
+            self._add(messages[half:])
+            return
+        self._open.append(frames)
+        self._open_count += count
+        self._open_bytes += len(frames)
+        self._next += count
+        if self._open_count >= self._batch_messages or self._open_bytes >= self._batch_bytes:
+            self._seal()
 
     def _seal(self) -> None:
         if not self._open_count:

@@ -1,0 +1,120 @@
+"""`soupbintcp serve --store nats://...`: a gateway of a feed on a replicated log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import ssl as _ssl
+from pathlib import Path
+from typing import Any
+
+from ._common import UserError, stderr
+from ._synthetic import synthetic_messages
+
+#: How far ahead of the log the generator may run before it waits (messages).
+_GENERATOR_AHEAD = 200_000
+
+
+def is_log_url(store: str) -> bool:
+    return store.startswith(("nats://", "tls://"))
+
+
+def default_cache(store: str) -> Path:
+    stream = store.rpartition("/")[2] or "feed"
+    return Path("soupbintcp-data") / f"{stream}.cache.soup"
+
+
+async def serve_log(
+    listen: tuple[str, int],
+    store: str,
+    cache: Path | None,
+    session_id: str | None,
+    replicas: int | None,
+    generate: float | None,
+    serve_options: dict[str, object],
+    ssl_context: _ssl.SSLContext | None,
+    end_session: bool,
+    any_login: bool,
+) -> int:
+    try:
+        from soupbintcp import jetstream
+    except ImportError as exc:
+        raise UserError(f"{exc}") from None
+    try:
+        jetstream.parse_log_address(store)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    cache_path = cache if cache is not None else default_cache(store)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        gateway = await jetstream.open_gateway(
+            store,
+            listen,
+            cache=cache_path,
+            writer=generate is not None,
+            session_id=session_id,
+            replicas=replicas,
+            ssl=ssl_context,
+            **serve_options,  # type: ignore[arg-type]
+        )
+    except jetstream.LogError as exc:
+        raise UserError(str(exc)) from None
+    host, port = gateway.address
+    role = f"writer at {generate:,.0f} msg/s" if generate else "follower"
+    stderr.print(
+        f"gateway of {store} ({role}): serving session {gateway.session_id!r} from cache "
+        f"{cache_path} ({gateway.durable_count:,} messages) on {host}:{port}"
+        + (" with TLS" if ssl_context else "")
+        + (" (any login accepted)" if any_login else "")
+    )
+    generator = loop.create_task(_generate(gateway, generate, stop)) if generate else None
+    status = 1
+    try:
+        # After End of Session a gateway goes on serving: late clients replay, then get it.
+        waiting: list[asyncio.Task[Any]] = [loop.create_task(stop.wait())]
+        if generator is not None:
+            waiting.append(generator)
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        status = 0
+        if generator is not None and generator.done() and generator.exception() is not None:
+            stderr.print(f"[red]error:[/] {generator.exception()}")
+            status = 1
+    finally:
+        stop.set()
+        if generator is not None:
+            with contextlib.suppress(Exception):
+                await generator
+        if (
+            status == 0
+            and end_session
+            and gateway.writer is not None
+            and gateway.writer.fenced is None
+            and not gateway.ended
+        ):
+            await gateway.end_session()
+        await gateway.close()
+        stderr.print(
+            f"stopped: cache {cache_path} holds {gateway.state.count:,} messages "
+            f"(log entry {gateway.state.log_seq:,})"
+        )
+    return status
+
+
+async def _generate(gateway: Any, rate: float, stop: asyncio.Event) -> None:
+    """Publish synthetic messages at `rate` per second, in 10 ms batches, never more than
+    `_GENERATOR_AHEAD` ahead of what the log holds."""
+    loop = asyncio.get_running_loop()
+    tick = 0.01
+    started = loop.time()
+    sent = 0
+    while not stop.is_set():
+        due = int((loop.time() - started) * rate) - sent
+        if due > 0 and gateway.writer.backlog < _GENERATOR_AHEAD:
+            gateway.publish_many(synthetic_messages(gateway.next_sequence, due))
+            sent += due
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), tick)
