@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import nats
 from nats.aio.client import Client as NATS
@@ -26,6 +27,9 @@ from ._nats import stop_task, stream_info
 __all__ = ["LogFollower"]
 
 log = logging.getLogger("soupbintcp.jetstream")
+
+#: How long one JetStream API call may take before the log counts as unreachable.
+_API_TIMEOUT: Final = 2.0
 
 #: The consumer's idle heartbeat: a silent consumer is noticed after a few of these.
 _HEARTBEAT = 0.5
@@ -49,7 +53,7 @@ class LogFollower:
         on_entry: Callable[[], None] | None = None,
     ) -> None:
         self._nc = nc
-        self._js = nc.jetstream()
+        self._js = nc.jetstream(timeout=_API_TIMEOUT)
         self.address = address
         self.state = state
         self._deliver = deliver

@@ -55,6 +55,9 @@ __all__ = ["LogWriter"]
 
 log = logging.getLogger("soupbintcp.jetstream")
 
+#: How long one JetStream API call may take before the log counts as unreachable.
+_API_TIMEOUT: Final = 2.0
+
 #: 1,000 ITCH-sized messages, about 30 KB: the entry size JetStream takes fastest (issue 11).
 DEFAULT_BATCH_MESSAGES: Final = 1000
 DEFAULT_BATCH_BYTES: Final = 32 * 1024
@@ -88,7 +91,7 @@ class LogWriter:
         takeover_after: float = 2.0,
     ) -> None:
         self._nc = nc
-        self._js = nc.jetstream()
+        self._js = nc.jetstream(timeout=_API_TIMEOUT)
         self.address = address
         self._follower = follower
         self.session_id = session_id
