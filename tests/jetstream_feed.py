@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from soupbintcp.store import FileStore
 
@@ -183,9 +184,9 @@ class Clients:
             if words and words[0] == b"progress":
                 self.least = int(words[1])
 
-    async def outcomes(self, timeout: float = 120.0) -> list[dict[str, object]]:
+    async def outcomes(self, timeout: float = 120.0) -> list[dict[str, Any]]:
         assert self.process.stdout is not None
         await asyncio.wait_for(self.process.stdout.read(), timeout)
         await asyncio.wait_for(self.process.wait(), timeout)
-        outcomes: list[dict[str, object]] = json.loads(self.result.read_text())
+        outcomes: list[dict[str, Any]] = json.loads(self.result.read_text())
         return outcomes

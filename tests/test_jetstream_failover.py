@@ -16,6 +16,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,7 @@ def spread(gateways: list[Proc], clients: int) -> list[list[str]]:
     return [[gateways[(i + k) % n].address for k in range(n)] for i in range(clients)]
 
 
-def check(feed: Feed, outcomes: list[dict[str, object]], total: int, caches: list[Proc]) -> None:
+def check(feed: Feed, outcomes: list[dict[str, Any]], total: int, caches: list[Proc]) -> None:
     """Every client: every message 1..total once, in order, then End of Session. Every cache:
     the same bytes under each number (a gateway stopped early holds a prefix)."""
     assert total > 0

@@ -27,9 +27,9 @@ from typing import Any, Self
 
 from nats.aio.client import Client as NATS
 
-import soupbintcp
-from soupbintcp.store import FileStore, StoreError
-
+from .._errors import LocalProtocolError
+from .._server._server import Server, serve
+from ..store import FileStore, StoreError
 from ._follower import LogFollower
 from ._log import (
     ENTRY,
@@ -91,7 +91,7 @@ class Gateway:
         self.cache_path = cache_path
         self.state = state
         self.cache = cache
-        self.server: soupbintcp.Server | None = None
+        self.server: Server | None = None
         self.writer: LogWriter | None = None
         self._nc: NATS | None = None
         self._follower: LogFollower | None = None
@@ -145,7 +145,7 @@ class Gateway:
 
     def _writer(self) -> LogWriter:
         if self.writer is None:
-            raise soupbintcp.LocalProtocolError("this gateway only follows: it is not the writer")
+            raise LocalProtocolError("this gateway only follows: it is not the writer")
         return self.writer
 
     def publish(self, data: bytes) -> int:
@@ -344,9 +344,7 @@ async def open_gateway(
         if store is None:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             store = gateway.cache = FileStore(cache_path, session_id=sid)
-        gateway.server = await soupbintcp.serve(
-            listen, store=store, session_id=sid, **serve_options
-        )
+        gateway.server = await serve(listen, store=store, session_id=sid, **serve_options)
         if gateway.state.ended:
             await gateway.server.end_session()
             gateway._ended.set()

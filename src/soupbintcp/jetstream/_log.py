@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from soupbintcp import SoupBinTCPError
+from .._errors import SoupBinTCPError
 
 __all__ = [
     "EntryKind",

@@ -30,8 +30,7 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from soupbintcp._wire._packets import sequenced_frames
-
+from .._wire._packets import sequenced_frames
 from ._follower import LogFollower
 from ._log import (
     COUNT,
