@@ -642,6 +642,12 @@ def main() -> None:
             120 + 90 * runs,
         ),
         Step(
+            "jetstream",
+            "bench_jetstream.py",
+            ["-n", "200000" if quick else "1000000", "--kills", "3" if quick else "10"],
+            600,
+        ),
+        Step(
             "store",
             "bench_store.py",
             ["--messages", str(n_store), "--appends", str(n_store // 4)],
@@ -767,12 +773,14 @@ def render(
     if latency:
         md += latency_section(latency)
     md += rss_section({k: v for k, v in rss.items() if v})
+    from bench_jetstream import section as jetstream_section
     from bench_mold import section as mold_section
 
     for name, section in (
         ("wire", wire_section),
         ("store", store_section),
         ("mold", mold_section),
+        ("jetstream", jetstream_section),
     ):
         res = by_name[name].result
         if res:
