@@ -44,8 +44,9 @@ DEFAULT_WRITE_BUFFER_HIGH: Final = 256 * 1024
 DEFAULT_REPLAY_CHUNK: Final = 64 * 1024
 #: The memory budget of the defaults (issue 15): a connection whose client does not read
 #: holds at most its write buffer's high water plus one more write (a fan-out batch or a
-#: replay chunk, `max_fanout`), 512 KiB with the defaults, until `stall_timeout`; so
-#: `DEFAULT_MAX_CONNECTIONS` of them hold at most 1,000 MiB. Measured: 312 KiB each.
+#: replay chunk, `max_fanout`), 512 KiB with the defaults, until `stall_timeout`: about
+#: 560 KiB of memory with the allocator's overhead (measured, tests/test_attack_memory.py),
+#: so `DEFAULT_MAX_CONNECTIONS` of them hold some 1.1 GiB, within a 1.5 GiB budget.
 DEFAULT_MAX_CONNECTIONS: Final = 2000
 #: Connections awaiting login; when full, the oldest that has not sent a Login Request is
 #: evicted for the new one. A burst of this many clients logging in at once all get in.
