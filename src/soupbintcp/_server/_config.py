@@ -45,8 +45,9 @@ DEFAULT_REPLAY_CHUNK: Final = 64 * 1024
 #: The memory budget of the defaults (issue 15): a connection whose client does not read
 #: holds at most its write buffer's high water plus one more write (a fan-out batch or a
 #: replay chunk, `max_fanout`), 512 KiB with the defaults, until `stall_timeout`: about
-#: 560 KiB of memory with the allocator's overhead (measured, tests/test_attack_memory.py),
-#: so `DEFAULT_MAX_CONNECTIONS` of them hold some 1.1 GiB, within a 1.5 GiB budget.
+#: 640 KiB of memory at most with the allocator's overhead (measured in
+#: tests/test_attack_memory.py), so `DEFAULT_MAX_CONNECTIONS` of them hold at most some
+#: 1.25 GiB, within a 1.5 GiB budget.
 DEFAULT_MAX_CONNECTIONS: Final = 2000
 #: Connections awaiting login; when full, the oldest that has not sent a Login Request is
 #: evicted for the new one. A burst of this many clients logging in at once all get in.

@@ -378,8 +378,8 @@ def serve(
     is evicted to admit the new one; only when there is none is the new one refused. With
     the defaults (2,000 connections, 1,024 awaiting login, `write_buffer_high` 256 KiB) the
     clients that do not read hold at most 512 KiB each in write buffers until
-    `stall_timeout` (about 560 KiB of memory, measured): some 1.1 GiB for 2,000, within
-    the 1.5 GiB budget the defaults are chosen for (docs/reliability.md). `backlog`
+    `stall_timeout` (up to about 640 KiB of memory, measured): at most some 1.25 GiB for
+    2,000, within the 1.5 GiB budget the defaults are chosen for (docs/reliability.md). `backlog`
     is the listen backlog (1,024: a burst of as many logins at once loses no SYN).
     `write_buffer_high` is each transport's high-water mark (low: a quarter of it);
     `replay_chunk` how many bytes of frames one store read gives.
