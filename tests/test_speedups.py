@@ -8,10 +8,12 @@ or not ``SOUPBINTCP_PURE_PYTHON`` is set; they fail if the extension was not bui
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import subprocess
 import sys
 import threading
+from array import array
 from collections.abc import Callable
 from itertools import count
 from pathlib import Path
@@ -24,7 +26,15 @@ import soupbintcp
 from soupbintcp import Dialect, Message, PacketDecoder, RemoteProtocolError, Role
 from soupbintcp._errors import MoldUDP64Error, MoldUDP64Fault
 from soupbintcp._speedups import PURE_PYTHON_VARIABLE, _core
-from soupbintcp._wire._moldudp64 import HEADER_LENGTH, decode_blocks
+from soupbintcp._wire._frames import (
+    SEQUENCED,
+    Walk,
+    frame_payloads,
+    pure_frame_payloads,
+    pure_walk,
+    walk,
+)
+from soupbintcp._wire._moldudp64 import HEADER_LENGTH, decode_blocks, pure_decode_blocks
 
 from .helpers import wire
 
@@ -33,7 +43,12 @@ Split = Callable[[PacketDecoder], list[bytes]]
 
 
 def pure_split(decoder: PacketDecoder) -> list[bytes]:
-    return PacketDecoder.next_sequenced_payloads(decoder)
+    return PacketDecoder.pure_next_sequenced_payloads(decoder)
+
+
+def decoder_split(decoder: PacketDecoder) -> list[bytes]:
+    """Whichever path the decoder uses (compiled unless SOUPBINTCP_PURE_PYTHON is set)."""
+    return decoder.next_sequenced_payloads()
 
 
 def compiled_split(decoder: PacketDecoder) -> list[bytes]:
@@ -45,11 +60,23 @@ def compiled_split(decoder: PacketDecoder) -> list[bytes]:
 
 
 def frames_split(decoder: PacketDecoder) -> list[bytes]:
-    """The zero-copy view, turned back into payloads to compare."""
+    """The zero-copy view by the compiled loop, turned back into payloads to compare."""
     buf = decoder._buf
     offsets, lengths, decoder._pos = _core.sequenced_frames(
         buf, decoder._pos, decoder._max, decoder._omega
     )
+    return as_payloads(buf, offsets, lengths)
+
+
+def pure_frames_split(decoder: PacketDecoder) -> list[bytes]:
+    return as_payloads(*PacketDecoder.pure_next_sequenced_frames(decoder))
+
+
+def decoder_frames_split(decoder: PacketDecoder) -> list[bytes]:
+    return as_payloads(*decoder.next_sequenced_frames())
+
+
+def as_payloads(buf: bytes, offsets: array[int], lengths: array[int]) -> list[bytes]:
     assert (offsets.typecode, lengths.typecode) == ("I", "H")
     return [buf[o : o + n] for o, n in zip(offsets, lengths, strict=True)]
 
@@ -114,8 +141,10 @@ def test_batch_split_matches_the_pure_path(
     data: bytes, points: list[int], kind: type, dialect: Dialect, limit: int
 ) -> None:
     expected = decode(data, points, kind, dialect, limit, pure_split)
-    assert decode(data, points, kind, dialect, limit, compiled_split) == expected
-    assert decode(data, points, kind, dialect, limit, frames_split) == expected
+    for split in (compiled_split, decoder_split):
+        assert decode(data, points, kind, dialect, limit, split) == expected
+    for split in (frames_split, pure_frames_split, decoder_frames_split):
+        assert decode(data, points, kind, dialect, limit, split) == expected
 
 
 @given(stream, st.sampled_from(Dialect))
@@ -127,7 +156,7 @@ def test_batch_split_one_byte_at_a_time(data: bytes, dialect: Dialect) -> None:
 
 def test_errors_name_the_same_byte_and_offset() -> None:
     data = wire(b"S", b"ok") + wire(b"S", b"") + wire(b"Q", b"x")
-    for split in (pure_split, compiled_split):
+    for split in (pure_split, compiled_split, decoder_split):
         seen = decode(data, [], bytes, Dialect.SOUPBINTCP, 0xFFFF, split)
         assert seen[0] == ("run", [b"ok", b""])
         error = seen[-1]
@@ -166,22 +195,73 @@ datagram = st.tuples(st.lists(block, max_size=12).map(b"".join), st.binary(max_s
 )
 
 
+def blocks_outcome(
+    fn: Callable[[bytes, int], list[bytes]], data: bytes, n: int
+) -> tuple[object, ...]:
+    try:
+        return ("ok", fn(data, n))
+    except MoldUDP64Error as exc:
+        return ("error", exc.fault, str(exc))
+
+
 @given(datagram, st.one_of(st.integers(0, 15), st.just(0xFFFF)))
 @settings(max_examples=400)
 def test_mold_blocks_match_the_pure_path(data: bytes, declared: int) -> None:
     n = 0 if declared == 0xFFFF else declared
     out, pos = _core.mold_blocks(data, n, HEADER_LENGTH)
-    fault: MoldUDP64Fault | None = None
-    try:
-        expected = decode_blocks(data, declared)
-    except MoldUDP64Error as exc:
-        fault = exc.fault
+    expected = blocks_outcome(pure_decode_blocks, data, declared)
+    assert blocks_outcome(decode_blocks, data, declared) == expected  # the path in use
+    fault = expected[1] if expected[0] == "error" else None
     if pos == len(data):
-        assert fault is None
-        assert out == expected
+        assert expected == ("ok", out)
     else:  # the pure path's two faults: too few bytes for the blocks, or bytes after them
         overrun = pos > len(data)
         assert fault is (MoldUDP64Fault.BLOCK_OVERRUN if overrun else MoldUDP64Fault.TRAILING_BYTES)
+
+
+# --- the frame walk (journals, BinaryFILE) ----------------------------------------------------
+
+record = st.binary(max_size=30).map(lambda p: len(p).to_bytes(2, "big") + p)
+frame_stream = st.lists(
+    st.one_of(packet, st.binary(max_size=30).map(lambda p: wire(b"S", p))), max_size=30
+).map(b"".join)
+
+
+@given(
+    st.one_of(frame_stream, st.lists(record, max_size=30).map(b"".join)),
+    st.integers(0, 40),
+    st.integers(-1, 40),
+    st.sampled_from([SEQUENCED, None, ord("U")]),
+    st.booleans(),
+    st.integers(0, 5),
+    st.integers(1, 4),
+)
+@settings(max_examples=400)
+def test_frame_walk_matches_the_pure_path(
+    data: bytes,
+    pos: int,
+    limit: int,
+    kind: int | None,
+    indexed: bool,
+    mark: int,
+    every: int,
+) -> None:
+    pos = min(pos, len(data))
+    results = []
+    for fn in (pure_walk, walk):
+        starts: array[int] | None = array("q") if indexed else None
+        got = fn(data, pos, limit, kind=kind, starts=starts, number=1, mark=mark, every=every)
+        results.append((got, starts))
+        assert type(got) is Walk
+    assert results[0] == results[1]
+    raw = _core.walk(data, pos, limit, -1 if kind is None else kind, None, 1, 1, 1, 0)
+    assert raw[:2] == tuple(results[0][0][:2])
+    walked = results[0][0]
+    for fn_payloads in (pure_frame_payloads, frame_payloads):
+        got_payloads = fn_payloads(data, walked.frames, pos, typed=kind is not None)
+        assert got_payloads == pure_frame_payloads(data, walked.frames, pos, typed=kind is not None)
+    raw_payloads = _core.frame_payloads(data, walked.frames, pos, kind is not None)
+    assert raw_payloads == pure_frame_payloads(data, walked.frames, pos, typed=kind is not None)
 
 
 # --- the Message cursor ---------------------------------------------------------------------
@@ -203,6 +283,23 @@ def test_cursor_hands_out_what_map_and_zip_do(first: int, payloads: list[bytes],
     assert cursor.__length_hint__() == 0
     assert next(cursor, None) is None
     assert cursor.rest() == []
+
+
+@given(firsts, payload_lists, st.integers(0, 25))
+def test_cursor_and_its_payloads_share_one_place(
+    first: int, payloads: list[bytes], take: int
+) -> None:
+    # As the inbox uses `left = iter(payloads)` under `map(Message, zip(count(first), left))`:
+    # messages from the run, then the rest of the payloads (a batch), then nothing.
+    cursor = _core.MessageCursor(Message, first, payloads)
+    left = cursor.payloads_left()
+    left_ref = iter(payloads)
+    reference = map(Message, zip(count(first), left_ref))
+    assert list(itertools.islice(cursor, take)) == list(itertools.islice(reference, take))
+    assert left.__length_hint__() == operator.length_hint(left_ref)
+    assert list(left) == list(left_ref)
+    assert left.__length_hint__() == 0
+    assert list(cursor) == list(reference) == []
 
 
 def test_cursor_messages_are_messages() -> None:

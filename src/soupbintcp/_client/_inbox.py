@@ -14,7 +14,11 @@ from collections.abc import Iterator
 from itertools import count
 
 from .._session._events import BatchItem, Event, Message, SequencedMessages
+from .._speedups import ACCELERATED
 from .._wire._packets import UnsequencedData
+
+if ACCELERATED:
+    from .._speedups._core import MessageCursor
 
 __all__ = ["Inbox"]
 
@@ -94,8 +98,14 @@ class Inbox:
         assert type(item) is SequencedMessages
         payloads = item.messages
         self._dequeued(len(payloads))
-        left = iter(payloads)
-        run = map(Message, zip(count(item.first_sequence), left))
+        run: Iterator[Message]
+        left: Iterator[bytes]
+        if ACCELERATED:  # the same run, with its Messages made in C
+            run = MessageCursor(Message, item.first_sequence, payloads)
+            left = run.payloads_left()
+        else:
+            left = iter(payloads)
+            run = map(Message, zip(count(item.first_sequence), left))
         msg = next(run)  # before another thread's fast path can see the run
         self._run_left = left
         self._run_end = item.first_sequence + len(payloads)

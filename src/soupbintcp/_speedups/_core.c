@@ -1666,6 +1666,7 @@ struct arrayobject;
 typedef struct arrayobject arrayobject;
 #endif
 struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor;
+struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft;
 
 /* "soupbintcp/_speedups/_core.pyx":229
  * 
@@ -1683,6 +1684,19 @@ struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor {
   PyObject *_first;
   uint64_t _cfirst;
   int _small;
+};
+
+
+/* "soupbintcp/_speedups/_core.pyx":299
+ * 
+ * 
+ * cdef class _PayloadsLeft:             # <<<<<<<<<<<<<<
+ *     """The payloads side of a `MessageCursor` (see `MessageCursor.payloads_left`)."""
+ * 
+*/
+struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft {
+  PyObject_HEAD
+  struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *_cursor;
 };
 
 /* #### Code section: utility_code_proto ### */
@@ -3017,7 +3031,7 @@ int __pyx_module_is_main_soupbintcp___speedups___core = 0;
 /* Implementation of "soupbintcp._speedups._core" */
 /* #### Code section: global_var ### */
 /* #### Code section: string_decls ### */
-static const char __pyx_k_Compiled_twins_of_the_receive_pa[] = "Compiled twins of the receive path\047s hot loops (the optional fast path).\n\nEach function here has the contract of a pure-Python function that stays the reference:\n\n- `split_sequenced`   the loop of `PacketDecoder.next_sequenced_payloads` (_wire/_framing.py)\n- `sequenced_frames`  the same loop, but offsets and lengths instead of payload objects\n- `mold_blocks`       the block loop of MoldUDP64\047s `decode_blocks` (_wire/_moldudp64.py)\n- `walk`, `frame_payloads`  the frame walk of _wire/_frames.py\n- `MessageCursor`     `map(Message, zip(count(first), payloads))` with a length hint\n\nThey import nothing of the package and raise none of its errors: they return where they\nstopped, and the pure caller words the fault, so every message is written once. Input is\nanything with the buffer protocol (bytes, bytearray, memoryview); it is only read.\n";
+static const char __pyx_k_Compiled_twins_of_the_receive_pa[] = "Compiled twins of the receive path\047s hot loops (the optional fast path).\n\nEach function here has the contract of a pure-Python function that stays the reference:\n\n- `split_sequenced`   the loop of `PacketDecoder.next_sequenced_payloads` (_wire/_framing.py)\n- `sequenced_frames`  the same loop, but offsets and lengths instead of payload objects\n- `mold_blocks`       the block loop of MoldUDP64\047s `decode_blocks` (_wire/_moldudp64.py)\n- `walk`, `frame_payloads`  the frame walk of _wire/_frames.py\n- `MessageCursor`     `map(Message, zip(count(first), left))` and its `left = iter(payloads)`\n\nThey import nothing of the package and raise none of its errors: they return where they\nstopped, and the pure caller words the fault, so every message is written once. Input is\nanything with the buffer protocol (bytes, bytearray, memoryview); it is only read.\n";
 /* #### Code section: decls ### */
 static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_split_sequenced(CYTHON_UNUSED PyObject *__pyx_self, PyObject *__pyx_v_buf, Py_ssize_t __pyx_v_pos, Py_ssize_t __pyx_v_limit, int __pyx_v_omega); /* proto */
 static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_2sequenced_frames(CYTHON_UNUSED PyObject *__pyx_self, PyObject *__pyx_v_buf, Py_ssize_t __pyx_v_pos, Py_ssize_t __pyx_v_limit, int __pyx_v_omega); /* proto */
@@ -3030,8 +3044,15 @@ static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_4__next
 static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_6__length_hint__(struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_13next_sequence___get__(struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_8rest(struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self); /* proto */
-static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_10__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self); /* proto */
-static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_12__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state); /* proto */
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_10payloads_left(struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_12__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_14__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state); /* proto */
+static int __pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft___cinit__(struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self, struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_cursor); /* proto */
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_2__iter__(struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_4__next__(struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_6__length_hint__(struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_8__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self); /* proto */
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_10__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state); /* proto */
 static PyObject *__pyx_tp_new__initialisation_10soupbintcp_9_speedups_5_core_MessageCursor(PyObject *o, 
 #if CYTHON_VECTORCALL_TPNEW
     PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
@@ -3054,6 +3075,29 @@ static PyObject *__pyx_tp_new_10soupbintcp_9_speedups_5_core_MessageCursor(PyTyp
 #endif
 #if CYTHON_VECTORCALL_TPNEW
 static PyObject *__pyx_tp_vectorcall_10soupbintcp_9_speedups_5_core_MessageCursor(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames); /*proto*/
+#endif
+static PyObject *__pyx_tp_new__initialisation_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyObject *o, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+); /*proto*/
+static PyObject *__pyx_tp_new_vectorcall_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyTypeObject *t, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+); /*proto*/
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_new_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyTypeObject *t, PyObject *a, PyObject *k); /*proto*/
+#endif
+#if !CYTHON_VECTORCALL_TPNEW
+#define __pyx_tp_new_10soupbintcp_9_speedups_5_core__PayloadsLeft __pyx_tp_new_vectorcall_10soupbintcp_9_speedups_5_core__PayloadsLeft
+#endif
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_vectorcall_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames); /*proto*/
 #endif
 /* #### Code section: late_includes ### */
 /* #### Code section: module_state ### */
@@ -3081,12 +3125,14 @@ namespace {
     PyTypeObject *__pyx_ptype_7cpython_4type_type;
     PyTypeObject *__pyx_ptype_7cpython_5array_array;
     PyObject *__pyx_type_10soupbintcp_9_speedups_5_core_MessageCursor;
+    PyObject *__pyx_type_10soupbintcp_9_speedups_5_core__PayloadsLeft;
     PyTypeObject *__pyx_ptype_10soupbintcp_9_speedups_5_core_MessageCursor;
+    PyTypeObject *__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft;
     __Pyx_CachedCFunction __pyx_umethod_PyDict_Type_items;
     __Pyx_CachedCFunction __pyx_umethod_PyDict_Type_pop;
     __Pyx_CachedCFunction __pyx_umethod_PyDict_Type_values;
-    PyObject *__pyx_codeobj_tab[9];
-    PyObject *__pyx_string_tab[105];
+    PyObject *__pyx_codeobj_tab[13];
+    PyObject *__pyx_string_tab[114];
     PyObject *__pyx_number_tab[5];
 /* #### Code section: module_state_contents ### */
 /* PyFrozenDict.module_state_decls */
@@ -3159,88 +3205,97 @@ static __pyx_mstatetype * const __pyx_mstate_global = &__pyx_mstate_global_stati
 #define __pyx_n_u_MessageCursor___length_hint __pyx_string_tab[20]
 #define __pyx_n_u_MessageCursor___reduce_cython __pyx_string_tab[21]
 #define __pyx_n_u_MessageCursor___setstate_cython __pyx_string_tab[22]
-#define __pyx_n_u_MessageCursor_rest __pyx_string_tab[23]
-#define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[24]
-#define __pyx_n_u_annotate __pyx_string_tab[25]
-#define __pyx_n_u_func __pyx_string_tab[26]
-#define __pyx_n_u_getstate __pyx_string_tab[27]
-#define __pyx_n_u_init __pyx_string_tab[28]
-#define __pyx_n_u_length_hint __pyx_string_tab[29]
-#define __pyx_n_u_main __pyx_string_tab[30]
-#define __pyx_n_u_module __pyx_string_tab[31]
-#define __pyx_n_u_name __pyx_string_tab[32]
-#define __pyx_n_u_new __pyx_string_tab[33]
-#define __pyx_n_u_pyx_state __pyx_string_tab[34]
-#define __pyx_n_u_qualname __pyx_string_tab[35]
-#define __pyx_n_u_reduce __pyx_string_tab[36]
-#define __pyx_n_u_reduce_cython __pyx_string_tab[37]
-#define __pyx_n_u_reduce_ex __pyx_string_tab[38]
-#define __pyx_n_u_set_name __pyx_string_tab[39]
-#define __pyx_n_u_setstate __pyx_string_tab[40]
-#define __pyx_n_u_setstate_cython __pyx_string_tab[41]
-#define __pyx_n_u_test __pyx_string_tab[42]
-#define __pyx_n_u_is_coroutine __pyx_string_tab[43]
-#define __pyx_n_u_after __pyx_string_tab[44]
-#define __pyx_n_u_append __pyx_string_tab[45]
-#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[46]
-#define __pyx_n_u_base __pyx_string_tab[47]
-#define __pyx_n_u_buf __pyx_string_tab[48]
-#define __pyx_n_u_cline_in_traceback __pyx_string_tab[49]
-#define __pyx_n_u_cls __pyx_string_tab[50]
-#define __pyx_n_u_count __pyx_string_tab[51]
-#define __pyx_n_u_data __pyx_string_tab[52]
-#define __pyx_n_u_due __pyx_string_tab[53]
-#define __pyx_n_u_end __pyx_string_tab[54]
-#define __pyx_n_u_every __pyx_string_tab[55]
-#define __pyx_n_u_fault_n __pyx_string_tab[56]
-#define __pyx_n_u_fault_t __pyx_string_tab[57]
-#define __pyx_n_u_first __pyx_string_tab[58]
-#define __pyx_n_u_frame_payloads __pyx_string_tab[59]
-#define __pyx_n_u_head __pyx_string_tab[60]
-#define __pyx_n_u_i __pyx_string_tab[61]
-#define __pyx_n_u_items __pyx_string_tab[62]
-#define __pyx_n_u_itemsize __pyx_string_tab[63]
-#define __pyx_n_u_k __pyx_string_tab[64]
-#define __pyx_n_u_kind __pyx_string_tab[65]
-#define __pyx_n_u_lengths __pyx_string_tab[66]
-#define __pyx_n_u_lens __pyx_string_tab[67]
-#define __pyx_n_u_limit __pyx_string_tab[68]
-#define __pyx_n_u_mark __pyx_string_tab[69]
-#define __pyx_n_u_min_n __pyx_string_tab[70]
-#define __pyx_n_u_mold_blocks __pyx_string_tab[71]
-#define __pyx_n_u_n __pyx_string_tab[72]
-#define __pyx_n_u_number __pyx_string_tab[73]
-#define __pyx_n_u_off __pyx_string_tab[74]
-#define __pyx_n_u_offsets __pyx_string_tab[75]
-#define __pyx_n_u_omega __pyx_string_tab[76]
-#define __pyx_n_u_out __pyx_string_tab[77]
-#define __pyx_n_u_p __pyx_string_tab[78]
-#define __pyx_n_u_payloads __pyx_string_tab[79]
-#define __pyx_n_u_pop __pyx_string_tab[80]
-#define __pyx_n_u_pos __pyx_string_tab[81]
-#define __pyx_n_u_rest __pyx_string_tab[82]
-#define __pyx_n_u_self __pyx_string_tab[83]
-#define __pyx_n_u_sequenced_frames __pyx_string_tab[84]
-#define __pyx_n_u_setdefault __pyx_string_tab[85]
-#define __pyx_n_u_size __pyx_string_tab[86]
-#define __pyx_n_u_skip __pyx_string_tab[87]
-#define __pyx_n_u_soupbintcp__speedups__core __pyx_string_tab[88]
-#define __pyx_n_u_split_sequenced __pyx_string_tab[89]
-#define __pyx_n_u_start __pyx_string_tab[90]
-#define __pyx_n_u_starts __pyx_string_tab[91]
-#define __pyx_n_u_typed __pyx_string_tab[92]
-#define __pyx_n_u_values __pyx_string_tab[93]
-#define __pyx_n_u_view __pyx_string_tab[94]
-#define __pyx_n_u_walk __pyx_string_tab[95]
-#define __pyx_n_u_walked __pyx_string_tab[96]
-#define __pyx_kp_b_iso88591_Q __pyx_string_tab[97]
-#define __pyx_kp_b_iso88591_2_E_A_auAV1_a_t1_5_5_AQ_d_Bc_5 __pyx_string_tab[98]
-#define __pyx_kp_b_iso88591_5_1_A_auAV1_a_t1_5_b_t2Rr_j_D_D __pyx_string_tab[99]
-#define __pyx_kp_b_iso88591_1_A_avQfA_a_t1_5_b_t2Rr_e2Q_5_3 __pyx_string_tab[100]
-#define __pyx_kp_b_iso88591_E_A_A_auAV1_a_t1_5_d_Bc_5_3b_b __pyx_string_tab[101]
-#define __pyx_kp_b_iso88591_Q_r_7_A_e3a_q_t2Q_j_Qa_auAV1_a __pyx_string_tab[102]
-#define __pyx_kp_b_iso88591_A_t82T __pyx_string_tab[103]
-#define __pyx_kp_b_iso88591_A_D_Jd_t_Qb_A __pyx_string_tab[104]
+#define __pyx_n_u_MessageCursor_payloads_left __pyx_string_tab[23]
+#define __pyx_n_u_MessageCursor_rest __pyx_string_tab[24]
+#define __pyx_n_u_PayloadsLeft __pyx_string_tab[25]
+#define __pyx_n_u_PayloadsLeft___length_hint __pyx_string_tab[26]
+#define __pyx_n_u_PayloadsLeft___reduce_cython __pyx_string_tab[27]
+#define __pyx_n_u_PayloadsLeft___setstate_cython __pyx_string_tab[28]
+#define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[29]
+#define __pyx_n_u_annotate __pyx_string_tab[30]
+#define __pyx_n_u_func __pyx_string_tab[31]
+#define __pyx_n_u_getstate __pyx_string_tab[32]
+#define __pyx_n_u_init __pyx_string_tab[33]
+#define __pyx_n_u_length_hint __pyx_string_tab[34]
+#define __pyx_n_u_main __pyx_string_tab[35]
+#define __pyx_n_u_module __pyx_string_tab[36]
+#define __pyx_n_u_name __pyx_string_tab[37]
+#define __pyx_n_u_new __pyx_string_tab[38]
+#define __pyx_n_u_pyx_state __pyx_string_tab[39]
+#define __pyx_n_u_qualname __pyx_string_tab[40]
+#define __pyx_n_u_reduce __pyx_string_tab[41]
+#define __pyx_n_u_reduce_cython __pyx_string_tab[42]
+#define __pyx_n_u_reduce_ex __pyx_string_tab[43]
+#define __pyx_n_u_set_name __pyx_string_tab[44]
+#define __pyx_n_u_setstate __pyx_string_tab[45]
+#define __pyx_n_u_setstate_cython __pyx_string_tab[46]
+#define __pyx_n_u_test __pyx_string_tab[47]
+#define __pyx_n_u_is_coroutine __pyx_string_tab[48]
+#define __pyx_n_u_after __pyx_string_tab[49]
+#define __pyx_n_u_append __pyx_string_tab[50]
+#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[51]
+#define __pyx_n_u_base __pyx_string_tab[52]
+#define __pyx_n_u_buf __pyx_string_tab[53]
+#define __pyx_n_u_cline_in_traceback __pyx_string_tab[54]
+#define __pyx_n_u_cls __pyx_string_tab[55]
+#define __pyx_n_u_count __pyx_string_tab[56]
+#define __pyx_n_u_cursor __pyx_string_tab[57]
+#define __pyx_n_u_data __pyx_string_tab[58]
+#define __pyx_n_u_due __pyx_string_tab[59]
+#define __pyx_n_u_end __pyx_string_tab[60]
+#define __pyx_n_u_every __pyx_string_tab[61]
+#define __pyx_n_u_fault_n __pyx_string_tab[62]
+#define __pyx_n_u_fault_t __pyx_string_tab[63]
+#define __pyx_n_u_first __pyx_string_tab[64]
+#define __pyx_n_u_frame_payloads __pyx_string_tab[65]
+#define __pyx_n_u_head __pyx_string_tab[66]
+#define __pyx_n_u_i __pyx_string_tab[67]
+#define __pyx_n_u_items __pyx_string_tab[68]
+#define __pyx_n_u_itemsize __pyx_string_tab[69]
+#define __pyx_n_u_k __pyx_string_tab[70]
+#define __pyx_n_u_kind __pyx_string_tab[71]
+#define __pyx_n_u_lengths __pyx_string_tab[72]
+#define __pyx_n_u_lens __pyx_string_tab[73]
+#define __pyx_n_u_limit __pyx_string_tab[74]
+#define __pyx_n_u_mark __pyx_string_tab[75]
+#define __pyx_n_u_min_n __pyx_string_tab[76]
+#define __pyx_n_u_mold_blocks __pyx_string_tab[77]
+#define __pyx_n_u_n __pyx_string_tab[78]
+#define __pyx_n_u_number __pyx_string_tab[79]
+#define __pyx_n_u_off __pyx_string_tab[80]
+#define __pyx_n_u_offsets __pyx_string_tab[81]
+#define __pyx_n_u_omega __pyx_string_tab[82]
+#define __pyx_n_u_out __pyx_string_tab[83]
+#define __pyx_n_u_p __pyx_string_tab[84]
+#define __pyx_n_u_payloads __pyx_string_tab[85]
+#define __pyx_n_u_payloads_left __pyx_string_tab[86]
+#define __pyx_n_u_pop __pyx_string_tab[87]
+#define __pyx_n_u_pos __pyx_string_tab[88]
+#define __pyx_n_u_rest __pyx_string_tab[89]
+#define __pyx_n_u_self __pyx_string_tab[90]
+#define __pyx_n_u_sequenced_frames __pyx_string_tab[91]
+#define __pyx_n_u_setdefault __pyx_string_tab[92]
+#define __pyx_n_u_size __pyx_string_tab[93]
+#define __pyx_n_u_skip __pyx_string_tab[94]
+#define __pyx_n_u_soupbintcp__speedups__core __pyx_string_tab[95]
+#define __pyx_n_u_split_sequenced __pyx_string_tab[96]
+#define __pyx_n_u_start __pyx_string_tab[97]
+#define __pyx_n_u_starts __pyx_string_tab[98]
+#define __pyx_n_u_typed __pyx_string_tab[99]
+#define __pyx_n_u_values __pyx_string_tab[100]
+#define __pyx_n_u_view __pyx_string_tab[101]
+#define __pyx_n_u_walk __pyx_string_tab[102]
+#define __pyx_n_u_walked __pyx_string_tab[103]
+#define __pyx_kp_b_iso88591_Q __pyx_string_tab[104]
+#define __pyx_kp_b_iso88591_2_E_A_auAV1_a_t1_5_5_AQ_d_Bc_5 __pyx_string_tab[105]
+#define __pyx_kp_b_iso88591_5_1_A_auAV1_a_t1_5_b_t2Rr_j_D_D __pyx_string_tab[106]
+#define __pyx_kp_b_iso88591_1_A_avQfA_a_t1_5_b_t2Rr_e2Q_5_3 __pyx_string_tab[107]
+#define __pyx_kp_b_iso88591_E_A_A_auAV1_a_t1_5_d_Bc_5_3b_b __pyx_string_tab[108]
+#define __pyx_kp_b_iso88591_Q_r_7_A_e3a_q_t2Q_j_Qa_auAV1_a __pyx_string_tab[109]
+#define __pyx_kp_b_iso88591_A_t82T __pyx_string_tab[110]
+#define __pyx_kp_b_iso88591_A_t882T __pyx_string_tab[111]
+#define __pyx_kp_b_iso88591_A_D_Jd_t_Qb_A __pyx_string_tab[112]
+#define __pyx_kp_b_iso88591_A_AQ __pyx_string_tab[113]
 #define __pyx_int_0 __pyx_number_tab[0]
 #define __pyx_int_2 __pyx_number_tab[1]
 #define __pyx_int_4 __pyx_number_tab[2]
@@ -3264,11 +3319,13 @@ static CYTHON_SMALL_CODE int __pyx_m_clear(PyObject *m) {
   Py_CLEAR(clear_module_state->__pyx_ptype_7cpython_5array_array);
   Py_CLEAR(clear_module_state->__pyx_ptype_10soupbintcp_9_speedups_5_core_MessageCursor);
   Py_CLEAR(clear_module_state->__pyx_type_10soupbintcp_9_speedups_5_core_MessageCursor);
+  Py_CLEAR(clear_module_state->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft);
+  Py_CLEAR(clear_module_state->__pyx_type_10soupbintcp_9_speedups_5_core__PayloadsLeft);
   Py_CLEAR(clear_module_state->__pyx_umethod_PyDict_Type_items.method);
   Py_CLEAR(clear_module_state->__pyx_umethod_PyDict_Type_pop.method);
   Py_CLEAR(clear_module_state->__pyx_umethod_PyDict_Type_values.method);
-  for (int i=0; i<9; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<105; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<13; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
+  for (int i=0; i<114; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<5; ++i) { Py_CLEAR(clear_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_clear_contents ### */
 /* CommonTypesMetaclass.module_state_clear */
@@ -3296,11 +3353,13 @@ static CYTHON_SMALL_CODE int __pyx_m_traverse(PyObject *m, visitproc visit, void
   Py_VISIT(traverse_module_state->__pyx_ptype_7cpython_5array_array);
   Py_VISIT(traverse_module_state->__pyx_ptype_10soupbintcp_9_speedups_5_core_MessageCursor);
   Py_VISIT(traverse_module_state->__pyx_type_10soupbintcp_9_speedups_5_core_MessageCursor);
+  Py_VISIT(traverse_module_state->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft);
+  Py_VISIT(traverse_module_state->__pyx_type_10soupbintcp_9_speedups_5_core__PayloadsLeft);
   Py_VISIT(traverse_module_state->__pyx_umethod_PyDict_Type_items.method);
   Py_VISIT(traverse_module_state->__pyx_umethod_PyDict_Type_pop.method);
   Py_VISIT(traverse_module_state->__pyx_umethod_PyDict_Type_values.method);
-  for (int i=0; i<9; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<105; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<13; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
+  for (int i=0; i<114; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<5; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_traverse_contents ### */
 /* CommonTypesMetaclass.module_state_traverse */
@@ -7641,6 +7700,7 @@ static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_8rest(s
  *         cdef Py_ssize_t i = self._index
  *         self._index = self._count             # <<<<<<<<<<<<<<
  *         return self._payloads[i:self._count]
+ * 
 */
   __pyx_t_1 = __pyx_v_self->_count;
 
@@ -7650,6 +7710,8 @@ static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_8rest(s
  *         cdef Py_ssize_t i = self._index
  *         self._index = self._count
  *         return self._payloads[i:self._count]             # <<<<<<<<<<<<<<
+ * 
+ *     def payloads_left(self):
 */
   if (unlikely(__pyx_v_self->_payloads == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
@@ -7688,6 +7750,115 @@ static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_8rest(s
   return __pyx_r;
 }
 
+/* "soupbintcp/_speedups/_core.pyx":293
+ *         return self._payloads[i:self._count]
+ * 
+ *     def payloads_left(self):             # <<<<<<<<<<<<<<
+ *         """An iterator over the payloads not handed out yet, sharing this cursor's place: what
+ *         it takes, the cursor no longer hands out (`iter(payloads)` under `map` and `zip`)."""
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_11payloads_left(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+); /*proto*/
+PyDoc_STRVAR(__pyx_doc_10soupbintcp_9_speedups_5_core_13MessageCursor_10payloads_left, "An iterator over the payloads not handed out yet, sharing this cursor\047s place: what\n        it takes, the cursor no longer hands out (`iter(payloads)` under `map` and `zip`).");
+static PyMethodDef __pyx_mdef_10soupbintcp_9_speedups_5_core_13MessageCursor_11payloads_left = {"payloads_left", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_11payloads_left, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_10soupbintcp_9_speedups_5_core_13MessageCursor_10payloads_left};
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_11payloads_left(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+) {
+  #if !CYTHON_VECTORCALL
+  CYTHON_UNUSED Py_ssize_t __pyx_nargs;
+  #endif
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("payloads_left (wrapper)", 0);
+  #if !CYTHON_VECTORCALL
+  #if CYTHON_ASSUME_SAFE_SIZE
+  __pyx_nargs = PyTuple_GET_SIZE(__pyx_args);
+  #else
+  __pyx_nargs = PyTuple_Size(__pyx_args); if (unlikely(__pyx_nargs < 0)) return NULL;
+  #endif
+  #endif
+  __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
+  if (unlikely(__pyx_nargs > 0)) { __Pyx_RaiseArgtupleInvalid("payloads_left", 1, 0, 0, __pyx_nargs); return NULL; }
+  const Py_ssize_t __pyx_kwds_len = unlikely(__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
+  if (unlikely(__pyx_kwds_len < 0)) return NULL;
+  if (unlikely(__pyx_kwds_len > 0)) {__Pyx_RejectKeywords("payloads_left", __pyx_kwds); return NULL;}
+  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_10payloads_left(((struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *)__pyx_v_self));
+
+  /* function exit code */
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_10payloads_left(struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  PyObject *__pyx_t_1 = NULL;
+  PyObject *__pyx_t_2 = NULL;
+  size_t __pyx_t_3;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("payloads_left", 0);
+
+  /* "soupbintcp/_speedups/_core.pyx":296
+ *         """An iterator over the payloads not handed out yet, sharing this cursor's place: what
+ *         it takes, the cursor no longer hands out (`iter(payloads)` under `map` and `zip`)."""
+ *         return _PayloadsLeft(self)             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+  __pyx_t_2 = NULL;
+  __pyx_t_3 = 1;
+  {
+    PyObject *__pyx_callargs[2] = {__pyx_t_2, ((PyObject *)__pyx_v_self)};
+    __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_mstate_global->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft, __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (__pyx_t_3*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+    __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 296, __pyx_L1_error)
+    __Pyx_GOTREF((PyObject *)__pyx_t_1);
+  }
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __pyx_r = ((PyObject *)__pyx_t_1);
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  __pyx_t_1 = 0;
+  goto __pyx_L0;
+
+  /* "soupbintcp/_speedups/_core.pyx":293
+ *         return self._payloads[i:self._count]
+ * 
+ *     def payloads_left(self):             # <<<<<<<<<<<<<<
+ *         """An iterator over the payloads not handed out yet, sharing this cursor's place: what
+ *         it takes, the cursor no longer hands out (`iter(payloads)` under `map` and `zip`)."""
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_1);
+  __Pyx_XDECREF(__pyx_t_2);
+  __Pyx_AddTraceback("soupbintcp._speedups._core.MessageCursor.payloads_left", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
 /* "(tree fragment)":1
  * def __reduce_cython__(self):             # <<<<<<<<<<<<<<
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
@@ -7695,15 +7866,15 @@ static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_8rest(s
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_11__reduce_cython__(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_13__reduce_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_10soupbintcp_9_speedups_5_core_13MessageCursor_11__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_11__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_11__reduce_cython__(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_10soupbintcp_9_speedups_5_core_13MessageCursor_13__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_13__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_13__reduce_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -7729,14 +7900,14 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   const Py_ssize_t __pyx_kwds_len = unlikely(__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
   if (unlikely(__pyx_kwds_len < 0)) return NULL;
   if (unlikely(__pyx_kwds_len > 0)) {__Pyx_RejectKeywords("__reduce_cython__", __pyx_kwds); return NULL;}
-  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_10__reduce_cython__(((struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *)__pyx_v_self));
+  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_12__reduce_cython__(((struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *)__pyx_v_self));
 
   /* function exit code */
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_10__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self) {
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_12__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   int __pyx_lineno = 0;
@@ -7776,15 +7947,15 @@ static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_10__red
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_13__setstate_cython__(PyObject *__pyx_v_self, 
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_15__setstate_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_10soupbintcp_9_speedups_5_core_13MessageCursor_13__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_13__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
-static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_13__setstate_cython__(PyObject *__pyx_v_self, 
+static PyMethodDef __pyx_mdef_10soupbintcp_9_speedups_5_core_13MessageCursor_15__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_15__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_15__setstate_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -7850,7 +8021,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_12__setstate_cython__(((struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *)__pyx_v_self), __pyx_v___pyx_state);
+  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_14__setstate_cython__(((struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *)__pyx_v_self), __pyx_v___pyx_state);
 
   /* function exit code */
   for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
@@ -7860,7 +8031,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_12__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state) {
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_14__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state) {
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   int __pyx_lineno = 0;
@@ -7886,6 +8057,646 @@ static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13MessageCursor_12__set
   /* function exit code */
   __pyx_L1_error:;
   __Pyx_AddTraceback("soupbintcp._speedups._core.MessageCursor.__setstate_cython__", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "soupbintcp/_speedups/_core.pyx":304
+ *     cdef MessageCursor _cursor
+ * 
+ *     def __cinit__(self, MessageCursor cursor):             # <<<<<<<<<<<<<<
+ *         self._cursor = cursor
+ * 
+*/
+
+/* Python wrapper */
+static int __pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_1__cinit__(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL_TPNEW
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+); /*proto*/
+static int __pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_1__cinit__(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL_TPNEW
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+) {
+  struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_cursor = 0;
+  #if !CYTHON_VECTORCALL_TPNEW
+  CYTHON_UNUSED Py_ssize_t __pyx_nargs;
+  #endif
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject* values[1] = {0};
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  int __pyx_r;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("__cinit__ (wrapper)", 0);
+  #if !CYTHON_VECTORCALL_TPNEW
+  #if CYTHON_ASSUME_SAFE_SIZE
+  __pyx_nargs = PyTuple_GET_SIZE(__pyx_args);
+  #else
+  __pyx_nargs = PyTuple_Size(__pyx_args); if (unlikely(__pyx_nargs < 0)) return -1;
+  #endif
+  #endif
+  __pyx_kwvalues = __Pyx_KwValues_FASTCALL_TPNEW(__pyx_args, __pyx_nargs);
+  {
+    PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_cursor,0};
+    const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL_TPNEW(__pyx_kwds) : 0;
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 304, __pyx_L3_error)
+    if (__pyx_kwds_len > 0) {
+      switch (__pyx_nargs) {
+        case  1:
+        values[0] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 0);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 304, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  0: break;
+        default: goto __pyx_L5_argtuple_error;
+      }
+      const Py_ssize_t kwd_pos_args = __pyx_nargs;
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__cinit__", 0) < (0)) __PYX_ERR(0, 304, __pyx_L3_error)
+      for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__cinit__", 1, 1, 1, i); __PYX_ERR(0, 304, __pyx_L3_error) }
+      }
+    } else if (unlikely(__pyx_nargs != 1)) {
+      goto __pyx_L5_argtuple_error;
+    } else {
+      values[0] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 0);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 304, __pyx_L3_error)
+    }
+    __pyx_v_cursor = ((struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *)values[0]);
+  }
+  goto __pyx_L6_skip;
+  __pyx_L5_argtuple_error:;
+  __Pyx_RaiseArgtupleInvalid("__cinit__", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 304, __pyx_L3_error)
+  __pyx_L6_skip:;
+  goto __pyx_L4_argument_unpacking_done;
+  __pyx_L3_error:;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __Pyx_AddTraceback("soupbintcp._speedups._core._PayloadsLeft.__cinit__", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __Pyx_RefNannyFinishContext();
+  return -1;
+  __pyx_L4_argument_unpacking_done:;
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_cursor), __pyx_mstate_global->__pyx_ptype_10soupbintcp_9_speedups_5_core_MessageCursor, 1, "cursor", 0))) __PYX_ERR(0, 304, __pyx_L1_error)
+  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft___cinit__(((struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *)__pyx_v_self), __pyx_v_cursor);
+
+  /* function exit code */
+  goto __pyx_L0;
+  __pyx_L1_error:;
+  __pyx_r = -1;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  goto __pyx_L7_cleaned_up;
+  __pyx_L0:;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __pyx_L7_cleaned_up:;
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static int __pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft___cinit__(struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self, struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_cursor) {
+  int __pyx_r;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("__cinit__", 0);
+
+  /* "soupbintcp/_speedups/_core.pyx":305
+ * 
+ *     def __cinit__(self, MessageCursor cursor):
+ *         self._cursor = cursor             # <<<<<<<<<<<<<<
+ * 
+ *     def __iter__(self):
+*/
+  __Pyx_INCREF((PyObject *)__pyx_v_cursor);
+  __Pyx_GIVEREF((PyObject *)__pyx_v_cursor);
+  __Pyx_GOTREF((PyObject *)__pyx_v_self->_cursor);
+  __Pyx_DECREF_SET(__pyx_v_self->_cursor, __pyx_v_cursor);
+
+  /* "soupbintcp/_speedups/_core.pyx":304
+ *     cdef MessageCursor _cursor
+ * 
+ *     def __cinit__(self, MessageCursor cursor):             # <<<<<<<<<<<<<<
+ *         self._cursor = cursor
+ * 
+*/
+
+  /* function exit code */
+  __pyx_r = 0;
+
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "soupbintcp/_speedups/_core.pyx":307
+ *         self._cursor = cursor
+ * 
+ *     def __iter__(self):             # <<<<<<<<<<<<<<
+ *         return self
+ * 
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_3__iter__(PyObject *__pyx_v_self); /*proto*/
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_3__iter__(PyObject *__pyx_v_self) {
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("__iter__ (wrapper)", 0);
+  __pyx_kwvalues = __Pyx_KwValues_VARARGS(__pyx_args, __pyx_nargs);
+  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_2__iter__(((struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *)__pyx_v_self));
+
+  /* function exit code */
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_2__iter__(struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("__iter__", 0);
+
+  /* "soupbintcp/_speedups/_core.pyx":308
+ * 
+ *     def __iter__(self):
+ *         return self             # <<<<<<<<<<<<<<
+ * 
+ *     @cython.boundscheck(True)
+*/
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __Pyx_INCREF((PyObject *)__pyx_v_self);
+      __pyx_r = ((PyObject *)__pyx_v_self);
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  goto __pyx_L0;
+
+  /* "soupbintcp/_speedups/_core.pyx":307
+ *         self._cursor = cursor
+ * 
+ *     def __iter__(self):             # <<<<<<<<<<<<<<
+ *         return self
+ * 
+*/
+
+  /* function exit code */
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "soupbintcp/_speedups/_core.pyx":310
+ *         return self
+ * 
+ *     @cython.boundscheck(True)             # <<<<<<<<<<<<<<
+ *     def __next__(self):
+ *         cdef MessageCursor cursor = self._cursor
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_5__next__(PyObject *__pyx_v_self); /*proto*/
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_5__next__(PyObject *__pyx_v_self) {
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("__next__ (wrapper)", 0);
+  __pyx_kwvalues = __Pyx_KwValues_VARARGS(__pyx_args, __pyx_nargs);
+  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_4__next__(((struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *)__pyx_v_self));
+
+  /* function exit code */
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_4__next__(struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self) {
+  struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *__pyx_v_cursor = 0;
+  Py_ssize_t __pyx_v_i;
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_error_without_exception = 0; /* StopIteration */
+  PyObject *__pyx_t_1 = NULL;
+  Py_ssize_t __pyx_t_2;
+  int __pyx_t_3;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("__next__", 0);
+
+  /* "soupbintcp/_speedups/_core.pyx":312
+ *     @cython.boundscheck(True)
+ *     def __next__(self):
+ *         cdef MessageCursor cursor = self._cursor             # <<<<<<<<<<<<<<
+ *         cdef Py_ssize_t i = cursor._index
+ *         if i >= cursor._count:
+*/
+  __pyx_t_1 = ((PyObject *)__pyx_v_self->_cursor);
+  __Pyx_INCREF(__pyx_t_1);
+  __pyx_v_cursor = ((struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *)__pyx_t_1);
+  __pyx_t_1 = 0;
+
+  /* "soupbintcp/_speedups/_core.pyx":313
+ *     def __next__(self):
+ *         cdef MessageCursor cursor = self._cursor
+ *         cdef Py_ssize_t i = cursor._index             # <<<<<<<<<<<<<<
+ *         if i >= cursor._count:
+ *             raise StopIteration
+*/
+  __pyx_t_2 = __pyx_v_cursor->_index;
+
+  __pyx_v_i = __pyx_t_2;
+
+  /* "soupbintcp/_speedups/_core.pyx":314
+ *         cdef MessageCursor cursor = self._cursor
+ *         cdef Py_ssize_t i = cursor._index
+ *         if i >= cursor._count:             # <<<<<<<<<<<<<<
+ *             raise StopIteration
+ *         cursor._index = i + 1
+*/
+  __pyx_t_3 = (__pyx_v_i >= __pyx_v_cursor->_count);
+
+  if (unlikely(__pyx_t_3)) {
+
+
+    /* "soupbintcp/_speedups/_core.pyx":315
+ *         cdef Py_ssize_t i = cursor._index
+ *         if i >= cursor._count:
+ *             raise StopIteration             # <<<<<<<<<<<<<<
+ *         cursor._index = i + 1
+ *         return cursor._payloads[i]
+*/
+    __pyx_error_without_exception = 1;
+    __PYX_ERR(0, 315, __pyx_L1_error)
+
+    /* "soupbintcp/_speedups/_core.pyx":314
+ *         cdef MessageCursor cursor = self._cursor
+ *         cdef Py_ssize_t i = cursor._index
+ *         if i >= cursor._count:             # <<<<<<<<<<<<<<
+ *             raise StopIteration
+ *         cursor._index = i + 1
+*/
+  }
+
+  /* "soupbintcp/_speedups/_core.pyx":316
+ *         if i >= cursor._count:
+ *             raise StopIteration
+ *         cursor._index = i + 1             # <<<<<<<<<<<<<<
+ *         return cursor._payloads[i]
+ * 
+*/
+  __pyx_v_cursor->_index = (__pyx_v_i + 1);
+
+  /* "soupbintcp/_speedups/_core.pyx":317
+ *             raise StopIteration
+ *         cursor._index = i + 1
+ *         return cursor._payloads[i]             # <<<<<<<<<<<<<<
+ * 
+ *     def __length_hint__(self):
+*/
+  if (unlikely(__pyx_v_cursor->_payloads == Py_None)) {
+    PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+    __PYX_ERR(0, 317, __pyx_L1_error)
+  }
+  __pyx_t_1 = __Pyx_GetItemInt_List(__pyx_v_cursor->_payloads, __pyx_v_i, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 1, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 317, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __pyx_r = __pyx_t_1;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  __pyx_t_1 = 0;
+  goto __pyx_L0;
+
+  /* "soupbintcp/_speedups/_core.pyx":310
+ *         return self
+ * 
+ *     @cython.boundscheck(True)             # <<<<<<<<<<<<<<
+ *     def __next__(self):
+ *         cdef MessageCursor cursor = self._cursor
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_1);
+  if (!__pyx_error_without_exception) {
+    __Pyx_AddTraceback("soupbintcp._speedups._core._PayloadsLeft.__next__", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  }
+  __pyx_r = NULL;
+  __pyx_L0:;
+  __Pyx_XDECREF((PyObject *)__pyx_v_cursor);
+
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "soupbintcp/_speedups/_core.pyx":319
+ *         return cursor._payloads[i]
+ * 
+ *     def __length_hint__(self):             # <<<<<<<<<<<<<<
+ *         return self._cursor._count - self._cursor._index
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_7__length_hint__(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+); /*proto*/
+static PyMethodDef __pyx_mdef_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_7__length_hint__ = {"__length_hint__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_7__length_hint__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_7__length_hint__(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+) {
+  #if !CYTHON_VECTORCALL
+  CYTHON_UNUSED Py_ssize_t __pyx_nargs;
+  #endif
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("__length_hint__ (wrapper)", 0);
+  #if !CYTHON_VECTORCALL
+  #if CYTHON_ASSUME_SAFE_SIZE
+  __pyx_nargs = PyTuple_GET_SIZE(__pyx_args);
+  #else
+  __pyx_nargs = PyTuple_Size(__pyx_args); if (unlikely(__pyx_nargs < 0)) return NULL;
+  #endif
+  #endif
+  __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
+  if (unlikely(__pyx_nargs > 0)) { __Pyx_RaiseArgtupleInvalid("__length_hint__", 1, 0, 0, __pyx_nargs); return NULL; }
+  const Py_ssize_t __pyx_kwds_len = unlikely(__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
+  if (unlikely(__pyx_kwds_len < 0)) return NULL;
+  if (unlikely(__pyx_kwds_len > 0)) {__Pyx_RejectKeywords("__length_hint__", __pyx_kwds); return NULL;}
+  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_6__length_hint__(((struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *)__pyx_v_self));
+
+  /* function exit code */
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_6__length_hint__(struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  PyObject *__pyx_t_1 = NULL;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("__length_hint__", 0);
+
+  /* "soupbintcp/_speedups/_core.pyx":320
+ * 
+ *     def __length_hint__(self):
+ *         return self._cursor._count - self._cursor._index             # <<<<<<<<<<<<<<
+*/
+  __pyx_t_1 = PyLong_FromSsize_t((__pyx_v_self->_cursor->_count - __pyx_v_self->_cursor->_index)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 320, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __pyx_r = __pyx_t_1;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  __pyx_t_1 = 0;
+  goto __pyx_L0;
+
+  /* "soupbintcp/_speedups/_core.pyx":319
+ *         return cursor._payloads[i]
+ * 
+ *     def __length_hint__(self):             # <<<<<<<<<<<<<<
+ *         return self._cursor._count - self._cursor._index
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_1);
+  __Pyx_AddTraceback("soupbintcp._speedups._core._PayloadsLeft.__length_hint__", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "(tree fragment)":1
+ * def __reduce_cython__(self):             # <<<<<<<<<<<<<<
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+ * def __setstate_cython__(self, __pyx_state):
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_9__reduce_cython__(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+); /*proto*/
+static PyMethodDef __pyx_mdef_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_9__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_9__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_9__reduce_cython__(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+) {
+  #if !CYTHON_VECTORCALL
+  CYTHON_UNUSED Py_ssize_t __pyx_nargs;
+  #endif
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("__reduce_cython__ (wrapper)", 0);
+  #if !CYTHON_VECTORCALL
+  #if CYTHON_ASSUME_SAFE_SIZE
+  __pyx_nargs = PyTuple_GET_SIZE(__pyx_args);
+  #else
+  __pyx_nargs = PyTuple_Size(__pyx_args); if (unlikely(__pyx_nargs < 0)) return NULL;
+  #endif
+  #endif
+  __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
+  if (unlikely(__pyx_nargs > 0)) { __Pyx_RaiseArgtupleInvalid("__reduce_cython__", 1, 0, 0, __pyx_nargs); return NULL; }
+  const Py_ssize_t __pyx_kwds_len = unlikely(__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
+  if (unlikely(__pyx_kwds_len < 0)) return NULL;
+  if (unlikely(__pyx_kwds_len > 0)) {__Pyx_RejectKeywords("__reduce_cython__", __pyx_kwds); return NULL;}
+  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_8__reduce_cython__(((struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *)__pyx_v_self));
+
+  /* function exit code */
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_8__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("__reduce_cython__", 0);
+
+  /* "(tree fragment)":2
+ * def __reduce_cython__(self):
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"             # <<<<<<<<<<<<<<
+ * def __setstate_cython__(self, __pyx_state):
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+*/
+  __Pyx_Raise(((PyObject *)(((PyTypeObject*)PyExc_TypeError))), __pyx_mstate_global->__pyx_kp_u_no_default___reduce___due_to_non, 0, 0);
+  __PYX_ERR(2, 2, __pyx_L1_error)
+
+  /* "(tree fragment)":1
+ * def __reduce_cython__(self):             # <<<<<<<<<<<<<<
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+ * def __setstate_cython__(self, __pyx_state):
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_AddTraceback("soupbintcp._speedups._core._PayloadsLeft.__reduce_cython__", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "(tree fragment)":3
+ * def __reduce_cython__(self):
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+ * def __setstate_cython__(self, __pyx_state):             # <<<<<<<<<<<<<<
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_11__setstate_cython__(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+); /*proto*/
+static PyMethodDef __pyx_mdef_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_11__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_11__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+static PyObject *__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_11__setstate_cython__(PyObject *__pyx_v_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+) {
+  CYTHON_UNUSED PyObject *__pyx_v___pyx_state = 0;
+  #if !CYTHON_VECTORCALL
+  CYTHON_UNUSED Py_ssize_t __pyx_nargs;
+  #endif
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject* values[1] = {0};
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("__setstate_cython__ (wrapper)", 0);
+  #if !CYTHON_VECTORCALL
+  #if CYTHON_ASSUME_SAFE_SIZE
+  __pyx_nargs = PyTuple_GET_SIZE(__pyx_args);
+  #else
+  __pyx_nargs = PyTuple_Size(__pyx_args); if (unlikely(__pyx_nargs < 0)) return NULL;
+  #endif
+  #endif
+  __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
+  {
+    PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_pyx_state,0};
+    const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(2, 3, __pyx_L3_error)
+    if (__pyx_kwds_len > 0) {
+      switch (__pyx_nargs) {
+        case  1:
+        values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(2, 3, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  0: break;
+        default: goto __pyx_L5_argtuple_error;
+      }
+      const Py_ssize_t kwd_pos_args = __pyx_nargs;
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__setstate_cython__", 0) < (0)) __PYX_ERR(2, 3, __pyx_L3_error)
+      for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__setstate_cython__", 1, 1, 1, i); __PYX_ERR(2, 3, __pyx_L3_error) }
+      }
+    } else if (unlikely(__pyx_nargs != 1)) {
+      goto __pyx_L5_argtuple_error;
+    } else {
+      values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(2, 3, __pyx_L3_error)
+    }
+    __pyx_v___pyx_state = values[0];
+  }
+  goto __pyx_L6_skip;
+  __pyx_L5_argtuple_error:;
+  __Pyx_RaiseArgtupleInvalid("__setstate_cython__", 1, 1, 1, __pyx_nargs); __PYX_ERR(2, 3, __pyx_L3_error)
+  __pyx_L6_skip:;
+  goto __pyx_L4_argument_unpacking_done;
+  __pyx_L3_error:;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __Pyx_AddTraceback("soupbintcp._speedups._core._PayloadsLeft.__setstate_cython__", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __Pyx_RefNannyFinishContext();
+  return NULL;
+  __pyx_L4_argument_unpacking_done:;
+  __pyx_r = __pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_10__setstate_cython__(((struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *)__pyx_v_self), __pyx_v___pyx_state);
+
+  /* function exit code */
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_10__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("__setstate_cython__", 0);
+
+  /* "(tree fragment)":4
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+ * def __setstate_cython__(self, __pyx_state):
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"             # <<<<<<<<<<<<<<
+*/
+  __Pyx_Raise(((PyObject *)(((PyTypeObject*)PyExc_TypeError))), __pyx_mstate_global->__pyx_kp_u_no_default___reduce___due_to_non, 0, 0);
+  __PYX_ERR(2, 4, __pyx_L1_error)
+
+  /* "(tree fragment)":3
+ * def __reduce_cython__(self):
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+ * def __setstate_cython__(self, __pyx_state):             # <<<<<<<<<<<<<<
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_AddTraceback("soupbintcp._speedups._core._PayloadsLeft.__setstate_cython__", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = NULL;
   __Pyx_XGIVEREF(__pyx_r);
   __Pyx_RefNannyFinishContext();
@@ -8031,8 +8842,9 @@ static PyMethodDef __pyx_methods_10soupbintcp_9_speedups_5_core_MessageCursor[] 
   {"__next__", (PyCFunction)__pyx_specialmethod___pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_5__next__, METH_NOARGS|METH_COEXIST, 0},
   {"__length_hint__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_7__length_hint__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
   {"rest", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_9rest, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_10soupbintcp_9_speedups_5_core_13MessageCursor_8rest},
-  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_11__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_13__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"payloads_left", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_11payloads_left, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_10soupbintcp_9_speedups_5_core_13MessageCursor_10payloads_left},
+  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_13__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13MessageCursor_15__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
   {0, 0, 0, 0}
 };
 
@@ -8144,6 +8956,230 @@ static PyTypeObject __pyx_type_10soupbintcp_9_speedups_5_core_MessageCursor = {
 };
 #endif
 
+static PyObject *__pyx_tp_new__initialisation_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyObject *o, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+) {
+  struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *p = ((struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *)o);
+  p->_cursor = ((struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *)Py_None); Py_INCREF(Py_None);
+  {
+    int cinit_result = __pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_1__cinit__(o, 
+#if CYTHON_VECTORCALL_TPNEW
+    args, nargs, kwnames
+#else
+    a, k
+#endif
+);
+    if (unlikely(cinit_result)) goto bad;
+  }
+  return o;
+  bad:
+  Py_DECREF(o); o = 0;
+  return NULL;
+}
+
+static PyObject *__pyx_tp_new_vectorcall_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyTypeObject *t, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+) {
+  PyObject *o;
+  o = __Pyx_AllocateExtensionType(t, 0);
+  if (unlikely(!o)) return 0;
+  return __pyx_tp_new__initialisation_10soupbintcp_9_speedups_5_core__PayloadsLeft(o, 
+#if CYTHON_VECTORCALL_TPNEW
+    args, nargs, kwnames
+#else
+    a, k
+#endif
+);
+}
+
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_new_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyTypeObject *t, PyObject *a, PyObject *k) {
+  return __Pyx_CallTpnewAsVectorcall(__pyx_tp_new_vectorcall_10soupbintcp_9_speedups_5_core__PayloadsLeft, t, a, k);
+}
+#endif
+
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_vectorcall_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+  if (unlikely((PyTypeObject*)t != __pyx_mstate_global->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft || __Pyx_PyType_HasFeature((PyTypeObject*)t, Py_TPFLAGS_IS_ABSTRACT))) {
+    return __Pyx_CallNewInitFromVectorcall((PyTypeObject*)t, args, nargsf, kwnames);
+  }
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  PyObject *o = __pyx_tp_new_vectorcall_10soupbintcp_9_speedups_5_core__PayloadsLeft((PyTypeObject*)t, args, nargs, kwnames);
+  return o;
+}
+#endif
+
+static void __pyx_tp_dealloc_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyObject *o) {
+  struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *p = (struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *)o;
+  #if CYTHON_USE_TP_FINALIZE
+  if (unlikely(__Pyx_PyObject_GetSlot(o, tp_finalize, destructor)) && !__Pyx_PyObject_GC_IsFinalized(o)) {
+    if (__Pyx_PyObject_GetSlot(o, tp_dealloc, destructor) == __pyx_tp_dealloc_10soupbintcp_9_speedups_5_core__PayloadsLeft) {
+      if (PyObject_CallFinalizerFromDealloc(o)) return;
+    }
+  }
+  #endif
+  PyObject_GC_UnTrack(o);
+  Py_CLEAR(p->_cursor);
+  PyTypeObject *tp = Py_TYPE(o);
+  #if CYTHON_USE_TYPE_SLOTS
+  (*tp->tp_free)(o);
+  #else
+  {
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    if (tp_free) tp_free(o);
+  }
+  #endif
+  #if CYTHON_USE_TYPE_SPECS
+  Py_DECREF(tp);
+  #endif
+}
+
+static int __pyx_tp_traverse_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyObject *o, visitproc v, void *a) {
+  int e;
+  struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *p = (struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *)o;
+  {
+    e = __Pyx_call_type_traverse(o, 1, v, a);
+    if (e) return e;
+  }
+  if (p->_cursor) {
+    e = (*v)(((PyObject *)p->_cursor), a); if (e) return e;
+  }
+  return 0;
+}
+
+static int __pyx_tp_clear_10soupbintcp_9_speedups_5_core__PayloadsLeft(PyObject *o) {
+  PyObject* tmp;
+  struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *p = (struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft *)o;
+  tmp = ((PyObject*)p->_cursor);
+  p->_cursor = ((struct __pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor *)Py_None); Py_INCREF(Py_None);
+  Py_XDECREF(tmp);
+  return 0;
+}
+
+static PyObject *__pyx_specialmethod___pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_5__next__(PyObject *self, CYTHON_UNUSED PyObject *arg) {
+  PyObject *res = __pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_5__next__(self);
+  if (!res && !PyErr_Occurred()) { PyErr_SetNone(PyExc_StopIteration); }
+  return res;
+}
+
+static PyMethodDef __pyx_methods_10soupbintcp_9_speedups_5_core__PayloadsLeft[] = {
+  {"__next__", (PyCFunction)__pyx_specialmethod___pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_5__next__, METH_NOARGS|METH_COEXIST, 0},
+  {"__length_hint__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_7__length_hint__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_9__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_11__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {0, 0, 0, 0}
+};
+#if CYTHON_USE_TYPE_SPECS
+static PyType_Slot __pyx_type_10soupbintcp_9_speedups_5_core__PayloadsLeft_slots[] = {
+  {Py_tp_dealloc, (void *)__pyx_tp_dealloc_10soupbintcp_9_speedups_5_core__PayloadsLeft},
+  {Py_tp_doc, (void *)PyDoc_STR("The payloads side of a `MessageCursor` (see `MessageCursor.payloads_left`).")},
+  {Py_tp_traverse, (void *)__pyx_tp_traverse_10soupbintcp_9_speedups_5_core__PayloadsLeft},
+  {Py_tp_clear, (void *)__pyx_tp_clear_10soupbintcp_9_speedups_5_core__PayloadsLeft},
+  {Py_tp_iter, (void *)__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_3__iter__},
+  {Py_tp_iternext, (void *)__pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_5__next__},
+  {Py_tp_methods, (void *)__pyx_methods_10soupbintcp_9_speedups_5_core__PayloadsLeft},
+  {Py_tp_new, (void *)__pyx_tp_new_10soupbintcp_9_speedups_5_core__PayloadsLeft},
+  #if (!CYTHON_COMPILING_IN_PYPY || PYPY_VERSION_NUM >= 0x07030800) && (!CYTHON_COMPILING_IN_LIMITED_API || __PYX_LIMITED_VERSION_HEX >= 0x030E0000)
+  #if CYTHON_VECTORCALL_TPNEW
+  {Py_tp_vectorcall, (void *)__pyx_tp_vectorcall_10soupbintcp_9_speedups_5_core__PayloadsLeft},
+  #endif
+  #endif
+  {0, 0},
+};
+static PyType_Spec __pyx_type_10soupbintcp_9_speedups_5_core__PayloadsLeft_spec = {
+  "soupbintcp._speedups._core._PayloadsLeft",
+  sizeof(struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft),
+  0,
+  Py_TPFLAGS_DEFAULT|Py_TPFLAGS_HAVE_VERSION_TAG|Py_TPFLAGS_BASETYPE|Py_TPFLAGS_HAVE_GC,
+  __pyx_type_10soupbintcp_9_speedups_5_core__PayloadsLeft_slots,
+};
+#else
+
+static PyTypeObject __pyx_type_10soupbintcp_9_speedups_5_core__PayloadsLeft = {
+  PyVarObject_HEAD_INIT(0, 0)
+  "soupbintcp._speedups._core.""_PayloadsLeft", /*tp_name*/
+  sizeof(struct __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft), /*tp_basicsize*/
+  0, /*tp_itemsize*/
+  __pyx_tp_dealloc_10soupbintcp_9_speedups_5_core__PayloadsLeft, /*tp_dealloc*/
+  0, /*tp_vectorcall_offset*/
+  0, /*tp_getattr*/
+  0, /*tp_setattr*/
+  0, /*tp_as_async*/
+  0, /*tp_repr*/
+  0, /*tp_as_number*/
+  0, /*tp_as_sequence*/
+  0, /*tp_as_mapping*/
+  0, /*tp_hash*/
+  0, /*tp_call*/
+  0, /*tp_str*/
+  0, /*tp_getattro*/
+  0, /*tp_setattro*/
+  0, /*tp_as_buffer*/
+  Py_TPFLAGS_DEFAULT|Py_TPFLAGS_HAVE_VERSION_TAG|Py_TPFLAGS_BASETYPE|Py_TPFLAGS_HAVE_GC, /*tp_flags*/
+  PyDoc_STR("The payloads side of a `MessageCursor` (see `MessageCursor.payloads_left`)."), /*tp_doc*/
+  __pyx_tp_traverse_10soupbintcp_9_speedups_5_core__PayloadsLeft, /*tp_traverse*/
+  __pyx_tp_clear_10soupbintcp_9_speedups_5_core__PayloadsLeft, /*tp_clear*/
+  0, /*tp_richcompare*/
+  0, /*tp_weaklistoffset*/
+  __pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_3__iter__, /*tp_iter*/
+  __pyx_pw_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_5__next__, /*tp_iternext*/
+  __pyx_methods_10soupbintcp_9_speedups_5_core__PayloadsLeft, /*tp_methods*/
+  0, /*tp_members*/
+  0, /*tp_getset*/
+  0, /*tp_base*/
+  0, /*tp_dict*/
+  0, /*tp_descr_get*/
+  0, /*tp_descr_set*/
+  #if !CYTHON_USE_TYPE_SPECS
+  0, /*tp_dictoffset*/
+  #endif
+  0, /*tp_init*/
+  0, /*tp_alloc*/
+  __pyx_tp_new_10soupbintcp_9_speedups_5_core__PayloadsLeft, /*tp_new*/
+  0, /*tp_free*/
+  0, /*tp_is_gc*/
+  0, /*tp_bases*/
+  0, /*tp_mro*/
+  0, /*tp_cache*/
+  0, /*tp_subclasses*/
+  0, /*tp_weaklist*/
+  0, /*tp_del*/
+  0, /*tp_version_tag*/
+  #if CYTHON_USE_TP_FINALIZE
+  0, /*tp_finalize*/
+  #else
+  NULL, /*tp_finalize*/
+  #endif
+  #if (!CYTHON_COMPILING_IN_PYPY || PYPY_VERSION_NUM >= 0x07030800) && (!CYTHON_COMPILING_IN_LIMITED_API || __PYX_LIMITED_VERSION_HEX >= 0x030E0000)
+  #if CYTHON_VECTORCALL_TPNEW
+  __pyx_tp_vectorcall_10soupbintcp_9_speedups_5_core__PayloadsLeft, /*tp_vectorcall*/
+  #else
+  NULL, /*tp_vectorcall*/
+  #endif
+  #endif
+  #if __PYX_NEED_TP_PRINT_SLOT == 1
+  0, /*tp_print*/
+  #endif
+  #if PY_VERSION_HEX >= 0x030C0000
+  0, /*tp_watched*/
+  #endif
+  #if PY_VERSION_HEX >= 0x030d00A4
+  0, /*tp_versions_used*/
+  #endif
+  #if CYTHON_COMPILING_IN_PYPY && PY_VERSION_HEX < 0x030a0000
+  0, /*tp_pypy_flags*/
+  #endif
+};
+#endif
+
 static PyMethodDef __pyx_methods[] = {
   {0, 0, 0, 0}
 };
@@ -8157,6 +9193,7 @@ static CYTHON_SMALL_CODE int __Pyx_modinit_Global_init_code(__pyx_mstatetype *__
 static CYTHON_SMALL_CODE int __Pyx_modinit_Variable_export_code(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Function_export_code(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor(__pyx_mstatetype *__pyx_mstate); /*proto*/
+static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Type_import_code(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Variable_import_code(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Function_import_code(__pyx_mstatetype *__pyx_mstate); /*proto*/
@@ -8220,6 +9257,41 @@ static int __Pyx_modinit_Exttype___pyx_obj_10soupbintcp_9_speedups_5_core_Messag
   #endif
   if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_MessageCursor, (PyObject *) __pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core_MessageCursor) < (0)) __PYX_ERR(0, 229, __pyx_L1_error)
   if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core_MessageCursor) < (0)) __PYX_ERR(0, 229, __pyx_L1_error)
+  __Pyx_RefNannyFinishContext();
+  return 0;
+  __pyx_L1_error:;
+  __Pyx_RefNannyFinishContext();
+  return -1;
+}
+
+static int __Pyx_modinit_Exttype___pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft(__pyx_mstatetype *__pyx_mstate) {
+  __Pyx_RefNannyDeclarations
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  CYTHON_UNUSED_VAR(__pyx_mstate);
+  __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft", 0);
+  /*--- Exttype __pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft ---*/
+  #if CYTHON_USE_TYPE_SPECS
+  __pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_10soupbintcp_9_speedups_5_core__PayloadsLeft_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft)) __PYX_ERR(0, 299, __pyx_L1_error)
+  #else
+  __pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft = &__pyx_type_10soupbintcp_9_speedups_5_core__PayloadsLeft;
+  #endif
+  #if !CYTHON_COMPILING_IN_LIMITED_API
+  #endif
+  #if !CYTHON_USE_TYPE_SPECS
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft) < (0)) __PYX_ERR(0, 299, __pyx_L1_error)
+  #endif
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft);
+  #endif
+  #if !CYTHON_COMPILING_IN_LIMITED_API
+  if ((CYTHON_USE_TYPE_SLOTS && CYTHON_USE_PYTYPE_LOOKUP) && likely(!__pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft->tp_dictoffset && __pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft->tp_getattro == PyObject_GenericGetAttr)) {
+    __pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft->tp_getattro = PyObject_GenericGetAttr;
+  }
+  #endif
+  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_PayloadsLeft, (PyObject *) __pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft) < (0)) __PYX_ERR(0, 299, __pyx_L1_error)
+  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft) < (0)) __PYX_ERR(0, 299, __pyx_L1_error)
   __Pyx_RefNannyFinishContext();
   return 0;
   __pyx_L1_error:;
@@ -8565,6 +9637,7 @@ __Pyx_RefNannySetupContext("PyInit__core", 0);
   (void)__Pyx_modinit_Function_export_code(__pyx_mstate);
   /*--- Type init code ---*/
   if (unlikely((__Pyx_modinit_Exttype___pyx_obj_10soupbintcp_9_speedups_5_core_MessageCursor(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
+  if (unlikely((__Pyx_modinit_Exttype___pyx_obj_10soupbintcp_9_speedups_5_core__PayloadsLeft(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
   if (unlikely((__Pyx_modinit_Type_import_code(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
   (void)__Pyx_modinit_Variable_import_code(__pyx_mstate);
   (void)__Pyx_modinit_Function_import_code(__pyx_mstate);
@@ -8766,12 +9839,27 @@ __Pyx_RefNannySetupContext("PyInit__core", 0);
   if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_10soupbintcp_9_speedups_5_core_MessageCursor, __pyx_mstate_global->__pyx_n_u_rest, __pyx_t_2) < (0)) __PYX_ERR(0, 287, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
+  /* "soupbintcp/_speedups/_core.pyx":293
+ *         return self._payloads[i:self._count]
+ * 
+ *     def payloads_left(self):             # <<<<<<<<<<<<<<
+ *         """An iterator over the payloads not handed out yet, sharing this cursor's place: what
+ *         it takes, the cursor no longer hands out (`iter(payloads)` under `map` and `zip`)."""
+*/
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_10soupbintcp_9_speedups_5_core_13MessageCursor_11payloads_left, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_MessageCursor_payloads_left, NULL, __pyx_mstate_global->__pyx_n_u_soupbintcp__speedups__core, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 293, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
+  #endif
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_10soupbintcp_9_speedups_5_core_MessageCursor, __pyx_mstate_global->__pyx_n_u_payloads_left, __pyx_t_2) < (0)) __PYX_ERR(0, 293, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
   /* "(tree fragment)":1
  * def __reduce_cython__(self):             # <<<<<<<<<<<<<<
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
  * def __setstate_cython__(self, __pyx_state):
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_10soupbintcp_9_speedups_5_core_13MessageCursor_11__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_MessageCursor___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_soupbintcp__speedups__core, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_2)) __PYX_ERR(2, 1, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_10soupbintcp_9_speedups_5_core_13MessageCursor_13__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_MessageCursor___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_soupbintcp__speedups__core, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_2)) __PYX_ERR(2, 1, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
@@ -8785,7 +9873,48 @@ __Pyx_RefNannySetupContext("PyInit__core", 0);
  * def __setstate_cython__(self, __pyx_state):             # <<<<<<<<<<<<<<
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_10soupbintcp_9_speedups_5_core_13MessageCursor_13__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_MessageCursor___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_soupbintcp__speedups__core, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_2)) __PYX_ERR(2, 3, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_10soupbintcp_9_speedups_5_core_13MessageCursor_15__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_MessageCursor___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_soupbintcp__speedups__core, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_2)) __PYX_ERR(2, 3, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
+  #endif
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_setstate_cython, __pyx_t_2) < (0)) __PYX_ERR(2, 3, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "soupbintcp/_speedups/_core.pyx":319
+ *         return cursor._payloads[i]
+ * 
+ *     def __length_hint__(self):             # <<<<<<<<<<<<<<
+ *         return self._cursor._count - self._cursor._index
+*/
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_7__length_hint__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_PayloadsLeft___length_hint, NULL, __pyx_mstate_global->__pyx_n_u_soupbintcp__speedups__core, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 319, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
+  #endif
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_10soupbintcp_9_speedups_5_core__PayloadsLeft, __pyx_mstate_global->__pyx_n_u_length_hint, __pyx_t_2) < (0)) __PYX_ERR(0, 319, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "(tree fragment)":1
+ * def __reduce_cython__(self):             # <<<<<<<<<<<<<<
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+ * def __setstate_cython__(self, __pyx_state):
+*/
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_9__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_PayloadsLeft___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_soupbintcp__speedups__core, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_2)) __PYX_ERR(2, 1, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
+  #endif
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_reduce_cython, __pyx_t_2) < (0)) __PYX_ERR(2, 1, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "(tree fragment)":3
+ * def __reduce_cython__(self):
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+ * def __setstate_cython__(self, __pyx_state):             # <<<<<<<<<<<<<<
+ *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
+*/
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_10soupbintcp_9_speedups_5_core_13_PayloadsLeft_11__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_PayloadsLeft___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_soupbintcp__speedups__core, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[12])); if (unlikely(!__pyx_t_2)) __PYX_ERR(2, 3, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
@@ -8867,38 +9996,38 @@ static int __Pyx_InitConstants(__pyx_mstatetype *__pyx_mstate) {
   int __pyx_clineno = 0;
   CYTHON_UNUSED_VAR(__pyx_mstate);
   {
-    const struct { const unsigned int length: 8; } str_length_index[] = {{6},{30},{21},{15},{1},{179},{9},{33},{8},{7},{6},{2},{18},{9},{18},{50},{9},{1},{1},{13},{29},{31},{33},{18},{20},{12},{8},{12},{8},{15},{8},{10},{8},{7},{11},{12},{10},{17},{13},{12},{12},{19},{8},{13},{5},{6},{18},{4},{3},{18},{3},{5},{4},{3},{3},{5},{7},{7},{5},{14},{4},{1},{5},{8},{1},{4},{7},{4},{5},{4},{5},{11},{1},{6},{3},{7},{5},{3},{1},{8},{3},{3},{4},{4},{16},{10},{4},{4},{26},{15},{5},{6},{5},{6},{4},{4},{6}};
-    const struct { const unsigned int length: 9; } bytes_length_index[] = {{9},{338},{215},{205},{206},{289},{15},{33}};
+    const struct { const unsigned int length: 8; } str_length_index[] = {{6},{30},{21},{15},{1},{179},{9},{33},{8},{7},{6},{2},{18},{9},{18},{50},{9},{1},{1},{13},{29},{31},{33},{27},{18},{13},{29},{31},{33},{20},{12},{8},{12},{8},{15},{8},{10},{8},{7},{11},{12},{10},{17},{13},{12},{12},{19},{8},{13},{5},{6},{18},{4},{3},{18},{3},{5},{6},{4},{3},{3},{5},{7},{7},{5},{14},{4},{1},{5},{8},{1},{4},{7},{4},{5},{4},{5},{11},{1},{6},{3},{7},{5},{3},{1},{8},{13},{3},{3},{4},{4},{16},{10},{4},{4},{26},{15},{5},{6},{5},{6},{4},{4},{6}};
+    const struct { const unsigned int length: 9; } bytes_length_index[] = {{9},{338},{215},{205},{206},{289},{15},{19},{33},{13}};
     #ifndef CYTHON_COMPRESS_STRINGS
       #define CYTHON_COMPRESS_STRINGS 90
     #endif
-    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1252 bytes) */
-static const char cstring[] = "x\332\265T\317s\323F\024\216\203\335\272\340\201\330\030\322\362\253\233\020&\245\0352\265\233\264\224K\307\020h\351L\031\234\320^wV\322\263-,\257d\355\312\211{\312\321\307=\356QG\035}\3141\307\034s\324\221?\201?\241o%\307\245\004h\207\231z\354]\255\336\257\357\373\336[\023k,A\020W\020\356K\302H\3401\227\023\031\005\036\020\021Y\266\307\204 ~$\205\353\000\232\255\250\323\201\220\370\035\362\225\014\001H\047d\335\001py\367\247g\276\004\"{L\222Gc\331\363\271I\351\200\347Z\0202\t\336\230\010\031\272\266\304`t\342\344\371\343\347\3676\357o\022\306\035\022\302K\260\245\230\327C<X\300\212\\O\032,\343\000\304\006y\332!c?\"\034\300!\322\047\201\301\365F\200\354\001\047\002\244y \353\214#\033&]\237S\014wyw\2358n\210E\334\021\230\350\047\314\023\260Am?\204\215`\274\317\014\217\001f\031\271\260Gz\276\347\010\202D\006\276\220d\223\374\354>d\216C1#8\256`\226\007\300\315\332\265]\356\300\276Q\307\340\r\031\357\202+r\233\303\241\313\262j\201/\\\003\004\365E=:,\362$\2414\004\047\262\201R\342D\031 \356\363{\250\317\310e\036Z1\261+)\235\207\376\362\3647\020\202u\341Q\024\n?\374\307a\203R\017xW\366h\317\345\030\364\266qV\311\316\232r\326\214\222\tT\352}\016!\010\314\371|\274\217\277ml\037}\006\373r\007:\224\316$F\016\224v\"n\233\275{\232\014?9\205\267\300Q:\300\361\312v\337\211\274\314\221\243\362\331\016{f\303v\320Y\222a\304\274S\353\251`g\010\315_\300\2769 \237yF\361\006\2343<)\225\0317\352\n3\007\330D\227\003\353\340\200\262 \000\35601\346\266\353o\314m\302b\002p\376m\017\017H\217\312\220\331`1\273o{\302\366#.\035&\031\366\023\203a\004\3418\3535\345\371&;n(d6f4`c\317g\216\350\001s\\W\302@\344\313\237\320\357\343H\345\212\t\334\204\347\016\\9`a\177\200\365\370\000\007\223Z\236o\367\005\347\321\000o\226\337\351\340\327p\363\0078p\01048M\036\370\001\316\217\351\237\000\017]\206\021p\033\034\232O:\206\314\206\321\224\025}7\020~\024X\330$;\330\240\"\300[\026\005\"\277!\"\360\260\225\363\014(c(g\013^Mg\304\274\010\204\2719{\314\353\233\0378\007\205\264x~\362\215j\037\024^\237_(5\247\313""\207\370\346\206~\034_OZ\257\313\013\245e\305T\244[\372\217\270\221\026Ki\271rRY\215\327b\226\226/M\244j\244\345\232ZQ[\272\220\226/L\266\324\242ZI+5\3655\006\264\323\362\222*\274*_\2348jU=T\266\256\246\225\252\252f\356\347\364w\332\212\013q\025SYI\301\304\254)K/\352U\335J+\227&CUPu\265\243\204\276\255w\343sq3\336\211G\311\356tq\272:}rx\373\360\305Q\355\250\221.a\306+\252m\242W\014\220;j\250?\321\335\270\375\326\341\342\244\253~\327+\006\362\236\002\3350o\230Y\254\034\360{Q\031 %E\343\355d1A?\344\243\256\234\\]\217\303\244\2264\322\312e\325D\214\303,\301\253\362\347\272\240\253X\245xa\362\243z\252\215\242\225\205\322\r\275\025_@\347\"\232\323b]\265\322\342\325\377,\351\034\2411\230Z!\212\270tU\2754 \323J]mg\222mg\230\357\304\"\271\235\354$\303iaZ\237\356L\207\247\016Y\374(C\272dP\240\\w\365\367q-~\220\264\215iO\261\223\345o1\352\346\241u\264x\264~\\?\3369\036\346\252\236\241\326@ZK\013\245\265\370\014\245\221n\353N\334\372HJ\240\23382K\325\017v\3434\242\226;\277\031u\206\306\332\221u|\356\370C]\332R\005$S[(\335\314\307\375#\332\363\277\216\366{(5\347\335y\007\033\262P\272\205\212\024\257\351;:\214\257%?L\327\017\257\037e\254\000\201\261\264\370\245\036\316:\367\351\201\2344\047\331\375x\251\013\047_\334K\332\t\373\017\374\315u\3325stYmf\355C\244\021\312\300\376\255}8\177\2273K#\255_1\317M\314\263\210:\2645\323\243x\027\275\352\267\020\243Y\3640.\030\257\212\271\311\263\"\246\375\177w\333\316\007\247\213\321\200*\242a\331t\031\341\277K\234\262\376,\256\036\264r\022\367ql^\230\343\253\362\rs{\220\344\344W\345\344\177\021R=\300\224V\\\214[\177\001_\340\243;";
-    PyObject *data = __Pyx_DecompressString(cstring, 1252, 1);
+    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1305 bytes) */
+static const char cstring[] = "x\332\265T\315o\023G\024\267\203\335\032\260\3001\206P\276:\tA)\255\210j7i)\227\312\020h\251Z\204\023\332\353jv\367\331^\274\236]\357\314:q\245J9\3728\3079\356q\217>\346\230c\2169\356\221?\201?\241o\326\037M\034\240\010\251Q\274\343\331\367\365{\277\367{&\346@\000\047\016\047\314\023\204\022\337\245\016#\"\364] <4-\227rN\274Pp\307\0064\233a\263\t\001\361\232\344+\021\000\220f@[]`\342\376O/<\001D\264\251 O\006\242\3551\235\322\006\3271!\240\002\334\001\341\"p,\201\301\350\304\310\313\247/\037l<\334 \224\331$\200\327`\t>\253\207x\260\200\031:\256\320X\006>\360u\362\274I\006^H\030\200M\204G|\215\353D\200h\003#\034\204\376B\326(\303n\250p<f`\270\303Zk\304v\002,\342\364AG?\243.\207u\303\362\002X\367\007{T\367\321\305,}\007vI\333smN\260\221\256\307\005\331 ?;\217\251m\033\230\021l\207S\323\005`\372\331\262\034f\303\236fG\343\r(k\201\303\3076\233A\213\246\325|\217;\032\010\362\213|4i\350\nb\030\001\330\241\005\206A\3540\005\304<\366\000\371\351;\324E+&v\204a\314B\177y\376;pN[\360$\014\270\027\234\272\254\033\206\013\254%\332F\333a\0304o\234T\262\322\241\2345#e\034\231z\237\203O\007\256Gm\2165\232\342\264)\000.\214\227\023\373oh>u\231\2075o\234\2035o>\003\013=\006{\370\331B\r\031/`OlC\3230&s\006mo\206\314\322gk\032\212\177c\036\347\241\030]\324xzzv\350\246\216\014\307\237\236\260\253\017\324\2041I\322\013\251;\265N\247v\026\376\364\005\354\351\013\242\237e\344\047\340\274\243+\241YD\240\\\213\021\225\3440\240M\334\022\352\373\300l\312\007\314r\274\365\231\215\233\224\003.\241\345\342\005\3333D@-0\251\325\261\\ny!\023V:\035\233\n\212\322\302\024\320\207`\220\312\316`\343C4\235\200\213T\361\306t\276m\240\266\343\010\350\362\361\343/\350tP\335c\3368\036\334u\272\216\350\322\240\323\305\252\254\213;b\230\256gu8ca\027\227\334k6\361_w\350uQ\373\010\327\237&?%\"\337\363Q\327Z<\034\\\364\357\205\300,\260\215\361\006b\374dI4\006\336q|\356\205\276\211s\263\374u\203\373\270\375\241\317\307\233\313}\027\247;\313\200\314\006b\362\300\237\014\273O\335\020\270\336\350]\352v\364\007\354""\375l\222\2730\374F6\366\263o/d\362\265\321\322\001\276\271\245\236F7\343\372\333B&\277$\251\014U]\375\031U\223\\>)\024\217\213+\321jD\223\302\345\241\220\325\244P\226\313rSe\223\302\305\341\246\\\220\313I\261,\277\306\200FR(\311\354\233\302\245\241-W\344ci\251\305\244\270(\027S\367s\352;eF\331h\021S\231qV\307\254JS-\250\025UO\212\227\207=\231\225\025\271-\271\272\253v\242sQ-\332\216\372\361\316ha\2642zvp\367\340\325a\371\260\232\2240\343U\331\320\321\313\032\310=\331S\237\251V\324\230\273\\\032\266\344\037jYC\336\225\240\252\372\r\325\017s\014\370\275\2504\220\2744\242\255x!F?\354G^=\276\266\026\005q9\256&\305+\262\206\030{i\2027\205\353*\253\026\261J\356\342\360G\371\\iF\213\231\374-\265\031]D\347\034\232\223\\E\326\223\334\265\217\246t\206P\033t\255\000I,]\223\2575\310\244X\221[)e[)\346{\021\217\357\306\333qo\224\035UF\333\243\336\324!\215\357\247HK\032\005\322u_}\037\225\243GqC\233v%=^\372\026\243n\037\230\207\013\207kG\225\243\355\243\336\230\3253\255U\261\255R&\277\032\235i\251\257\032\252\031\325?\261%P5\224Li\361\203\323\230F\224\307\316\047\243\316\264\261zh\036\235;\372\320\2246e\026\233)g\362\267\307r\377\204\361\374\257\322~OK\265\331t\336\321\r\311\344\357 #\271\033\352\236\n\242\033\361\017\243\265\203\233\207iW\200\300h\222\373R\365&\223\373|_\014k\303t?^\253\354\361\027\017\342FL?\242\177\275N;ZGW\344F:>D\032\"\r\364\277\306\207\372\273\222Z\252I\345\252\376^\303<\013\310CCQ\325\217v\320\253r\0071\352\207\352EY\355U\324\233<)\242\307\377\357\264\255\261pZ\030\r\310\"\032\226\364\224\021\376\273\310)\250\363\321\342~}\334\304C\224\315\253\223\327\207\230\340U|}\204\257\336\024n\351\205\302\276\207\277J{\374\253!\344#\254bF\271\250\276_\177\373Y\346|i\370\267\376\211\373\007\005W\3545";
+    PyObject *data = __Pyx_DecompressString(cstring, 1305, 1);
     #define __Pyx_DecompressString_LZSS_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1649 bytes) */
-static const char cstring[] = "\377 bytes i\377s not a \377plain tu\377ple subc\377lass out\357side\034\000buf\377fer of (\377tree fra\377gment)?N\377ote that\177 CythonO\001\377delibera\377tely str\347ict:\000\"\000n P\377EP-484 a\377nd rejec\343tsg\006\215\000^\000bui\373lt\210\001ypes.\377 If you \377need to \361p\224\001\231\005\276\000then\357 set\200\000e \047\373an\313\000ation\377_typing\047o dirb\000iv\242\000\377o False.\377_core.py\353xa\304\001m\204 vie\377w holds \376\306\000most 4 \177GiBadd_\235 \377edisable\373en\002\001gcind\363ex\232!\215!rang\367eis\026\003dneg<}\000k\000posi\205\001\335 \377 default\377 __reduc\277e__ du\214\002n\367on-\235 vial\274\033\000V\000it__2\006H\377IMessage\277Cursor\000\n.\377__length\217_hin2\000\r\rc\004cf\220B__,\r\260 st\236@\335_\013\023res\206\000Py\337x_PyD\274@_N\377extRef__\374\334$\301\000__func\177____getG\003\346\n\000in\277\001\216\014__m|\334`\047\001modul8\0027nam\002\003ew@\001\214@=_>\004qual\026\005\251%\230\262&\311\005\303&ex\177\001\200`_rJ\005s\204\010\327\016__t\327\002\267_is\204aou\351`e\377afterapp\377endasync\347io.\241`\026\003sba\377sebufcli\357ne_i\327`rac\377ebackcls\377countdat\371a\315@:\000every\366\347B_n\001\003tfir\357stfr\351\001pay\377loadshea?diitem\237`\001\001Ozekk\320`\311Cs\323@\377slimitma\367rkmm\000nmol\377d_blocks\377nnumbero\263ff\000\000\300Aom\356`owutpU\005pop\370`\376\274Aselfseq\177uenced_~\002\357sset\206\204\004siz\377eskipsou\373pb\277`cp._s\177peedups\234\205\003?split_9\006\254`\371r\343A\001\001ypedv\337alues\266\205\001wa\373lk\000\001ed\200\001\330\377\004\n\210+\220Q\200\001\377\360\n\000\0052\260\027\270\376\017\000\034\230E\240\033\250A\377\360\010\000\005\027\220a\220\377u\230A\230V\2401\330\377\004\005\330\010\014\320\014\"\377\240$\240a\330\010\017\210\377t\2201\330\010\022\220!\377\2205\230\001\330\010\013\210\3775\220\002\220!\330\014\022\373\220*.\000Q\330\010\020\220\377\001\340\010\016\210d\220\"\377\220B\220c\230\021\330\014\367\021\220\021*\002\003\2303\230\337b\240\001\240""\021H\000b\250\375\0010\001$\220b\230\002\230\377\"\230A\330\014\017\210q\377\220\001\220\024\220R\220s\377\230#\230S\240\003\2402\377\240R\240v\250S\260\002\377\260\"\260F\270#\270T\277\300\022\3001\330\020O\000\025\353\220Qn\001!\205\001%\220q\277\230\006\230g\240Q\000\n\330\336\200\000g\220U\230 \000\017\210ow\220e\230\262\000\016\210\276\000\307\016\210b\253\003}\026\205\001\005\220?_\240D\250\002\250\326\000\315\000\377\220\025\320\026\047\240r\250\377\022\2501\330\014\023\2202\372\241\000q\322\002\340\010\030\230\001\373\230\021c\000\004\013\2109\220\373I\230\316!\014\000\005\034\230\3275\240\013*\000\004\034\000\330\004?\024\220A\330\004\026\252\201&\231\006\364\350!h\001r\302 \020\026\220j\276\267!\330\014\024\220D\256\"D\376\305\"%\240s\250#\250R\377\250q\260\001\260\024\260Rs\260q\031\005\220@\017\210v\245\002\371\020\202\001\236@)\2306\240\022\347\240:\250\271 \220!a\320\027\37503\000\035\270b\300\002\300\177\047\310\024\310R\310q\320#\364\256A\316\n1\246`\020\000\005$\374\213a\305\013v\230Q\230f\240\371A\207|\273\025e\2302\230Qt\315B\3638t\354\"r\230\022\047\003\363\026\220,\007\266\016$\300b\310\373\003\310\212Y5\220\001\200\001\037\360\022\000\005\035\351\204\003\354\2010\376\203Z\342\274\0242\225F\347j\310\003 \000\005\375\036\305 \004\032\230%\230r\377\240\032\2507\260\047\270\033\375\300\360be\2303\230a\330\337\004\037\230q\330\207\204\003\007\200\337t\2102\210Q\234\205\001j\230\377\001\320\031-\250Q\250a\376\374\203 \016\210g\220S\230\001\366\374\204\0014\220\216\204\001\014\017\210u\357\220B\220a\237]q\330\020\377\023\2205\230\003\2301\330\353\024\025\010\0012E\000\002\230#\376\266`a\230v\240S\250\001\347\330\024\036\241\000\001\001\230q\240\n\013\000\025\312\207\001%]\005\373A\236c\305\206\001\365c\206\205\003g\364`e\2402\240~\272`\027\220q\330\014\026\205\000\357\014\022\220!\216,\010\230\t\257\240\021\200A\261\210\0038\352`T\276\013\001\340\010\034\230Df\000\010\337\014\210J\220d\235\207\003t\220\377:\230Q\230b\240\004\240\001A";
-    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1649, 2420);
+    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1717 bytes) */
+static const char cstring[] = "\377 bytes i\377s not a \377plain tu\377ple subc\377lass out\357side\034\000buf\377fer of (\377tree fra\377gment)?N\377ote that\177 CythonO\001\377delibera\377tely str\347ict:\000\"\000n P\377EP-484 a\377nd rejec\343tsg\006\215\000^\000bui\373lt\210\001ypes.\377 If you \377need to \361p\224\001\231\005\276\000then\357 set\200\000e \047\373an\313\000ation\377_typing\047o dirb\000iv\242\000\377o False.\377_core.py\353xa\304\001m\204 vie\377w holds \376\306\000most 4 \177GiBadd_\235 \377edisable\373en\002\001gcind\363ex\232!\215!rang\367eis\026\003dneg<}\000k\000posi\205\001\335 \377 default\377 __reduc\277e__ du\214\002n\367on-\235 vial\274\033\000V\000it__2\006H\377IMessage\277Cursor\000\n.\377__length\217_hin2\000\r\rc\004cf\220B__,\r\260 st\236@\375_\013\023payloa\333dsa\000ftj\013re\357st_P\031\004Lef\022\000\nt\207\r\035\n.\370\006\217\005\017\r\276\206\016__Pyx\001\000D\376\301`_NextRe\347f__\341D\306 __f\377unc____g3et\314\003\n\000in\304!\223,\277__main\047\001m\357odul8\002nam\246\002\003ew@\001\221`_>\004q\207ual\026\005\256E\255\017\311Ee\275x\177\001set_J\005s\364\204\010\303\020t\302!__is\376\211\204\001outinea\377fterappe\377ndasynci\337o.cor\026\003sb\377asebufcl\372&\000_\303\000trace\377backclsc\337ountc\236bda\363ta\330`@\000ever\355y\362b_n\001\003tfi\237rstfr\357\001\330Eh\377eadiitem\375s\000\002izekki\353nd\324cs\336`sli\377mitmarkm\376\271 nmold_b\377locksnnu\177mberoff\000\000\376\313aomegaou\363tp\265e\270jpopp\373os\271aselfs\377equenced\275_\213\002sset\236\205\004s\376\201\000skipsou\367pbi\325\000p._s\177peedups\264\206\003\277split_9\006s\347tar\366A\001\001ype\177dvalues\316\206\001\357walk\000\001ed\200\377\001\330\004\n\210+\220Q\377\200\001\360\n\000\0052\260\373\027\270\017\000\034\230E\240\033\377\250A\360\010\000\005\027\220\377a\220u\230A\230V\240\3771\330\004\005\330\010\014\320\377\014\"\240$\240a\330\010\377\017\210t\2201\330\010\022\377\220!\2205\230\001\330\010\377\013\2105\220\002\220!\330\357\014\022\220*.\000Q\330\010\377""\020\220\001\340\010\016\210d\377\220\"\220B\220c\230\021\337\330\014\021\220\021*\002\003\230\1773\230b\240\001\240\021H\000\367b\250\0010\001$\220b\230\377\002\230\"\230A\330\014\017\377\210q\220\001\220\024\220R\377\220s\230#\230S\240\003\377\2402\240R\240v\250S\377\260\002\260\"\260F\270#\377\270T\300\022\3001\330\020\256O\000\025\220Qn\001!\205\001%\377\220q\230\006\230g\240Qz\000\n\330\200\000g\220U\230 \000\277\017\210w\220e\230\262\000\016\035\210\276\000\016\210b\253\003}\026\205\001\377\005\220_\240D\250\002\250\374\326\000\315\000\220\025\320\026\047\240\377r\250\022\2501\330\014\023\353\2202\241\000q\322\002\340\010\030\357\230\001\230\021c\000\004\013\210\3579\220I\230\316!\014\000\005_\034\2305\240\013*\000\004\034\000\377\330\004\024\220A\330\004\026\320\252\201&\231\006\350!h\001r\302 \020\026\373\220j\267!\330\014\024\220D\372\256\"D\305\"%\240s\250#\377\250R\250q\260\001\260\024\317\260R\260q\031\005\220@\017\210\345v\245\002\020\202\001\236@)\2306\237\240\022\240:\250\271 \220!a\367\320\02703\000\035\270b\300\377\002\300\047\310\024\310R\310\321q\320#\256A\316\n1\246`\020\000\363\005$\213a\305\013v\230Q\230\347f\240A\207|\273\025e\2302\323\230Q\315B\3638t\354\"r\230\315\022\047\003\026\220,\007\266\016$\300\357b\310\003\310\212Y5\220\001\177\200\001\360\022\000\005\035\351\204\003\210\354\2010\376\203Z\274\0242\225F\347j\310\003 \367\000\005\036\305 \004\032\230%\377\230r\240\032\2507\260\047\367\270\033\300\360be\2303\230\177a\330\004\037\230q\330\207\204\003\177\007\200t\2102\210Q\234\205\001\377j\230\001\320\031-\250Q\373\250a\374\203 \016\210g\220S\333\230\001\374\204\0014\220\216\204\001\014\017\277\210u\220B\220a\237]q\377\330\020\023\2205\230\003\230\2571\330\024\025\010\0012E\000\002\373\230#\266`a\230v\240S\237\250\001\330\024\036\241\000\001\001\230+q\240\013\000\025\312\207\001%]\005\373A\324\236c\305\206\001c\206\205\003g\364`e\240\3732\240\272`\027\220q\330\014\275\026\205\000\014\022\220!\216,\010\277\230\t\240\021\200A\261\210\0038""\372\352`T\003\t8\2402\240T\367\250\030\260\037\000\340\010\034\230\375Dy\000\010\014\210J\220d\376\260\207\003t\220:\230Q\230b\377\240\004\240A\200A\360\006\037\000\t\020\210}\337\210\001";
+    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1717, 2604);
     #define __Pyx_DecompressString_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #else /* compression: none (2420 bytes) */
-static const char bytes[] = " bytes is not a plain tuple subclass outside a buffer of (tree fragment)?Note that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False._core.pyxa frames view holds at most 4 GiBadd_notedisableenablegcindex out of rangeisenablednegative position no default __reduce__ due to non-trivial __cinit__position HIMessageCursorMessageCursor.__length_hint__MessageCursor.__reduce_cython__MessageCursor.__setstate_cython__MessageCursor.rest__Pyx_PyDict_NextRef__annotate____func____getstate____init____length_hint____main____module____name____new____pyx_state__qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___is_coroutineafterappendasyncio.coroutinesbasebufcline_in_tracebackclscountdatadueendeveryfault_nfault_tfirstframe_payloadsheadiitemsitemsizekkindlengthslenslimitmarkmin_nmold_blocksnnumberoffoffsetsomegaoutppayloadspopposrestselfsequenced_framessetdefaultsizeskipsoupbintcp._speedups._coresplit_sequencedstartstartstypedvaluesviewwalkwalked\200\001\330\004\n\210+\220Q\200\001\360\n\000\0052\260\027\270\001\330\004\034\230E\240\033\250A\360\010\000\005\027\220a\220u\230A\230V\2401\330\004\005\330\010\014\320\014\"\240$\240a\330\010\017\210t\2201\330\010\022\220!\2205\230\001\330\010\013\2105\220\002\220!\330\014\022\220*\230A\230Q\330\010\020\220\001\340\010\016\210d\220\"\220B\220c\230\021\330\014\021\220\021\220!\2205\230\003\2303\230b\240\001\240\021\240$\240b\250\001\330\014\022\220$\220b\230\002\230\"\230A\330\014\017\210q\220\001\220\024\220R\220s\230#\230S\240\003\2402\240R\240v\250S\260\002\260\"\260F\270#\270T\300\022\3001\330\020\021\330\014\025\220Q\330\014\022\220!\330\010\022\220%\220q\230\006\230g\240Q\330\010\022\220%\220q\230\006\230g\240Q\330\010\016\210g\220U\230!\330\010\017\210w\220e\2301\330\010\016\210a\330\010\016\210b\220\002\220!\330\014\021\220\021\220!\2205\230\003\2303\230b\240""\001\240\021\240$\240b\250\001\330\014\017\210q\220\005\220_\240D\250\002\250!\330\014\020\220\001\220\025\320\026\047\240r\250\022\2501\330\014\023\2202\220R\220q\330\014\021\220\021\340\010\030\230\001\230\021\230!\330\004\013\2109\220I\230Q\200\001\360\014\000\005\034\2305\240\013\2501\330\004\030\230\001\330\004\024\220A\330\004\026\220a\220u\230A\230V\2401\330\004\005\330\010\014\320\014\"\240$\240a\330\010\017\210t\2201\330\010\022\220!\2205\230\001\330\010\016\210b\220\002\220!\330\014\017\210t\2202\220R\220r\230\021\330\020\026\220j\240\001\240\021\330\014\024\220D\230\002\230\"\230D\240\001\240\021\240%\240s\250#\250R\250q\260\001\260\024\260R\260q\330\014\024\220D\230\002\230!\330\014\017\210v\220R\220q\330\020\030\230\001\330\014\022\220)\2306\240\022\240:\250Q\330\014\017\210w\220a\320\0270\260\001\260\035\270b\300\002\300\047\310\024\310R\310q\330\014\022\220!\330\014\021\220\021\340\010\030\230\001\230\021\230!\330\004\013\2101\200\001\360\020\000\005$\2401\330\004\030\230\001\330\004\024\220A\330\004\026\220a\220v\230Q\230f\240A\330\004\005\330\010\014\320\014\"\240$\240a\330\010\017\210t\2201\330\010\022\220!\2205\230\001\330\010\016\210b\220\002\220!\330\014\017\210t\2202\220R\220r\230\021\330\020\026\220e\2302\230Q\330\020\021\330\014\021\220\021\220!\2205\230\003\2303\230b\240\001\240\021\240$\240b\250\001\330\014\017\210t\2202\220R\220r\230\022\2302\230Q\330\020\026\220e\2302\230Q\330\020\021\330\014\017\210w\220a\320\0270\260\001\260\035\270b\300\002\300$\300b\310\003\3101\330\014\023\2202\220R\220q\330\014\021\220\021\340\010\030\230\001\230\021\230!\330\004\013\2105\220\001\200\001\360\022\000\005\035\230E\240\033\250A\330\004\024\220A\330\004\026\220a\220u\230A\230V\2401\330\004\005\330\010\014\320\014\"\240$\240a\330\010\017\210t\2201\330\010\022\220!\2205\230\001\330\010\016\210d\220\"\220B\220c\230\021\330\014\021\220\021\220!\2205\230\003\2303\230b\240\001\240\021\240$\240b\250\001\330\014\022\220$\220b\230\002\230\"\230A\330\014\017\210q""\220\001\220\024\220R\220s\230#\230S\240\003\2402\240R\240v\250S\260\002\260\"\260F\270#\270T\300\022\3001\330\020\021\330\014\017\210w\220a\320\0270\260\001\260\035\270b\300\002\300$\300b\310\003\3102\310R\310q\330\014\022\220!\340\010\030\230\001\230\021\230!\330\004\013\2105\220\001\200\001\360 \000\005\036\230Q\330\004\032\230%\230r\240\032\2507\260\047\270\033\300A\330\004\026\220e\2303\230a\330\004\037\230q\330\004\030\230\001\330\004\007\200t\2102\210Q\330\010\016\210j\230\001\320\031-\250Q\250a\330\004\026\220a\220u\230A\230V\2401\330\004\005\330\010\014\320\014\"\240$\240a\330\010\017\210t\2201\330\010\016\210g\220S\230\001\330\014\023\2204\220r\230\021\330\014\017\210u\220B\220a\330\020\021\330\014\021\220\021\220!\2205\230\003\2303\230b\240\001\240\021\240$\240b\250\001\330\014\017\210q\330\020\023\2205\230\003\2301\330\024\025\330\020\023\2202\220S\230\002\230#\230Q\230a\230v\240S\250\001\330\024\036\230a\330\024\036\230a\230q\240\001\330\024\025\330\014\022\220%\220r\230\021\330\014\017\210t\2202\220Q\330\020\021\330\014\017\210w\220c\230\021\330\020\026\220g\230Q\230e\2402\240Q\330\020\027\220q\330\014\026\220a\330\014\022\220!\340\010\030\230\001\230\021\230!\330\004\013\2105\220\010\230\t\240\021\200A\330\010\017\210t\2208\2302\230T\240\021\200A\340\010\034\230D\240\001\330\010\014\210J\220d\230!\330\010\017\210t\220:\230Q\230b\240\004\240A";
+    #else /* compression: none (2604 bytes) */
+static const char bytes[] = " bytes is not a plain tuple subclass outside a buffer of (tree fragment)?Note that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False._core.pyxa frames view holds at most 4 GiBadd_notedisableenablegcindex out of rangeisenablednegative position no default __reduce__ due to non-trivial __cinit__position HIMessageCursorMessageCursor.__length_hint__MessageCursor.__reduce_cython__MessageCursor.__setstate_cython__MessageCursor.payloads_leftMessageCursor.rest_PayloadsLeft_PayloadsLeft.__length_hint___PayloadsLeft.__reduce_cython___PayloadsLeft.__setstate_cython____Pyx_PyDict_NextRef__annotate____func____getstate____init____length_hint____main____module____name____new____pyx_state__qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___is_coroutineafterappendasyncio.coroutinesbasebufcline_in_tracebackclscountcursordatadueendeveryfault_nfault_tfirstframe_payloadsheadiitemsitemsizekkindlengthslenslimitmarkmin_nmold_blocksnnumberoffoffsetsomegaoutppayloadspayloads_leftpopposrestselfsequenced_framessetdefaultsizeskipsoupbintcp._speedups._coresplit_sequencedstartstartstypedvaluesviewwalkwalked\200\001\330\004\n\210+\220Q\200\001\360\n\000\0052\260\027\270\001\330\004\034\230E\240\033\250A\360\010\000\005\027\220a\220u\230A\230V\2401\330\004\005\330\010\014\320\014\"\240$\240a\330\010\017\210t\2201\330\010\022\220!\2205\230\001\330\010\013\2105\220\002\220!\330\014\022\220*\230A\230Q\330\010\020\220\001\340\010\016\210d\220\"\220B\220c\230\021\330\014\021\220\021\220!\2205\230\003\2303\230b\240\001\240\021\240$\240b\250\001\330\014\022\220$\220b\230\002\230\"\230A\330\014\017\210q\220\001\220\024\220R\220s\230#\230S\240\003\2402\240R\240v\250S\260\002\260\"\260F\270#\270T\300\022\3001\330\020\021\330\014\025\220Q\330\014\022\220!\330\010\022\220%\220q\230\006\230g\240Q\330\010\022\220%\220q\230\006\230g\240Q""\330\010\016\210g\220U\230!\330\010\017\210w\220e\2301\330\010\016\210a\330\010\016\210b\220\002\220!\330\014\021\220\021\220!\2205\230\003\2303\230b\240\001\240\021\240$\240b\250\001\330\014\017\210q\220\005\220_\240D\250\002\250!\330\014\020\220\001\220\025\320\026\047\240r\250\022\2501\330\014\023\2202\220R\220q\330\014\021\220\021\340\010\030\230\001\230\021\230!\330\004\013\2109\220I\230Q\200\001\360\014\000\005\034\2305\240\013\2501\330\004\030\230\001\330\004\024\220A\330\004\026\220a\220u\230A\230V\2401\330\004\005\330\010\014\320\014\"\240$\240a\330\010\017\210t\2201\330\010\022\220!\2205\230\001\330\010\016\210b\220\002\220!\330\014\017\210t\2202\220R\220r\230\021\330\020\026\220j\240\001\240\021\330\014\024\220D\230\002\230\"\230D\240\001\240\021\240%\240s\250#\250R\250q\260\001\260\024\260R\260q\330\014\024\220D\230\002\230!\330\014\017\210v\220R\220q\330\020\030\230\001\330\014\022\220)\2306\240\022\240:\250Q\330\014\017\210w\220a\320\0270\260\001\260\035\270b\300\002\300\047\310\024\310R\310q\330\014\022\220!\330\014\021\220\021\340\010\030\230\001\230\021\230!\330\004\013\2101\200\001\360\020\000\005$\2401\330\004\030\230\001\330\004\024\220A\330\004\026\220a\220v\230Q\230f\240A\330\004\005\330\010\014\320\014\"\240$\240a\330\010\017\210t\2201\330\010\022\220!\2205\230\001\330\010\016\210b\220\002\220!\330\014\017\210t\2202\220R\220r\230\021\330\020\026\220e\2302\230Q\330\020\021\330\014\021\220\021\220!\2205\230\003\2303\230b\240\001\240\021\240$\240b\250\001\330\014\017\210t\2202\220R\220r\230\022\2302\230Q\330\020\026\220e\2302\230Q\330\020\021\330\014\017\210w\220a\320\0270\260\001\260\035\270b\300\002\300$\300b\310\003\3101\330\014\023\2202\220R\220q\330\014\021\220\021\340\010\030\230\001\230\021\230!\330\004\013\2105\220\001\200\001\360\022\000\005\035\230E\240\033\250A\330\004\024\220A\330\004\026\220a\220u\230A\230V\2401\330\004\005\330\010\014\320\014\"\240$\240a\330\010\017\210t\2201\330\010\022\220!\2205\230\001\330\010\016\210d\220\"\220B""\220c\230\021\330\014\021\220\021\220!\2205\230\003\2303\230b\240\001\240\021\240$\240b\250\001\330\014\022\220$\220b\230\002\230\"\230A\330\014\017\210q\220\001\220\024\220R\220s\230#\230S\240\003\2402\240R\240v\250S\260\002\260\"\260F\270#\270T\300\022\3001\330\020\021\330\014\017\210w\220a\320\0270\260\001\260\035\270b\300\002\300$\300b\310\003\3102\310R\310q\330\014\022\220!\340\010\030\230\001\230\021\230!\330\004\013\2105\220\001\200\001\360 \000\005\036\230Q\330\004\032\230%\230r\240\032\2507\260\047\270\033\300A\330\004\026\220e\2303\230a\330\004\037\230q\330\004\030\230\001\330\004\007\200t\2102\210Q\330\010\016\210j\230\001\320\031-\250Q\250a\330\004\026\220a\220u\230A\230V\2401\330\004\005\330\010\014\320\014\"\240$\240a\330\010\017\210t\2201\330\010\016\210g\220S\230\001\330\014\023\2204\220r\230\021\330\014\017\210u\220B\220a\330\020\021\330\014\021\220\021\220!\2205\230\003\2303\230b\240\001\240\021\240$\240b\250\001\330\014\017\210q\330\020\023\2205\230\003\2301\330\024\025\330\020\023\2202\220S\230\002\230#\230Q\230a\230v\240S\250\001\330\024\036\230a\330\024\036\230a\230q\240\001\330\024\025\330\014\022\220%\220r\230\021\330\014\017\210t\2202\220Q\330\020\021\330\014\017\210w\220c\230\021\330\020\026\220g\230Q\230e\2402\240Q\330\020\027\220q\330\014\026\220a\330\014\022\220!\340\010\030\230\001\230\021\230!\330\004\013\2105\220\010\230\t\240\021\200A\330\010\017\210t\2208\2302\230T\240\021\200A\330\010\017\210t\2208\2308\2402\240T\250\030\260\021\200A\340\010\034\230D\240\001\330\010\014\210J\220d\230!\330\010\017\210t\220:\230Q\230b\240\004\240A\200A\360\006\000\t\020\210}\230A\230Q";
     PyObject *data = NULL;
     #define __Pyx_DecompressString_UNUSED
     #define __Pyx_DecompressString_LZSS_UNUSED
     #endif
     PyObject **stringtab = __pyx_mstate->__pyx_string_tab;
     Py_ssize_t pos = 0;
-    for (int i = 0; i < 97; i++) {
+    for (int i = 0; i < 104; i++) {
       Py_ssize_t bytes_length = str_length_index[i].length;
       PyObject *string = PyUnicode_DecodeUTF8(bytes + pos, bytes_length, NULL);
       if (likely(string) && i >= 17) PyUnicode_InternInPlace(&string);
@@ -8909,8 +10038,8 @@ static const char bytes[] = " bytes is not a plain tuple subclass outside a buff
       stringtab[i] = string;
       pos += bytes_length;
     }
-    for (int i = 97; i < 105; i++) {
-      Py_ssize_t bytes_length = bytes_length_index[i-97].length;
+    for (int i = 104; i < 114; i++) {
+      Py_ssize_t bytes_length = bytes_length_index[i-104].length;
       PyObject *string = PyBytes_FromStringAndSize(bytes + pos, bytes_length);
       stringtab[i] = string;
       pos += bytes_length;
@@ -8920,15 +10049,15 @@ static const char bytes[] = " bytes is not a plain tuple subclass outside a buff
       }
     }
     Py_XDECREF(data);
-    for (Py_ssize_t i = 0; i < 105; i++) {
+    for (Py_ssize_t i = 0; i < 114; i++) {
       if (unlikely(PyObject_Hash(stringtab[i]) == -1)) {
         __PYX_ERR(0, 1, __pyx_L1_error)
       }
     }
     #if CYTHON_IMMORTAL_CONSTANTS
     {
-      PyObject **table = stringtab + 97;
-      for (Py_ssize_t i=0; i<8; ++i) {
+      PyObject **table = stringtab + 104;
+      for (Py_ssize_t i=0; i<10; ++i) {
         #if PY_VERSION_HEX >= 0x030F0000
         PyUnstable_SetImmortal(table[i]);
         #elif CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
@@ -9060,14 +10189,34 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
     __pyx_mstate_global->__pyx_codeobj_tab[6] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_core_pyx, __pyx_mstate->__pyx_n_u_rest, __pyx_mstate->__pyx_kp_b_iso88591_A_D_Jd_t_Qb_A, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[6])) goto bad;
   }
   {
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 293};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
+    __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_core_pyx, __pyx_mstate->__pyx_n_u_payloads_left, __pyx_mstate->__pyx_kp_b_iso88591_A_AQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
+  }
+  {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 1};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
-    __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 3};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_pyx_state};
-    __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[9] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[9])) goto bad;
+  }
+  {
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 319};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
+    __pyx_mstate_global->__pyx_codeobj_tab[10] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_core_pyx, __pyx_mstate->__pyx_n_u_length_hint, __pyx_mstate->__pyx_kp_b_iso88591_A_t882T, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[10])) goto bad;
+  }
+  {
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 1};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
+    __pyx_mstate_global->__pyx_codeobj_tab[11] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[11])) goto bad;
+  }
+  {
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 3};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_pyx_state};
+    __pyx_mstate_global->__pyx_codeobj_tab[12] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[12])) goto bad;
   }
   Py_DECREF(tuple_dedup_map);
   return 0;

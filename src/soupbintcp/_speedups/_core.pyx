@@ -8,7 +8,7 @@ Each function here has the contract of a pure-Python function that stays the ref
 - `sequenced_frames`  the same loop, but offsets and lengths instead of payload objects
 - `mold_blocks`       the block loop of MoldUDP64's `decode_blocks` (_wire/_moldudp64.py)
 - `walk`, `frame_payloads`  the frame walk of _wire/_frames.py
-- `MessageCursor`     `map(Message, zip(count(first), payloads))` with a length hint
+- `MessageCursor`     `map(Message, zip(count(first), left))` and its `left = iter(payloads)`
 
 They import nothing of the package and raise none of its errors: they return where they
 stopped, and the pure caller words the fault, so every message is written once. Input is
@@ -289,3 +289,32 @@ cdef class MessageCursor:
         cdef Py_ssize_t i = self._index
         self._index = self._count
         return self._payloads[i:self._count]
+
+    def payloads_left(self):
+        """An iterator over the payloads not handed out yet, sharing this cursor's place: what
+        it takes, the cursor no longer hands out (`iter(payloads)` under `map` and `zip`)."""
+        return _PayloadsLeft(self)
+
+
+cdef class _PayloadsLeft:
+    """The payloads side of a `MessageCursor` (see `MessageCursor.payloads_left`)."""
+
+    cdef MessageCursor _cursor
+
+    def __cinit__(self, MessageCursor cursor):
+        self._cursor = cursor
+
+    def __iter__(self):
+        return self
+
+    @cython.boundscheck(True)
+    def __next__(self):
+        cdef MessageCursor cursor = self._cursor
+        cdef Py_ssize_t i = cursor._index
+        if i >= cursor._count:
+            raise StopIteration
+        cursor._index = i + 1
+        return cursor._payloads[i]
+
+    def __length_hint__(self):
+        return self._cursor._count - self._cursor._index

@@ -21,6 +21,8 @@ import struct
 from array import array
 from typing import Final, NamedTuple
 
+from .._speedups import ACCELERATED
+
 __all__ = ["LENGTH", "SEQUENCED", "Walk", "describe_fault", "frame_payloads", "hop", "walk"]
 
 #: The type byte of Sequenced Data, the only frames a store holds.
@@ -133,3 +135,33 @@ def frame_payloads(buf: bytes, count: int, pos: int = 0, *, typed: bool = True) 
         append(buf[pos + skip : end])
         pos = end
     return out
+
+
+# The pure loops stay reachable either way: the reference the tests compare against.
+pure_walk = walk
+pure_frame_payloads = frame_payloads
+
+if ACCELERATED:
+    from .._speedups._core import frame_payloads as _frame_payloads
+    from .._speedups._core import walk as _walk
+
+    def walk(
+        buf: bytes | bytearray | memoryview,
+        pos: int = 0,
+        count: int = -1,
+        *,
+        kind: int | None = SEQUENCED,
+        starts: array[int] | None = None,
+        number: int = 0,
+        mark: int = 0,
+        every: int = 1,
+        base: int = 0,
+    ) -> Walk:
+        """As the pure `walk` (see there), by the compiled loop."""
+        typed = -1 if kind is None else kind
+        end, walked, n, type_byte = _walk(buf, pos, count, typed, starts, number, mark, every, base)
+        return Walk(end, walked, None if n < 0 else describe_fault(n, type_byte, typed))
+
+    def frame_payloads(buf: bytes, count: int, pos: int = 0, *, typed: bool = True) -> list[bytes]:
+        """As the pure `frame_payloads`, by the compiled loop."""
+        return _frame_payloads(buf, count, pos, typed)
