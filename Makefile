@@ -13,7 +13,7 @@ BUILT  := $(VENV)/.speedups-$(shell cat $(CORE).c hatch_build.py | cksum | cut -
 PURE_TESTS := tests/test_framing.py tests/test_packets.py tests/test_mold_wire.py \
 	tests/test_client_session.py tests/test_mold_listener.py tests/test_stateful_client.py \
 	tests/test_back_to_back.py tests/test_client_async.py tests/test_blocking_client.py \
-	tests/test_speedups.py
+	tests/test_speedups.py tests/test_receive_frames.py
 
 .PHONY: help test test-long lint format demo docs bench clean cython speedups
 

@@ -31,7 +31,7 @@ from bench_wire import naive_reader, stream
 from benchlib import itch_payloads, write_json
 from soupbintcp import Message, PacketDecoder, Role
 from soupbintcp._speedups import PURE_PYTHON_VARIABLE, _core
-from soupbintcp._wire._moldudp64 import HEADER_LENGTH, decode_blocks, pack_downstream
+from soupbintcp._wire._moldudp64 import HEADER_LENGTH, pack_downstream, pure_decode_blocks
 
 BENCH = Path(__file__).resolve().parent
 N = 500_000
@@ -130,7 +130,7 @@ def datagrams(n: int) -> list[bytes]:
 def pure_blocks(packets: list[bytes]) -> int:
     n = 0
     for packet in packets:
-        n += len(decode_blocks(packet, int.from_bytes(packet[18:20], "big")))
+        n += len(pure_decode_blocks(packet, int.from_bytes(packet[18:20], "big")))
     return n
 
 

@@ -46,6 +46,7 @@ from soupbintcp import (
 
 from .helpers import wire
 from .scripted_server import ScriptedServer, _Conn
+from .test_receive_frames import frames_messages
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -795,3 +796,33 @@ def test_a_second_reader_does_not_replace_a_run_in_use(srv: Harness) -> None:
         assert not thread.is_alive()
     assert sorted(s for out in got for s in out if s is not None) == [1, 2, 3, 4, 5, 6]
     client.close()
+
+
+# --- the zero-copy view (tests/test_receive_frames.py has the rest) --------------------------
+
+
+def test_blocking_frames_across_reconnects(srv: Harness) -> None:
+    total, drops = 3_000, 3
+    per_round = total // drops
+    with srv.connect(reconnect=FAST, sequence=1) as client:
+        got: list[tuple[int | None, bytes]] = []
+        for r in range(drops):
+            first = r * per_round + 1
+            messages = payloads(first, first + per_round - 1, size=20)
+
+            def publish_and_drop(messages: list[bytes] = messages) -> None:
+                srv.server.publish(*messages)
+                srv.server.drop_all()  # some of it is still in flight
+
+            srv.call(publish_and_drop)
+            got += frames_messages(client.receive_frames(timeout=WAIT))
+            wait_reconnects(client, r + 1)
+        while len(got) < total:
+            got += frames_messages(client.receive_frames(timeout=WAIT))
+        assert got == [(i, m) for i, m in enumerate(payloads(1, total, size=20), 1)]
+        assert client.reconnects == drops
+
+
+def test_blocking_frames_time_out_like_a_batch(srv: Harness) -> None:
+    with srv.connect() as client, pytest.raises(TimeoutError):
+        client.receive_frames(timeout=0.05)

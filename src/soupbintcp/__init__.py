@@ -36,7 +36,14 @@ from ._server._server import (
     serve,
 )
 from ._session._client import ClientSession, ClientState
-from ._session._events import Event, Message, NoMoreMessages, SequencedMessages
+from ._session._events import (
+    Event,
+    FramesItem,
+    Message,
+    NoMoreMessages,
+    SequencedFrames,
+    SequencedMessages,
+)
 from ._session._server import ServerConnectionState, ServerSession, ServerState
 from ._speedups import ACCELERATED as accelerated
 from ._version import __version__
@@ -76,6 +83,7 @@ __all__ = [
     "EndOfSession",
     "Event",
     "FileStore",
+    "FramesItem",
     "HeartbeatTimeout",
     "LocalProtocolError",
     "LoginAccepted",
@@ -99,6 +107,7 @@ __all__ = [
     "Role",
     "SequenceGap",
     "SequencedData",
+    "SequencedFrames",
     "SequencedMessages",
     "Server",
     "ServerConnectionState",

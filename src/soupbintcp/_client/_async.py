@@ -17,7 +17,7 @@ from typing import Self, Unpack
 
 from .._errors import LocalProtocolError, SessionEnded, SoupBinTCPError
 from .._session._client import ClientSession, ClientState
-from .._session._events import BatchItem, Message
+from .._session._events import BatchItem, FramesItem, Message
 from ._async_io import AsyncIO, OnClose, OnMessage
 from ._core import LIVE_FOR_LOGOUT, log
 from ._options import Addresses, ClientConfig, ConnectOptions
@@ -71,6 +71,17 @@ class AsyncClient(AsyncIO):
         unsequenced messages as `UnsequencedData`, in stream order. Raises as `receive_msg`.
         """
         while not (out := self._all_or_end()):
+            await self._wait()
+        return out
+
+    async def receive_frames(self) -> list[FramesItem]:
+        """As `receive_batch`, but each run of sequenced messages as a zero-copy view:
+        `SequencedFrames(first_sequence, buffer, offsets, lengths)`, the received bytes and
+        where each message lies in them, with no object per message. Exactly once and in
+        order, across reconnects, like every other path (they may be mixed). From the first
+        call on, runs are kept as views as they arrive; runs received before it are copied
+        into one buffer each."""
+        while not (out := self._frames_or_end()):
             await self._wait()
         return out
 

@@ -46,7 +46,7 @@ from typing import Final, Self, Unpack
 
 from .._errors import ConnectionLost, LocalProtocolError, SessionEnded
 from .._session._client import ClientSession, ClientState
-from .._session._events import BatchItem, Message
+from .._session._events import BatchItem, FramesItem, Message
 from ._blocking_io import BlockingIO, Stopped
 from ._core import LIVE_FOR_LOGOUT, log
 from ._options import Address, Addresses, ClientConfig, ConnectOptions
@@ -105,6 +105,19 @@ class BlockingClient(BlockingIO):
         with self._lock:
             deadline: float | None = None
             while not (out := self._all_or_end()):
+                deadline = self._wait(timeout, deadline)
+            return out
+
+    def receive_frames(self, timeout: float | None = None) -> list[FramesItem]:
+        """As `receive_batch`, but each run of sequenced messages as a zero-copy view:
+        `SequencedFrames(first_sequence, buffer, offsets, lengths)`, the received bytes and
+        where each message lies in them, with no object per message. Exactly once and in
+        order, across reconnects, like every other path (they may be mixed). From the first
+        call on, runs are kept as views as they arrive; runs received before it are copied
+        into one buffer each."""
+        with self._lock:
+            deadline: float | None = None
+            while not (out := self._frames_or_end()):
                 deadline = self._wait(timeout, deadline)
             return out
 

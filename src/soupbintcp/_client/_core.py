@@ -18,7 +18,7 @@ from .._errors import (
     SoupBinTCPError,
 )
 from .._session._client import ClientSession, ClientState
-from .._session._events import BatchItem, Event, Message, NoMoreMessages
+from .._session._events import BatchItem, Event, FramesItem, Message, NoMoreMessages
 from .._wire._packets import Debug, EndOfSession, LoginAccepted, LoginReject
 from ._inbox import Inbox
 from ._options import Address, ClientConfig, OnStatus
@@ -98,6 +98,15 @@ class ClientCore(Inbox):
     def _all_or_end(self) -> list[BatchItem]:
         """As `_next_or_end`, for everything queued ([] if there is nothing yet)."""
         out = self._take_all()
+        if not out and self._end is not None:
+            raise self._end
+        return out
+
+    def _frames_or_end(self) -> list[FramesItem]:
+        """As `_all_or_end`, as zero-copy items; the session hands runs over as
+        `SequencedFrames` from now on."""
+        self._session.frames_view = True
+        out = self._take_frames()
         if not out and self._end is not None:
             raise self._end
         return out

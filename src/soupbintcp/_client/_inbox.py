@@ -11,14 +11,17 @@ from __future__ import annotations
 import operator
 from collections import deque
 from collections.abc import Iterator
-from itertools import count
 
-from .._session._events import BatchItem, Event, Message, SequencedMessages
-from .._speedups import ACCELERATED
+from .._session._events import (
+    BatchItem,
+    Event,
+    FramesItem,
+    Message,
+    SequencedFrames,
+    SequencedMessages,
+    message_run,
+)
 from .._wire._packets import UnsequencedData
-
-if ACCELERATED:
-    from .._speedups._core import MessageCursor
 
 __all__ = ["Inbox"]
 
@@ -35,7 +38,7 @@ class Inbox:
     def _init_inbox(self, max_queue: int) -> None:
         self._high_water = max(1, max_queue)
         self._low_water = self._high_water // 4
-        self._items: deque[BatchItem] = deque()  # received, not yet handed out
+        self._items: deque[_Queued] = deque()  # received, not yet handed out
         self._queued = 0  # messages in _items
         # The run being handed out: `_run` makes Messages from `_run_left`'s payloads.
         self._run: Iterator[Message] = iter(())
@@ -64,6 +67,9 @@ class Inbox:
             elif type(event) is UnsequencedData:
                 items.append(event)
                 n += 1
+            elif type(event) is SequencedFrames:  # the session's zero-copy view is on
+                items.append(event)
+                n += len(event)
             else:
                 other.append(event)
         if n:
@@ -95,26 +101,20 @@ class Inbox:
         if type(item) is UnsequencedData:
             self._dequeued(1)
             return Message((None, item.data))
+        item = _as_batch_item(item)
         assert type(item) is SequencedMessages
         payloads = item.messages
         self._dequeued(len(payloads))
-        run: Iterator[Message]
-        left: Iterator[bytes]
-        if ACCELERATED:  # the same run, with its Messages made in C
-            run = MessageCursor(Message, item.first_sequence, payloads)
-            left = run.payloads_left()
-        else:
-            left = iter(payloads)
-            run = map(Message, zip(count(item.first_sequence), left))
+        run, left = message_run(item.first_sequence, payloads)
         msg = next(run)  # before another thread's fast path can see the run
         self._run_left = left
         self._run_end = item.first_sequence + len(payloads)
         self._run = run
         return msg
 
-    def _take_all(self) -> list[BatchItem]:
+    def _take_queued(self) -> list[_Queued]:
         """Everything queued (the rest of the current run first); [] if nothing is."""
-        out: list[BatchItem] = []
+        out: list[_Queued] = []
         rest = list(self._run_left)
         if rest:
             out.append(SequencedMessages(self._run_end - len(rest), rest))
@@ -123,3 +123,28 @@ class Inbox:
             self._items.clear()
             self._dequeued(self._queued)
         return out
+
+    def _take_all(self) -> list[BatchItem]:
+        """Everything queued as batch items; [] if nothing is."""
+        return list(map(_as_batch_item, self._take_queued()))
+
+    def _take_frames(self) -> list[FramesItem]:
+        """Everything queued as zero-copy items; [] if nothing is. Runs that arrived before
+        the view was on are copied into one buffer each, once."""
+        return list(map(_as_frames_item, self._take_queued()))
+
+
+#: What the inbox holds: batch items, and zero-copy runs once the session's view is on.
+_Queued = SequencedMessages | SequencedFrames | UnsequencedData
+
+
+def _as_batch_item(item: _Queued) -> BatchItem:
+    if isinstance(item, SequencedFrames):
+        return SequencedMessages(item.first_sequence, item.payloads())
+    return item
+
+
+def _as_frames_item(item: _Queued) -> FramesItem:
+    if isinstance(item, SequencedMessages):
+        return SequencedFrames.from_payloads(item.first_sequence, item.messages)
+    return item

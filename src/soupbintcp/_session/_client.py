@@ -28,7 +28,7 @@ from .._wire._packets import (
     frame,
 )
 from ._core import Rules, SessionCore, Timer
-from ._events import Event, NoMoreMessages, SequencedMessages
+from ._events import Event, NoMoreMessages, SequencedFrames, SequencedMessages
 
 __all__ = ["ClientSession", "ClientState"]
 
@@ -153,6 +153,9 @@ class ClientSession(SessionCore[ClientState]):
         self._next_sequence = sequence
         self._skip = 0  # duplicates the server resends after a resume, dropped on arrival
         self.logins = 0  # Login Accepted count, over all connections
+        #: Hand runs of sequenced messages over as `SequencedFrames` (offsets into the bytes
+        #: received, no object per message) instead of `SequencedMessages`.
+        self.frames_view = False
 
     # --- what the session knows ------------------------------------------------------------
 
@@ -204,22 +207,41 @@ class ClientSession(SessionCore[ClientState]):
     # --- receiving -------------------------------------------------------------------------
 
     def _decode(self, decoder: PacketDecoder, events: list[Event]) -> None:
+        take_run = self._frames_run if self.frames_view else self._payloads_run
         while True:
-            payloads = decoder.next_sequenced_payloads()
-            if payloads:
-                self._sequenced(payloads, events)
+            take_run(decoder, events)
             packet = decoder.next_packet()
             if packet is None:
                 return
             self._packet(packet, events)
 
-    def _sequenced(self, payloads: list[bytes], events: list[Event]) -> None:
+    def _payloads_run(self, decoder: PacketDecoder, events: list[Event]) -> None:
+        payloads = decoder.next_sequenced_payloads()
+        if payloads:
+            self._sequenced(payloads, events)
+
+    def _frames_run(self, decoder: PacketDecoder, events: list[Event]) -> None:
+        buf, offsets, lengths = decoder.next_sequenced_frames()
+        if offsets:
+            dropped = self._duplicates(len(offsets))
+            if dropped:
+                del offsets[:dropped], lengths[:dropped]
+            if offsets:
+                events.append(SequencedFrames(self._next_sequence, buf, offsets, lengths))
+                self._next_sequence += len(offsets)
+
+    def _duplicates(self, arrived: int) -> int:
+        """How many of the `arrived` sequenced messages at hand to drop as resent."""
         rx = self._rx
         if rx is None or _SEQUENCED not in rx:
             raise RemoteProtocolError(f"Sequenced Data received in state {self._state.value!r}")
-        if self._skip:
-            dropped = min(self._skip, len(payloads))
-            self._skip -= dropped
+        dropped = min(self._skip, arrived)
+        self._skip -= dropped
+        return dropped
+
+    def _sequenced(self, payloads: list[bytes], events: list[Event]) -> None:
+        dropped = self._duplicates(len(payloads))
+        if dropped:
             del payloads[:dropped]
             if not payloads:
                 return

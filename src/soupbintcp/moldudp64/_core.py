@@ -11,11 +11,10 @@ import operator
 import socket
 from collections import deque
 from collections.abc import Iterator
-from itertools import count
 from typing import Final, TypedDict
 
 from .._errors import SessionEnded, SoupBinTCPError
-from .._session._events import Message, SequencedMessages
+from .._session._events import Message, SequencedMessages, message_run
 from .._session._mold_listener import ListenerState, MoldListener
 from ._sockets import kernel_drops
 
@@ -166,8 +165,7 @@ class ListenerCore:
         item = self._items.popleft()
         payloads = item.messages
         self._dequeued(len(payloads))
-        left = iter(payloads)
-        run = map(Message, zip(count(item.first_sequence), left))
+        run, left = message_run(item.first_sequence, payloads)
         msg = next(run)
         self._run_left = left
         self._run_end = item.first_sequence + len(payloads)
