@@ -35,6 +35,7 @@ BYTES_ONLY = "bytes only (transport limit)"
 NAIVE = "naive frame splitter"
 NASDAQ = "nasdaq-protocols receive_msg()"
 COMPILED_COUNTER = "compiled frame counter"
+FRAMES = "receive_frames() (zero-copy view)"
 
 
 async def via_receive_msg(address: Address, n: int) -> int:
@@ -67,6 +68,22 @@ async def via_batch(address: Address, n: int) -> int:
         for item in batch:
             if type(item) is soupbintcp.SequencedMessages:
                 count += len(item.messages)
+    await client.close()
+    return count
+
+
+async def via_frames(address: Address, n: int) -> int:
+    """The zero-copy view: no object per message (a bulk decoder would take the arrays)."""
+    client = await soupbintcp.connect_async(address, "bench", "bench")
+    count = 0
+    receive = client.receive_frames
+    try:
+        while True:
+            for item in await receive():
+                if type(item) is soupbintcp.SequencedFrames:
+                    count += len(item.offsets)
+    except soupbintcp.SessionEnded:
+        pass
     await client.close()
     return count
 
@@ -147,6 +164,8 @@ PATHS: dict[str, ReceivePath] = {
     "async for": via_async_for,
     "receive_batch()": via_batch,
 }
+if hasattr(soupbintcp.AsyncClient, "receive_frames"):  # not in the code before it was added
+    PATHS[FRAMES] = via_frames
 try:
     from soupbintcp._speedups import _core
 except ImportError:  # no compiler at install: no compiled yardstick
@@ -256,7 +275,12 @@ def measure_rss(n: int, loop: str) -> dict[str, float]:
 
 
 def profile_path(name: str, n: int, loop: str) -> str:
-    fn = {"receive_msg": via_receive_msg, "async_for": via_async_for, "batch": via_batch}[name]
+    fn = {
+        "receive_msg": via_receive_msg,
+        "async_for": via_async_for,
+        "batch": via_batch,
+        "frames": via_frames,
+    }[name]
     with FeedServer(n) as address:
         profile = cProfile.Profile()
         profile.enable()
@@ -272,7 +296,7 @@ def main() -> None:
     parser.add_argument("--loops", nargs="+", default=list(LOOPS), choices=LOOPS)
     parser.add_argument("--no-nasdaq", action="store_true", help="leave nasdaq-protocols out")
     parser.add_argument("--rss", type=int, metavar="N", help="only: peak RSS receiving N")
-    parser.add_argument("--profile", choices=("receive_msg", "async_for", "batch"))
+    parser.add_argument("--profile", choices=("receive_msg", "async_for", "batch", "frames"))
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     loops = tuple(args.loops)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from benchlib import itch_payloads, write_json
 from soupbintcp import Message, PacketDecoder, Role
 from soupbintcp._speedups import PURE_PYTHON_VARIABLE, _core
 from soupbintcp._wire._moldudp64 import HEADER_LENGTH, pack_downstream, pure_decode_blocks
+from speedups_report import report
 
 BENCH = Path(__file__).resolve().parent
 N = 500_000
@@ -175,45 +175,74 @@ def in_process(runs: int) -> dict[str, dict[str, list[float]]]:
     return figures
 
 
-# --- both modes, in child processes -----------------------------------------------------------
+# --- both modes (and the code before this issue), in child processes ---------------------------
+
+#: The modes measured in child processes: the compiled path, the pure path it falls back to,
+#: and the pure code as it was before the fast path was added ("before"; its source tree).
+MODES = ("compiled", "pure", "before")
+BASELINE_OF = "src/soupbintcp/_speedups/_core.pyx"  # "before" is the commit before it came
 
 
-def _child(script: str, args: list[str], pure: bool, timeout: float) -> dict[str, Any]:
+def baseline_source(into: Path) -> Path | None:
+    """The package's source as of the commit before the compiled fast path; None if git or
+    the history is not there (a tarball)."""
+    root = BENCH.parent
+    try:
+        added = subprocess.run(
+            ["git", "log", "--format=%H", "--diff-filter=A", "-1", "--", BASELINE_OF],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        if not added:
+            return None
+        archive = subprocess.run(
+            ["git", "archive", f"{added}^", "src"], cwd=root, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return into / "src"
+
+
+def _child(script: str, args: list[str], mode: str, baseline: Path | None) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != PURE_PYTHON_VARIABLE}
-    if pure:
+    if mode != "compiled":
         env[PURE_PYTHON_VARIABLE] = "1"
+    if mode == "before":
+        assert baseline is not None
+        env["PYTHONPATH"] = str(baseline)  # ahead of the installed package
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
         subprocess.run(
             [sys.executable, str(BENCH / script), *args, "--json", str(out)],
             env=env,
             check=True,
-            timeout=timeout,
+            timeout=900,
             stdout=subprocess.DEVNULL,
         )
         result: dict[str, Any] = json.loads(out.read_text())
     return result
 
 
-def both_modes(runs: int, n: int, loopback: bool) -> dict[str, Any]:
-    """Per mode ("pure", "compiled"): the session figures of bench_wire.py and the client
-    figures of bench_client.py, one list entry per run (the modes interleaved)."""
-    wire: dict[str, list[dict[str, float]]] = {"pure": [], "compiled": []}
-    client: dict[str, list[dict[str, Any]]] = {"pure": [], "compiled": []}
+def by_mode(runs: int, n: int, loopback: bool, server: bool, baseline: Path | None) -> Any:
+    """figures[mode][script] = one result per run, the modes interleaved run by run."""
+    modes = [m for m in MODES if m != "before" or baseline is not None]
+    figures: dict[str, dict[str, list[Any]]] = {m: {} for m in modes}
     for _ in range(runs):
-        for mode in ("pure", "compiled"):
-            res = _child("bench_wire.py", ["--runs", "1"], mode == "pure", 300)
-            wire[mode].append(res["ns_per_msg"])
+        for mode in modes:
+            steps = [("wire", "bench_wire.py", ["--runs", "1"])]
             if loopback:
-                args = ["-n", str(n), "--runs", "1", "--no-nasdaq"]
-                res = _child("bench_client.py", args, mode == "pure", 600)
-                client[mode].append({"rates": res["rates"], "cpu_ns": res["cpu_ns"]})
-    return {"wire": wire, "client": client}
-
-
-def _ratio(pure: list[float], compiled: list[float]) -> float:
-    """Median over runs of pure CPU per message / compiled CPU per message (speed-up)."""
-    return statistics.median(p / c for p, c in zip(pure, compiled, strict=True))
+                steps.append(
+                    ("client", "bench_client.py", ["-n", str(n), "--runs", "1", "--no-nasdaq"])
+                )
+            if server:
+                args = ["--quick", "--runs", "1", "--scenarios", "replay", "fanout10"]
+                steps.append(("server", "bench_server.py", args))
+            for key, script, args in steps:
+                figures[mode].setdefault(key, []).append(_child(script, args, mode, baseline))
+    return figures
 
 
 def main() -> None:
@@ -221,41 +250,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("-n", type=int, default=1_000_000, help="messages per loopback run")
     parser.add_argument("--no-loopback", action="store_true", help="skip bench_client.py")
+    parser.add_argument("--no-server", action="store_true", help="skip bench_server.py")
+    parser.add_argument("--no-before", action="store_true", help="skip the pre-issue code")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     figures = in_process(args.runs)
-    print(f"in process, {N:,} ITCH-sized messages, CPU ns per message, median of {args.runs}")
-    print(f"{'path':44} {'pure':>8} {'compiled':>9} {'speed-up':>9}")
-    for name, sides in figures.items():
-        pure = statistics.median(sides["pure"]) if sides["pure"] else float("nan")
-        comp = statistics.median(sides["compiled"])
-        up = f"{_ratio(sides['pure'], sides['compiled']):8.2f}x" if sides["pure"] else "       —"
-        print(f"{name:44} {pure:8.1f} {comp:9.1f} {up}")
-    modes = both_modes(args.runs, args.n, not args.no_loopback)
-    for path in modes["wire"]["pure"][0]:
-        p_ns = [run[path] for run in modes["wire"]["pure"]]
-        c_ns = [run[path] for run in modes["wire"]["compiled"]]
-        print(
-            f"{path:44} {statistics.median(p_ns):8.1f} {statistics.median(c_ns):9.1f}"
-            f" {_ratio(p_ns, c_ns):8.2f}x"
-        )
-    for loop in modes["client"]["pure"][0]["rates"] if modes["client"]["pure"] else ():
-        for path in modes["client"]["pure"][0]["rates"][loop]:
-
-            def series(mode: str, key: str, loop: str = loop, path: str = path) -> list[float]:
-                return [run[key][loop][path] for run in modes["client"][mode]]
-
-            rate_p, rate_c = series("pure", "rates"), series("compiled", "rates")
-            print(
-                f"{path + ' ' + loop:44} {statistics.median(rate_p) / 1e6:7.2f}M"
-                f" {statistics.median(rate_c) / 1e6:8.2f}M"
-                f" {_ratio(series('pure', 'cpu_ns'), series('compiled', 'cpu_ns')):8.2f}x"
-                " (msg/s; speed-up by CPU time)"
-            )
-    write_json(
-        args.json,
-        {"in_process": figures, "modes": modes, "n_in_process": N, "n": args.n, "runs": args.runs},
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = None if args.no_before else baseline_source(Path(tmp))
+        modes = by_mode(args.runs, args.n, not args.no_loopback, not args.no_server, baseline)
+    res = {"in_process": figures, "modes": modes, "n_in_process": N, "n": args.n, "runs": args.runs}
+    write_json(args.json, res)  # the figures, even if the report below fails
+    lines, targets = report(res)
+    print("\n".join(lines))
+    write_json(args.json, {**res, "markdown": lines, "targets": targets})
 
 
 if __name__ == "__main__":

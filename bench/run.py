@@ -635,6 +635,13 @@ def main() -> None:
             60 + 40 * runs,
         ),
         Step("wire", "bench_wire.py", ["--runs", r], 60 + 10 * runs),
+        # Compiled vs pure (and the pure code before the fast path), modes interleaved.
+        Step(
+            "speedups",
+            "bench_speedups.py",
+            ["--runs", str(few), "-n", str(n_client)],
+            300 + 400 * few,
+        ),
         Step(
             "mold",
             "bench_mold.py",
@@ -773,6 +780,9 @@ def render(
     if latency:
         md += latency_section(latency)
     md += rss_section({k: v for k, v in rss.items() if v})
+    speedups = by_name["speedups"].result
+    if speedups:
+        md += speedups["markdown"]
     from bench_jetstream import section as jetstream_section
     from bench_mold import section as mold_section
 
