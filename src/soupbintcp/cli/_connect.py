@@ -57,7 +57,7 @@ def tls_context(
 
 
 async def connect(
-    address: tuple[str, int],
+    address: tuple[str, int] | list[tuple[str, int]],
     username: str,
     password: str,
     tls: dict[str, Any],

@@ -19,7 +19,7 @@ import soupbintcp
 from soupbintcp.store import BinaryFileWriter, Durability, FileStore
 
 from ._common import (
-    ADDRESS,
+    ADDRESSES,
     UserError,
     client_credentials,
     credential_options,
@@ -83,7 +83,7 @@ class _BinaryFileSink:
 
 
 @click.command("record")
-@click.argument("address", type=ADDRESS)
+@click.argument("address", type=ADDRESSES)
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @credential_options
 @click.option("--session", "session_id", default="", help="Session to record (default: current).")
@@ -116,7 +116,7 @@ class _BinaryFileSink:
 def command(
     ctx: click.Context,
     /,
-    address: tuple[str, int],
+    address: list[tuple[str, int]],
     file: Path,
     user: str | None,
     password: str | None,
@@ -132,7 +132,8 @@ def command(
     decode: str,
     **tls: Any,
 ) -> int:
-    """Record the sequenced stream of the feed at ADDRESS into FILE.
+    """Record the sequenced stream of the feed at ADDRESS into FILE (HOST:PORT; several,
+    comma-separated, are gateways of one feed to fail over between).
 
     A journal (*.soup) can be served again with `soupbintcp serve --store FILE`; a BinaryFILE
     is Nasdaq's ITCH file format. Restarted on the same FILE, recording resumes at the next

@@ -12,7 +12,7 @@ import click
 
 import soupbintcp
 
-from ._common import ADDRESS, client_credentials, credential_options, plural, seconds, stderr
+from ._common import ADDRESSES, client_credentials, credential_options, plural, seconds, stderr
 from ._connect import connect, tls_options
 from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
@@ -31,7 +31,7 @@ def start_note(asked: int, accepted: int | None) -> str | None:
 
 
 @click.command("tail")
-@click.argument("address", type=ADDRESS)
+@click.argument("address", type=ADDRESSES)
 @credential_options
 @click.option("--session", "session_id", default="", help="Session to log into (default: current).")
 @click.option(
@@ -57,7 +57,7 @@ def start_note(asked: int, accepted: int | None) -> str | None:
 def command(
     ctx: click.Context,
     /,
-    address: tuple[str, int],
+    address: list[tuple[str, int]],
     user: str | None,
     password: str | None,
     credentials_file: Path | None,
@@ -70,7 +70,8 @@ def command(
     heartbeat_timeout: float,
     **tls: Any,
 ) -> int:
-    """Print the messages of the feed at ADDRESS (HOST:PORT) as they arrive.
+    """Print the messages of the feed at ADDRESS (HOST:PORT; several, comma-separated, are
+    gateways of one feed to fail over between) as they arrive.
 
     Stops at End of Session (or after --count messages) with a summary on stderr, so that
     stdout stays machine-readable.
