@@ -70,6 +70,15 @@ async def _open(
     return gateway
 
 
+async def _pair(
+    opened: list[Gateway], cluster: NatsCluster, tmp_path: Path, stream: str
+) -> tuple[Gateway, Gateway]:
+    """A writer and a follower of the stream `stream`."""
+    url = f"{cluster.store_url}/{stream}"
+    writer = await _open(opened, url, tmp_path / "w.soup", writer=True)
+    return writer, await _open(opened, url, tmp_path / "g.soup")
+
+
 async def receive_all(address: tuple[str, int], until: int, sequence: int = 1) -> list[bytes]:
     """Every message from `sequence` to `until` from the gateway at `address`, checked: in
     order, each once, each the synthetic message of its number."""
@@ -123,9 +132,7 @@ async def test_every_gateway_serves_the_writers_messages_under_the_same_numbers(
 async def test_end_of_session_written_by_the_writer_reaches_every_client(
     cluster: NatsCluster, gateways: list[Gateway], tmp_path: Path
 ) -> None:
-    url = f"{cluster.store_url}/ENDS"
-    writer = await _open(gateways, url, tmp_path / "w.soup", writer=True)
-    follower = await _open(gateways, url, tmp_path / "g.soup")
+    writer, follower = await _pair(gateways, cluster, tmp_path, "ENDS")
     writer.publish_many(synthetic_messages(1, 1_000))
     client = await within(soupbintcp.connect_async(follower.address, "user", "secret"))
     await within(writer.end_session(), 30)
@@ -180,8 +187,7 @@ async def test_a_restarted_gateway_resumes_its_cache_and_an_empty_one_replays(
     cluster: NatsCluster, gateways: list[Gateway], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = f"{cluster.store_url}/RESUME"
-    writer = await _open(gateways, url, tmp_path / "w.soup", writer=True)
-    follower = await _open(gateways, url, tmp_path / "g.soup")
+    writer, follower = await _pair(gateways, cluster, tmp_path, "RESUME")
     writer.publish_many(synthetic_messages(1, 20_000))
     await within(writer.flush(), 30)
     await within(wait_for(lambda: follower.durable_count == 20_000, 30))
@@ -210,9 +216,7 @@ async def test_a_cache_of_another_session_is_refused(
 async def test_tail_and_record_take_several_gateways_and_fail_over(
     cluster: NatsCluster, gateways: list[Gateway], tmp_path: Path
 ) -> None:
-    url = f"{cluster.store_url}/CLI"
-    writer = await _open(gateways, url, tmp_path / "w.soup", writer=True)
-    follower = await _open(gateways, url, tmp_path / "g.soup")
+    writer, follower = await _pair(gateways, cluster, tmp_path, "CLI")
     writer.publish_many(synthetic_messages(1, 2_000))
     await within(writer.flush(), 30)
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there: the next gateway is tried
