@@ -62,6 +62,7 @@ class Feed:
         self.url = f"{self.cluster.store_url}/FEED"
         self.procs: list[Proc] = []
         self._client_host: Host | None = None
+        self._client_runs = 0
 
     def _host(self) -> Host:
         return self.lan.add_host() if self.lan is not None else Host()
@@ -132,7 +133,8 @@ class Feed:
     async def clients(self, addresses: list[list[str]], timeout: float = 120.0) -> Clients:
         if self._client_host is None:
             self._client_host = self._host()
-        n = len(list((self.tmp).glob("clients*.json"))) // 2
+        n = self._client_runs
+        self._client_runs += 1
         config = self.tmp / f"clients{n}.json"
         result = self.tmp / f"clients{n}.result.json"
         config.write_text(json.dumps({"clients": addresses, "timeout": timeout}))

@@ -63,6 +63,8 @@ DEFAULT_BATCH_BYTES: Final = 32 * 1024
 #: Entries sent and not yet acknowledged; more would only queue inside NATS.
 DEFAULT_WINDOW: Final = 64
 _ACK_TIMEOUT: Final = 2.0
+#: How long a starting writer waits for the log to answer (a new stream elects a leader).
+_START_WAIT: Final = 15.0
 #: The largest entry we send; NATS refuses payloads over its max_payload (1 MiB by default).
 _MAX_ENTRY: Final = 512 * 1024
 _TICK: Final = 0.05
@@ -133,31 +135,15 @@ class LogWriter:
         await self._nc.subscribe(f"{self._inbox}.>", cb=self._ack)
         await ensure_stream(self._js, self.address, self._replicas)
         deadline = self._loop.time() + 3 * self._takeover_after
+        unavailable_until = self._loop.time() + _START_WAIT
         while True:
-            info = await stream_info(self._js, self.address)
-            last = info.state.last_seq if info is not None else 0
-            if last == 0:
-                if await self._try_append(EntryKind.SESSION, 0, {SESSION: self.session_id}):
+            try:
+                if await self._claim_once(deadline):
                     break
-                continue
-            await self._follower.caught_up(last, timeout=30.0)
-            state = self._follower.state
-            if state.session_id != self.session_id:
-                raise LogError(
-                    f"the log {self.address} holds session {state.session_id!r}, "
-                    f"not {self.session_id!r}"
-                )
-            if state.ended:
-                raise LogError(
-                    f"session {self.session_id} has ended in the log {self.address}: "
-                    "a new session needs a new stream"
-                )
-            if state.holder is not None:
-                last = await self._wait_silent(last, deadline)
-            if await self._try_append(EntryKind.CLAIM, last, {}):
-                break
-            if self._loop.time() > deadline:
-                raise WriterFenced(self._busy(state.last_writer))
+            except LogUnavailable:
+                if self._loop.time() > unavailable_until:
+                    raise
+                await asyncio.sleep(0.2)
         claim = self._expected
         await self._follower.caught_up(claim, timeout=30.0)
         if self._follower.state.holder != self.token:
@@ -171,6 +157,32 @@ class LogWriter:
             self._next,
         )
         self._task = self._loop.create_task(self._send_loop())
+
+    async def _claim_once(self, deadline: float) -> bool:
+        """One attempt at taking the log: True once this writer holds it."""
+        info = await stream_info(self._js, self.address)
+        last = info.state.last_seq if info is not None else 0
+        if last == 0:
+            return await self._try_append(EntryKind.SESSION, 0, {SESSION: self.session_id})
+        await self._follower.caught_up(last, timeout=30.0)
+        state = self._follower.state
+        if state.session_id != self.session_id:
+            raise LogError(
+                f"the log {self.address} holds session {state.session_id!r}, "
+                f"not {self.session_id!r}"
+            )
+        if state.ended:
+            raise LogError(
+                f"session {self.session_id} has ended in the log {self.address}: "
+                "a new session needs a new stream"
+            )
+        if state.holder is not None:
+            last = await self._wait_silent(last, deadline)
+        if await self._try_append(EntryKind.CLAIM, last, {}):
+            return True
+        if self._loop.time() > deadline:
+            raise WriterFenced(self._busy(state.last_writer))
+        return False
 
     async def _wait_silent(self, last: int, deadline: float) -> int:
         """Wait until the log has had no new entry for `takeover_after` seconds; return the
@@ -196,8 +208,9 @@ class LogWriter:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 return False
             raise LogError(f"the log {self.address} refused a {kind.value}: {exc}") from exc
-        except (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
-            raise LogUnavailable(f"the log {self.address} does not answer") from exc
+        except (TimeoutError, nats.errors.Error) as exc:
+            # No responders / no response: no stream leader yet (a new stream, a lost node).
+            raise LogUnavailable(f"the log {self.address} does not answer ({exc!r})") from exc
         self._expected = ack.seq
         return True
 
