@@ -18,6 +18,7 @@ from ._auth import Authenticate, Credentials
 
 if TYPE_CHECKING:
     from ._connection import Connection
+    from ._events import ServerEvent
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_REPLAY_CHUNK",
     "DEFAULT_WRITE_BUFFER_HIGH",
     "Address",
+    "OnEvent",
     "OnUnsequenced",
     "ServerConfig",
     "UserStoreFactory",
@@ -37,6 +39,9 @@ Address = tuple[str, int]
 #: `on_unsequenced(connection, data)`: called with each Unsequenced Data packet a logged-in
 #: client sends, in order per connection. May be a coroutine function.
 OnUnsequenced = Callable[["Connection", bytes], Awaitable[None] | None]
+#: `on_event(event)`: called with every `ServerEvent` (see `_events`). May be a coroutine
+#: function: its calls are then awaited one after the other, in order.
+OnEvent = Callable[["ServerEvent"], Awaitable[None] | None]
 #: `user_store(username) -> MessageStore`: the store of one user's stream (per-user mode).
 UserStoreFactory = Callable[[str], MessageStore]
 
@@ -83,6 +88,7 @@ class ServerConfig:
     end_of_session_linger: float
     #: How long `close()` lets logged-in clients finish what they are sent.
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    on_event: OnEvent | None = None
     #: Fan-out batches bigger than this are read back from the store instead, so no
     #: connection's buffer grows past high water by more than one such batch.
     max_fanout: int = field(init=False)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .._errors import LocalProtocolError
 from .._session._server import ServerState
 from ._config import Address
+from ._status import ClientStatus
 
 if TYPE_CHECKING:
     from ._protocol import ServerProtocol
@@ -50,6 +51,11 @@ class Connection:
         return f"<Connection {host}:{port} user={self.username!r} {self.state.value}>"
 
     # --- figures ---------------------------------------------------------------------------
+
+    @property
+    def id(self) -> int:
+        """This connection's number among the server's (1, 2, 3, ...): what events say."""
+        return self._link.id
 
     @property
     def state(self) -> ServerState:
@@ -116,6 +122,25 @@ class Connection:
         transport = self._link.transport
         return buffered(transport) if transport is not None else 0
 
+    def status(self) -> ClientStatus:
+        """All the figures above at once."""
+        link = self._link
+        logged_in = self.login_time is not None
+        return ClientStatus(
+            connection=link.id,
+            peer=self.address,
+            user=self.username,
+            session=link.session_id,
+            logged_in=logged_in,
+            next_sequence=self.next_sequence if logged_in else 0,
+            lag=self.lag,
+            send_buffer=self.write_buffer_size,
+            messages_sent=self.messages_sent,
+            bytes_sent=link.bytes_sent,
+            paused=link.paused,
+            up=link.loop.time() - link.opened,
+        )
+
     # What the tests look at inside: the one lazy timer (not rescheduled per write), the
     # transport (TCP_NODELAY set) and whether reading stopped for a slow handler.
     @property
@@ -170,7 +195,7 @@ class Connection:
 
     def close(self) -> None:
         """Close this connection (what was written still goes out)."""
-        self._link.close("closed by the server application", logging.INFO)
+        self._link.close("application", "closed by the server application", logging.INFO)
 
 
 def buffered(transport: asyncio.WriteTransport) -> int:

@@ -7,29 +7,35 @@ starts; the connections read it. It is the whole of what a connection knows of i
 from __future__ import annotations
 
 import asyncio
-import logging
+import itertools
 
 from ._config import ServerConfig
+from ._dispatch import EventDispatcher
 from ._feed_session import FeedSession
 from ._inbox import InboxBudget
 from ._listener import Admission
-from ._repeats import RepeatedLines
+from ._status import ServerStats
 from ._throttle import LoginThrottle
 
 __all__ = ["ServerContext"]
 
 
 class ServerContext:
-    """The configuration, the loop, the admission registry, the current session and the
-    tasks running `on_unsequenced` handlers (the server cancels them when it closes), what
-    their inboxes share, the failed logins per address and user, and the warning lines that
-    repeat."""
+    """The configuration, the loop, the admission registry, the current session, the tasks
+    running `on_unsequenced` handlers (the server cancels them when it closes), what their
+    inboxes share, the failed logins per address and user, and where events go (`events`,
+    counted in `stats`, logged through `lines`: warnings that repeat are counted)."""
 
-    __slots__ = ("admission", "config", "inboxes", "lines", "loop", "session", "throttle",
-                 "workers")  # fmt: skip
+    __slots__ = ("_ids", "admission", "config", "events", "inboxes", "lines", "loop", "session",
+                 "stats", "throttle", "workers")  # fmt: skip
 
     def __init__(
-        self, config: ServerConfig, loop: asyncio.AbstractEventLoop, session: FeedSession
+        self,
+        config: ServerConfig,
+        loop: asyncio.AbstractEventLoop,
+        session: FeedSession,
+        events: EventDispatcher,
+        stats: ServerStats,
     ) -> None:
         self.config = config
         self.loop = loop
@@ -39,4 +45,11 @@ class ServerContext:
         self.workers: set[asyncio.Task[None]] = set()
         self.inboxes = InboxBudget()
         self.throttle = LoginThrottle()
-        self.lines = RepeatedLines(loop, logging.getLogger("soupbintcp.server"))
+        self.events = events
+        self.lines = events.lines
+        self.stats = stats
+        self._ids = itertools.count(1)
+
+    def connection_id(self) -> int:
+        """A new connection's number: 1, 2, 3, ... for the life of the server."""
+        return next(self._ids)

@@ -15,6 +15,8 @@ from .._errors import LocalProtocolError
 from ..store import EndsSession, MessageStore
 from ._auth import normalize_username
 from ._config import ServerConfig, UserStoreFactory
+from ._dispatch import EventDispatcher
+from ._events import SessionEnd
 from ._stream import Stream
 
 __all__ = ["FeedSession"]
@@ -25,7 +27,7 @@ log = logging.getLogger("soupbintcp.server")
 class FeedSession:
     """One SoupBinTCP session: its id, and either a shared feed or per-user streams."""
 
-    __slots__ = ("_config", "_loop", "ended", "id", "shared", "user_store", "users")
+    __slots__ = ("_config", "_events", "_loop", "ended", "id", "shared", "user_store", "users")
 
     def __init__(
         self,
@@ -34,11 +36,13 @@ class FeedSession:
         session_id: str,
         store: MessageStore | None,
         user_store: UserStoreFactory | None,
+        events: EventDispatcher,
     ) -> None:
         self._config = config
         self._loop = loop
+        self._events = events
         self.id = session_id
-        self.shared = Stream(config, loop, store, None, owned=False) if store is not None else None
+        self.shared = None if store is None else self._make_stream(store, None, owned=False)
         self.user_store = user_store
         self.users: dict[str, Stream] = {}
         self.ended = False
@@ -74,11 +78,15 @@ class FeedSession:
                     f"the store for user {key!r} records session {store.session_id!r}, "
                     f"not {self.id!r}"
                 )
-            stream = Stream(self._config, self._loop, store, key, owned=True)
+            stream = self._make_stream(store, key, owned=True)
             if self.ended or closing or _recorded_ended(store):
                 stream.end()
             self.users[key] = stream
         return stream
+
+    def _make_stream(self, store: MessageStore, user: str | None, *, owned: bool) -> Stream:
+        return Stream(self._config, self._loop, store, user, owned=owned, events=self._events,
+                      session_id=self.id)  # fmt: skip
 
     def stream_for_login(self, username: str, *, closing: bool) -> Stream:
         """The stream a client logged in as `username` follows."""
@@ -102,7 +110,8 @@ class FeedSession:
                 except Exception:
                     log.exception("recording the end of the session in %r failed", store)
             stream.end()
-        log.info("session %s ended", self.id)
+        head = self.shared.head if self.shared is not None else 0
+        self._events.emit(SessionEnd(session=self.id, head=head))
 
 
 def _recorded_ended(store: MessageStore) -> bool:

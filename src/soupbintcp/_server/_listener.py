@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._config import Address, ServerConfig
-from ._repeats import RepeatedLines, kind_of
+from ._dispatch import EventDispatcher
+from ._events import ConnectionRefused, TLSHandshakeFailed, refusal_cap
 
 if TYPE_CHECKING:
     from ._protocol import ServerProtocol
@@ -115,17 +116,8 @@ class Admission:
 class Listener:
     """The listening socket(s) of a server, making one protocol per admitted connection."""
 
-    __slots__ = (
-        "_accepting",
-        "_admission",
-        "_handshakes",
-        "_lines",
-        "_loop",
-        "_make",
-        "_server",
-        "_sock",
-        "_tls_timeout",
-    )  # fmt: skip
+    __slots__ = ("_accepting", "_admission", "_events", "_handshakes", "_loop", "_make",
+                 "_server", "_sock", "_tls_timeout")  # fmt: skip
 
     def __init__(
         self,
@@ -133,11 +125,11 @@ class Listener:
         admission: Admission,
         make: Callable[[bool], ServerProtocol],
         tls_timeout: float,
-        lines: RepeatedLines,
+        events: EventDispatcher,
     ) -> None:
         self._loop = loop
-        self._lines = lines  # warnings said once, then counted
         self._admission = admission
+        self._events = events
         self._make = make  # make(admitted): admitted means the caps were applied already
         self._tls_timeout = tls_timeout
         self._server: asyncio.Server | None = None
@@ -183,10 +175,10 @@ class Listener:
             refusal = admission.refusal()
             if refusal is not None:
                 conn.close()
-                self._lines.log(
-                    logging.WARNING,
-                    f"connection {peer[0]}:{peer[1]} refused: {refusal}",
-                    kind_of(refusal),
+                self._events.emit(
+                    ConnectionRefused(
+                        peer=(str(peer[0]), int(peer[1])), cap=refusal_cap(refusal), detail=refusal
+                    )
                 )
                 continue
             admission.handshaking += 1
@@ -203,9 +195,10 @@ class Listener:
             )
         except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             sock.close()
-            why = f"TLS handshake failed: {exc or type(exc).__name__}"
-            self._lines.log(
-                logging.WARNING, f"connection {peer[0]}:{peer[1]} closed: {why}", kind_of(why)
+            self._events.emit(
+                TLSHandshakeFailed(
+                    peer=(str(peer[0]), int(peer[1])), detail=str(exc) or type(exc).__name__
+                )
             )
         finally:
             self._admission.handshaking -= 1

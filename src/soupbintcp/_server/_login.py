@@ -47,6 +47,7 @@ class Login:
         wait = ctx.throttle.wait(conn.connection.address[0], self._user, ctx.loop.time())
         if wait is None:
             conn.close(
+                "login_throttled",
                 "login not checked: too many failed logins for this user from this address",
                 logging.WARNING,
                 abort=True,
@@ -130,4 +131,4 @@ class Login:
         sequence = request.sequence
         if sequence == 0 or sequence > head + 1:
             sequence = head + 1
-        conn.accept_login(username, session.id, stream, sequence)
+        conn.accept_login(username, session.id, stream, sequence, request.sequence)

@@ -20,16 +20,32 @@ import sys
 import time
 from typing import Final, cast
 
-from .._errors import RejectReason, SessionTimeout, SoupBinTCPError
+from .._errors import LoginTimeout, RejectReason, SessionTimeout, SoupBinTCPError
 from .._session._server import ServerSession, ServerState
 from .._wire._framing import Dialect
 from .._wire._packets import LoginRequest, LogoutRequest, UnsequencedData
 from ._auth import normalize_username
 from ._connection import Connection, buffered
 from ._context import ServerContext
+from ._events import (
+    ConnectionAccepted,
+    ConnectionClosed,
+    ConnectionFields,
+    ConnectionRefused,
+    EndOfSessionSent,
+    HandlerFailed,
+    HeartbeatTimedOut,
+    LoggedIn,
+    LoggedOut,
+    LoginRefused,
+    LoginTimedOut,
+    ProtocolViolation,
+    Stalled,
+    protocol_fault,
+    refusal_cap,
+)
 from ._inbox import Inbox
 from ._login import Login
-from ._repeats import kind_of
 from ._replay import Replay
 from ._stream import Stream
 
@@ -61,9 +77,10 @@ class ServerProtocol(asyncio.Protocol):
     """One client connection, from accept to close."""
 
     __slots__ = ("_admitted", "_ctx", "_end_deadline", "_holds", "_noise_credit", "_noise_handle",
-                 "_noise_time", "_opened", "_paused_since", "_received", "bytes_sent",
-                 "close_reason", "closed", "config", "connection", "first_sequence", "inbox",
-                 "login", "loop", "paused", "replay", "session", "session_id", "stream", "timer",
+                 "_noise_time", "_paused_since", "_received", "bytes_sent", "close_reason",
+                 "closed", "config", "connection", "events", "first_sequence", "id", "inbox",
+                 "login", "loop", "opened", "paused", "replay", "session", "session_id", "stream",
+                 "timer",
                  "transport")  # fmt: skip
 
     def __init__(self, ctx: ServerContext, *, admitted: bool = False) -> None:
@@ -73,9 +90,12 @@ class ServerProtocol(asyncio.Protocol):
         self.config = config
         self.loop = loop
         self._admitted = admitted  # counted against the caps already (TLS, at TCP accept)
-        self._opened = loop.time()
+        #: This connection's number (events and metrics name it so), and its accept time.
+        self.id = ctx.connection_id()
+        self.events = ctx.events
+        self.opened = loop.time()
         self.session = ServerSession(
-            self._opened,
+            self.opened,
             heartbeat_interval=config.heartbeat_interval,
             client_heartbeat_timeout=config.client_heartbeat_timeout,
             login_timeout=config.login_timeout,
@@ -103,7 +123,7 @@ class ServerProtocol(asyncio.Protocol):
         self._received = 0  # bytes, until login
         self._holds: set[str] = set()  # why reading is paused (the inbox, the noise budget)
         self._noise_credit = float(_NOISE_BURST)
-        self._noise_time = self._opened
+        self._noise_time = self.opened
         self._noise_handle: asyncio.TimerHandle | None = None
         self.replay = Replay(self, loop, config.replay_chunk)
 
@@ -120,11 +140,10 @@ class ServerProtocol(asyncio.Protocol):
         if refusal is not None:
             self.closed = True
             transport.abort()
-            host, port = conn.address
-            self._ctx.lines.log(
-                logging.WARNING, f"connection {host}:{port} refused: {refusal}", kind_of(refusal)
-            )
+            cap = refusal_cap(refusal)
+            self.events.emit(ConnectionRefused(peer=conn.address, cap=cap, detail=refusal))
             return
+        self.events.emit(ConnectionAccepted(connection=self.id, peer=conn.address))
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):
@@ -139,6 +158,7 @@ class ServerProtocol(asyncio.Protocol):
             self._received += len(data)
             if self._received > _PRELOGIN_BYTES:
                 self.close(
+                    "prelogin_limit",
                     f"sent {self._received} bytes before logging in (at most {_PRELOGIN_BYTES})",
                     logging.WARNING,
                     abort=True,
@@ -168,7 +188,8 @@ class ServerProtocol(asyncio.Protocol):
                 self.login = Login(self, self._ctx, event)  # type: ignore[arg-type]
                 self.login.start()
             elif kind is LogoutRequest:
-                self.close("logged out", logging.INFO)
+                self.events.emit(LoggedOut(**self._about()))
+                self.close("logout", "logged out", logging.INFO)
             # Client Heartbeat and Debug only prove the client is alive.
             if self.closed:
                 return
@@ -202,15 +223,16 @@ class ServerProtocol(asyncio.Protocol):
         partial = self.session.buffered
         if partial:
             self.close(
+                "truncated_packet",
                 f"closed by the client in the middle of a packet ({partial} bytes of it)",
                 logging.WARNING,
             )
         elif exc is not None:
-            self.close(f"connection lost: {exc}", logging.INFO)
+            self.close("connection_lost", f"connection lost: {exc}", logging.INFO)
         elif self.session.state is ServerState.ENDED:
-            self.close("end of session, closed by the client", logging.INFO)
+            self.close("end_of_session", "end of session, closed by the client", logging.INFO)
         else:
-            self.close("closed by the client", logging.INFO)
+            self.close("closed_by_client", "closed by the client", logging.INFO)
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -238,8 +260,11 @@ class ServerProtocol(asyncio.Protocol):
         self.transport.write(out)
         self.bytes_sent += len(out)
 
-    def accept_login(self, username: str, session_id: str, stream: Stream, sequence: int) -> None:
-        """Login Accepted: follow `stream` from `sequence` on."""
+    def accept_login(
+        self, username: str, session_id: str, stream: Stream, sequence: int, requested: int
+    ) -> None:
+        """Login Accepted: follow `stream` from `sequence` on (the client asked for
+        `requested`)."""
         self.write(self.session.accept(session_id, sequence, self.loop.time()))
         conn = self.connection
         conn.username = username
@@ -251,18 +276,19 @@ class ServerProtocol(asyncio.Protocol):
         if self.inbox is not None:
             self.inbox.logged_in(normalize_username(username))
         stream.follow(self)
-        if log.isEnabledFor(logging.INFO):
-            host, port = conn.address
-            log.info(
-                "connection %s:%s logged in as %s to session %s at sequence %d (head %d)",
-                host, port, username, session_id, sequence, stream.head,
-            )  # fmt: skip
+        self.events.emit(
+            LoggedIn(**self._about(), session=session_id, requested_sequence=requested,
+                     sequence=sequence, head=stream.head)
+        )  # fmt: skip
         self.schedule_timer()
         self.replay.run()
 
     def reject_login(self, reason: RejectReason, detail: str) -> None:
         self.write(self.session.reject(reason, self.loop.time()))
-        self.close(f"login rejected: {detail} ({reason.value!r})", logging.WARNING)
+        self.events.emit(LoginRefused(**self._about(), reason=reason, detail=detail))
+        self.close(
+            "login_rejected", f"login rejected: {detail} ({reason.value!r})", logging.WARNING
+        )
 
     def catch_up(self) -> None:
         self.replay.schedule()
@@ -271,10 +297,14 @@ class ServerProtocol(asyncio.Protocol):
         if self.closed or self.session.state is not ServerState.LOGGED_IN:
             return
         if self.config.dialect is Dialect.OMEGA:  # no End of Session packet in that dialect
-            self.close("end of session", logging.INFO)
+            self.close("end_of_session", "end of session", logging.INFO)
             return
         now = self.loop.time()
         self.write(self.session.end_session(now))
+        self.events.emit(
+            EndOfSessionSent(**self._about(), session=self.session_id,
+                             sequence=self.session.next_sequence)
+        )  # fmt: skip
         transport = self.transport
         if transport.can_write_eof():
             # Half-close: the client sees Z then EOF, and can still say goodbye; closing
@@ -314,10 +344,11 @@ class ServerProtocol(asyncio.Protocol):
             return True
         return not stream.ended and self.session.next_sequence > stream.head
 
-    def drained_reason(self) -> str:
+    def drained_reason(self) -> tuple[str, str]:
+        """(reason, detail) of closing a drained connection."""
         if self.session.state is ServerState.ENDED:
-            return "end of session"
-        return "drained: everything sent, the server is closing"
+            return "end_of_session", "end of session"
+        return "drained", "drained: everything sent, the server is closing"
 
     def undrained_reason(self, timeout: float) -> str:
         conn = self.connection
@@ -328,14 +359,16 @@ class ServerProtocol(asyncio.Protocol):
 
     def evict(self, reason: str) -> None:
         """Closed to make room for a newer connection (see `Admission`)."""
-        self.close(reason, logging.WARNING, abort=True)
+        self.close("evicted", reason, logging.WARNING, abort=True)
 
     def handler_failed(self, what: str) -> None:
         # The application's bug, not the client's: its traceback matters.
-        log.exception("%s raised for %s; closing that connection", what, self.who())
+        error = sys.exc_info()[1]
+        assert error is not None  # called from an except block
+        self.events.emit(HandlerFailed(**self._about(), what=what, error=error))
         if self.inbox is not None:
             self.inbox.clear()
-        self.close(f"{what} raised", logging.WARNING, abort=True)
+        self.close("handler_failed", f"{what} raised", logging.WARNING, abort=True)
 
     # --- timers ----------------------------------------------------------------------------
 
@@ -370,21 +403,29 @@ class ServerProtocol(asyncio.Protocol):
         since = self._paused_since
         stall = self.config.stall_timeout
         if since is not None and stall is not None and now >= since + stall:
+            waiting = self.connection.write_buffer_size
+            self.events.emit(Stalled(**self._about(), seconds=now - since, buffered=waiting))
             self.close(
+                "stalled",
                 f"stalled: the client read nothing for {now - since:.3g} s "
-                f"(stall_timeout {stall:g} s), {self.connection.write_buffer_size} bytes waiting",
+                f"(stall_timeout {stall:g} s), {waiting} bytes waiting",
                 logging.WARNING,
                 abort=True,
             )
             return
         if self._end_deadline is not None and now >= self._end_deadline:
-            self.close("end of session", logging.INFO)
+            self.close("end_of_session", "end of session", logging.INFO)
             return
         session = self.session
         try:
             out = session.handle_timer(now)
         except SessionTimeout as exc:
-            self.close(str(exc), logging.WARNING, abort=True)
+            if isinstance(exc, LoginTimeout):
+                self.events.emit(LoginTimedOut(**self._about(), detail=str(exc)))
+                self.close("login_timeout", str(exc), logging.WARNING, abort=True)
+            else:
+                self.events.emit(HeartbeatTimedOut(**self._about(), detail=str(exc)))
+                self.close("heartbeat_timeout", str(exc), logging.WARNING, abort=True)
             return
         if out:
             self.write(out)
@@ -393,14 +434,18 @@ class ServerProtocol(asyncio.Protocol):
     # --- closing ---------------------------------------------------------------------------
 
     def protocol_error(self, exc: SoupBinTCPError) -> None:
-        self.close(f"protocol error: {_redact(str(exc))}", logging.WARNING, abort=True)
+        detail = _redact(str(exc))
+        kind = protocol_fault(detail)
+        self.events.emit(ProtocolViolation(**self._about(), kind=kind, detail=detail))
+        self.close("protocol_error", f"protocol error: {detail}", logging.WARNING, abort=True)
 
-    def close(self, reason: str, level: int, *, abort: bool = False) -> None:
-        """Close once, and say why in one log line with the connection's figures."""
+    def close(self, reason: str, detail: str, level: int, *, abort: bool = False) -> None:
+        """Close once, and say why in one event (and so one log line) with the connection's
+        figures: `reason` is one of `CLOSE_REASONS`, `detail` says it for a person."""
         if self.closed:
             return
         self.closed = True
-        self.close_reason = reason
+        self.close_reason = detail
         if self.stream is not None:
             self.stream.unfollow(self)
         if self.timer is not None:
@@ -422,29 +467,25 @@ class ServerProtocol(asyncio.Protocol):
                 self.transport.abort()
             else:
                 self.transport.close()
-        if level >= logging.WARNING:
-            # Storms of hostile connections: said once, then counted (see `_repeats`).
-            self._ctx.lines.log(level, self._summary(reason), kind_of(reason))
-        elif log.isEnabledFor(level):
-            log.log(level, "%s", self._summary(reason))
+        self.events.emit(self._closed_event(reason, detail, level))
 
-    def who(self) -> str:
-        """The client as log lines name it: address, and username once known."""
+    def _about(self) -> ConnectionFields:
+        """The fields every event of this connection has."""
         conn = self.connection
-        host, port = conn.address
-        user = f" ({conn.username})" if conn.username else ""
-        return f"{host}:{port}{user}"
+        return {"connection": self.id, "peer": conn.address, "user": conn.username}
 
-    def _summary(self, reason: str) -> str:
+    def _closed_event(self, reason: str, detail: str, level: int) -> ConnectionClosed:
         conn = self.connection
+        up = self.loop.time() - self.opened
         if conn.login_time is None:
-            return f"connection {self.who()} closed before login: {reason}"
-        up = self.loop.time() - self._opened
-        return (
-            f"connection {self.who()} closed: {reason}; session {self.session_id}, "
-            f"{conn.messages_sent} messages / {self.bytes_sent} bytes sent, "
-            f"next sequence {conn.next_sequence}, lag {conn.lag}, up {up:.1f} s"
-        )
+            return ConnectionClosed(**self._about(), reason=reason, detail=detail,
+                                    logged_in=False, up=up, level=level)  # fmt: skip
+        return ConnectionClosed(
+            **self._about(), reason=reason, detail=detail, logged_in=True,
+            session=self.session_id, messages_sent=conn.messages_sent,
+            bytes_sent=self.bytes_sent, next_sequence=conn.next_sequence, lag=conn.lag, up=up,
+            level=level,
+        )  # fmt: skip
 
 
 def _unacknowledged(transport: asyncio.BaseTransport) -> int:

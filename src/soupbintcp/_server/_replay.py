@@ -79,6 +79,6 @@ class Replay:
                 if conn.paused:
                     return  # resume_writing pumps again
         except Exception as exc:  # the store failed (closed by its owner, disk error)
-            conn.close(f"replay failed: {exc!r}", logging.ERROR, abort=True)
+            conn.close("replay_failed", f"replay failed: {exc!r}", logging.ERROR, abort=True)
             return
         self._handle = self._loop.call_soon(self.run)

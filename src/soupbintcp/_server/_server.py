@@ -18,6 +18,8 @@ Where each part lives:
   memory) and `_inbox` (Unsequenced Data to `on_unsequenced`, in order).
 - `_connection`: `Connection`, what the application sees of a connection.
 - `_context`: what the connections of one server share.
+- `_events`: what happens to connections and sessions as typed events; the server's log
+  lines are made from them. `_status`: counters kept from them, and `Server.status()`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as _ssl
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
 from typing import Any, Self
 
 from .._errors import LocalProtocolError
@@ -40,6 +42,7 @@ from ._config import (
     DEFAULT_REPLAY_CHUNK,
     DEFAULT_WRITE_BUFFER_HIGH,
     Address,
+    OnEvent,
     OnUnsequenced,
     ServerConfig,
     UserStoreFactory,
@@ -47,14 +50,18 @@ from ._config import (
 )
 from ._connection import Connection, buffered
 from ._context import ServerContext
+from ._dispatch import EventDispatcher
+from ._events import ServerEvent, SessionStarted
 from ._feed_session import FeedSession
 from ._listener import Listener
 from ._protocol import ServerProtocol
+from ._status import ServerStats, ServerStatus, stream_status
 from ._stream import Stream
 
 __all__ = [
     "Authenticate",
     "Connection",
+    "OnEvent",
     "OnUnsequenced",
     "Server",
     "Stream",
@@ -83,13 +90,15 @@ class Server:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._config = config
-        session = FeedSession(config, loop, session_id, store, user_store)
+        self._stats = stats = ServerStats()
+        self._events = events = EventDispatcher(loop, config.on_event, stats.count)
+        session = FeedSession(config, loop, session_id, store, user_store, events)
         self._sessions = [session]  # every session served, for queued_bytes and close
-        self._ctx = ctx = ServerContext(config, loop, session)
+        self._ctx = ctx = ServerContext(config, loop, session, events, stats)
         self._admission = ctx.admission
         self._listener = Listener(
             loop, ctx.admission, lambda admitted: ServerProtocol(ctx, admitted=admitted),
-            config.login_timeout, ctx.lines,
+            config.login_timeout, events,
         )  # fmt: skip
         self._closed = loop.create_future()
 
@@ -141,6 +150,39 @@ class Server:
     def is_serving(self) -> bool:
         """Whether the server still accepts connections (until `close`)."""
         return not self._admission.closing
+
+    @property
+    def stats(self) -> ServerStats:
+        """Counters kept from the server's events since it started: logins by result,
+        disconnects by reason, refusals by cap, flush durations (live: read, do not keep)."""
+        return self._stats
+
+    def status(self) -> ServerStatus:
+        """Everything the server's figures say, at this moment, in one snapshot: each open
+        connection's lag, send buffer and counts, each stream's last and durable sequence
+        numbers, and a copy of `stats`. Call it from the event loop's thread."""
+        current = self._ctx.session
+        return ServerStatus.of(
+            self._loop.time(),
+            current.id,
+            [conn.connection.status() for conn in self._admission.connections],
+            # Past sessions' streams only while connections still finish them.
+            [
+                stream_status(stream)
+                for session in self._sessions
+                for stream in session.streams()
+                if session is current or stream.connections
+            ],
+            self._admission.pending_logins,
+            self.queued_bytes,
+            self._stats,
+        )
+
+    def events(self) -> AsyncIterator[ServerEvent]:
+        """`async for event in server.events()`: every `ServerEvent` from now until the
+        server closes (then the loop ends). The server never waits for the consumer: one that
+        falls 10,000 events behind loses the oldest."""
+        return self._events.iterate()
 
     # --- streams and publishing ------------------------------------------------------------
 
@@ -203,10 +245,10 @@ class Server:
             raise LocalProtocolError("the server is closed")
         session_id = session_id_for(session_id, store, user_store)
         await self.end_session()
-        session = FeedSession(self._config, self._loop, session_id, store, user_store)
+        session = FeedSession(self._config, self._loop, session_id, store, user_store, self._events)
         self._ctx.session = session
         self._sessions.append(session)
-        log.info("session %s started", session_id)
+        self._events.emit(SessionStarted(session=session_id))
 
     # --- closing ---------------------------------------------------------------------------
 
@@ -234,7 +276,7 @@ class Server:
         conns = list(self._admission.connections)
         for conn in conns:
             if conn.connection.login_time is None:
-                conn.close("the server is closing", logging.INFO)
+                conn.close("server_closing", "the server is closing", logging.INFO)
         loop = self._loop
         deadline = loop.time() + drain_timeout
         while any(not c.closed and not c.drained() for c in conns) and loop.time() < deadline:
@@ -243,9 +285,12 @@ class Server:
             if conn.closed:
                 continue
             if conn.drained():
-                conn.close(conn.drained_reason(), logging.INFO)
+                conn.close(*conn.drained_reason(), logging.INFO)
             else:
-                conn.close(conn.undrained_reason(drain_timeout), logging.WARNING, abort=True)
+                conn.close(
+                    "drain_timeout", conn.undrained_reason(drain_timeout), logging.WARNING,
+                    abort=True,
+                )  # fmt: skip
         # What was written to the drained ones goes out (a second at most), then the rest.
         transports = [conn.transport for conn in conns]
         flushed = loop.time() + 1.0
@@ -263,6 +308,7 @@ class Server:
             for stream in session.streams():
                 stream.shutdown()
         await self._listener.wait_closed()
+        await self._events.close()
         self._ctx.lines.flush()
         if not self._closed.done():
             self._closed.set_result(None)
@@ -309,6 +355,7 @@ def serve(
     credentials: Mapping[str, str] | None = None,
     authenticate: Authenticate | None = None,
     on_unsequenced: OnUnsequenced | None = None,
+    on_event: OnEvent | None = None,
     heartbeat_interval: float = 1.0,
     client_heartbeat_timeout: float = 15.0,
     login_timeout: float = 30.0,
@@ -364,6 +411,15 @@ def serve(
     `on_unsequenced`, `authenticate` or `user_store` is logged with its traceback and closes
     that client's connection alone.
 
+    `on_event(event)` (function or coroutine function) receives every `ServerEvent`: each
+    connection accepted or refused at admission (and which cap), logged in (user, requested
+    and granted sequence) or rejected (reason), logged out, timed out, stalled, in protocol
+    error (kind), closed (reason and figures); End of Session sent; the store flushed or
+    failing. The server's own log lines are made from the same events. A coroutine
+    function's calls are awaited one after the other, in order, never holding up the server;
+    an exception from `on_event` is logged and changes nothing. `server.events()` is the
+    same as an async iterator, and `server.stats` / `server.status()` the figures.
+
     Timing: `heartbeat_interval` (Server Heartbeat after this long without sending),
     `client_heartbeat_timeout` (close after this long without hearing from a logged-in
     client; a 4.10 Login Request's Heartbeat Timeout wins), `login_timeout` (close without
@@ -408,12 +464,14 @@ def serve(
         replay_chunk=replay_chunk,
         end_of_session_linger=end_of_session_linger,
         drain_timeout=drain_timeout,
+        on_event=on_event,
     )
     sid = session_id_for(session_id, store, user_store)
 
     async def make() -> Server:
         server = Server(config, sid, store, user_store)
         await server._listener.listen(address[0], address[1], ssl, backlog)
+        server._events.emit(SessionStarted(session=sid))
         host, port = server.address
         log.info(
             "serving session %s on %s:%s (%s)",

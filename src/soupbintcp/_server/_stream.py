@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,6 +22,8 @@ from .._wire._framing import Dialect
 from .._wire._packets import sequenced_frame, sequenced_frames
 from ..store import MessageStore
 from ._config import ServerConfig
+from ._dispatch import EventDispatcher
+from ._events import StoreFlushed, StoreFlushFailed
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -68,6 +71,7 @@ class Stream:
         "_counts",
         "_deliver_handle",
         "_ended",
+        "_events",
         "_flush_handle",
         "_flush_interval",
         "_followers",
@@ -81,6 +85,7 @@ class Stream:
         "_pending_total",
         "_refuse",
         "head",
+        "session_id",
         "store",
         "user",
     )
@@ -93,8 +98,12 @@ class Stream:
         user: str | None,
         *,
         owned: bool,
+        events: EventDispatcher,
+        session_id: str,
     ) -> None:
         self._loop = loop
+        self._events = events
+        self.session_id = session_id
         self._omega = config.dialect is Dialect.OMEGA
         self._max_fanout = config.max_fanout
         self._flush_interval = config.flush_interval
@@ -235,12 +244,27 @@ class Stream:
     def _flush_soon(self) -> None:
         self._flush_handle = None
         try:
-            self.store.flush()
-        except Exception:
-            log.exception("flushing the store of %r failed; retrying", self)
+            self._flush()
+        except Exception as exc:
+            self._events.emit(StoreFlushFailed(session=self.session_id, user=self.user, error=exc))
             self._flush_handle = self._loop.call_later(self._flush_interval, self._flush_soon)
             return
         self.deliver()
+
+    def _flush(self) -> None:
+        # Timed here, once per flush (every `flush_interval` at most while publishing), not
+        # per message: the flush-duration histogram of the metrics.
+        started = time.perf_counter()
+        self.store.flush()
+        seconds = time.perf_counter() - started
+        self._events.emit(
+            StoreFlushed(
+                session=self.session_id,
+                user=self.user,
+                durable=self.store.durable_count,
+                seconds=seconds,
+            )
+        )
 
     def deliver(self) -> None:
         """Release what the store now holds durably: to the live followers from the pending
@@ -298,7 +322,7 @@ class Stream:
             self._flush_handle.cancel()
             self._flush_handle = None
         if self.store.durable_count < self.store.count:
-            self.store.flush()
+            self._flush()
         self.deliver()
 
     # --- ending ----------------------------------------------------------------------------
