@@ -226,7 +226,7 @@ async def test_a_refusal_names_its_cap() -> None:
         max_connections=1,
     ) as server:
         first = await RawClient.connect(server.address)
-        await until(lambda: len(server.connections) == 1, "first admitted")
+        assert (await first.login())[0] == b"A"  # logged in: not one to evict for a newer
         second = await RawClient.connect(server.address)
         assert await second.closed_by_server()
         await until(lambda: any(isinstance(e, ConnectionRefused) for e in seen), "refusal")
