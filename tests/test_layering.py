@@ -7,6 +7,7 @@
     _client | _server | moldudp64 (3: drivers; not each other)
     gateways                     (4: SoupBinTCP <-> MoldUDP64, over both kinds of driver)
     jetstream                    (4: gateways on a replicated log, on the public API)
+    metrics                      (4: Prometheus metrics over the server, clients, MoldUDP64)
     cli                          (5: only the public API: ``soupbintcp`` and ``soupbintcp.store``)
 
 The facade ``soupbintcp/__init__.py`` and ``__main__`` re-export and may import anything.
@@ -39,6 +40,8 @@ RANKS: dict[str, int] = {
     # not import each other: only a layer above both may.
     "gateways": 4,
     "jetstream": 4,
+    # Operations: metrics over the server, the clients and MoldUDP64 (layer 3 drivers).
+    "metrics": 4,
     "cli": 5,
 }
 FACADES = {"__init__", "__main__"}
@@ -51,6 +54,7 @@ CLI_ALLOWED = {
     f"{PACKAGE}.itch",
     f"{PACKAGE}.gateways",
     f"{PACKAGE}.jetstream",
+    f"{PACKAGE}.metrics",
 }
 
 

@@ -59,7 +59,7 @@ from ._server._server import (
     UserStoreFactory,
     serve,
 )
-from ._server._status import ClientStatus, ServerStats, ServerStatus, StreamStatus
+from ._server._status import ClientStatus, ServerStats, ServerStatus, StreamStatus, status_line
 from ._session._client import ClientSession, ClientState
 from ._session._events import (
     Event,
@@ -179,4 +179,5 @@ __all__ = [
     "connect_async",
     "decode_packet",
     "serve",
+    "status_line",
 ]

@@ -8,12 +8,14 @@ Layer 3 (drivers), no I/O here.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Final
 
 from .._errors import (
     ConnectionLost,
     LocalProtocolError,
     LoginRejected,
+    SequenceGap,
     SessionEnded,
     SoupBinTCPError,
 )
@@ -66,6 +68,11 @@ class ClientCore(Inbox):
         self.reconnects = 0
         #: Logins at another address than the login before.
         self.failovers = 0
+        #: Logins refused here because the server would have skipped messages (SequenceGap).
+        self.gaps_refused = 0
+        self._received_from: int | None = None  # next_sequence at the first login
+        self._rate_sample = (time.monotonic(), 0)  # (when, messages_received) for the rate
+        self._rate = 0.0
 
     # --- public state ----------------------------------------------------------------------
 
@@ -86,6 +93,25 @@ class ClientCore(Inbox):
     @property
     def is_closed(self) -> bool:
         return self._end is not None
+
+    @property
+    def messages_received(self) -> int:
+        """Sequenced messages received since the first login (those still queued for the
+        application included); read on demand, not counted per message."""
+        start = self._received_from
+        return 0 if start is None else self._session.next_sequence - start
+
+    @property
+    def receive_rate(self) -> float:
+        """Messages received per second, over the time since this was last computed (at
+        least a second: reading it more often gives the same figure until a second passed)."""
+        now = time.monotonic()
+        then, count = self._rate_sample
+        if now - then >= 1.0:
+            received = self.messages_received
+            self._rate = (received - count) / (now - then)
+            self._rate_sample = (now, received)
+        return self._rate
 
     def _next_or_end(self) -> Message | None:
         """The next message; None if there is none yet; raises once the session is over and
@@ -167,6 +193,10 @@ class ClientCore(Inbox):
         session = self._session
         previous = self._logged_in_at
         self._logged_in_at = self.address
+        if self._received_from is None:
+            # What the first login starts from (the session may have taken messages after
+            # the Login Accepted by now, from the same chunk of bytes).
+            self._received_from = accepted.sequence
         if session.logins > 1:
             self.reconnects += 1
         if previous is not None and previous != self.address:
@@ -186,6 +216,8 @@ class ClientCore(Inbox):
 
     def _attempt_failed(self, attempts: Attempts, exc: BaseException) -> Ending | None:
         """A connection attempt failed: None to try again (after `attempts.delay()`)."""
+        if isinstance(exc, SequenceGap):
+            self.gaps_refused += 1
         if len(self.addresses) > 1 and serves_another_session(exc):
             # That gateway serves another session: carry ours on at the next one.
             self._session = self._config.options.resume(self._session)
@@ -198,6 +230,8 @@ class ClientCore(Inbox):
     def _end_or_resume(self, exc: BaseException) -> bool:
         """A logged-in connection failed with `exc`: True to reconnect, else the session
         ends here."""
+        if isinstance(exc, SequenceGap):
+            self.gaps_refused += 1
         if resumes(self._reconnect, exc, self._session.state):
             log.warning("connection to %s failed (%s); reconnecting", self._where(), exc)
             return True

@@ -40,6 +40,7 @@ __all__ = [
     "ServerStats",
     "ServerStatus",
     "StreamStatus",
+    "status_line",
     "stream_status",
 ]
 
@@ -277,3 +278,29 @@ class ServerStatus:
     def worst(self) -> ClientStatus | None:
         """The logged-in client furthest behind, if any."""
         return max(self.logged_in, key=lambda client: client.lag, default=None)
+
+
+def status_line(current: ServerStatus, previous: ServerStatus | None = None) -> str:
+    """One line for a log: the clients, the rates since `previous` (a status taken one
+    interval before), the journal and the worst lag."""
+    elapsed = current.time - previous.time if previous is not None else 0.0
+
+    def rate(now: int, then: int) -> float:
+        return (now - then) / elapsed if elapsed > 0 else 0.0
+
+    clients = current.logged_in
+    sent = rate(current.messages_sent, previous.messages_sent) if previous else 0.0
+    sent_bytes = rate(current.bytes_sent, previous.bytes_sent) if previous else 0.0
+    last = sum(stream.last for stream in current.streams)
+    durable = sum(stream.durable for stream in current.streams)
+    before = sum(stream.last for stream in previous.streams) if previous else last
+    parts = [
+        f"{len(clients)} clients ({current.pending_logins} awaiting login)",
+        f"sending {sent:,.0f} msg/s ({sent_bytes / 1e6:,.1f} MB/s)",
+        f"journal at {last:,} (durable {durable:,}, {rate(last, before):+,.0f} msg/s)",
+    ]
+    worst = current.worst
+    if worst is not None:
+        host, port = worst.peer
+        parts.append(f"worst lag {worst.lag:,} ({worst.user} at {host}:{port})")
+    return "status: " + ", ".join(parts)
