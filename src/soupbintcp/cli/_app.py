@@ -12,7 +12,7 @@ import click
 
 import soupbintcp
 
-from . import _demo, _journal, _mold, _record, _serve, _tail
+from . import _demo, _journal, _mold, _record, _serve, _tail, _top
 from ._common import describe_error, stderr
 from ._logging import setup_logging
 
@@ -56,12 +56,13 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str, loop: st
     soupbintcp record 127.0.0.1:7000 f.soup  record a feed, resumable
     soupbintcp mold ...                      MoldUDP64: serve, tail, record, gateway
     soupbintcp journal info f.soup           look at a journal offline (info, dump, verify...)
+    soupbintcp top 127.0.0.1:9100            who is connected and how far behind (--metrics)
     """
     setup_logging(verbose, quiet, log_format)
     ctx.obj = {"loop": loop, "verbose": verbose, "quiet": quiet}
 
 
-for _module in (_demo, _mold, _record, _serve, _tail):
+for _module in (_demo, _mold, _record, _serve, _tail, _top):
     cli.add_command(_module.command)
 cli.add_command(_journal.group)
 

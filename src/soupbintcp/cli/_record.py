@@ -28,6 +28,7 @@ from ._common import (
     stderr,
 )
 from ._connect import connect, tls_options
+from ._ops import client_figures, metrics_option, start_operations
 from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
 
@@ -112,6 +113,7 @@ class _BinaryFileSink:
 @lambda f: format_option(f, "--print-format", "print_fmt")
 @decode_option
 @tls_options
+@metrics_option
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -130,6 +132,7 @@ def command(
     print_: bool,
     print_fmt: str,
     decode: str,
+    metrics: tuple[str, int] | None,
     **tls: Any,
 ) -> int:
     """Record the sequenced stream of the feed at ADDRESS into FILE (HOST:PORT; several,
@@ -195,6 +198,7 @@ def command(
             disable=not stderr.is_terminal,
         )
         task = progress.add_task("record", recorded=0, mb=0.0, rate=0.0, seq=first - 1)
+        ops = await start_operations(metrics, client)
         try:
             with progress:
                 async for batch in client.batches():
@@ -221,6 +225,7 @@ def command(
                     if count is not None and recorded >= count:
                         break
         finally:
+            await ops.aclose()
             if printer is not None:
                 sys.stdout.buffer.flush()
             if not client.is_closed:
@@ -231,7 +236,7 @@ def command(
             stderr.print(
                 f"recorded {plural(recorded, 'message')} ({nbytes / 1e6:.1f} MB) in "
                 f"{elapsed:.2f} s, {recorded / elapsed:,.0f} msg/s{warned}; {file} now holds "
-                f"sequence 1..{sink.count:,}"
+                f"sequence 1..{sink.count:,}; {client_figures(client)}"
             )
         return 0
 

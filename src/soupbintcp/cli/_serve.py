@@ -27,6 +27,7 @@ from ._common import (
     seconds,
     stderr,
 )
+from ._ops import metrics_option, operations, status_option
 from ._replay import PACES, parse_pace, replay
 from ._run import run_async
 from ._serve_log import is_log_url, serve_log
@@ -192,6 +193,8 @@ async def _generate(server: Publisher, rate: float, stop: asyncio.Event) -> None
     show_default=True,
     help="On Ctrl-C, seconds the clients get to receive the rest (and End of Session).",
 )
+@metrics_option
+@status_option
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -224,6 +227,8 @@ def command(
     mold_interface: str | None,
     mold_ttl: int,
     drain_timeout: float,
+    metrics: tuple[str, int] | None,
+    status_interval: float | None,
 ) -> int:
     """Serve the journal at --store to SoupBinTCP clients until Ctrl-C.
 
@@ -306,6 +311,8 @@ def command(
             end_session_after_replay,
             end_session,
             mold,
+            metrics,
+            status_interval,
         )
         return run_async(
             _serve(listen, store, session, credentials, options, plan, listening),
@@ -350,6 +357,8 @@ class Plan:
     end_after_replay: bool
     end_on_stop: bool
     mold: tuple[Any, ...] | None  # also on MoldUDP64: (group, request listen, interface, ttl)
+    metrics: tuple[str, int] | None = None  # --metrics HOST:PORT
+    status_interval: float | None = None  # --status-interval SECONDS
 
 
 def _anyone(*_: object) -> bool:
@@ -400,8 +409,11 @@ async def _serve(
         tasks.append(loop.create_task(_generate(server, plan.generate, stop)))
     if plan.replay is not None or plan.end_after_replay:
         tasks.append(loop.create_task(_replay_then_end(server, plan, stop)))
+    mold_drivers = () if multicast is None else (multicast.transmitter, multicast.requests)
     try:
-        await stop.wait()
+        async with operations(plan.metrics, server, *mold_drivers, status_of=server,
+                              status_interval=plan.status_interval):  # fmt: skip
+            await stop.wait()
     finally:
         for task in tasks:
             await task

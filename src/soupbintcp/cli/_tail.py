@@ -14,6 +14,7 @@ import soupbintcp
 
 from ._common import ADDRESSES, client_credentials, credential_options, plural, seconds, stderr
 from ._connect import connect, tls_options
+from ._ops import client_figures, metrics_option, start_operations
 from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
 
@@ -53,6 +54,7 @@ def start_note(asked: int, accepted: int | None) -> str | None:
 @click.option("--heartbeat-timeout", type=float, default=15.0, show_default=True,
               help=seconds("The link is dead after this long without a packet"))  # fmt: skip
 @tls_options
+@metrics_option
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -68,6 +70,7 @@ def command(
     count: int | None,
     reconnect: bool,
     heartbeat_timeout: float,
+    metrics: tuple[str, int] | None,
     **tls: Any,
 ) -> int:
     """Print the messages of the feed at ADDRESS (HOST:PORT; several, comma-separated, are
@@ -91,6 +94,7 @@ def command(
         received = 0
         first = last = None
         end = "interrupted"  # unless the loop below says otherwise
+        ops = await start_operations(metrics, client)
         try:
             async for msg in client:
                 printer.write(msg.sequence, msg.data)
@@ -107,6 +111,7 @@ def command(
             end = f"{client.close_reason.value if client.close_reason else 'error'}: {exc}"
             raise
         finally:
+            await ops.aclose()
             sys.stdout.buffer.flush()
             if not client.is_closed:
                 try:
@@ -119,7 +124,7 @@ def command(
             stderr.print(
                 f"{plural(received, 'message')} in {elapsed:.2f} s "
                 f"({received / elapsed:,.0f} msg/s){span}{printer.summary()}, "
-                f"{plural(client.reconnects, 'reconnect')}; stopped: {end}"
+                f"{client_figures(client)}; stopped: {end}"
             )
         return 0
 
