@@ -9,6 +9,9 @@ uvloop (the server's loop):
 - live: `publish_many` in batches of 1,000 (FileStore, durable at once) to one reader;
 - fan-out: the same to 10 readers (10 processes) and to 100 (10 processes of 10 sockets),
   aggregate msg/s; 2 cores are shared by the server and all the readers;
+- fan-out with metrics: the 10-reader fan-out with a metrics endpoint serving the server
+  and a scraper reading it every 100 ms (150 times more often than Prometheus's default),
+  run by run alternately with the plain one, so that the two share the machine's state;
 - stalled: 1,000,000 messages published while one logged-in client never reads: the
   server's RSS and its queued bytes (transport buffers + frames awaiting fan-out).
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import multiprocessing as mp
 import os
@@ -28,8 +32,11 @@ import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
@@ -204,31 +211,82 @@ async def replay(
     return rates
 
 
-async def live(ctx: Any, directory: str, n: int, runs: int, clients: int) -> list[float]:
-    pool = itch_payloads(100_000, seed=99)
-    batches = [pool[i : i + BATCH] for i in range(0, len(pool), BATCH)]
-    per_run = [batches[i % len(batches)] for i in range(n // BATCH)]
+@contextmanager
+def scraped(server: Server, interval: float = 0.1) -> Iterator[list[int]]:
+    """A metrics endpoint for `server`, scraped every `interval` from a thread while inside;
+    the list counts the scrapes."""
+    from soupbintcp.metrics import serve_metrics
+
+    scrapes: list[int] = [0]
+    stop = threading.Event()
+    with serve_metrics(("127.0.0.1", 0), server) as endpoint:
+
+        def scrape() -> None:
+            while True:
+                with urllib.request.urlopen(endpoint.url, timeout=10) as response:  # noqa: S310
+                    response.read()
+                scrapes[0] += 1
+                if stop.wait(interval):
+                    return
+
+        thread = threading.Thread(target=scrape, daemon=True)
+        thread.start()
+        try:
+            yield scrapes
+        finally:
+            stop.set()
+            thread.join(10)
+
+
+async def live_once(
+    ctx: Any, path: str, per_run: list[list[bytes]], clients: int, metrics: bool
+) -> float:
     expect = LOGIN_ACCEPTED + sum(wire_size(b) for b in per_run)
-    rates = []
-    for run in range(runs):
-        path = os.path.join(directory, f"live{clients}-{run}.soup")
-        with FileStore(path) as store:
-            async with serve(("127.0.0.1", 0), store=store, **server_options()) as server:
-                readers = Readers(ctx, reader, server.address, 0, expect, clients=clients)
-                try:
-                    await logged_in(server, clients)
+    with FileStore(path) as store:
+        async with serve(("127.0.0.1", 0), store=store, **server_options()) as server:
+            readers = Readers(ctx, reader, server.address, 0, expect, clients=clients)
+            try:
+                await logged_in(server, clients)
+                with contextlib.ExitStack() as stack:
+                    scrapes = stack.enter_context(scraped(server)) if metrics else None
                     t0 = time.monotonic()
                     for batch in per_run:
                         server.publish_many(batch)
                         await asyncio.sleep(0)
                     results = await readers.results()
-                finally:
-                    readers.stop()
-                assert all(r[2] == expect for r in results), [r[2] for r in results]
-                t_end = max(r[1] for r in results)
-                rates.append(clients * len(per_run) * BATCH / (t_end - t0))
-        os.unlink(path)
-    return rates
+                    t_end: float = max(r[1] for r in results)
+                    assert scrapes is None or scrapes[0] > 0, "no scrape during the run"
+            finally:
+                readers.stop()
+            assert all(r[2] == expect for r in results), [r[2] for r in results]
+    os.unlink(path)
+    return clients * len(per_run) * BATCH / (t_end - t0)
+
+
+def live_batches(n: int) -> list[list[bytes]]:
+    pool = itch_payloads(100_000, seed=99)
+    batches = [pool[i : i + BATCH] for i in range(0, len(pool), BATCH)]
+    return [batches[i % len(batches)] for i in range(n // BATCH)]
+
+
+async def live(ctx: Any, directory: str, n: int, runs: int, clients: int) -> list[float]:
+    per_run = live_batches(n)
+    return [
+        await live_once(ctx, os.path.join(directory, f"live{clients}-{run}.soup"), per_run,
+                        clients, False)
+        for run in range(runs)
+    ]  # fmt: skip
+
+
+async def metrics_on_off(ctx: Any, directory: str, n: int, runs: int) -> dict[str, list[float]]:
+    """The 10-client fan-out without and with metrics, alternately, run by run."""
+    per_run = live_batches(n)
+    out: dict[str, list[float]] = {"fanout10_off": [], "fanout10_metrics": []}
+    for run in range(runs):
+        for key, metrics in (("fanout10_off", False), ("fanout10_metrics", True)):
+            path = os.path.join(directory, f"{key}-{run}.soup")
+            out[key].append(await live_once(ctx, path, per_run, 10, metrics))
+    return out
 
 
 async def stalled(ctx: Any, directory: str, n: int) -> dict[str, float]:
@@ -278,6 +336,8 @@ SCENARIOS = {
     "live1": "live publish_many, 1 client",
     "fanout10": "live publish_many, 10 clients (aggregate)",
     "fanout100": "live publish_many, 100 clients (aggregate)",
+    "fanout10_off": "live publish_many, 10 clients, metrics off (alternating)",
+    "fanout10_metrics": "live publish_many, 10 clients, metrics on, scraped every 100 ms",
 }
 
 
@@ -303,6 +363,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         for key, clients in (("live1", 1), ("fanout10", 10), ("fanout100", 100)):
             if key in only:
                 out[key] = await live(ctx, directory, counts[key], runs, clients)
+        if "metrics" in only:
+            out.update(await metrics_on_off(ctx, directory, counts["fanout10"], runs))
         if "stalled" in only:
             # Run it first in its process (--scenarios stalled): RSS growth is measured
             # against a baseline that earlier scenarios would have inflated.
@@ -340,6 +402,9 @@ def print_results(loop: str, res: dict[str, Any]) -> None:
     for key, name in SCENARIOS.items():
         if key in res:
             print(row(name, res[key], targets.get(key, "-")))
+    if "fanout10_metrics" in res:
+        ratio = statistics.median(res["fanout10_metrics"]) / statistics.median(res["fanout10_off"])
+        print(f"\nmetrics on / off (10-client fan-out, same run, alternating): {ratio:.3f}")
     if "stalled" in res:
         print("\none stalled client while publishing:\n")
         print("| figure | value |")
@@ -353,8 +418,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a fifth of the messages")
     parser.add_argument("--loops", nargs="+", default=list(LOOPS), choices=LOOPS)
     parser.add_argument("--runs", type=int, default=3)
+    extra = ["metrics", "stalled"]  # metrics: fanout10_off and fanout10_metrics
+    plain = [key for key in SCENARIOS if not key.startswith("fanout10_")]
     parser.add_argument(
-        "--scenarios", nargs="+", default=[*SCENARIOS, "stalled"], choices=[*SCENARIOS, "stalled"]
+        "--scenarios", nargs="+", default=[*plain, *extra], choices=[*plain, *extra]
     )
     parser.add_argument("--profile", choices=("replay",), help="only profile one replay")
     parser.add_argument("--json", help="write the figures here")
