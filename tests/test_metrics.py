@@ -271,3 +271,48 @@ async def test_figures_added_by_other_parts_of_a_feed(server: Server) -> None:
         samples = await scrape(endpoint)
         assert value(samples, "soupbintcp_gateway_lag_messages", gateway="G1") == 7
         assert value(samples, "soupbintcp_gateway_applied_total") == 3
+
+
+async def test_moldudp64_requests_served_and_refused_and_what_was_sent() -> None:
+    from soupbintcp._wire._moldudp64 import encode_request, session_field
+
+    from .mold_support import FIELD, itch_like, random_group
+    from .test_mold_e2e import LOOP, start_feed
+
+    feed = await start_feed(random_group())
+    try:
+        feed.store.append_many(itch_like(100))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((LOOP, 0))
+        rq = feed.rq
+        for datagram in (
+            encode_request(FIELD, 1, 10),  # served
+            encode_request(FIELD, 50, 5),  # served
+            b"x" * 19,  # malformed
+            encode_request(session_field("OTHER"), 1, 10),  # another session
+            encode_request(FIELD, 101, 10),  # not yet
+        ):
+            sock.sendto(datagram, rq.address)
+        await until(lambda: rq.requests == 5)
+        await until(lambda: feed.tx.messages_sent == 100)
+        with serve_metrics(("127.0.0.1", 0), feed.tx, rq) as endpoint:
+            samples = await scrape(endpoint)
+        s = rq.session_id
+        assert value(samples, "soupbintcp_moldudp64_requests_served_total", session=s) == 2
+        assert value(samples, "soupbintcp_moldudp64_messages_resent_total", session=s) == 15
+        for reason, count in (("malformed", 1), ("other_session", 1), ("not_yet", 1),
+                              ("rate_limited", 0), ("send_failed", 0)):  # fmt: skip
+            assert (
+                value(
+                    samples, "soupbintcp_moldudp64_requests_refused_total", session=s, reason=reason
+                )
+                == count
+            )
+        assert value(samples, "soupbintcp_moldudp64_messages_sent_total", session=s) == 100
+        assert value(samples, "soupbintcp_moldudp64_next_sequence", session=s) == 101
+        assert value(samples, "soupbintcp_moldudp64_packets_sent_total", session=s) == (
+            feed.tx.packets_sent
+        )
+        sock.close()
+    finally:
+        await feed.close()
