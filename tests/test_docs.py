@@ -18,11 +18,19 @@ import pytest
 import soupbintcp
 import soupbintcp.gateways
 import soupbintcp.itch
+import soupbintcp.metrics
 import soupbintcp.moldudp64
 import soupbintcp.store
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC = (soupbintcp, soupbintcp.store, soupbintcp.itch, soupbintcp.moldudp64, soupbintcp.gateways)
+PUBLIC = (
+    soupbintcp,
+    soupbintcp.store,
+    soupbintcp.itch,
+    soupbintcp.moldudp64,
+    soupbintcp.gateways,
+    soupbintcp.metrics,
+)
 
 
 def test_the_api_reference_builds_strictly(tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ class ConnectionEvent(ServerEvent):
 
     @property
     def who(self) -> str:
+        """The client as log lines name it: address, and username once known."""
         host, port = self.peer
         return f"{host}:{port} ({self.user})" if self.user else f"{host}:{port}"
 

@@ -114,6 +114,7 @@ class ServerStats:
             counter(self, event)
 
     def copy(self) -> ServerStats:
+        """A copy that the server's later events do not change."""
         other = ServerStats()
         for name in self.__slots__:
             value = getattr(self, name)
@@ -257,6 +258,7 @@ class ServerStatus:
         queued_bytes: int,
         stats: ServerStats,
     ) -> ServerStatus:
+        """The status made of these figures (a copy of `stats`), with the totals."""
         copy = stats.copy()
         return cls(
             time=now,
@@ -272,6 +274,7 @@ class ServerStatus:
 
     @property
     def logged_in(self) -> tuple[ClientStatus, ...]:
+        """The clients that have logged in (the others await login)."""
         return tuple(client for client in self.clients if client.logged_in)
 
     @property

@@ -140,6 +140,8 @@ class FiguresCollector(Collector):
         read: Callable[[], float | Mapping[tuple[str, ...], float]],
         labels: tuple[str, ...] = (),
     ) -> None:
+        """A figure of `kind` "gauge" or "counter" (see `MetricsEndpoint.add_gauge`)."""
+
         def values() -> Mapping[tuple[str, ...], float]:
             value = read()
             return value if isinstance(value, Mapping) else {(): value}
@@ -189,6 +191,7 @@ class MetricsEndpoint:
 
     @property
     def url(self) -> str:
+        """Where to scrape: http://HOST:PORT/metrics."""
         host, port = self.address
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
 

@@ -83,6 +83,7 @@ class Watch:
         self._previous: tuple[float, Samples] | None = None
 
     def refresh(self, timeout: float = 2.0) -> FeedView:
+        """Scrape now: the view, or one that says why there is none."""
         try:
             samples = fetch(self.url, timeout)
         except (OSError, ValueError) as exc:
@@ -90,6 +91,8 @@ class Watch:
         return self.view(samples, time.monotonic())
 
     def view(self, samples: Samples, now: float) -> FeedView:
+        """The view of `samples` scraped at `now` (monotonic seconds), with the rates since
+        the scrape before."""
         previous = self._previous
         self._previous = (now, samples)
         then, before = previous if previous is not None else (now, {})
