@@ -6,21 +6,12 @@ reads (multicast or a re-request answer) to `receive_datagram(data, now)`, sends
 `take_requests()` returns to the re-request server, and calls `handle_timer(now)` once `now`
 reaches `next_timer()`.
 
-The bookkeeping, one invariant: every number in `[next_sequence, high)` is either in exactly
-one held piece (received early, keyed by its first number) or in exactly one hole (missing);
-`high` is one past the highest number any packet has shown (data, heartbeat or End of
-Session). A packet's messages that are neither in a hole nor at or beyond `high` were seen
-already and are dropped. Requests are keyed by their first number; one whose first number is
-filled counts as answered, and what it asked for beyond the answer is asked for again (the
-server answers with what fits in one datagram).
+The bookkeeping of the gaps and of the requests that fill them is `_mold_gaps`'s.
 """
 
 from __future__ import annotations
 
 import enum
-from bisect import bisect_right, insort
-from operator import itemgetter
-from typing import Final
 
 from .._errors import LocalProtocolError, MoldUDP64Error, MoldUDP64GapTimeout, SoupBinTCPError
 from .._wire._moldudp64 import (
@@ -29,16 +20,14 @@ from .._wire._moldudp64 import (
     HEARTBEAT_COUNT,
     MAX_MESSAGE_COUNT,
     decode_blocks,
-    encode_request,
     parse_session,
     session_field,
     unpack_header,
 )
 from ._events import SequencedMessages
+from ._mold_gaps import GapBook
 
 __all__ = ["ListenerState", "MoldListener"]
-
-_start: Final = itemgetter(0)
 
 
 class ListenerState(enum.Enum):
@@ -50,7 +39,7 @@ class ListenerState(enum.Enum):
     ERROR = "error"  # a gap could not be filled: the stream cannot go on in order
 
 
-class MoldListener:
+class MoldListener(GapBook):
     """One listener's view of one MoldUDP64 session.
 
     `sequence`: 1 for the whole session (what came before the first packet is requested),
@@ -85,14 +74,14 @@ class MoldListener:
             raise LocalProtocolError("request_timeout, max_outstanding must be > 0")
         if not 1 <= max_request_count <= MAX_MESSAGE_COUNT:
             raise LocalProtocolError(f"max_request_count must be 1..65534: {max_request_count}")
-        self.request_timeout = request_timeout
-        self.min_request_timeout = min(min_request_timeout, request_timeout)
-        self._timeout = request_timeout
-        self._srtt: float | None = None
-        self.max_retries = max_retries
-        self.max_outstanding = max_outstanding
-        self.max_request_count = max_request_count
-        self.max_held = max_held
+        self._init_gaps(
+            request_timeout=request_timeout,
+            min_request_timeout=min_request_timeout,
+            max_retries=max_retries,
+            max_outstanding=max_outstanding,
+            max_request_count=max_request_count,
+            max_held=max_held,
+        )
         self._session: str | None = None
         self._field = b""  # the Session field as this session's packets carry it
         self._stripped = b""
@@ -104,14 +93,6 @@ class MoldListener:
         self._next = sequence  # 0: set by the first packet
         self._high = sequence
         self._end: int | None = None  # End of Session's number, once seen
-        self._holes: list[list[int]] = []  # [start, end) each, sorted, disjoint
-        self._held: dict[int, list[bytes]] = {}
-        self._keys: list[int] = []  # of _held, sorted
-        self._evicted: list[tuple[int, int]] = []  # dropped from _held, to become holes
-        self._held_count = 0
-        # start -> [end, deadline, tries, sent at]
-        self._requests: dict[int, list[float]] = {}
-        self._outbox: list[bytes] = []
         self._error: SoupBinTCPError | None = None
         #: Datagrams received, of this session and well-formed.
         self.packets = 0
@@ -121,8 +102,6 @@ class MoldListener:
         #: Datagrams dropped: malformed, or of another session.
         self.malformed = 0
         self.other_session = 0
-        self.gaps = 0  # holes found
-        self.requests_sent = 0
         self.request_retries = 0
 
     # --- what the listener knows ---------------------------------------------------------
@@ -289,99 +268,6 @@ class MoldListener:
         self._check_end()
         return events
 
-    def _fill(self, s: int, messages: list[bytes], e: int, now: float) -> bool:
-        """Keep what of messages `s .. e-1` falls in holes; whether any did."""
-        holes = self._holes
-        i = bisect_right(holes, s, key=_start) - 1
-        if i < 0 or holes[i][1] <= s:
-            i += 1
-        found = 0
-        while i < len(holes) and holes[i][0] < e:
-            hole = holes[i]
-            a0, b0 = hole
-            a = max(a0, s)
-            b = min(b0, e)
-            if not self._hold(a, messages[a - s : b - s]):
-                i += 1  # no room: the hole stays, to be asked for again
-                continue
-            found += b - a
-            self._answered(a, b, now)
-            if a0 < a and b < b0:
-                hole[1] = a
-                holes.insert(i + 1, [b, b0])
-                i += 2
-            elif a0 < a:
-                hole[1] = a
-                i += 1
-            elif b < b0:
-                hole[0] = b
-                i += 1
-            else:
-                del holes[i]
-        self.duplicates += (e - s) - found
-        for a, b in self._evicted:
-            self._insert_hole(a, b)
-        self._evicted.clear()
-        return found > 0
-
-    def _hold(self, a: int, piece: list[bytes]) -> bool:
-        """Keep `piece` (messages from `a` on) until its turn, if there is room. Room is made
-        by dropping pieces further ahead: what is nearer the next number is kept, so that
-        filling a gap always makes progress."""
-        n = len(piece)
-        keys = self._keys
-        if a != self._next and self._held_count + n > self.max_held:
-            held = self._held
-            while keys and keys[-1] > a and self._held_count + n > self.max_held:
-                k = keys.pop()
-                dropped = held.pop(k)
-                self._held_count -= len(dropped)
-                self._evicted.append((k, k + len(dropped)))
-            if self._held_count + n > self.max_held:
-                return False
-        self._held[a] = piece
-        self._held_count += n
-        if not keys or keys[-1] < a:
-            keys.append(a)
-        else:
-            insort(keys, a)
-        return True
-
-    def _answered(self, a: int, b: int, now: float) -> None:
-        requests = self._requests
-        if requests:
-            for key in [k for k in requests if a <= k < b]:
-                request = requests.pop(key)
-                if not request[2]:  # a first try: its round trip is unambiguous (Karn)
-                    self._sampled(now - request[3])
-
-    def _sampled(self, rtt: float) -> None:
-        srtt = rtt if self._srtt is None else self._srtt + (rtt - self._srtt) / 8
-        self._srtt = srtt
-        self._timeout = min(self.request_timeout, max(self.min_request_timeout, 4 * srtt))
-
-    def _add_hole(self, a: int, b: int) -> None:
-        holes = self._holes
-        self.gaps += 1
-        if holes and holes[-1][1] == a:
-            holes[-1][1] = b
-        else:
-            holes.append([a, b])
-
-    def _insert_hole(self, a: int, b: int) -> None:
-        """Make `[a, b)` a hole again (its messages were dropped), merging neighbours."""
-        holes = self._holes
-        i = bisect_right(holes, a, key=_start)
-        if i and holes[i - 1][1] == a:
-            holes[i - 1][1] = b
-            if i < len(holes) and holes[i][0] == b:
-                holes[i - 1][1] = holes[i][1]
-                del holes[i]
-        elif i < len(holes) and holes[i][0] == b:
-            holes[i][0] = a
-        else:
-            holes.insert(i, [a, b])
-
     def _deliver(self) -> list[SequencedMessages]:
         held = self._held
         events: list[SequencedMessages] = []
@@ -407,44 +293,6 @@ class MoldListener:
             self._held_count = 0
 
     # --- requests and their timers -------------------------------------------------------
-
-    def _send(self, start: int, end: int) -> None:
-        self._outbox.append(encode_request(self._field, start, end - start))
-        self.requests_sent += 1
-
-    def _plan(self, now: float) -> None:
-        """Ask for the holes no request covers yet, earliest first, within the limits."""
-        requests = self._requests
-        budget = self.max_outstanding - len(requests)
-        if budget <= 0 or not self._holes or not self._field:
-            return
-        keys = sorted(requests)
-        nk = len(keys)
-        ki = 0
-        chunk = self.max_request_count
-        deadline = now + self._timeout
-        # Ask only for what there is room to hold: answers further ahead would be dropped.
-        horizon = self._next + max(self.max_held, chunk)
-        for a, b in self._holes:
-            if a >= horizon:
-                return
-            b = min(b, horizon)
-            while ki < nk and keys[ki] < a:
-                ki += 1
-            cursor = a
-            while cursor < b:
-                if ki < nk and keys[ki] <= cursor:
-                    cursor = max(cursor, int(requests[keys[ki]][0]))
-                    ki += 1
-                    continue
-                limit = keys[ki] if ki < nk and keys[ki] < b else b
-                end = min(limit, cursor + chunk)
-                requests[cursor] = [end, deadline, 0, now]
-                self._send(cursor, end)
-                budget -= 1
-                if not budget:
-                    return
-                cursor = end
 
     def next_timer(self) -> float | None:
         """When `handle_timer` must next be called: the first request deadline, if any."""
@@ -473,11 +321,3 @@ class MoldListener:
             self.request_retries += 1
             self._send(start, self._clip(start, int(end)))
         self._plan(now)
-
-    def _clip(self, start: int, end: int) -> int:
-        """`end` cut at the end of the hole `start` lies in (its tail may be filled now)."""
-        holes = self._holes
-        i = bisect_right(holes, start, key=_start) - 1
-        if i >= 0 and holes[i][0] <= start < holes[i][1]:
-            return min(end, holes[i][1])
-        return end
