@@ -61,7 +61,7 @@ class AsyncClient(AsyncIO):
         if msg is not None:
             return msg
         # Checked after every wait too: another consumer may have started a run.
-        while (msg := self._next_or_end()) is None:
+        while (msg := self._take_one()) is None:
             await self._wait()
         return msg
 

@@ -93,7 +93,7 @@ class BlockingClient(BlockingIO):
             return msg
         with self._lock:
             deadline: float | None = None
-            while (msg := self._next_or_end()) is None:
+            while (msg := self._take_one()) is None:
                 deadline = self._wait(timeout, deadline)
             return msg
 

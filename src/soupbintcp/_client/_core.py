@@ -20,7 +20,7 @@ from .._errors import (
     SoupBinTCPError,
 )
 from .._session._client import ClientSession, ClientState
-from .._session._events import BatchItem, Event, FramesItem, Message, NoMoreMessages
+from .._session._events import BatchItem, Event, FramesItem, NoMoreMessages
 from .._wire._packets import Debug, EndOfSession, LoginAccepted, LoginReject
 from ._inbox import Inbox
 from ._options import Address, ClientConfig, OnStatus
@@ -51,7 +51,7 @@ class ClientCore(Inbox):
 
     def _init_core(self, config: ClientConfig, session: ClientSession) -> None:
         self._config = config
-        self._init_inbox(config.max_queue)
+        self._init_queue(config.max_queue)  # also `_end`: set once the session is over for good
         addresses = config.addresses
         #: Every address the client may use, in the order it tries them.
         self.addresses = addresses
@@ -62,7 +62,6 @@ class ClientCore(Inbox):
         self._session = session
         self._reconnect = config.reconnect
         self._on_status = config.on_status
-        self._end: SoupBinTCPError | None = None  # set once the session is over for good
         self.close_reason: CloseReason | None = None
         #: Logins after the first, over all connections.
         self.reconnects = 0
@@ -113,16 +112,9 @@ class ClientCore(Inbox):
             self._rate_sample = (now, received)
         return self._rate
 
-    def _next_or_end(self) -> Message | None:
-        """The next message; None if there is none yet; raises once the session is over and
-        every message received before its end has been handed out."""
-        msg = self._take_one()
-        if msg is None and self._end is not None:
-            raise self._end
-        return msg
-
     def _all_or_end(self) -> list[BatchItem]:
-        """As `_next_or_end`, for everything queued ([] if there is nothing yet)."""
+        """Everything queued ([] if there is nothing yet); raises once the session is over and
+        every message received before its end has been handed out."""
         out = self._take_all()
         if not out and self._end is not None:
             raise self._end

@@ -148,10 +148,10 @@ class BlockingListener(ListenerCore):
         with contextlib.suppress(OSError):  # full or closed: the thread wakes anyway
             self._wake_w.send(b"x")
 
-    def _pause(self) -> None:
-        pass  # the I/O thread stops selecting the sockets while _paused
+    def _pause_reading(self) -> bool:
+        return True  # the I/O thread stops selecting the sockets while _paused
 
-    def _resume(self) -> None:
+    def _resume_reading(self) -> None:
         self._wake()
 
     def _io_loop(self) -> None:

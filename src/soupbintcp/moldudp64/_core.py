@@ -1,5 +1,6 @@
-"""What both MoldUDP64 listener drivers keep: the sans-IO listener, the bounded queue of runs
-waiting for the application, and the handing out of `Message` objects. No I/O here.
+"""What both MoldUDP64 listener drivers keep: the sans-IO listener and feeding it, its
+figures, and the bounded queue of runs waiting for the application (`_session._queue`'s,
+shared with the SoupBinTCP clients). No I/O here.
 
 Layer 3 (drivers). The shape is the SoupBinTCP clients' (`receive_msg`, iteration,
 `receive_batch` of `SequencedMessages`), so code written for one reads the other.
@@ -7,15 +8,13 @@ Layer 3 (drivers). The shape is the SoupBinTCP clients' (`receive_msg`, iteratio
 
 from __future__ import annotations
 
-import operator
 import socket
-from collections import deque
-from collections.abc import Iterator
 from typing import Final, TypedDict
 
 from .._errors import SessionEnded, SoupBinTCPError
-from .._session._events import Message, SequencedMessages, message_run
+from .._session._events import SequencedMessages
 from .._session._mold_listener import ListenerState, MoldListener
+from .._session._queue import RunQueue
 from ._sockets import kernel_drops
 
 __all__ = ["DEFAULT_MAX_QUEUE", "ListenerCore", "ListenerOptions"]
@@ -38,29 +37,16 @@ class ListenerOptions(TypedDict, total=False):
     max_held: int
 
 
-class ListenerCore:
-    """The listener state both drivers share; they supply `_pause`, `_resume`, `_sockets`."""
+class ListenerCore(RunQueue[SequencedMessages]):
+    """The listener state both drivers share; they supply `_pause_reading`,
+    `_resume_reading`, `_sockets`."""
 
     def _init_core(self, machine: MoldListener, max_queue: int) -> None:
         self._machine = machine
-        self._high_water = max(1, max_queue)
-        self._low_water = self._high_water // 4
-        self._items: deque[SequencedMessages] = deque()
-        self._queued = 0  # messages in _items
-        self._run: Iterator[Message] = iter(())
-        self._run_left: Iterator[bytes] = iter(())
-        self._run_end = 0
-        self._paused = False
-        self._end: SoupBinTCPError | None = None
+        self._init_queue(max_queue)
         self._drops: int | None = None  # the kernel's count, as last read
 
     # --- the driver's side -----------------------------------------------------------------
-
-    def _pause(self) -> None:
-        raise NotImplementedError
-
-    def _resume(self) -> None:
-        raise NotImplementedError
 
     def _sockets(self) -> list[socket.socket]:
         raise NotImplementedError
@@ -86,8 +72,7 @@ class ListenerCore:
                     items.append(run)
             self._queued += n
             if self._queued >= self._high_water and not self._paused:
-                self._paused = True
-                self._pause()
+                self._paused = self._pause_reading()
         if self._machine.state is ListenerState.ENDED:
             self._ended(SessionEnded("end of session"))
         return n
@@ -145,42 +130,10 @@ class ListenerCore:
         if known:
             self._drops = sum(known)
 
-    def _unread(self) -> int:
-        return self._queued + operator.length_hint(self._run_left)
-
-    def _dequeued(self, n: int) -> None:
-        self._queued -= n
-        if self._paused and self._queued <= self._low_water:
-            self._paused = False
-            self._resume()
-
-    def _take_one(self) -> Message | None:
-        msg = next(self._run, None)
-        if msg is not None:
-            return msg
-        if not self._items:
-            if self._end is not None:
-                raise self._end
-            return None
-        item = self._items.popleft()
-        payloads = item.messages
-        self._dequeued(len(payloads))
-        run, left = message_run(item.first_sequence, payloads)
-        msg = next(run)
-        self._run_left = left
-        self._run_end = item.first_sequence + len(payloads)
-        self._run = run
-        return msg
-
     def _take_all(self) -> list[SequencedMessages]:
-        out: list[SequencedMessages] = []
-        rest = list(self._run_left)
-        if rest:
-            out.append(SequencedMessages(self._run_end - len(rest), rest))
-        if self._items:
-            out.extend(self._items)
-            self._items.clear()
-            self._dequeued(self._queued)
+        """Everything queued ([] if nothing is); raises once the listener has ended and
+        every message before its end has been handed out."""
+        out = self._take_queued()
         if not out and self._end is not None:
             raise self._end
         return out

@@ -52,7 +52,7 @@ class AsyncListener(ListenerCore):
         if request is not None:
             self._request_sock = request_socket(request, interface, rcvbuf)
             self._socks.append(self._request_sock)
-        self._resume()
+        self._resume_reading()
 
     # --- public API ------------------------------------------------------------------------
 
@@ -179,7 +179,7 @@ class AsyncListener(ListenerCore):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._pause()
+        self._pause_reading()
         self._remember_drops()
         for sock in self._socks:
             sock.close()
@@ -192,13 +192,14 @@ class AsyncListener(ListenerCore):
             waiter = self._waiter = self._loop.create_future()
         await waiter
 
-    def _pause(self) -> None:
+    def _pause_reading(self) -> bool:
         if self._reading:
             self._reading = False
             for sock in self._socks:
                 self._loop.remove_reader(sock.fileno())
+        return True  # paused, or already not reading
 
-    def _resume(self) -> None:
+    def _resume_reading(self) -> None:
         if not self._reading and self._socks and self._end is None:
             self._reading = True
             for sock in self._socks:
