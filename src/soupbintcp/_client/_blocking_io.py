@@ -1,5 +1,6 @@
 """The blocking client's I/O thread: the socket, the selector and one connection's loop
-(connect, TLS, login, read, timers, send). See `_blocking` for the threading model.
+(login, read, timers, send; connect and TLS are `_blocking_connect`'s, waiting through the
+selector here). See `_blocking` for the threading model.
 
 Layer 3. The I/O thread holds `_lock` only while it feeds received bytes to the session,
 runs a timer or queues what came out; never while it blocks in `select()`, `recv()`,
@@ -9,8 +10,6 @@ runs a timer or queues what came out; never while it blocks in `select()`, `recv
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 import selectors
 import socket
 import ssl as _ssl
@@ -21,6 +20,7 @@ from typing import Final
 from .._errors import SoupBinTCPError
 from .._session._events import Event
 from .._wire._packets import LoginAccepted
+from ._blocking_connect import Stopped, open_socket
 from ._core import ClientCore
 from ._options import Address
 from ._reconnect import CloseReason, ended_by
@@ -30,14 +30,6 @@ __all__ = ["BlockingIO", "Stopped"]
 _RECV_SIZE: Final = 256 * 1024
 #: How long the I/O thread tries to get a final Logout Request out before closing.
 _LINGER: Final = 1.0
-#: connect_ex() results meaning "connected" or "in progress" (10035: Windows' WSAEWOULDBLOCK).
-_CONNECTING: Final = frozenset(
-    {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EALREADY, 10035}
-)
-
-
-class Stopped(Exception):
-    """The session ended while the I/O thread was connecting or waiting to reconnect."""
 
 
 class BlockingIO(ClientCore):
@@ -139,63 +131,7 @@ class BlockingIO(ClientCore):
 
     def _open(self, address: Address) -> socket.socket:
         """A connected (and, with `ssl`, TLS-established) non-blocking socket."""
-        host, port = address
-        deadline = time.monotonic() + self._config.connect_timeout
-        errors: list[OSError] = []
-        for family, kind, proto, _, addr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-            sock = socket.socket(family, kind, proto)
-            try:
-                sock.setblocking(False)
-                if family in (socket.AF_INET, socket.AF_INET6):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                code = sock.connect_ex(addr)
-                if code not in _CONNECTING:
-                    raise OSError(code, os.strerror(code))
-                if code:
-                    self._wait_io(sock, selectors.EVENT_WRITE, deadline)
-                    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    if code:
-                        raise OSError(code, os.strerror(code))  # e.g. ConnectionRefusedError
-            except (TimeoutError, Stopped):
-                sock.close()
-                raise
-            except OSError as exc:
-                sock.close()
-                errors.append(exc)
-                continue
-            except BaseException:
-                sock.close()
-                raise
-            return self._start_tls(sock, deadline) if self._config.ssl is not None else sock
-        if not errors:
-            raise OSError(f"no address found for {host}:{port}")
-        if len({str(e) for e in errors}) == 1:
-            raise errors[0]
-        raise OSError(f"Multiple exceptions: {', '.join(str(e) for e in errors)}")
-
-    def _start_tls(self, sock: socket.socket, deadline: float) -> socket.socket:
-        assert self._config.ssl is not None
-        try:
-            tls = self._config.ssl.wrap_socket(
-                sock,
-                server_hostname=self._config.server_hostname or self.address[0],
-                do_handshake_on_connect=False,
-            )
-        except BaseException:
-            sock.close()
-            raise
-        try:
-            while True:
-                try:
-                    tls.do_handshake()
-                    return tls
-                except _ssl.SSLWantReadError:
-                    self._wait_io(tls, selectors.EVENT_READ, deadline)
-                except _ssl.SSLWantWriteError:
-                    self._wait_io(tls, selectors.EVENT_WRITE, deadline)
-        except BaseException:
-            tls.close()
-            raise
+        return open_socket(address, self._config, self.address[0], self._wait_io)
 
     # --- one connection --------------------------------------------------------------------
 
