@@ -220,6 +220,16 @@ def wait_reconnects(client: BlockingClient, n: int) -> None:
     wait_until(lambda: client.reconnects >= n, what=f"{n} reconnects")
 
 
+def publish_and_drop(srv: Harness, messages: list[bytes]) -> None:
+    """Publish, then cut every connection at once: some of it is still in flight."""
+
+    def publish_then_drop() -> None:
+        srv.server.publish(*messages)
+        srv.server.drop_all()
+
+    srv.call(publish_then_drop)
+
+
 def receive_n(client: BlockingClient, n: int) -> list[Message]:
     return [client.receive_msg(timeout=WAIT) for _ in range(n)]
 
@@ -474,13 +484,7 @@ def test_reconnect_delivers_exactly_once_in_order(srv: Harness) -> None:
         got: list[Message] = []
         for r in range(drops):
             first = r * per_round + 1
-            messages = payloads(first, first + per_round - 1, size=20)
-
-            def publish_and_drop(messages: list[bytes] = messages) -> None:
-                srv.server.publish(*messages)
-                srv.server.drop_all()  # some of it is still in flight
-
-            srv.call(publish_and_drop)
+            publish_and_drop(srv, payloads(first, first + per_round - 1, size=20))
             got.extend(receive_n(client, per_round // 2))  # read while reconnecting
             wait_reconnects(client, r + 1)
         got.extend(receive_n(client, total - len(got)))
@@ -808,13 +812,7 @@ def test_blocking_frames_across_reconnects(srv: Harness) -> None:
         got: list[tuple[int | None, bytes]] = []
         for r in range(drops):
             first = r * per_round + 1
-            messages = payloads(first, first + per_round - 1, size=20)
-
-            def publish_and_drop(messages: list[bytes] = messages) -> None:
-                srv.server.publish(*messages)
-                srv.server.drop_all()  # some of it is still in flight
-
-            srv.call(publish_and_drop)
+            publish_and_drop(srv, payloads(first, first + per_round - 1, size=20))
             got += frames_messages(client.receive_frames(timeout=WAIT))
             wait_reconnects(client, r + 1)
         while len(got) < total:
