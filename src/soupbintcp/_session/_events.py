@@ -87,7 +87,12 @@ class SequencedMessages:
 
     def to_messages(self) -> list[Message]:
         """The run as one `Message` per message, numbered."""
-        return list(message_run(self.first_sequence, self.messages)[0])
+        first = self.first_sequence
+        if ACCELERATED:
+            return list(MessageCursor(Message, first, self.messages))
+        return list(
+            map(Message, zip(range(first, first + len(self.messages)), self.messages, strict=True))
+        )
 
 
 @dataclass(frozen=True, slots=True)
