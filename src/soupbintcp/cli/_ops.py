@@ -46,14 +46,18 @@ async def operations(
     *sources: object,
     status_of: soupbintcp.Server | None = None,
     status_interval: float | None = None,
+    gateway: object | None = None,
 ) -> AsyncIterator[None]:
-    """A metrics endpoint for `sources` and status lines for `status_of`, while inside."""
+    """A metrics endpoint for `sources` (and a replicated feed's `gateway`) and status lines
+    for `status_of`, while inside."""
     endpoint = None
     if metrics is not None:
         try:
-            from soupbintcp.metrics import serve_metrics
+            from soupbintcp.metrics import GatewayCollector, serve_metrics
         except ImportError as exc:
             raise UserError(str(exc)) from None
+        if gateway is not None:
+            sources = (*sources, GatewayCollector(gateway))
         try:
             endpoint = serve_metrics(metrics, *sources)
         except OSError as exc:
@@ -72,10 +76,13 @@ async def operations(
             await asyncio.to_thread(endpoint.close)
 
 
-async def start_operations(metrics: tuple[str, int] | None, *sources: object) -> AsyncExitStack:
-    """`operations(metrics, *sources)` entered now: `aclose()` the stack to stop them."""
+async def start_operations(
+    metrics: tuple[str, int] | None, *sources: object, **options: Any
+) -> AsyncExitStack:
+    """`operations(metrics, *sources, **options)` entered now: `aclose()` the stack to stop
+    them."""
     stack = AsyncExitStack()
-    await stack.enter_async_context(operations(metrics, *sources))
+    await stack.enter_async_context(operations(metrics, *sources, **options))
     return stack
 
 

@@ -267,7 +267,7 @@ def command(
         log_options |= {"credentials": credentials} if credentials else {"authenticate": _anyone}
         return run_async(
             serve_log(listen, store_spec, cache, session_id, replicas, generate, log_options,
-                      ssl_context, end_session, credentials is None),
+                      ssl_context, end_session, credentials is None, metrics, status_interval),
             ctx.obj["loop"],
         )  # fmt: skip
     store_path = Path(store_spec)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import UserError, stderr
+from ._ops import start_operations
 from ._synthetic import synthetic_messages
 
 #: How far ahead of the log the generator may run before it waits (messages).
@@ -36,6 +37,8 @@ async def serve_log(
     ssl_context: _ssl.SSLContext | None,
     end_session: bool,
     any_login: bool,
+    metrics: tuple[str, int] | None = None,
+    status_interval: float | None = None,
 ) -> int:
     try:
         from soupbintcp import jetstream
@@ -73,6 +76,10 @@ async def serve_log(
     )
     generator = loop.create_task(_generate(gateway, generate, stop)) if generate else None
     status = 1
+    server = gateway.server
+    ops = await start_operations(
+        metrics, server, gateway=gateway, status_of=server, status_interval=status_interval
+    )
     try:
         # After End of Session a gateway goes on serving: late clients replay, then get it.
         waiting: list[asyncio.Task[Any]] = [loop.create_task(stop.wait())]
@@ -84,6 +91,7 @@ async def serve_log(
             stderr.print(f"[red]error:[/] {generator.exception()}")
             status = 1
     finally:
+        await ops.aclose()
         stop.set()
         if generator is not None:
             with contextlib.suppress(Exception):

@@ -64,6 +64,9 @@ class LogFollower:
         #: Whether the log answered the last time we asked (for status lines and tests).
         self.reachable = True
         self.error: BaseException | None = None
+        #: Entries the log held after the last one delivered, as JetStream said with it
+        #: (per entry, not per message: what metrics call the gateway's lag behind the log).
+        self.entries_behind = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -162,6 +165,7 @@ class LogFollower:
             return  # a redelivery after a resubscription
         if seq != state.log_seq + 1:
             raise LogUnavailable(f"log entry {seq} came where {state.log_seq + 1} was due")
+        self.entries_behind = msg.metadata.num_pending
         was_ended = state.ended
         batch = state.apply(seq, msg.headers, msg.data)
         if batch is not None:

@@ -126,6 +126,11 @@ class Gateway:
         return self.cache.durable_count if self.cache is not None else 0
 
     @property
+    def log_entries_behind(self) -> int:
+        """Entries of the log this gateway has not applied yet, as of the last one it did."""
+        return self._follower.entries_behind if self._follower is not None else 0
+
+    @property
     def log_reachable(self) -> bool:
         return self._follower is not None and self._follower.reachable
 

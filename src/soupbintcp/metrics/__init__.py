@@ -21,6 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 from ._endpoint import (
     ClientCollector,
     FiguresCollector,
+    GatewayCollector,
     MetricsEndpoint,
     MoldUDP64Collector,
     ServerCollector,
@@ -35,6 +36,7 @@ __all__ = [
     "ClientRow",
     "FeedView",
     "FiguresCollector",
+    "GatewayCollector",
     "MetricsEndpoint",
     "MoldUDP64Collector",
     "ServerCollector",

@@ -26,6 +26,7 @@ from .._server._server import Server
 from ..moldudp64 import RequestServer, Transmitter
 from ._families import (
     client_families,
+    gateway_families,
     request_server_families,
     server_families,
     transmitter_families,
@@ -34,6 +35,7 @@ from ._families import (
 __all__ = [
     "ClientCollector",
     "FiguresCollector",
+    "GatewayCollector",
     "MetricsEndpoint",
     "MoldUDP64Collector",
     "ServerCollector",
@@ -120,6 +122,18 @@ class MoldUDP64Collector(Collector):
             yield from transmitter_families(self._transmitter)
         if self._requests is not None:
             yield from request_server_families(self._requests)
+
+
+class GatewayCollector(Collector):
+    """A replicated feed's gateway (`soupbintcp.jetstream.Gateway`): its lag behind the
+    log. Serve it with the gateway's server: `serve_metrics(address, gateway.server,
+    GatewayCollector(gateway))`."""
+
+    def __init__(self, gateway: Any) -> None:
+        self._gateway = gateway
+
+    def collect(self) -> Iterator[Metric]:
+        yield from gateway_families(self._gateway)
 
 
 class FiguresCollector(Collector):

@@ -8,6 +8,7 @@ here runs per message or touches a socket. A server's figures come from one
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -21,6 +22,7 @@ __all__ = [
     "CLIENT_LABELS",
     "REFUSAL_CAPS",
     "client_families",
+    "gateway_families",
     "request_server_families",
     "server_families",
     "transmitter_families",
@@ -246,6 +248,35 @@ def transmitter_families(transmitter: Transmitter) -> Iterator[Metric]:
          transmitter.messages_sent, CounterMetricFamily),
         ("soupbintcp_moldudp64_next_sequence", "Sequence number of the next message to send.",
          transmitter.next_sequence, GaugeMetricFamily),
+    ):  # fmt: skip
+        family = cls(name, doc, labels=labels)
+        family.add_metric(session, value)
+        yield family
+
+
+def gateway_families(gateway: Any) -> Iterator[Metric]:
+    """A gateway of a replicated feed (`soupbintcp.jetstream.Gateway`, read by its figures
+    alone: the two layers do not import each other): how far it is behind the log."""
+    state = gateway.state
+    labels = ["session"]
+    session = [state.session_id or ""]
+    durable = gateway.durable_count
+    for name, doc, value, cls in (
+        ("soupbintcp_gateway_log_entry", "The last log entry this gateway applied.",
+         state.log_seq, GaugeMetricFamily),
+        ("soupbintcp_gateway_log_entries_behind", "Entries of the log not applied yet (as of "
+         "the last one applied): the gateway's lag behind the log.",
+         gateway.log_entries_behind, GaugeMetricFamily),
+        ("soupbintcp_gateway_log_messages", "Messages the log's entries applied so far hold.",
+         state.count, GaugeMetricFamily),
+        ("soupbintcp_gateway_durable_sequence", "Messages the gateway's cache holds durably "
+         "(the most it may send).", durable, GaugeMetricFamily),
+        ("soupbintcp_gateway_lag_messages", "Messages applied from the log and not yet "
+         "durable in the cache.", max(0, state.count - durable), GaugeMetricFamily),
+        ("soupbintcp_gateway_log_reachable", "1 while the log answers.",
+         1 if gateway.log_reachable else 0, GaugeMetricFamily),
+        ("soupbintcp_gateway_entries_skipped", "Log entries skipped (not the holder's, or "
+         "out of line).", state.skipped, CounterMetricFamily),
     ):  # fmt: skip
         family = cls(name, doc, labels=labels)
         family.add_metric(session, value)
