@@ -35,8 +35,8 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
@@ -211,8 +211,8 @@ async def replay(
     return rates
 
 
-@contextmanager
-def scraped(server: Server, interval: float = 0.1) -> Iterator[list[int]]:
+@asynccontextmanager
+async def scraped(server: Server, interval: float = 0.1) -> AsyncIterator[list[int]]:
     """A metrics endpoint for `server`, scraped every `interval` from a thread while inside;
     the list counts the scrapes."""
     from soupbintcp.metrics import serve_metrics
@@ -235,7 +235,8 @@ def scraped(server: Server, interval: float = 0.1) -> Iterator[list[int]]:
             yield scrapes
         finally:
             stop.set()
-            thread.join(10)
+            # Not on the loop: a scrape under way waits for the loop to take its snapshot.
+            await asyncio.to_thread(thread.join, 10)
 
 
 async def live_once(
@@ -247,8 +248,8 @@ async def live_once(
             readers = Readers(ctx, reader, server.address, 0, expect, clients=clients)
             try:
                 await logged_in(server, clients)
-                with contextlib.ExitStack() as stack:
-                    scrapes = stack.enter_context(scraped(server)) if metrics else None
+                async with contextlib.AsyncExitStack() as stack:
+                    scrapes = await stack.enter_async_context(scraped(server)) if metrics else None
                     t0 = time.monotonic()
                     for batch in per_run:
                         server.publish_many(batch)
