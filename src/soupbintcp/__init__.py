@@ -49,6 +49,7 @@ from ._server._events import (
     StoreFlushFailed,
     TLSHandshakeFailed,
 )
+from ._server._serve import serve
 from ._server._server import (
     Authenticate,
     Connection,
@@ -57,7 +58,6 @@ from ._server._server import (
     Server,
     Stream,
     UserStoreFactory,
-    serve,
 )
 from ._server._status import ClientStatus, ServerStats, ServerStatus, StreamStatus, status_line
 from ._session._client import ClientSession, ClientState

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,13 @@ if TYPE_CHECKING:
     from ._protocol import ServerProtocol
     from ._stream import Stream
 
-__all__ = ["Connection", "buffered"]
+try:  # asking the kernel what the peer has not acknowledged yet: POSIX only
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows
+    fcntl = termios = None  # type: ignore[assignment]
+
+__all__ = ["Connection", "buffered", "unacknowledged"]
 
 
 class Connection:
@@ -145,7 +152,7 @@ class Connection:
     # transport (TCP_NODELAY set) and whether reading stopped for a slow handler.
     @property
     def _timer(self) -> asyncio.TimerHandle | None:
-        return self._link.timer
+        return self._link.timer.handle
 
     @property
     def _transport(self) -> asyncio.Transport:
@@ -204,3 +211,16 @@ def buffered(transport: asyncio.WriteTransport) -> int:
         return transport.get_write_buffer_size()
     except AttributeError:  # a TLS transport whose connection is gone has no buffer
         return 0
+
+
+def unacknowledged(transport: asyncio.BaseTransport) -> int:
+    """Bytes in the kernel's send queue of the transport's socket not yet acknowledged by
+    the peer (Linux: SIOCOUTQ); 0 where that cannot be asked."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or termios is None or not hasattr(termios, "TIOCOUTQ"):
+        return 0
+    try:
+        out = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return 0
+    return int.from_bytes(out, sys.byteorder, signed=True)

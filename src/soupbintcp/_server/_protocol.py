@@ -1,13 +1,10 @@
-"""One client connection's machinery: the asyncio callbacks, the writes, the timers, the close.
+"""One client connection's machinery: the asyncio callbacks, the writes, the close.
 
 Layer 3 (server driver). A `ServerProtocol` drives a sans-IO `ServerSession` and is a cursor
 into the `Stream` it follows (it is that stream's `Follower`). The application sees it only
 through its `Connection`. Login (`_login`), the replay pump (`_replay`) and the unsequenced
-inbox (`_inbox`) are its parts; they call it back through the methods below.
-
-Timers are lazy: one `call_at` per connection, rescheduled when it fires (heartbeats, the
-client's heartbeat timeout, the login timeout, the stall timeout, the end-of-session linger),
-never per write.
+inbox (`_inbox`) are its parts, and its clocks (`_timers`: the one lazy timer, the read
+budget of bytes nobody consumes); they call it back through the methods below.
 """
 
 from __future__ import annotations
@@ -20,12 +17,12 @@ import sys
 import time
 from typing import Final, cast
 
-from .._errors import LoginTimeout, RejectReason, SessionTimeout, SoupBinTCPError
+from .._errors import RejectReason, SoupBinTCPError
 from .._session._server import ServerSession, ServerState
 from .._wire._framing import Dialect
 from .._wire._packets import LoginRequest, LogoutRequest, UnsequencedData
 from ._auth import normalize_username
-from ._connection import Connection, buffered
+from ._connection import Connection, buffered, unacknowledged
 from ._context import ServerContext
 from ._events import (
     ConnectionAccepted,
@@ -34,13 +31,10 @@ from ._events import (
     ConnectionRefused,
     EndOfSessionSent,
     HandlerFailed,
-    HeartbeatTimedOut,
     LoggedIn,
     LoggedOut,
     LoginRefused,
-    LoginTimedOut,
     ProtocolViolation,
-    Stalled,
     protocol_fault,
     refusal_cap,
 )
@@ -48,40 +42,25 @@ from ._inbox import Inbox
 from ._login import Login
 from ._replay import Replay
 from ._stream import Stream
-
-try:  # asking the kernel what the peer has not acknowledged yet: POSIX only
-    import fcntl
-    import termios
-except ImportError:  # pragma: no cover - Windows
-    fcntl = termios = None  # type: ignore[assignment]
+from ._timers import ConnectionTimer, NoiseBudget
 
 __all__ = ["ServerProtocol"]
 
 log = logging.getLogger("soupbintcp.server")
 
-# A lazily rescheduled timer that fired a hair early must not spin.
-_TIMER_SLACK: Final = 0.001
 # What a client may send before it is logged in: a Login Request (49 or 54 bytes) and a few
 # heartbeats or Debug packets while it waits for the answer. Past that it is closed: two
 # connections that never logged in had pushed 25 GB of Debug packets in 20 s (issue 15).
 _PRELOGIN_BYTES: Final = 4096
-# Bytes nobody consumes (Debug packets, heartbeats, Unsequenced Data with no handler) are
-# read at this rate at most, with this burst: past it the connection stops being read until
-# its credit is back, so such a flood costs the loop a bounded share (issue 15).
-_NOISE_RATE: Final = 64 * 1024
-_NOISE_BURST: Final = 256 * 1024
-_NOISE_HOLD: Final = "noise"
 
 
 class ServerProtocol(asyncio.Protocol):
     """One client connection, from accept to close."""
 
-    __slots__ = ("_admitted", "_ctx", "_end_deadline", "_holds", "_noise_credit", "_noise_handle",
-                 "_noise_time", "_paused_since", "_received", "bytes_sent", "close_reason",
-                 "closed", "config", "connection", "events", "first_sequence", "id", "inbox",
-                 "login", "loop", "opened", "paused", "replay", "session", "session_id", "stream",
-                 "timer",
-                 "transport")  # fmt: skip
+    __slots__ = ("_admitted", "_ctx", "_holds", "_noise", "_received", "bytes_sent",
+                 "close_reason", "closed", "config", "connection", "events", "first_sequence",
+                 "id", "inbox", "login", "loop", "opened", "paused", "replay", "session",
+                 "session_id", "stream", "timer", "transport")  # fmt: skip
 
     def __init__(self, ctx: ServerContext, *, admitted: bool = False) -> None:
         config = ctx.config
@@ -112,9 +91,8 @@ class ServerProtocol(asyncio.Protocol):
         self.closed = False
         self.close_reason: str | None = None
         self.paused = False  # writes paused: the transport's buffer is over high water
-        self._paused_since: float | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self._end_deadline: float | None = None
+        #: The one lazy timer (heartbeats, timeouts, stall, end-of-session linger).
+        self.timer = ConnectionTimer(self)
         self.login: Login | None = None
         handler = config.on_unsequenced
         self.inbox = (
@@ -122,9 +100,7 @@ class ServerProtocol(asyncio.Protocol):
         )
         self._received = 0  # bytes, until login
         self._holds: set[str] = set()  # why reading is paused (the inbox, the noise budget)
-        self._noise_credit = float(_NOISE_BURST)
-        self._noise_time = self.opened
-        self._noise_handle: asyncio.TimerHandle | None = None
+        self._noise = NoiseBudget(self, self.opened)
         self.replay = Replay(self, loop, config.replay_chunk)
 
     # --- asyncio callbacks -----------------------------------------------------------------
@@ -150,7 +126,7 @@ class ServerProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         high = self.config.write_buffer_high
         transport.set_write_buffer_limits(high=high, low=high // 4)
-        self.schedule_timer()
+        self.timer.schedule()
 
     def data_received(self, data: bytes) -> None:
         # Never called once closed: closing the transport stops reading at once.
@@ -188,31 +164,13 @@ class ServerProtocol(asyncio.Protocol):
                 self.login = Login(self, self._ctx, event)  # type: ignore[arg-type]
                 self.login.start()
             elif kind is LogoutRequest:
-                self.events.emit(LoggedOut(**self._about()))
+                self.events.emit(LoggedOut(**self.about()))
                 self.close("logout", "logged out", logging.INFO)
             # Client Heartbeat and Debug only prove the client is alive.
             if self.closed:
                 return
         if noise > 0:
-            self._spend_noise(noise)
-
-    def _spend_noise(self, size: int) -> None:
-        """Charge `size` bytes nobody consumes; past the budget, stop reading until the
-        credit is back (a token bucket of `_NOISE_RATE` bytes a second)."""
-        now = self.loop.time()
-        credit = min(
-            float(_NOISE_BURST), self._noise_credit + (now - self._noise_time) * _NOISE_RATE
-        )
-        credit -= size
-        self._noise_credit = credit
-        self._noise_time = now
-        if credit < 0 and self._noise_handle is None:
-            self.pause_reading(_NOISE_HOLD)
-            self._noise_handle = self.loop.call_later(-credit / _NOISE_RATE, self._noise_paid)
-
-    def _noise_paid(self) -> None:
-        self._noise_handle = None
-        self.resume_reading(_NOISE_HOLD)
+            self._noise.spend(noise)
 
     def eof_received(self) -> bool | None:
         return None  # the client is done sending: close our side too
@@ -236,16 +194,16 @@ class ServerProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.paused = True
-        self._paused_since = self.loop.time()
+        self.timer.writes_paused(self.loop.time())
         stream = self.stream
         if stream is not None:
             stream.leave_live(self)
         if self.config.stall_timeout is not None and not self.closed:
-            self.schedule_timer()
+            self.timer.schedule()
 
     def resume_writing(self) -> None:
         self.paused = False
-        self._paused_since = None
+        self.timer.writes_paused(None)
         if self.stream is not None and self.session.state is ServerState.LOGGED_IN:
             # Not from inside the transport's own callback: one loop turn later.
             self.replay.schedule()
@@ -277,15 +235,15 @@ class ServerProtocol(asyncio.Protocol):
             self.inbox.logged_in(normalize_username(username))
         stream.follow(self)
         self.events.emit(
-            LoggedIn(**self._about(), session=session_id, requested_sequence=requested,
+            LoggedIn(**self.about(), session=session_id, requested_sequence=requested,
                      sequence=sequence, head=stream.head)
         )  # fmt: skip
-        self.schedule_timer()
+        self.timer.schedule()
         self.replay.run()
 
     def reject_login(self, reason: RejectReason, detail: str) -> None:
         self.write(self.session.reject(reason, self.loop.time()))
-        self.events.emit(LoginRefused(**self._about(), reason=reason, detail=detail))
+        self.events.emit(LoginRefused(**self.about(), reason=reason, detail=detail))
         self.close(
             "login_rejected", f"login rejected: {detail} ({reason.value!r})", logging.WARNING
         )
@@ -302,7 +260,7 @@ class ServerProtocol(asyncio.Protocol):
         now = self.loop.time()
         self.write(self.session.end_session(now))
         self.events.emit(
-            EndOfSessionSent(**self._about(), session=self.session_id,
+            EndOfSessionSent(**self.about(), session=self.session_id,
                              sequence=self.session.next_sequence)
         )  # fmt: skip
         transport = self.transport
@@ -310,8 +268,8 @@ class ServerProtocol(asyncio.Protocol):
             # Half-close: the client sees Z then EOF, and can still say goodbye; closing
             # outright could reset the connection under a heartbeat in flight and lose Z.
             transport.write_eof()
-        self._end_deadline = now + self.config.end_of_session_linger
-        self.schedule_timer()
+        self.timer.end_by(now + self.config.end_of_session_linger)
+        self.timer.schedule()
 
     def pause_reading(self, why: str) -> None:
         """Stop reading from the client (the inbox is full, or the noise budget spent) until
@@ -329,7 +287,7 @@ class ServerProtocol(asyncio.Protocol):
         if not holds and not self.closed:
             self.transport.resume_reading()
             self.session.reading_resumed(self.loop.time())
-            self.schedule_timer()  # the client's timeout runs again, from now
+            self.timer.schedule()  # the client's timeout runs again, from now
 
     # --- draining (the server is closing) ----------------------------------------------------
 
@@ -338,7 +296,7 @@ class ServerProtocol(asyncio.Protocol):
         out of our buffer and acknowledged by the client's TCP (closing with bytes still in
         the kernel's send queue could reset the connection and lose them)."""
         stream = self.stream
-        if stream is None or buffered(self.transport) or _unacknowledged(self.transport):
+        if stream is None or buffered(self.transport) or unacknowledged(self.transport):
             return False
         if self.session.state is ServerState.ENDED:
             return True
@@ -365,78 +323,17 @@ class ServerProtocol(asyncio.Protocol):
         # The application's bug, not the client's: its traceback matters.
         error = sys.exc_info()[1]
         assert error is not None  # called from an except block
-        self.events.emit(HandlerFailed(**self._about(), what=what, error=error))
+        self.events.emit(HandlerFailed(**self.about(), what=what, error=error))
         if self.inbox is not None:
             self.inbox.clear()
         self.close("handler_failed", f"{what} raised", logging.WARNING, abort=True)
-
-    # --- timers ----------------------------------------------------------------------------
-
-    def schedule_timer(self, earliest: float = 0.0) -> None:
-        deadline = self.session.next_timer()
-        since = self._paused_since
-        stall = self.config.stall_timeout
-        if (
-            since is not None
-            and stall is not None
-            and (deadline is None or since + stall < deadline)
-        ):
-            deadline = since + stall
-        end = self._end_deadline
-        if end is not None and (deadline is None or end < deadline):
-            deadline = end
-        if deadline is None:
-            return
-        deadline = max(deadline, earliest)
-        timer = self.timer
-        if timer is not None:
-            if timer.when() <= deadline:
-                return  # it fires first and reschedules itself
-            timer.cancel()
-        self.timer = self.loop.call_at(deadline, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self.timer = None
-        if self.closed:
-            return
-        now = self.loop.time()
-        since = self._paused_since
-        stall = self.config.stall_timeout
-        if since is not None and stall is not None and now >= since + stall:
-            waiting = self.connection.write_buffer_size
-            self.events.emit(Stalled(**self._about(), seconds=now - since, buffered=waiting))
-            self.close(
-                "stalled",
-                f"stalled: the client read nothing for {now - since:.3g} s "
-                f"(stall_timeout {stall:g} s), {waiting} bytes waiting",
-                logging.WARNING,
-                abort=True,
-            )
-            return
-        if self._end_deadline is not None and now >= self._end_deadline:
-            self.close("end_of_session", "end of session", logging.INFO)
-            return
-        session = self.session
-        try:
-            out = session.handle_timer(now)
-        except SessionTimeout as exc:
-            if isinstance(exc, LoginTimeout):
-                self.events.emit(LoginTimedOut(**self._about(), detail=str(exc)))
-                self.close("login_timeout", str(exc), logging.WARNING, abort=True)
-            else:
-                self.events.emit(HeartbeatTimedOut(**self._about(), detail=str(exc)))
-                self.close("heartbeat_timeout", str(exc), logging.WARNING, abort=True)
-            return
-        if out:
-            self.write(out)
-        self.schedule_timer(now + _TIMER_SLACK)
 
     # --- closing ---------------------------------------------------------------------------
 
     def protocol_error(self, exc: SoupBinTCPError) -> None:
         detail = _redact(str(exc))
         kind = protocol_fault(detail)
-        self.events.emit(ProtocolViolation(**self._about(), kind=kind, detail=detail))
+        self.events.emit(ProtocolViolation(**self.about(), kind=kind, detail=detail))
         self.close("protocol_error", f"protocol error: {detail}", logging.WARNING, abort=True)
 
     def close(self, reason: str, detail: str, level: int, *, abort: bool = False) -> None:
@@ -448,13 +345,9 @@ class ServerProtocol(asyncio.Protocol):
         self.close_reason = detail
         if self.stream is not None:
             self.stream.unfollow(self)
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.timer.cancel()
         self.replay.cancel()
-        if self._noise_handle is not None:
-            self._noise_handle.cancel()
-            self._noise_handle = None
+        self._noise.cancel()
         if self.inbox is not None:
             self.inbox.closed()
         if self.login is not None:
@@ -469,7 +362,7 @@ class ServerProtocol(asyncio.Protocol):
                 self.transport.close()
         self.events.emit(self._closed_event(reason, detail, level))
 
-    def _about(self) -> ConnectionFields:
+    def about(self) -> ConnectionFields:
         """The fields every event of this connection has."""
         conn = self.connection
         return {"connection": self.id, "peer": conn.address, "user": conn.username}
@@ -478,27 +371,14 @@ class ServerProtocol(asyncio.Protocol):
         conn = self.connection
         up = self.loop.time() - self.opened
         if conn.login_time is None:
-            return ConnectionClosed(**self._about(), reason=reason, detail=detail,
+            return ConnectionClosed(**self.about(), reason=reason, detail=detail,
                                     logged_in=False, up=up, level=level)  # fmt: skip
         return ConnectionClosed(
-            **self._about(), reason=reason, detail=detail, logged_in=True,
+            **self.about(), reason=reason, detail=detail, logged_in=True,
             session=self.session_id, messages_sent=conn.messages_sent,
             bytes_sent=self.bytes_sent, next_sequence=conn.next_sequence, lag=conn.lag, up=up,
             level=level,
         )  # fmt: skip
-
-
-def _unacknowledged(transport: asyncio.BaseTransport) -> int:
-    """Bytes in the kernel's send queue of the transport's socket not yet acknowledged by
-    the peer (Linux: SIOCOUTQ); 0 where that cannot be asked."""
-    sock = transport.get_extra_info("socket")
-    if sock is None or termios is None or not hasattr(termios, "TIOCOUTQ"):
-        return 0
-    try:
-        out = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-    except (OSError, ValueError):
-        return 0
-    return int.from_bytes(out, sys.byteorder, signed=True)
 
 
 def _redact(message: str) -> str:

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 from .._errors import LocalProtocolError, SessionEnded, SoupBinTCPError
-from .._server._server import Authenticate, Server, serve
+from .._server._serve import serve
+from .._server._server import Authenticate, Server
 from ..moldudp64 import (
     AsyncListener,
     ListenerState,

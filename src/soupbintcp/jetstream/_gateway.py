@@ -28,7 +28,8 @@ from typing import Any, Self
 from nats.aio.client import Client as NATS
 
 from .._errors import LocalProtocolError
-from .._server._server import Server, serve
+from .._server._serve import serve
+from .._server._server import Server
 from ..store import FileStore, StoreError
 from ._follower import LogFollower
 from ._log import (
