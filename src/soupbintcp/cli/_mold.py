@@ -22,10 +22,12 @@ from soupbintcp.store import Durability, FileStore
 from soupbintcp.store import import_binaryfile as import_binary_file
 
 from ._common import ADDRESS, UserError, credential_options, plural, stderr
+from ._generate import generate as generate_feed
+from ._generate import into_store
 from ._output import MessagePrinter, decode_option, format_option
 from ._record import _BinaryFileSink, _JournalSink, _Sink
 from ._run import run_async
-from ._serve import DEFAULT_SESSION, DEFAULT_STORE, _generate, server_credentials
+from ._serve import DEFAULT_SESSION, DEFAULT_STORE, server_credentials
 
 Address = tuple[str, int]
 
@@ -61,7 +63,7 @@ def _stop_event() -> asyncio.Event:
 
 
 class _StoreFeed:
-    """What `_generate` publishes into: the journal itself (the transmitter reads it)."""
+    """What `into_store` publishes into: the journal itself (the transmitter reads it)."""
 
     def __init__(self, store: FileStore) -> None:
         self.store = store
@@ -137,8 +139,9 @@ def serve_command(
                 f"{requests.address[0]}:{requests.address[1]}"
             )
             feed = _StoreFeed(store)
+            loop = asyncio.get_running_loop()
             generator = (
-                asyncio.get_running_loop().create_task(_generate(feed, generate, stop))
+                loop.create_task(generate_feed(into_store(feed), generate, stop))
                 if generate
                 else None
             )

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 import ssl as _ssl
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import click
 
-import soupbintcp
-from soupbintcp.gateways import soupbintcp_to_mold
-from soupbintcp.store import Durability, FileStore, MessageStore
+from soupbintcp.store import Durability, FileStore
 from soupbintcp.store import import_binaryfile as import_binary_file
 
 from ._common import (
@@ -27,11 +20,11 @@ from ._common import (
     seconds,
     stderr,
 )
-from ._ops import metrics_option, operations, status_option
-from ._replay import PACES, parse_pace, replay
+from ._ops import metrics_option, status_option
+from ._replay import PACES, parse_pace
 from ._run import run_async
+from ._serve_journal import Plan, ServeOptions, anyone, remove_journal, serve_journal
 from ._serve_log import is_log_url, serve_log
-from ._synthetic import synthetic_messages
 
 DEFAULT_STORE = Path("soupbintcp-data") / "feed.soup"
 DEFAULT_SESSION = "SESSION1"
@@ -54,31 +47,6 @@ def server_credentials(
         "no credentials: give --user with SOUPBINTCP_PASSWORD (or --password), "
         "--credentials-file, or --no-auth to accept any login"
     )
-
-
-class Publisher(Protocol):
-    """What `_generate` publishes into: a server, or (for `mold serve`) a journal."""
-
-    @property
-    def store(self) -> MessageStore: ...
-
-    def publish_many(self, messages: list[bytes]) -> int: ...
-
-
-async def _generate(server: Publisher, rate: float, stop: asyncio.Event) -> None:
-    """Publish synthetic messages at `rate` per second, in 10 ms batches."""
-    loop = asyncio.get_running_loop()
-    tick = 0.01
-    started = loop.time()
-    sent = 0
-    while not stop.is_set():
-        due = int((loop.time() - started) * rate) - sent
-        if due > 0:
-            first = server.store.count + 1
-            server.publish_many(synthetic_messages(first, due))
-            sent += due
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), tick)
 
 
 @click.command("serve")
@@ -264,7 +232,7 @@ def command(
             "max_connections": max_connections,
             "drain_timeout": drain_timeout,
         }
-        log_options |= {"credentials": credentials} if credentials else {"authenticate": _anyone}
+        log_options |= {"credentials": credentials} if credentials else {"authenticate": anyone}
         return run_async(
             serve_log(listen, store_spec, cache, session_id, replicas, generate, log_options,
                       ssl_context, end_session, credentials is None, metrics, status_interval),
@@ -315,131 +283,11 @@ def command(
             status_interval,
         )
         return run_async(
-            _serve(listen, store, session, credentials, options, plan, listening),
+            serve_journal(listen, store, session, credentials, options, plan, listening),
             ctx.obj["loop"],
         )
     finally:
         empty = store.count == 0
         store.close()
         if created and empty and not listening:  # e.g. the port was busy: leave nothing
-            _remove_journal(store_path, made_dir)
-
-
-def _remove_journal(path: Path, made_dir: bool) -> None:
-    """Remove a journal this command created and never served, with its side files."""
-    for leftover in (path, path.with_name(path.name + ".idx")):
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
-    if made_dir:
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()  # made for it, and empty again
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    heartbeat_interval: float
-    client_heartbeat_timeout: float
-    login_timeout: float
-    stall_timeout: float | None
-    max_connections: int | None
-    ssl: _ssl.SSLContext | None
-    drain_timeout: float
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What gets published: a synthetic feed, a paced replay, or nothing; and when to end."""
-
-    generate: float | None
-    replay: Path | None
-    factor: float | None
-    pace: str | None
-    end_after_replay: bool
-    end_on_stop: bool
-    mold: tuple[Any, ...] | None  # also on MoldUDP64: (group, request listen, interface, ttl)
-    metrics: tuple[str, int] | None = None  # --metrics HOST:PORT
-    status_interval: float | None = None  # --status-interval SECONDS
-
-
-def _anyone(*_: object) -> bool:
-    return True
-
-
-async def _serve(
-    listen: tuple[str, int],
-    store: FileStore,
-    session_id: str,
-    credentials: dict[str, str] | None,
-    options: ServeOptions,
-    plan: Plan,
-    listening: list[bool],
-) -> int:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    auth = (
-        {"credentials": credentials}
-        if credentials is not None
-        else {"authenticate": lambda *_: True}
-    )
-    server = await soupbintcp.serve(
-        listen, store=store, session_id=session_id, **vars(options), **auth
-    )
-    listening.append(True)
-    host, port = server.address[:2]
-    stderr.print(
-        f"serving session {session_id!r} from {store.path} ({plural(store.count, 'message')}) "
-        f"on {host}:{port}"
-        + (" with TLS" if options.ssl else "")
-        + ("" if credentials is not None else " (any login accepted)")
-    )
-    multicast = None
-    if plan.mold is not None:
-        group, request_listen, interface, ttl = plan.mold
-        multicast = await soupbintcp_to_mold(
-            server, group, request_listen, interface=interface, ttl=ttl
-        )
-        where = multicast.requests.address
-        stderr.print(
-            f"also on MoldUDP64 {group[0]}:{group[1]}, re-requests on {where[0]}:{where[1]}"
-        )
-    tasks = []
-    if plan.generate:
-        tasks.append(loop.create_task(_generate(server, plan.generate, stop)))
-    if plan.replay is not None or plan.end_after_replay:
-        tasks.append(loop.create_task(_replay_then_end(server, plan, stop)))
-    mold_drivers = () if multicast is None else (multicast.transmitter, multicast.requests)
-    try:
-        async with operations(plan.metrics, server, *mold_drivers, status_of=server,
-                              status_interval=plan.status_interval):  # fmt: skip
-            await stop.wait()
-    finally:
-        for task in tasks:
-            await task
-        if plan.end_on_stop and not server.session_ended:
-            await server.end_session()
-            if multicast is not None:
-                await multicast.end_session()
-        if multicast is not None:
-            await multicast.close()
-        await server.close()
-        ended = "ended" if server.session_ended else "left open"
-        stderr.print(
-            f"stopped: session {session_id!r} {ended}, journal holds "
-            f"{plural(store.count, 'message')}"
-        )
-    return 0
-
-
-async def _replay_then_end(server: soupbintcp.Server, plan: Plan, stop: asyncio.Event) -> None:
-    if plan.replay is not None:
-        stderr.print(f"replaying {plan.replay} at {plan.pace} pace")
-        published = await replay(server, plan.replay, plan.factor, stop)
-        if stop.is_set():
-            stderr.print(f"replay interrupted after {plural(published, 'message')}")
-            return
-        stderr.print(f"replay done: {plural(published, 'message')} published")
-    if plan.end_after_replay:
-        await server.end_session()
-        stderr.print("End of Session sent after the replay (serving on for late clients)")
+            remove_journal(store_path, made_dir)

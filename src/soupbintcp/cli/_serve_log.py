@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import UserError, stderr
+from ._generate import generate as generate_feed
 from ._ops import start_operations
 from ._synthetic import synthetic_messages
 
@@ -74,7 +75,17 @@ async def serve_log(
         + (" with TLS" if ssl_context else "")
         + (" (any login accepted)" if any_login else "")
     )
-    generator = loop.create_task(_generate(gateway, generate, stop)) if generate else None
+    generator = None
+    writer = gateway.writer
+    if generate and writer is not None:  # opened as the writer when generating
+        generator = loop.create_task(
+            generate_feed(
+                lambda n: gateway.publish_many(synthetic_messages(gateway.next_sequence, n)),
+                generate,
+                stop,
+                room=lambda: writer.backlog < _GENERATOR_AHEAD,
+            )
+        )
     status = 1
     server = gateway.server
     ops = await start_operations(
@@ -110,21 +121,3 @@ async def serve_log(
             f"(log entry {gateway.state.log_seq:,})"
         )
     return status
-
-
-async def _generate(gateway: Any, rate: float, stop: asyncio.Event) -> None:
-    """Publish synthetic messages at `rate` per second, in 10 ms batches, never more than
-    `_GENERATOR_AHEAD` ahead of what the log holds."""
-    loop = asyncio.get_running_loop()
-    tick = 0.01
-    started = loop.time()
-    sent = 0
-    while not stop.is_set():
-        due = int((loop.time() - started) * rate) - sent
-        if due > 0 and gateway.writer.backlog < _GENERATOR_AHEAD:
-            gateway.publish_many(synthetic_messages(gateway.next_sequence, due))
-            sent += due
-        elif due > 0:
-            sent += due  # the log is not taking them: skip, rather than burst later
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), tick)
