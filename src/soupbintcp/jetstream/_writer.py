@@ -7,6 +7,8 @@ says which entry it must follow (``Nats-Expected-Last-Sequence``); JetStream ref
 otherwise. Nothing here decides what is durable: a message is durable once the follower has
 read it back from the log (JetStream delivers only what a quorum stored).
 
+Taking the log (the claim, a takeover after a crashed writer's silence) is `_claim`'s.
+
 Trouble of any kind — a refused append, an acknowledgement that does not come, a lost
 connection — is handled one way: stop sending, look at the log as it is (the follower
 catches up to its last entry), and if this writer still holds it, send again every batch
@@ -20,8 +22,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import socket
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Final
@@ -31,13 +31,13 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from .._wire._packets import sequenced_frames
+from ._claim import API_TIMEOUT, LogClaim, writer_token
 from ._follower import LogFollower
 from ._log import (
     COUNT,
     ENTRY,
     EXPECTED_LAST,
     FIRST,
-    SESSION,
     WRITER,
     WRONG_LAST_SEQUENCE,
     Batch,
@@ -54,8 +54,6 @@ __all__ = ["LogWriter"]
 
 log = logging.getLogger("soupbintcp.jetstream")
 
-#: How long one JetStream API call may take before the log counts as unreachable.
-_API_TIMEOUT: Final = 2.0
 
 #: 1,000 ITCH-sized messages, about 30 KB: the entry size JetStream takes fastest (issue 11).
 DEFAULT_BATCH_MESSAGES: Final = 1000
@@ -63,15 +61,9 @@ DEFAULT_BATCH_BYTES: Final = 32 * 1024
 #: Entries sent and not yet acknowledged; more would only queue inside NATS.
 DEFAULT_WINDOW: Final = 64
 _ACK_TIMEOUT: Final = 2.0
-#: How long a starting writer waits for the log to answer (a new stream elects a leader).
-_START_WAIT: Final = 15.0
 #: The largest entry we send; NATS refuses payloads over its max_payload (1 MiB by default).
 _MAX_ENTRY: Final = 512 * 1024
 _TICK: Final = 0.05
-
-
-def writer_token() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 class LogWriter:
@@ -92,7 +84,7 @@ class LogWriter:
         takeover_after: float = 2.0,
     ) -> None:
         self._nc = nc
-        self._js = nc.jetstream(timeout=_API_TIMEOUT)
+        self._js = nc.jetstream(timeout=API_TIMEOUT)
         self.address = address
         self._follower = follower
         self.session_id = session_id
@@ -100,10 +92,13 @@ class LogWriter:
         self._batch_messages = batch_messages
         self._batch_bytes = batch_bytes
         self._window = window
-        self._takeover_after = takeover_after
         # A live writer speaks well within the time after which another may take over.
         self._keepalive = takeover_after / 4
         self.token = writer_token()
+        self._claim = LogClaim(
+            self._js, address, follower, session_id=session_id, token=self.token,
+            takeover_after=takeover_after,
+        )  # fmt: skip
         self._loop = asyncio.get_running_loop()
         # Sealed batches the log does not hold validly yet, oldest first; the first
         # `_sent` of them are on their way in this round.
@@ -134,20 +129,7 @@ class LogWriter:
         self._inbox = self._nc.new_inbox()
         await self._nc.subscribe(f"{self._inbox}.>", cb=self._ack)
         await ensure_stream(self._js, self.address, self._replicas)
-        deadline = self._loop.time() + 3 * self._takeover_after
-        unavailable_until = self._loop.time() + _START_WAIT
-        while True:
-            try:
-                if await self._claim_once(deadline):
-                    break
-            except LogUnavailable:
-                if self._loop.time() > unavailable_until:
-                    raise
-                await asyncio.sleep(0.2)
-        claim = self._expected
-        await self._follower.caught_up(claim, timeout=30.0)
-        if self._follower.state.holder != self.token:
-            raise WriterFenced(self._taken(self._follower.state.holder))
+        self._expected = claim = await self._claim.take()
         self._next = self._follower.state.count + 1
         log.info(
             "log %s: %s holds the log from entry %d; next message %d",
@@ -157,74 +139,6 @@ class LogWriter:
             self._next,
         )
         self._task = self._loop.create_task(self._send_loop())
-
-    async def _claim_once(self, deadline: float) -> bool:
-        """One attempt at taking the log: True once this writer holds it."""
-        info = await stream_info(self._js, self.address)
-        last = info.state.last_seq if info is not None else 0
-        if last == 0:
-            return await self._try_append(EntryKind.SESSION, 0, {SESSION: self.session_id})
-        await self._follower.caught_up(last, timeout=30.0)
-        state = self._follower.state
-        if state.session_id != self.session_id:
-            raise LogError(
-                f"the log {self.address} holds session {state.session_id!r}, "
-                f"not {self.session_id!r}"
-            )
-        if state.ended:
-            raise LogError(
-                f"session {self.session_id} has ended in the log {self.address}: "
-                "a new session needs a new stream"
-            )
-        if state.holder is not None:
-            last = await self._wait_silent(last, deadline)
-        if await self._try_append(EntryKind.CLAIM, last, {}):
-            return True
-        if self._loop.time() > deadline:
-            raise WriterFenced(self._busy(state.last_writer))
-        return False
-
-    async def _wait_silent(self, last: int, deadline: float) -> int:
-        """Wait until the log has had no new entry for `takeover_after` seconds; return the
-        last entry then. `WriterFenced` if entries keep coming past `deadline`."""
-        quiet_since = self._loop.time()
-        while self._loop.time() - quiet_since < self._takeover_after:
-            if self._loop.time() > deadline:
-                raise WriterFenced(self._busy(self._follower.state.last_writer))
-            await asyncio.sleep(0.1)
-            info = await stream_info(self._js, self.address)
-            now_last = info.state.last_seq if info is not None else last
-            if now_last != last:
-                last, quiet_since = now_last, self._loop.time()
-        await self._follower.caught_up(last, timeout=30.0)
-        return last
-
-    async def _try_append(self, kind: EntryKind, expected: int, extra: dict[str, str]) -> bool:
-        """One fenced append, waited for: True if the log took it as entry `expected + 1`."""
-        headers = {ENTRY: kind.value, WRITER: self.token, EXPECTED_LAST: str(expected), **extra}
-        try:
-            ack = await self._js.publish(self.address.subject, b"", headers=headers, timeout=5.0)
-        except nats.js.errors.APIError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE:
-                return False
-            raise LogError(f"the log {self.address} refused a {kind.value}: {exc}") from exc
-        except (TimeoutError, nats.errors.Error) as exc:
-            # No responders / no response: no stream leader yet (a new stream, a lost node).
-            raise LogUnavailable(f"the log {self.address} does not answer ({exc!r})") from exc
-        self._expected = ack.seq
-        return True
-
-    def _busy(self, other: str | None) -> str:
-        return (
-            f"another writer is appending to the log {self.address}: {describe_writer(other)}; "
-            "two writers would fork the feed, so this one stops (stop the other first)"
-        )
-
-    def _taken(self, other: str | None) -> str:
-        return (
-            f"{describe_writer(other)} claimed the log {self.address}: this writer is fenced "
-            "out and stops; what it published and the log did not take is discarded"
-        )
 
     # --- publishing ------------------------------------------------------------------------
 
@@ -288,7 +202,7 @@ class LogWriter:
             if self._sent:
                 self._sent -= 1
         if self._next and not self._stopped and state.holder != self.token and not self.fenced:
-            self._fence(self._taken(state.holder))
+            self._fence(self._claim.taken(state.holder))
 
     def _fence(self, why: str) -> None:
         self.fenced = WriterFenced(why)
@@ -314,13 +228,15 @@ class LogWriter:
         await self.flush()
         await self._stop_sending()
         while True:
-            if await self._try_append(kind, self._follower.state.log_seq, {}):
+            entry = await self._claim.try_append(kind, self._follower.state.log_seq, {})
+            if entry is not None:
+                self._expected = entry
                 return
             # An entry sent before we stopped (a keepalive) landed first: look again.
             info = await stream_info(self._js, self.address)
             await self._follower.caught_up(info.state.last_seq if info else 0, timeout=10.0)
             if self._follower.state.holder != self.token:
-                raise WriterFenced(self._taken(self._follower.state.holder))
+                raise WriterFenced(self._claim.taken(self._follower.state.holder))
 
     async def _stop_sending(self) -> None:
         self._stopped = True
@@ -423,7 +339,7 @@ class LogWriter:
         await self._follower.caught_up(last, timeout=30.0)
         state = self._follower.state
         if state.holder != self.token:
-            raise WriterFenced(self._taken(state.holder))
+            raise WriterFenced(self._claim.taken(state.holder))
         self.confirmed()
         self._sent = 0
         self._expected = state.log_seq
