@@ -466,8 +466,10 @@ def test_silent_server_reconnects_and_resumes(srv: Harness) -> None:
     with srv.connect(heartbeat_interval=0.05, heartbeat_timeout=0.3, reconnect=FAST) as client:
         assert [m.sequence for m in receive_n(client, 3)] == [1, 2, 3]
         wait_until(lambda: client.reconnects >= 1)  # the link went dead, the client came back
-        srv.server.silent = False  # the connection after the next is healthy
-        wait_reconnects(client, client.reconnects + 1)
+        # Healthy from now on. Whether the connection in hand recovers (the flag is read at
+        # each timer) or times out once more depends on the timing; either way the client
+        # must resume after 3, so the test does not count reconnects it cannot predict.
+        srv.server.silent = False
         srv.publish(*payloads(4, 10))
         assert [m.sequence for m in receive_n(client, 7)] == list(range(4, 11))
         assert srv.call(lambda: srv.server.logins[-1].sequence) >= 4

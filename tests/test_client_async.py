@@ -348,10 +348,9 @@ async def test_reconnect_gives_up_after_max_attempts(scripted: ScriptedServer) -
 async def test_back_pressure_bounds_the_queue(scripted: ScriptedServer) -> None:
     scripted.publish(*msgs(20_000))
     client = await connect(scripted, max_queue=1000)
-    await asyncio.sleep(0.2)
+    await wait_for(lambda: client._paused, 10)  # a sleep of 0.2 s was not always enough
     # Reading pauses at the high-water mark; one read (<= 256 KiB) may overshoot it.
     assert client.queued <= 1000 + 256 * 1024 // 9
-    assert client._paused
     got = [(await within(client.receive_msg())).sequence for _ in range(20_000)]
     assert got == list(range(1, 20_001))
     await client.close()

@@ -182,11 +182,13 @@ class Replayer:
             finally:
                 await client.close()
 
-    async def rate(self, window: Awaitable[object]) -> float:
-        """Messages per second received while `window` is awaited."""
-        n, start = self.received, time.perf_counter()
+    async def rate(self, window: Awaitable[object]) -> tuple[float, float]:
+        """Messages received while `window` is awaited: per second of wall time, and per
+        second of this process's CPU time (server and client share its one event loop)."""
+        n, start, cpu = self.received, time.perf_counter(), time.process_time()
         await window
-        return (self.received - n) / (time.perf_counter() - start)
+        got = self.received - n
+        return got / (time.perf_counter() - start), got / (time.process_time() - cpu)
 
 
 async def read_line(stream: IO[bytes], timeout: float) -> str:
@@ -201,7 +203,9 @@ async def idle_flood(journal: Path, *, idle: int, churn: float, min_ratio: float
     seconds each closed connection replaced at once. Compares the client's rate with the
     rate just before and just after (their mean), and checks every idle connection was
     closed by the server, at the login timeout, not earlier, none left open."""
-    login_timeout = 0.5
+    # Long enough that even a loaded machine accepts the whole wave before the first of it
+    # times out (at 0.5 s, the peak of pending logins was sometimes never reached).
+    login_timeout = 2.0
     raise_nofile(2 * idle + 256)
     history = 500_000
     with FileStore(journal, session_id=SESSION) as store:
@@ -252,9 +256,9 @@ async def idle_flood(journal: Path, *, idle: int, churn: float, min_ratio: float
             try:
                 await asyncio.sleep(0.3)  # warm up
                 window = 1.0 + churn
-                before = await replayer.rate(asyncio.sleep(window))
-                flooded = await replayer.rate(flooded_window())
-                after = await replayer.rate(asyncio.sleep(window))
+                before, before_cpu = await replayer.rate(asyncio.sleep(window))
+                flooded, flooded_cpu = await replayer.rate(flooded_window())
+                after, after_cpu = await replayer.rate(asyncio.sleep(window))
             finally:
                 replayer.stopping = True
                 done, _ = await asyncio.wait([load], timeout=10)
@@ -271,6 +275,11 @@ async def idle_flood(journal: Path, *, idle: int, churn: float, min_ratio: float
             await wait_until(lambda: not server.connections, 10, "every connection closed")
     quiet = (before + after) / 2
     ratio = flooded / quiet
+    # Starvation is the loop spending its time on the idle connections (accepts, timers,
+    # closes) instead of the client: messages per CPU-second of this process fall. Wall time
+    # also counts the CPU the flood process and anything else on the machine take from us
+    # (on 2 shared cores that alone gave 0.15x), so the bound is on CPU time.
+    ratio_cpu = flooded_cpu / ((before_cpu + after_cpu) / 2)
     kind = f"churn for {churn:g} s" if churn else "one wave"
     print(
         f"\nidle flood ({kind}): "
@@ -279,7 +288,7 @@ async def idle_flood(journal: Path, *, idle: int, churn: float, min_ratio: float
         f"{result['median']:.2f} / max {result['max']:.2f} s; {pending} pending at once), "
         f"{result['refused']} refused, {result['left_open']} left open; a logged-in client "
         f"received {quiet:,.0f} msg/s without ({before:,.0f} before, {after:,.0f} after) and "
-        f"{flooded:,.0f} msg/s during the flood: {ratio:.2f}x"
+        f"{flooded:,.0f} msg/s during the flood: {ratio:.2f}x wall, {ratio_cpu:.2f}x per CPU-second"
     )
     assert result["left_open"] == 0
     assert result["refused"] == 0
@@ -288,14 +297,15 @@ async def idle_flood(journal: Path, *, idle: int, churn: float, min_ratio: float
     # The server cannot close before the login timeout (its clock starts after our connect).
     assert result["min"] >= login_timeout * 0.9
     assert pending >= idle * 0.9
-    assert ratio >= min_ratio
+    assert ratio_cpu >= min_ratio
 
 
 async def test_idle_flood_closed_at_login_timeout_without_starving_clients(
     tmp_path: Path,
 ) -> None:
-    # Measured 0.52-1.00x; on a shared 2-core machine the bound only catches starvation.
-    await idle_flood(tmp_path / "feed.soup", idle=1000, churn=0, min_ratio=0.2)
+    # Per CPU-second measured 0.83-0.84x with two busy loops on the 2 cores (the wall ratio
+    # then ranged 0.70-1.09x, and 0.15x was once seen); half of it catches starvation.
+    await idle_flood(tmp_path / "feed.soup", idle=1000, churn=0, min_ratio=0.4)
 
 
 @pytest.mark.long

@@ -7,9 +7,11 @@ import json
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -21,6 +23,22 @@ from .test_cli import CLI, ENV, run, synthetic
 
 LOOP = "127.0.0.1"
 Served = tuple[str, str, "Background"]
+
+
+def read_lines(stream: IO[str] | None, n: int, timeout: float) -> list[str]:
+    """`n` lines from a child's pipe, failing after `timeout` s (or at its end) if fewer."""
+    assert stream is not None
+    got: list[str] = []
+
+    def read() -> None:
+        while len(got) < n and (line := stream.readline()):
+            got.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert len(got) == n, f"{len(got)} of {n} lines within {timeout:g} s: {got}"
+    return got
 
 
 class Background:
@@ -98,11 +116,12 @@ def test_tail_back_fills_the_whole_session_in_jsonl(mold_serve: Served) -> None:
 def test_tail_from_n_and_ctrl_c_ends_the_session(mold_serve: Served) -> None:
     group, request, serve = mold_serve
     tail = Background(tail_args(group, request, "--sequence", "4990"), r"listening to")
-    time.sleep(0.5)
+    # The history it asked for arrives before the server stops (a 0.5 s sleep was a guess).
+    first = read_lines(tail.proc.stdout, 11, 30)
     _, err = serve.stop()
     assert "End of Session" in err
     out, err = tail.proc.communicate(timeout=30)  # it stops by itself
-    seqs = [int(line.split("\t")[0]) for line in out.splitlines()]
+    seqs = [int(line.split("\t")[0]) for line in [*first, *out.splitlines()]]
     assert seqs == list(range(4990, 5001))
     assert "stopped: end of session" in err
 

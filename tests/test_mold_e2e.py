@@ -24,7 +24,7 @@ from soupbintcp.moldudp64 import (
 )
 from soupbintcp.store import MemoryStore
 
-from .conftest import within
+from .conftest import wait_for, within
 from .mold_relay import Faults, MulticastRelay, UnicastRelay
 from .mold_support import SESSION, itch_like, random_group
 
@@ -172,7 +172,8 @@ async def test_without_answers_a_gap_ends_the_listener_with_its_error() -> None:
     try:
         feed.store.append_many(itch_like(10))
         await wait_sent(feed.tx, 11)
-        await asyncio.sleep(0.01)  # through the relay, lost
+        # Through the relay and lost there, before the loss stops (a sleep was a guess).
+        await within(wait_for(lambda: relay.faults.lost >= 1, 10))
         relay.faults.faults.loss = 0.0
         feed.store.append_many(itch_like(20)[10:])
         with pytest.raises(MoldUDP64GapTimeout):

@@ -12,7 +12,7 @@ from soupbintcp.gateways import mold_to_soupbintcp, soupbintcp_to_mold
 from soupbintcp.moldudp64 import listen_async
 from soupbintcp.store import FileStore, MemoryStore
 
-from .conftest import within
+from .conftest import wait_for, within
 from .mold_relay import Faults, MulticastRelay
 from .mold_support import SESSION, itch_like, random_group
 from .test_mold_e2e import LOOP, collect, start_feed, wait_sent
@@ -54,8 +54,13 @@ async def test_clients_at_1_n_and_0_get_what_the_multicast_carried(tmp_path: Pat
         # by now the journal holds 6000.)
         at_n = asyncio.create_task(read_client(gateway.address, 4500, 1501))
         assert await within(at_n, 30) == list(range(4500, 6001))
+        def logged_in() -> int:
+            return sum(c.logged_in for c in gateway.server.connections)
+
+        await within(wait_for(lambda: logged_in() == 0, 10))  # the first two have gone
         at_0 = asyncio.create_task(read_client(gateway.address, 0, 100))
-        await asyncio.sleep(0.2)  # logged in at the head
+        # Logged in at the head before more is appended (a sleep here was a guess at it).
+        await within(wait_for(lambda: logged_in() == 1, 10))
         feed.store.append_many(itch_like(6100)[6000:])
         assert await within(at_0, 30) == list(range(6001, 6101))
         assert gateway.server.session_id == SESSION  # learned from the first packet
