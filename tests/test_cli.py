@@ -17,6 +17,8 @@ import pytest
 from soupbintcp import FileStore
 from soupbintcp.store import export_binaryfile, iter_binaryfile
 
+from .pipes import finish
+
 ENV = {**os.environ, "SOUPBINTCP_PASSWORD": "secret", "PYTHONUNBUFFERED": "1"}
 CLI = [sys.executable, "-m", "soupbintcp", "--loop", "asyncio"]
 
@@ -75,12 +77,8 @@ class Serve:
         """Ctrl-C: End of Session, journal closed. Returns the rest of stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        try:
-            _, err = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return "".join(self.lines) + (err or "")
+        _, err = finish(self.proc)  # not communicate(): it loses what readline() buffered
+        return "".join(self.lines) + err
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from soupbintcp import FileStore
 from soupbintcp.cli._synthetic import synthetic_messages
 from soupbintcp.store import iter_binaryfile
 
+from .pipes import finish
 from .test_cli import CLI, ENV, Serve, run
 
 TIME = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ", re.M)  # a log line's time, to the millisecond
@@ -202,7 +203,7 @@ def test_paced_replay_ends_the_session_by_itself(tmp_path: Path) -> None:
         m.hex() for m in synthetic_messages(1, 4000)
     ]
     assert "stopped: end of session" in tail.stderr
-    assert "replay done: 4,000 messages published" in log
+    assert "replay done: 4,000 messages published" in log, log
     assert "End of Session sent after the replay" in log
 
 
@@ -322,7 +323,7 @@ def test_serve_options_reach_the_server(tmp_path: Path) -> None:
         second = run("tail", serve.address, "--user", "user", "--count", "1", "--no-reconnect")
     finally:
         follower.send_signal(signal.SIGINT)
-        follower.communicate(timeout=30)
+        finish(follower)
         log = serve.stop()
     assert second.returncode == 1
     assert re.search(r"refus|max_connections|too many", log, re.I), log
@@ -364,7 +365,7 @@ def test_tail_says_what_it_receives_and_when_it_asked_beyond_the_end(itch_server
         assert line, "".join(lines)
         lines.append(line)
     follower.send_signal(signal.SIGINT)
-    rest = follower.communicate(timeout=30)[1]
+    rest = finish(follower)[1]  # not communicate(): it loses what readline() buffered
     assert (
         "note: sequence 9,000 is beyond the end of the session (the server has 1..3,001): "
         "starting at 3,002, the next message published"

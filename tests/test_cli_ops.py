@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from .pipes import finish
 from .test_cli import CLI, ENV, Serve
 
 
@@ -69,7 +70,7 @@ def test_serve_and_record_serve_metrics_and_status_lines(tmp_path: Path) -> None
         assert re.search(r"sending [\d,]+ msg/s .* journal at [\d,]+ .* worst lag [\d,]+ \(user",
                          status), status  # fmt: skip
         record.send_signal(signal.SIGINT)
-        _, err = record.communicate(timeout=30)
+        _, err = finish(record)  # not communicate(): it loses what readline() buffered
         assert "0 reconnects, 0 failovers, 0 gaps refused" in err, err
     finally:
         if record is not None and record.poll() is None:

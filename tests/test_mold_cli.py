@@ -19,6 +19,7 @@ from soupbintcp import FileStore
 from soupbintcp.store import iter_binaryfile
 
 from .mold_support import random_group
+from .pipes import finish
 from .test_cli import CLI, ENV, run, synthetic
 
 LOOP = "127.0.0.1"
@@ -66,11 +67,7 @@ class Background:
         """Ctrl-C; (stdout, stderr)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        try:
-            out, err = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate()
+        out, err = finish(self.proc)  # not communicate(): it loses what readline() buffered
         return out, "".join(self.lines) + err
 
 
@@ -120,7 +117,8 @@ def test_tail_from_n_and_ctrl_c_ends_the_session(mold_serve: Served) -> None:
     first = read_lines(tail.proc.stdout, 11, 30)
     _, err = serve.stop()
     assert "End of Session" in err
-    out, err = tail.proc.communicate(timeout=30)  # it stops by itself
+    out, err = finish(tail.proc)  # it stops by itself
+    assert tail.proc.returncode == 0, err
     seqs = [int(line.split("\t")[0]) for line in [*first, *out.splitlines()]]
     assert seqs == list(range(4990, 5001))
     assert "stopped: end of session" in err

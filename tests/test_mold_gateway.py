@@ -54,6 +54,7 @@ async def test_clients_at_1_n_and_0_get_what_the_multicast_carried(tmp_path: Pat
         # by now the journal holds 6000.)
         at_n = asyncio.create_task(read_client(gateway.address, 4500, 1501))
         assert await within(at_n, 30) == list(range(4500, 6001))
+
         def logged_in() -> int:
             return sum(c.logged_in for c in gateway.server.connections)
 
