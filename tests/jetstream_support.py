@@ -30,9 +30,31 @@ NATS_SERVER = shutil.which("nats-server", path=str(Path(sys.executable).parent))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port that binds now, chosen below the kernel's ephemeral range: a port the kernel
+    handed out (bind to 0) could be handed to another process's connection before
+    nats-server binds it ("address already in use"); ports below the range are only ever
+    taken by an explicit bind."""
+    low = _ephemeral_low()
+    if low <= 11000:  # no room below the range: let the kernel choose
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            return int(sock.getsockname()[1])
+    for _ in range(200):
+        port = 10000 + int.from_bytes(os.urandom(2), "big") % (low - 10000)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port below {low} on {host}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def _run(*args: str) -> None:
