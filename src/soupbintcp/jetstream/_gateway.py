@@ -25,7 +25,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Self
 
+import nats.errors
 from nats.aio.client import Client as NATS
+from nats.js.api import StreamInfo
 
 from .._errors import LocalProtocolError
 from .._server._serve import serve
@@ -270,11 +272,20 @@ class Gateway:
 async def _session_of_log(nc: NATS, address: LogAddress, writer: bool) -> str | None:
     """The session id the log's first entry records (None: the stream is empty or missing)."""
     js = nc.jetstream()
-    said = False
+    said = unanswered = False
     while True:
-        info = await stream_info(js, address)
-        if info is not None and info.state.last_seq > 0:
-            first = await js.get_msg(address.stream, seq=1)
+        try:
+            info = await stream_info(js, address)
+            first = await js.get_msg(address.stream, seq=1) if _holds_entries(info) else None
+        except (LogUnavailable, nats.errors.TimeoutError, TimeoutError) as exc:
+            # Connected, but the call timed out (a node busy electing a leader, a loaded
+            # host): the log is there, so ask again rather than fail the gateway's start.
+            if not unanswered:
+                log.warning("log %s: %s; asking again", address, exc or type(exc).__name__)
+                unanswered = True
+            await asyncio.sleep(0.25)
+            continue
+        if first is not None:
             headers = first.headers or {}
             if headers.get(ENTRY) != EntryKind.SESSION.value or not headers.get(SESSION):
                 raise LogError(f"stream {address.stream} is not a soupbintcp feed")
@@ -285,6 +296,10 @@ async def _session_of_log(nc: NATS, address: LogAddress, writer: bool) -> str | 
             log.warning("log %s: waiting for the writer to start the feed", address)
             said = True
         await asyncio.sleep(0.25)
+
+
+def _holds_entries(info: StreamInfo | None) -> bool:
+    return info is not None and info.state.last_seq > 0
 
 
 async def open_gateway(
