@@ -259,6 +259,10 @@ async def stall(args: argparse.Namespace) -> None:
         sock.setblocking(False)
         await loop.sock_connect(sock, (args.host, args.port))
         await loop.sock_sendall(sock, login_request(args.user, args.password, sequence=1))
+        # Wait for the first byte of the answer before the next: this attack is about what
+        # logged-in clients that never read hold, not a burst of logins (a burst of more than
+        # max_pending_logins gets its oldest evicted, as the admission tests show).
+        await asyncio.wait_for(loop.sock_recv(sock, 1), args.timeout)
         socks.append(sock)
     say("ready")
     await stdin_line()
