@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import ssl as _ssl
 from pathlib import Path
 
 import click
 
+import soupbintcp
 from soupbintcp.store import Durability, FileStore
 from soupbintcp.store import import_binaryfile as import_binary_file
 
@@ -130,7 +132,10 @@ def server_credentials(
 @click.option(
     "--max-connections",
     type=click.IntRange(min=1),
-    help="Refuse connections past this many at once (default: no limit).",
+    default=inspect.signature(soupbintcp.serve).parameters["max_connections"].default,
+    show_default=True,
+    help="Refuse connections past this many at once (the library's default keeps a "
+    "server's memory within its stated budget).",
 )
 @click.option(
     "--tls-cert",
