@@ -2,7 +2,8 @@
 
     _errors, _version, _speedups (0: shared by every layer; _speedups is the optional
                                   compiled twin of wire loops and imports nothing of ours)
-    _wire | itch                 (1: packets, the frame walk, the decoder | ITCH 5.0 decoding)
+    _wire | itch | ouch          (1: packets, the frame walk, the decoder | ITCH 5.0 decoding |
+                                  OUCH 5.0 messages)
     _session | store             (2: sans-IO state machines | the sequenced log; not each other)
     _client | _server | moldudp64 (3: drivers; not each other)
     gateways                     (4: SoupBinTCP <-> MoldUDP64, over both kinds of driver)
@@ -30,6 +31,8 @@ RANKS: dict[str, int] = {
     "_speedups": 0,
     "_wire": 1,
     "itch": 1,
+    # OUCH 5.0 order-entry messages: a codec like ITCH, stdlib only.
+    "ouch": 1,
     "_session": 2,
     "store": 2,
     "_client": 3,
@@ -52,6 +55,7 @@ CLI_ALLOWED = {
     f"{PACKAGE}.moldudp64",
     f"{PACKAGE}.integrations",
     f"{PACKAGE}.itch",
+    f"{PACKAGE}.ouch",
     f"{PACKAGE}.gateways",
     f"{PACKAGE}.jetstream",
     f"{PACKAGE}.metrics",
