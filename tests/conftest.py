@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Shared helpers live in tests/helpers.py; these two names stay importable from here for
+# branches written before they moved.
+from .helpers import wait_for, within  # noqa: F401
 from .scripted_server import ScriptedServer
 
 # Hypothesis' per-example deadline (200 ms) and its too_slow health check measure how fast
@@ -19,8 +20,6 @@ settings.register_profile(
 )
 settings.load_profile("suite")
 
-T = TypeVar("T")
-
 
 @pytest.fixture
 async def scripted() -> AsyncIterator[ScriptedServer]:
@@ -30,17 +29,3 @@ async def scripted() -> AsyncIterator[ScriptedServer]:
         yield server
     finally:
         await server.close()
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until `predicate()` holds, polling the loop; fail after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
-
-
-async def within(awaitable: Awaitable[T], timeout: float = 10.0) -> T:
-    return await asyncio.wait_for(awaitable, timeout)

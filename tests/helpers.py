@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from soupbintcp import ClientSession, Event, SequencedMessages, ServerSession
+
+T = TypeVar("T")
 
 
 def wire(ptype: bytes, payload: bytes = b"") -> bytes:
@@ -33,3 +39,17 @@ def sequenced(events: list[Event]) -> list[tuple[int, bytes]]:
         if isinstance(e, SequencedMessages)
         for m in e.to_messages()
     ]
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until `predicate()` holds, polling the loop; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+async def within(awaitable: Awaitable[T], timeout: float = 10.0) -> T:
+    return await asyncio.wait_for(awaitable, timeout)

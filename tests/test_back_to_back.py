@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from soupbintcp import (
     ClientSession,
     EndOfSession,
@@ -13,6 +15,9 @@ from soupbintcp import (
     ServerSession,
     UnsequencedData,
 )
+
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = pytest.mark.fast_path
 
 
 def test_100000_sequenced_messages_numbered_correctly() -> None:

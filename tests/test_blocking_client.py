@@ -48,7 +48,8 @@ from .helpers import wire
 from .scripted_server import ScriptedServer, _Conn
 from .test_receive_frames import frames_messages
 
-pytestmark = pytest.mark.timeout(30)
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = [pytest.mark.fast_path, pytest.mark.timeout(30)]
 
 T = TypeVar("T")
 WAIT = 10.0  # seconds any single condition may take before the test fails

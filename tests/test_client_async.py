@@ -35,10 +35,12 @@ from soupbintcp import (
     UnsequencedData,
 )
 
-from .conftest import wait_for, within
 from .fault_proxy import FaultProxy
-from .helpers import wire
+from .helpers import wait_for, wire, within
 from .scripted_server import ScriptedServer
+
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = pytest.mark.fast_path
 
 FAST = ReconnectPolicy(initial_delay=0.001, max_delay=0.02)
 

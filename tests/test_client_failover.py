@@ -29,8 +29,8 @@ from soupbintcp import (
     serve,
 )
 
-from .conftest import wait_for, within
 from .gateway_server import PASSWORD, USER, filled, payload
+from .helpers import wait_for, within
 from .scripted_server import ScriptedServer
 
 CREDENTIALS = {USER: PASSWORD}

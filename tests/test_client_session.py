@@ -30,6 +30,9 @@ from soupbintcp import (
 
 from .helpers import sequenced, wire
 
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = pytest.mark.fast_path
+
 
 def accepted(session: str = "SESSION1", sequence: int = 1) -> bytes:
     return LoginAccepted(session, sequence).encode()

@@ -30,6 +30,9 @@ from soupbintcp import (
 
 from .helpers import wire
 
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = pytest.mark.fast_path
+
 ascii_token = st.text(
     alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=0, max_size=6
 )

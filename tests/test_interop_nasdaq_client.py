@@ -16,7 +16,7 @@ from nasdaq_protocols import soup
 from soupbintcp import Connection, Server, serve
 from soupbintcp.store import MemoryStore
 
-from .conftest import wait_for, within
+from .helpers import wait_for, within
 from .server_support import CREDENTIALS, PASSWORD, SESSION, USER, closes, payload, payloads
 
 HISTORY = 20

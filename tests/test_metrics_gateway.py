@@ -12,7 +12,7 @@ from soupbintcp.cli._synthetic import synthetic_messages
 from soupbintcp.jetstream import Gateway
 from soupbintcp.metrics import GatewayCollector, serve_metrics
 
-from .conftest import wait_for, within
+from .helpers import wait_for, within
 from .jetstream_support import NATS_SERVER, NatsCluster
 from .test_cli_ops import scrape
 from .test_jetstream import _open, cluster, gateways

@@ -24,7 +24,7 @@ from soupbintcp.moldudp64 import (
 )
 from soupbintcp.store import MemoryStore
 
-from .conftest import wait_for, within
+from .helpers import wait_for, within
 from .mold_relay import Faults, MulticastRelay, UnicastRelay
 from .mold_support import SESSION, itch_like, random_group
 

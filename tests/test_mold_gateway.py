@@ -12,7 +12,7 @@ from soupbintcp.gateways import mold_to_soupbintcp, soupbintcp_to_mold
 from soupbintcp.moldudp64 import listen_async
 from soupbintcp.store import FileStore, MemoryStore
 
-from .conftest import wait_for, within
+from .helpers import wait_for, within
 from .mold_relay import Faults, MulticastRelay
 from .mold_support import SESSION, itch_like, random_group
 from .test_mold_e2e import LOOP, collect, start_feed, wait_sent

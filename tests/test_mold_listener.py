@@ -16,6 +16,9 @@ from soupbintcp._wire._moldudp64 import decode_request, encode_downstream, sessi
 
 from .mold_support import FIELD, SESSION, Answers, end, heartbeat, itch_like, packets
 
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = pytest.mark.fast_path
+
 
 def _delivered(listener: MoldListener, datagrams: list[bytes], now: float = 0.0) -> list[int]:
     """Sequence numbers delivered, checking each message names its own number."""

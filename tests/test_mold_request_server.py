@@ -15,7 +15,7 @@ from soupbintcp._wire._moldudp64 import encode_request, session_field
 from soupbintcp.moldudp64 import Downstream, RequestServer, listen_async, serve_requests
 from soupbintcp.store import MemoryStore
 
-from .conftest import wait_for, within
+from .helpers import wait_for, within
 from .mold_support import FIELD, SESSION, itch_like, random_group
 from .test_mold_e2e import LOOP, collect, start_feed
 

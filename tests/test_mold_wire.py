@@ -20,6 +20,9 @@ from soupbintcp._wire._moldudp64 import (
     session_field,
 )
 
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = pytest.mark.fast_path
+
 SESSION = b"SESSION1  "
 
 

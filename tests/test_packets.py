@@ -27,6 +27,9 @@ from soupbintcp._wire._packets import CLIENT_PACKETS, SERVER_PACKETS
 
 from .helpers import wire
 
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = pytest.mark.fast_path
+
 GOLDEN: list[tuple[Packet, bytes]] = [
     # 2.1 Debug: "+" then free text
     (Debug("host abc"), b"\x00\x09+host abc"),

@@ -24,11 +24,13 @@ from soupbintcp import (
     UnsequencedData,
 )
 
-from .conftest import wait_for, within
 from .fault_proxy import FaultProxy
-from .helpers import login_pair
+from .helpers import login_pair, wait_for, within
 from .scripted_server import ScriptedServer
 from .test_client_async import FAST, connect, msgs, run_on
+
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = pytest.mark.fast_path
 
 
 def messages_of(events: list[Event]) -> list[tuple[int | None, bytes]]:

@@ -24,8 +24,7 @@ from soupbintcp import (
 )
 from soupbintcp.store import MemoryStore
 
-from .conftest import wait_for, within
-from .helpers import wire
+from .helpers import wait_for, wire, within
 from .server_support import (
     CREDENTIALS,
     PASSWORD,

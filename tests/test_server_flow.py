@@ -12,7 +12,7 @@ import soupbintcp
 from soupbintcp import AsyncClient, LoginAccepted, SequencedMessages, serve
 from soupbintcp.store import MemoryStore
 
-from .conftest import wait_for, within
+from .helpers import wait_for, within
 from .server_support import (
     CREDENTIALS,
     PASSWORD,

@@ -14,8 +14,7 @@ import soupbintcp
 from soupbintcp import AsyncClient, Connection, Message, Server, serve
 from soupbintcp.store import MemoryStore
 
-from .conftest import wait_for, within
-from .helpers import wire
+from .helpers import wait_for, wire, within
 from .server_support import (
     CREDENTIALS,
     PASSWORD,

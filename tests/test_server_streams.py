@@ -20,8 +20,7 @@ from soupbintcp import (
 )
 from soupbintcp.store import Durability, FileStore, MemoryStore
 
-from .conftest import wait_for, within
-from .helpers import wire
+from .helpers import wait_for, wire, within
 from .server_support import (
     CREDENTIALS,
     PASSWORD,

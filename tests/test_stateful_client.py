@@ -76,6 +76,9 @@ from soupbintcp import (
 
 from .helpers import wire
 
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = pytest.mark.fast_path
+
 #: Two situations where ClientSession once deviated from the spec (the regression tests at
 #: the end of this file); the model says what the spec wants there, and these let the
 #: machine go there:

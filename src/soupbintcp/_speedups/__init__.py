@@ -2,7 +2,7 @@
 
 Layer 0 (a leaf: it imports nothing of the package, so the wire layer can use it). The
 compiled module `_core` is built from `_core.pyx` when a C compiler is there at install (the
-generated `_core.c` ships in the sdist, so no Cython is needed); without it, or with
+C, generated at build time, ships in the sdist, so no Cython is needed); without it, or with
 ``SOUPBINTCP_PURE_PYTHON=1`` in the environment, everything runs the pure-Python code, which
 stays the reference. Callers ask `ACCELERATED` and import from `_core` only when it is true.
 """
