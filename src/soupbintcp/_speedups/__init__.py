@@ -4,7 +4,8 @@ Layer 0 (a leaf: it imports nothing of the package, so the wire layer can use it
 compiled module `_core` is built from `_core.pyx` when a C compiler is there at install (the
 C, generated at build time, ships in the sdist, so no Cython is needed); without it, or with
 ``SOUPBINTCP_PURE_PYTHON=1`` in the environment, everything runs the pure-Python code, which
-stays the reference. Callers ask `ACCELERATED` and import from `_core` only when it is true.
+stays the reference. Offers the layers above `ACCELERATED`; they import the compiled twins
+from `_core` only when it is true.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import os
 from typing import Final
 
-__all__ = ["ACCELERATED", "PURE_PYTHON_VARIABLE", "pure_python_forced"]
+# What the layers above use; PURE_PYTHON_VARIABLE is for the tests and benchmarks.
+__all__ = ["ACCELERATED"]
 
 #: Set to 1 (or any value but "" and "0") to force the pure-Python path at import.
 PURE_PYTHON_VARIABLE: Final = "SOUPBINTCP_PURE_PYTHON"

@@ -1,7 +1,8 @@
 """The click group and the one place where errors become one line and an exit code.
 
-The commands import only `_common`, `_run` and `_synthetic`, never this module: the imports
-run one way.
+This module imports the command modules; they never import it, nor each other: what two
+commands share lives in a helper module (`_common`, `_connect`, `_ops`, `_output`, `_run`,
+`_sinks`, `_generate`, ...), so the imports run one way (tests/test_layering.py checks it).
 """
 
 from __future__ import annotations

@@ -1,7 +1,13 @@
-"""What the commands share: addresses, credentials, errors, logging and progress."""
+"""What the commands share: addresses, credentials, errors, defaults, logging and progress.
+
+The command modules (`_serve`, `_tail`, `_record`, `_mold`, `_journal`, `_demo`, `_top`) never
+import each other: what two of them need lives in a helper module (this one, `_connect`,
+`_ops`, `_output`, `_run`, `_sinks`, `_generate`, ...). `tests/test_cli.py` checks it.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +27,18 @@ USER_ENV = "SOUPBINTCP_USER"
 # usernames and error messages hold square brackets ("soupbintcp[fast]", "[SSL: ...]") that
 # console markup would eat. Styled lines ask for markup and escape what they interpolate.
 stderr = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+#: Where `serve` and `mold serve` keep their journal unless told.
+DEFAULT_STORE = Path("soupbintcp-data") / "feed.soup"
+#: The session id a new journal gets unless told (the journal's own wins once it has one).
+DEFAULT_SESSION = "SESSION1"
+
+
+def library_default(function: Callable[..., Any], parameter: str) -> Any:
+    """The default of `function`'s `parameter`: an option shows the library's default, never
+    a copy of it typed again."""
+    return inspect.signature(function).parameters[parameter].default
 
 
 def plural(n: int, word: str) -> str:
@@ -178,3 +196,22 @@ def durability_options(func: F) -> F:
         "what was not written yet, which no client saw).",
     )(func)
     return func
+
+
+def server_credentials(
+    user: str | None, password: str | None, credentials_file: Path | None, no_auth: bool
+) -> dict[str, str] | None:
+    """The accepted username/password pairs, or None when any login is accepted."""
+    creds: dict[str, str] = {}
+    if credentials_file is not None:
+        creds.update(read_credentials_file(credentials_file))
+    if user is not None:
+        creds[user] = password or ""
+    if creds:
+        return creds
+    if no_auth:
+        return None
+    raise UserError(
+        "no credentials: give --user with SOUPBINTCP_PASSWORD (or --password), "
+        "--credentials-file, or --no-auth to accept any login"
+    )

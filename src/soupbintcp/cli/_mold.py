@@ -21,13 +21,21 @@ from soupbintcp.moldudp64 import (
 from soupbintcp.store import Durability, FileStore
 from soupbintcp.store import import_binaryfile as import_binary_file
 
-from ._common import ADDRESS, UserError, credential_options, plural, stderr
+from ._common import (
+    ADDRESS,
+    DEFAULT_SESSION,
+    DEFAULT_STORE,
+    UserError,
+    credential_options,
+    plural,
+    server_credentials,
+    stderr,
+)
 from ._generate import generate as generate_feed
 from ._generate import into_store
 from ._output import MessagePrinter, decode_option, format_option
-from ._record import _BinaryFileSink, _JournalSink, _Sink
 from ._run import run_async
-from ._serve import DEFAULT_SESSION, DEFAULT_STORE, server_credentials
+from ._sinks import BinaryFileSink, JournalSink, Sink
 
 Address = tuple[str, int]
 
@@ -278,10 +286,10 @@ def record_command(
 
     journal = fmt == "journal" or (fmt == "auto" and file.suffix == ".soup")
 
-    def open_sink(session: str | None) -> _Sink:
+    def open_sink(session: str | None) -> Sink:
         if journal:
-            return _JournalSink(file, session, Durability.PUBLISH, False)
-        return _BinaryFileSink(file, session)
+            return JournalSink(file, session, Durability.PUBLISH, False)
+        return BinaryFileSink(file, session)
 
     existing = open_sink(session_id) if file.exists() else None
 

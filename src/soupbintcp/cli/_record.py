@@ -10,13 +10,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import click
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 import soupbintcp
-from soupbintcp.store import BinaryFileWriter, Durability, FileStore
+from soupbintcp.store import Durability
 
 from ._common import (
     ADDRESSES,
@@ -31,56 +31,7 @@ from ._connect import connect, tls_options
 from ._ops import client_figures, metrics_option, start_operations
 from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
-
-
-class _Sink(Protocol):
-    session_id: str | None
-
-    @property
-    def count(self) -> int: ...
-
-    def write(self, messages: list[bytes]) -> None: ...
-    def close(self) -> None: ...
-
-
-class _JournalSink:
-    def __init__(
-        self, path: Path, session_id: str | None, durability: Durability, fsync: bool
-    ) -> None:
-        self.store = FileStore(
-            path, session_id=session_id or None, durability=durability, fsync=fsync
-        )
-        self.count = self.store.count
-        self.session_id = self.store.session_id
-
-    def write(self, messages: list[bytes]) -> None:
-        self.store.append_many(messages)
-        self.count += len(messages)
-
-    def close(self) -> None:
-        self.store.flush()
-        self.store.close()
-
-
-class _BinaryFileSink:
-    """BinaryFILE: each message preceded by its 2-byte big-endian length."""
-
-    def __init__(self, path: Path, session_id: str | None) -> None:
-        self.session_id = session_id
-        self.writer = BinaryFileWriter(path)
-        if self.writer.cut_bytes:
-            end = path.stat().st_size
-            stderr.print(f"cutting a torn last record off {path} at offset {end}")
-
-    @property
-    def count(self) -> int:
-        return self.writer.count
-
-    def write(self, messages: list[bytes]) -> None:
-        self.writer.write(messages)
-
-    def close(self) -> None:
-        self.writer.close()
+from ._sinks import BinaryFileSink, JournalSink, Sink
 
 
 @click.command("record")
@@ -147,10 +98,10 @@ def command(
     printer = MessagePrinter(sys.stdout.buffer, print_fmt, decode) if print_ else None
     policy = Durability(durability)
 
-    def open_sink(session: str | None) -> _Sink:
+    def open_sink(session: str | None) -> Sink:
         if journal:
-            return _JournalSink(file, session, policy, fsync)
-        return _BinaryFileSink(file, session)
+            return JournalSink(file, session, policy, fsync)
+        return BinaryFileSink(file, session)
 
     # An existing recording says where to resume and in which session; a new journal is
     # created once the login has named the session, so that its header records it.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import ssl as _ssl
 from pathlib import Path
 
@@ -14,12 +13,15 @@ from soupbintcp.store import import_binaryfile as import_binary_file
 
 from ._common import (
     ADDRESS,
+    DEFAULT_SESSION,
+    DEFAULT_STORE,
     UserError,
     credential_options,
     durability_options,
+    library_default,
     plural,
-    read_credentials_file,
     seconds,
+    server_credentials,
     stderr,
 )
 from ._ops import metrics_option, status_option
@@ -27,28 +29,6 @@ from ._replay import PACES, parse_pace
 from ._run import run_async
 from ._serve_journal import Plan, ServeOptions, anyone, remove_journal, serve_journal
 from ._serve_log import is_log_url, serve_log
-
-DEFAULT_STORE = Path("soupbintcp-data") / "feed.soup"
-DEFAULT_SESSION = "SESSION1"
-
-
-def server_credentials(
-    user: str | None, password: str | None, credentials_file: Path | None, no_auth: bool
-) -> dict[str, str] | None:
-    """The accepted username/password pairs, or None when any login is accepted."""
-    creds: dict[str, str] = {}
-    if credentials_file is not None:
-        creds.update(read_credentials_file(credentials_file))
-    if user is not None:
-        creds[user] = password or ""
-    if creds:
-        return creds
-    if no_auth:
-        return None
-    raise UserError(
-        "no credentials: give --user with SOUPBINTCP_PASSWORD (or --password), "
-        "--credentials-file, or --no-auth to accept any login"
-    )
 
 
 @click.command("serve")
@@ -104,35 +84,35 @@ def server_credentials(
 @click.option(
     "--heartbeat-interval",
     type=float,
-    default=1.0,
+    default=library_default(soupbintcp.serve, "heartbeat_interval"),
     show_default=True,
     help=seconds("Send a Server Heartbeat after this long without sending"),
 )
 @click.option(
     "--client-heartbeat-timeout",
     type=float,
-    default=15.0,
+    default=library_default(soupbintcp.serve, "client_heartbeat_timeout"),
     show_default=True,
     help=seconds("Close a client not heard from for this long"),
 )
 @click.option(
     "--login-timeout",
     type=float,
-    default=30.0,
+    default=library_default(soupbintcp.serve, "login_timeout"),
     show_default=True,
     help=seconds("Close a connection (and its TLS handshake) not logged in by then"),
 )
 @click.option(
     "--stall-timeout",
     type=float,
-    default=30.0,
+    default=library_default(soupbintcp.serve, "stall_timeout"),
     show_default=True,
     help=seconds("Drop a client whose writes stay blocked this long (0: never)"),
 )
 @click.option(
     "--max-connections",
     type=click.IntRange(min=1),
-    default=inspect.signature(soupbintcp.serve).parameters["max_connections"].default,
+    default=library_default(soupbintcp.serve, "max_connections"),
     show_default=True,
     help="Refuse connections past this many at once (the library's default keeps a "
     "server's memory within its stated budget).",
@@ -162,7 +142,7 @@ def server_credentials(
 @click.option(
     "--drain-timeout",
     type=click.FloatRange(min=0),
-    default=5.0,
+    default=library_default(soupbintcp.serve, "drain_timeout"),
     show_default=True,
     help="On Ctrl-C, seconds the clients get to receive the rest (and End of Session).",
 )
