@@ -92,15 +92,14 @@ async def test_unsequenced_both_ways(server: Server) -> None:
 
 
 async def test_end_of_session(server: Server) -> None:
-    closed: list[bool] = []
-
-    async def on_close() -> None:
-        closed.append(True)
-
-    session = await their_client(server, sequence=HISTORY - 1, on_close_coro=on_close)
+    session = await their_client(server, sequence=HISTORY - 1)
     assert [m.data for m in await receive(session, 2)] == payloads(HISTORY - 1, HISTORY)
     await server.end_session()
-    await wait_for(lambda: bool(closed) and session.is_closed(), timeout=10)
+    # Their client marks itself closed on End of Session and drops the connection. Their
+    # on_close_coro is not waited for: under load their close task can be cancelled by their
+    # own reader's shutdown before it calls it (seen once in a full `make test` on a loaded
+    # host), which is their client's race, not our server's behaviour.
+    await wait_for(session.is_closed, timeout=10)
     await wait_for(lambda: not server.connections, timeout=10)
 
 
