@@ -14,7 +14,7 @@ BUILT  := $(VENV)/.speedups-$(shell cat $(CORE).pyx hatch_build.py | cksum | cut
 EXTRAS := '.[cli,itch,metrics,nats,fast]'
 DOCS_STAMP := $(VENV)/.docs-$(CKSUM)
 
-.PHONY: help test test-long lint format demo docs bench clean cython speedups package-check
+.PHONY: help test test-long lint format demo docs bench clean cython speedups package-check tcpdump
 
 help:
 	@echo "make demo       server + client over loopback with live progress"
@@ -65,10 +65,15 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench fuzz
 	$(BIN)/ruff check --fix src tests bench fuzz
 
+# The capture tests record the project's own peers with tcpdump on loopback: installed from
+# Debian's packages when missing (as root, as on the project's machines and CI).
+tcpdump:
+	@command -v tcpdump >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq tcpdump >/dev/null; }
+
 # Both ways: the whole suite on the compiled fast path, then the tests marked fast_path (the
 # code it replaces) again with the pure-Python code forced, the fallback of every user without
 # a compiler; then the packaging step. pyproject's addopts leave out the `long` variants.
-test: lint $(BUILT)
+test: lint $(BUILT) tcpdump
 	$(BIN)/python -m pytest -q
 	SOUPBINTCP_PURE_PYTHON=1 $(BIN)/python -m pytest -q -m "fast_path and not long"
 	$(BIN)/python tests/package_check.py
@@ -76,7 +81,7 @@ test: lint $(BUILT)
 package-check: $(STAMP)
 	$(BIN)/python tests/package_check.py
 
-test-long: $(BUILT)
+test-long: $(BUILT) tcpdump
 	$(BIN)/python -m pytest -q -m "long or not long"
 
 demo: $(DEMO_STAMP)

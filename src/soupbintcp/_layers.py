@@ -41,6 +41,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("_client", 3, "asyncio and blocking clients: connect, connect_async"),
     Layer("_server", 3, "the asyncio server: serve, Server, its events and status"),
     Layer("moldudp64", 3, "MoldUDP64 transmitter, re-request server, listeners"),
+    Layer("capture", 3, "pcap/pcapng read back into SoupBinTCP and MoldUDP64 streams"),
     Layer("_session", 2, "sans-IO state machines: ClientSession, ServerConnectionState"),
     Layer("store", 2, "the sequenced log: MemoryStore, FileStore, BinaryFILE"),
     Layer("_wire", 1, "packets, the one frame walk, the decoder, MoldUDP64 packets"),

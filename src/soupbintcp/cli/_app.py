@@ -13,7 +13,7 @@ import click
 
 import soupbintcp
 
-from . import _demo, _journal, _mold, _record, _serve, _tail, _top
+from . import _demo, _journal, _mold, _pcap, _record, _serve, _tail, _top
 from ._common import describe_error, stderr
 from ._logging import setup_logging
 
@@ -57,6 +57,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str, loop: st
     soupbintcp record 127.0.0.1:7000 f.soup  record a feed, resumable
     soupbintcp mold ...                      MoldUDP64: serve, tail, record, gateway
     soupbintcp journal info f.soup           look at a journal offline (info, dump, verify...)
+    soupbintcp pcap info feed.pcap           SoupBinTCP and MoldUDP64 in a capture
     soupbintcp top 127.0.0.1:9100            who is connected and how far behind (--metrics)
     """
     setup_logging(verbose, quiet, log_format)
@@ -66,6 +67,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str, loop: st
 for _module in (_demo, _mold, _record, _serve, _tail, _top):
     cli.add_command(_module.command)
 cli.add_command(_journal.group)
+cli.add_command(_pcap.group)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from soupbintcp.store import BinaryFileWriter, FileStore, JournalReader, import_
 
 from ._common import UserError, plural, stderr
 from ._output import MessagePrinter, decode_option, format_option
+from ._pcap import import_pcap
 
 __all__ = ["group"]
 
@@ -157,15 +158,38 @@ def export(file: Path, out: Path) -> int:
 
 
 @group.command("import")
-@click.argument("binaryfile", type=_JOURNAL)
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--session",
     "session_id",
-    help="Session id to record in a new journal (serve's default: SESSION1).",
+    help="Session id to record in a new journal (serve's default: SESSION1); with --pcap, "
+    "the session to import.",
 )
-def import_(binaryfile: Path, file: Path, session_id: str | None) -> int:
-    """Append the messages of a Nasdaq BINARYFILE to a new (or empty) journal FILE."""
+@click.option(
+    "--pcap",
+    "capture",
+    type=_JOURNAL,
+    help="Import from this pcap/pcapng capture instead (see `soupbintcp pcap info`).",
+)
+@click.option(
+    "--stream",
+    help="With --pcap: the server (SoupBinTCP) or group (MoldUDP64) HOST:PORT to import.",
+)
+def import_(
+    paths: tuple[Path, ...], session_id: str | None, capture: Path | None, stream: str | None
+) -> int:
+    """Append the messages of a Nasdaq BINARYFILE to a new (or empty) journal FILE:
+    `import BINARYFILE FILE`; or those of one stream of a capture: `import --pcap CAPTURE
+    FILE`, numbered as on the wire, with the capture times kept in FILE.times."""
+    if capture is not None:
+        if len(paths) != 1:
+            raise click.UsageError("with --pcap, give only the journal FILE to write")
+        return import_pcap(capture, paths[0], stream, session_id or None)
+    if len(paths) != 2 or stream is not None:
+        raise click.UsageError("give BINARYFILE and FILE (or --pcap CAPTURE and FILE)")
+    binaryfile, file = paths
+    if not binaryfile.is_file():
+        raise click.UsageError(f"BINARYFILE {str(binaryfile)!r} does not exist")
     with FileStore(file, session_id=session_id or None) as store:
         if store.count:
             raise UserError(

@@ -1,0 +1,199 @@
+"""A capture read once: its SoupBinTCP conversations and MoldUDP64 sessions.
+
+Layer 3 (captures). `Capture(data)` walks every record, reassembles each TCP connection in
+both directions, reads SoupBinTCP from them, collects MoldUDP64 from UDP, and ends with one
+`Stream` per SoupBinTCP server and session (every connection and login to it merged) and
+per MoldUDP64 session: the numbered messages it proves, the gaps it cannot fill, and the
+notes that say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ._files import CaptureError, CaptureFile
+from ._merge import Merged, RunTuple, merge
+from ._mold import MoldSessions
+from ._net import RST, SYN, TCP, decode, endpoints, flip
+from ._soup import FrameReader
+from ._tcp import HalfStream
+
+__all__ = ["Capture", "Stream"]
+
+_ACK = 0x10
+
+
+@dataclass
+class Stream:
+    """The numbered messages of one session as the capture shows them."""
+
+    kind: str  # "SoupBinTCP" or "MoldUDP64"
+    address: str  # the SoupBinTCP server, or the MoldUDP64 groups the session was sent to
+    session: str
+    merged: Merged
+    packets: int = 0
+    connections: int = 0  # SoupBinTCP: the connections that logged in to it
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> int | None:
+        return self.merged.pieces[0].first if self.merged.pieces else None
+
+    @property
+    def last(self) -> int | None:
+        return self.merged.pieces[-1].end - 1 if self.merged.pieces else None
+
+    @property
+    def times(self) -> tuple[int, int] | None:
+        """Capture times (ns) of the first and last message held."""
+        if not self.merged.pieces:
+            return None
+        return self.merged.pieces[0].times[0], self.merged.pieces[-1].times[-1]
+
+
+class _Connection:
+    __slots__ = ("client", "halves", "readers")
+
+    def __init__(self) -> None:
+        self.halves: dict[bytes, HalfStream] = {}
+        self.readers: dict[bytes, FrameReader] = {}
+        self.client: bytes | None = None  # the key of the direction that sent the SYN
+
+    def half(self, key: bytes, midstream: bool) -> HalfStream:
+        reader = FrameReader(midstream=midstream)
+        self.readers[key] = reader
+        half = self.halves[key] = HalfStream(reader)
+        return half
+
+
+class Capture:
+    """Everything SoupBinTCP and MoldUDP64 in one capture file's bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        records = CaptureFile(data)
+        self.format = records.format
+        self.tcp_segments = self.udp_datagrams = self.other_packets = self.truncated = 0
+        self.first_time = self.last_time = 0
+        connections: dict[bytes, _Connection] = {}
+        done: list[_Connection] = []
+        mold = MoldSessions()
+        destinations: dict[bytes, str] = {}
+        first = True
+        for time_ns, linktype, packet, length in records:
+            if first:
+                self.first_time = time_ns
+                first = False
+            self.last_time = time_ns
+            if len(packet) < length:
+                self.truncated += 1
+            segment = decode(linktype, packet)
+            if segment is None:
+                self.other_packets += 1
+                continue
+            protocol, key, sequence, flags, payload, missing = segment
+            if protocol == TCP:
+                self.tcp_segments += 1
+                conn = connections.get(key)
+                if conn is None:
+                    conn = connections.get(flip(key))
+                    if conn is None:
+                        conn = connections[key] = _Connection()
+                half = conn.halves.get(key)
+                if flags & SYN:
+                    if half is not None and conn.client is not None and not flags & _ACK:
+                        done.append(conn)  # the same ports again: a new connection
+                        del connections[key if key in connections else flip(key)]
+                        conn = connections[key] = _Connection()
+                        half = None
+                    if half is None:
+                        half = conn.half(key, midstream=False)
+                    if not flags & _ACK:
+                        conn.client = key
+                    half.syn(sequence)
+                    continue
+                if half is None:
+                    if flags & RST and not payload:
+                        continue
+                    half = conn.half(key, midstream=True)
+                half.segment(sequence, payload, missing, time_ns)
+            else:
+                self.udp_datagrams += 1
+                where = destinations.get(key)
+                if where is None:
+                    where = destinations[key] = endpoints(key)[1]
+                mold.datagram(where, payload, time_ns)
+        self.records = records.records
+        self.fault = records.fault
+        self.other_udp = mold.not_mold
+        self.streams: list[Stream] = []
+        self.unread: list[str] = []  # TCP connections not read as SoupBinTCP, and why
+        self._soup(done + list(connections.values()))
+        for session in mold.sessions.values():
+            stream = Stream(
+                "MoldUDP64",
+                ", ".join(sorted(session.destinations)),
+                session.name,
+                merge(session.runs),
+                packets=session.packets,
+            )
+            last = stream.merged.pieces[-1].end if stream.merged.pieces else 1
+            if session.high > last:
+                stream.notes.append(
+                    f"messages {last:,}..{session.high - 1:,} announced but not captured"
+                )
+            if session.end is not None:
+                stream.notes.append(f"End of Session at {session.end:,}")
+            if session.requests:
+                stream.notes.append(f"{session.requests:,} re-requests seen")
+            self.streams.append(stream)
+
+    def _soup(self, connections: list[_Connection]) -> None:
+        groups: dict[tuple[str, str], tuple[list[RunTuple], list[str], list[int]]] = {}
+        for conn in connections:
+            for half in conn.halves.values():
+                half.finish()
+            for reader in conn.readers.values():
+                reader.finish()
+            server = next((k for k, r in conn.readers.items() if r.accepted or r.rejected), None)
+            if server is None:
+                client, _ = _ends(conn)
+                if any(r.soup for r in conn.readers.values()):
+                    self.unread.append(f"{client}: SoupBinTCP login not accepted in the capture")
+                else:
+                    why = "; ".join(r.stopped or "no data" for r in conn.readers.values())
+                    self.unread.append(f"{client}: not read as SoupBinTCP ({why or 'no data'})")
+                continue
+            reader = conn.readers[server]
+            address, client = endpoints(server)
+            for session, _ in reader.accepted:
+                runs, notes, count = groups.setdefault((address, session), ([], [], [0]))
+                count[0] += 1
+            runs.extend((r.first, r.payloads, r.times) for r in reader.runs)
+            for r in conn.readers.values():
+                if r.stopped is not None:
+                    notes.append(f"connection from {client}: {r.stopped}")
+        for (address, session), (runs, notes, count) in groups.items():
+            stream = Stream("SoupBinTCP", address, session, merge(runs), connections=count[0])
+            stream.packets = sum(len(r[1]) for r in runs)
+            stream.notes.extend(notes)
+            self.streams.append(stream)
+
+    def select(self, stream: str | None = None, session: str | None = None) -> Stream:
+        """The one stream at `stream` (an address as `pcap info` shows it) and/or `session`."""
+        found = [
+            s
+            for s in self.streams
+            if (stream is None or stream in s.address.split(", "))
+            and (session is None or s.session == session)
+        ]
+        if len(found) == 1:
+            return found[0]
+        named = ", ".join(f"{s.kind} {s.address} session {s.session}" for s in self.streams)
+        if not found:
+            raise CaptureError(f"no such stream in the capture (it holds: {named or 'none'})")
+        raise CaptureError(f"several streams match: give --stream and/or --session ({named})")
+
+
+def _ends(conn: _Connection) -> tuple[str, str]:
+    key = conn.client or next(iter(conn.halves))
+    return endpoints(key)

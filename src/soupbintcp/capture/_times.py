@@ -1,0 +1,56 @@
+"""Capture times beside a journal: `<journal>.times`, one nanosecond count per message.
+
+Layer 3 (captures). The journal's record format is the store's; what a capture adds to it
+(when each message was captured, and the wire number of its first message when the capture
+started inside a session) lives in this sidecar so that the journal stays exactly what a
+server writes. Layout: the 8-byte magic, a 4-byte version, the wire sequence number of the
+journal's message 1 (8 bytes), then one little-endian signed 8-byte time per message.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from ._files import CaptureError
+
+__all__ = ["CaptureTimes", "times_path"]
+
+_MAGIC: Final = b"SBTTIMES"
+_HEADER: Final = struct.Struct("<8sIQ")
+_VERSION: Final = 1
+
+
+def times_path(journal: Path) -> Path:
+    """Where the capture times of `journal` are kept."""
+    return journal.with_name(journal.name + ".times")
+
+
+@dataclass
+class CaptureTimes:
+    """`first_sequence`: the wire number of the journal's message 1; `times[i]`: capture
+    time (ns since the epoch) of the journal's message `i + 1`."""
+
+    first_sequence: int
+    times: array[int]
+
+    def write(self, path: Path) -> None:
+        with path.open("wb") as out:
+            out.write(_HEADER.pack(_MAGIC, _VERSION, self.first_sequence))
+            self.times.tofile(out)
+
+    @classmethod
+    def read(cls, path: Path) -> CaptureTimes:
+        data = path.read_bytes()
+        if len(data) < _HEADER.size or data[:8] != _MAGIC:
+            raise CaptureError(f"{path} is not a capture times file")
+        _, version, first = _HEADER.unpack_from(data)
+        if version != _VERSION:
+            raise CaptureError(f"{path}: capture times version {version} is not known")
+        times = array("q")
+        body = data[_HEADER.size :]
+        times.frombytes(body[: len(body) // 8 * 8])
+        return cls(first, times)
