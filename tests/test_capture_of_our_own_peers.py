@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from datetime import UTC, datetime
 import sys
 from pathlib import Path
 
@@ -79,6 +80,13 @@ async def test_a_soupbintcp_capture_imports_as_the_servers_own_journal(tmp_path:
     assert list(times.times) == sorted(times.times)
     assert capture.first_time <= times.times[0]
     assert times.times[-1] <= capture.last_time
+
+    dump = cli("journal", "dump", str(imported), "--timestamps", "--from", "5000")
+    assert dump.returncode == 0, dump.stderr
+    stamp = datetime.fromtimestamp(times.times[-1] // 10**9, UTC)
+    assert dump.stdout.startswith(
+        f"{stamp:%Y-%m-%dT%H:%M:%S}.{times.times[-1] % 10**9:09d}Z 5000\t"
+    )
 
     info = cli("pcap", "info", str(tmp_path / "feed.pcap"))
     assert info.returncode == 0, info.stderr

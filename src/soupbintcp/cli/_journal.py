@@ -16,7 +16,7 @@ from soupbintcp.store import BinaryFileWriter, FileStore, JournalReader, import_
 
 from ._common import UserError, plural, stderr
 from ._output import MessagePrinter, decode_option, format_option
-from ._pcap import import_pcap
+from ._pcap import capture_times, import_pcap
 
 __all__ = ["group"]
 
@@ -85,9 +85,16 @@ def info(file: Path) -> int:
 @click.option("--count", "-n", type=click.IntRange(min=1), help="At most N messages.")
 @format_option
 @decode_option
-def dump(file: Path, first: int, count: int | None, fmt: str, decode: str) -> int:
+@click.option(
+    "--timestamps",
+    is_flag=True,
+    help="Lead each line with the message's capture time (UTC, ns), from FILE.times "
+    "(written by `journal import --pcap`).",
+)
+def dump(file: Path, first: int, count: int | None, fmt: str, decode: str, timestamps: bool) -> int:
     """Print the messages of FILE, one a line, as `tail` does."""
     printer = MessagePrinter(sys.stdout.buffer, fmt, decode)
+    times = capture_times(file) if timestamps else None
     with _open(file) as reader:
         last = reader.count if count is None else min(reader.count, first + count - 1)
         if first > reader.count:
@@ -98,7 +105,8 @@ def dump(file: Path, first: int, count: int | None, fmt: str, decode: str) -> in
         while sequence <= last:
             batch = reader.read(sequence, min(_CHUNK, last - sequence + 1))
             for offset, data in enumerate(batch):
-                printer.write(sequence + offset, data)
+                at = sequence + offset
+                printer.write(at, data, times[at - 1] if times and at <= len(times) else None)
             sequence += len(batch)
     sys.stdout.buffer.flush()
     shown = max(0, last - first + 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import BinaryIO
 
@@ -9,7 +10,7 @@ import click
 
 from ._common import F, UserError, plural
 
-__all__ = ["MessagePrinter", "decode_option", "format_option"]
+__all__ = ["MessagePrinter", "decode_option", "format_option", "utc_ns"]
 
 
 def format_option(func: F, flag: str = "--format", dest: str = "fmt") -> F:
@@ -31,6 +32,12 @@ def decode_option(func: F) -> F:
         show_default=True,
         help="itch50: show each message's ITCH 5.0 type and fields (the 'itch' extra).",
     )(func)
+
+
+def utc_ns(time_ns: int) -> str:
+    """A time in nanoseconds since the epoch as ISO 8601 UTC with all nine digits."""
+    moment = dt.datetime.fromtimestamp(time_ns // 1_000_000_000, dt.UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{time_ns % 1_000_000_000:09d}Z"
 
 
 def _text(data: bytes) -> str:
@@ -61,8 +68,12 @@ class MessagePrinter:
     def warnings(self) -> int:
         return self._decoder.warnings if self._decoder is not None else 0
 
-    def write(self, sequence: int | None, data: bytes) -> None:
+    def write(self, sequence: int | None, data: bytes, time_ns: int | None = None) -> None:
+        """One line; with `time_ns` (a capture or receive time) it leads the line, as UTC
+        with nanoseconds (jsonl: a "time" field)."""
         seq = "-" if sequence is None else str(sequence)
+        if time_ns is not None:
+            seq = f"{utc_ns(time_ns)} {seq}" if self.fmt != "jsonl" else seq
         decoder = self._decoder
         if decoder is None:
             if self.fmt == "jsonl":
@@ -83,6 +94,8 @@ class MessagePrinter:
                 line = f"{seq} {data.hex()}\t{self._itch.to_text(message)}"
             else:
                 line = f"{seq}\t{self._itch.to_text(message)}"
+        if time_ns is not None and self.fmt == "jsonl":
+            line = f'{{"time":"{utc_ns(time_ns)}",{line[1:]}'
         self.out.write(line.encode("utf-8") + b"\n")
 
     def summary(self) -> str:

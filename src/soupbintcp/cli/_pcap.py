@@ -4,16 +4,17 @@ made of one of its streams."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from soupbintcp.capture import Capture, Stream, import_stream
+from soupbintcp.capture import Capture, CaptureTimes, Stream, import_stream, times_path
 from soupbintcp.store import FileStore
 
 from ._common import UserError, plural, stderr
 
-__all__ = ["group", "import_pcap"]
+__all__ = ["capture_times", "group", "import_pcap"]
 
 _CAPTURE = click.Path(path_type=Path, dir_okay=False, exists=True)
 
@@ -84,6 +85,14 @@ def info(capture: Path) -> int:
         lines.append("streams      no SoupBinTCP or MoldUDP64 found")
     click.echo("\n".join(lines))
     return 0
+
+
+def capture_times(journal: Path) -> Sequence[int]:
+    """The capture times of `journal`'s messages (message n at index n - 1)."""
+    where = times_path(journal)
+    if not where.exists():
+        raise UserError(f"{journal} has no capture times ({where.name}: made by import --pcap)")
+    return CaptureTimes.read(where).times
 
 
 def import_pcap(capture: Path, file: Path, stream: str | None, session: str | None) -> int:
