@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from datetime import UTC, datetime
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import soupbintcp
