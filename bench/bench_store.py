@@ -4,6 +4,10 @@
     python bench/bench_store.py --messages 1000000   # quicker
 
 Messages are ITCH-sized (20 to 50 bytes). Prints one line per figure.
+
+The checksums' cost: each FileStore figure is also taken with the checksums switched off in
+the same run ("format 1", today's format before checksums: the same code without the CRC-32
+of the bytes written or read), and the ratio printed (1.00x = free, 0.90x = 10 % slower).
 """
 
 from __future__ import annotations
@@ -47,9 +51,20 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
+def without_checksums(store: FileStore) -> FileStore:
+    """The yardstick: `store` as it was before checksums (nothing computed or checked)."""
+    store._sums = None
+    store._reader.sums = None
+    return store
+
+
+def ratio(what: str, new: float, old: float) -> None:
+    figure(what, new / old, "x", ".3f")
+
+
 def bench_appends(
     make: Callable[[], MessageStore], label: str, n: int, messages: list[bytes]
-) -> None:
+) -> dict[str, float]:
     batch = 1000
     frames = [
         (b"".join(SequencedData(m).encode() for m in messages[i : i + batch]), batch)
@@ -73,18 +88,25 @@ def bench_appends(
             store.append_frames(*frames[(i % POOL_SIZE) // batch])
         store.flush()
 
+    rates = {}
     for name, fn in (
         ("append", one_by_one),
         (f"append_many x{batch}", many),
         (f"append_frames x{batch}", pre_encoded),
     ):
         store = make()
-        report(f"{label}: {name}", n, timed(lambda s=store, f=fn: f(s)))  # type: ignore[misc]
+        seconds = timed(lambda s=store, f=fn: f(s))  # type: ignore[misc]
+        report(f"{label}: {name}", n, seconds)
+        rates[name] = n / seconds
         store.close()
+    return rates
 
 
-def bench_replay(store: MessageStore, label: str) -> None:
-    for max_bytes in (64 << 10, 1 << 20):
+def bench_replay(
+    store: MessageStore, label: str, sizes: tuple[int, ...] = (64 << 10, 1 << 20)
+) -> dict[int, float]:
+    rates = {}
+    for max_bytes in sizes:
         sequence = 1
 
         def replay(max_bytes: int = max_bytes) -> None:
@@ -100,6 +122,8 @@ def bench_replay(store: MessageStore, label: str) -> None:
         report(
             f"{label}: read_frames replay, max_bytes={max_bytes >> 10} KiB", sequence - 1, seconds
         )
+        rates[max_bytes] = (sequence - 1) / seconds
+    return rates
 
 
 def bench_seek(store: MessageStore, label: str, samples: int = 20_000) -> None:
@@ -126,17 +150,29 @@ def main() -> None:
     try:
         journal = workdir / "journal"
 
-        def fresh(durability: Durability) -> Callable[[], MessageStore]:
-            def make() -> MessageStore:
-                for p in (journal, Path(f"{journal}.idx")):
+        def fresh(durability: Durability, checksums: bool = True) -> Callable[[], FileStore]:
+            def make() -> FileStore:
+                for p in (journal, Path(f"{journal}.idx"), Path(f"{journal}.crc")):
                     p.unlink(missing_ok=True)
-                return FileStore(journal, durability=durability)
+                store = FileStore(journal, durability=durability)
+                return store if checksums else without_checksums(store)
 
             return make
 
         bench_appends(MemoryStore, "MemoryStore", args.appends, messages)
-        bench_appends(fresh(Durability.PUBLISH), "FileStore PUBLISH", args.appends, messages)
-        bench_appends(fresh(Durability.TIMER), "FileStore TIMER", args.appends, messages)
+        for durability in (Durability.PUBLISH, Durability.TIMER):
+            label = f"FileStore {durability.name}"
+            # Interleaved, twice each: the machine is shared; the better of two is kept.
+            old: dict[str, float] = {}
+            new: dict[str, float] = {}
+            rates: dict[str, float]
+            for _ in range(2):
+                for rates, on, tag in ((old, False, " (format 1)"), (new, True, "")):
+                    got = bench_appends(fresh(durability, on), label + tag, args.appends, messages)
+                    for k, v in got.items():
+                        rates[k] = max(rates.get(k, 0.0), v)
+            for k in new:
+                ratio(f"{label}: {k}, checksums vs format 1", new[k], old[k])
 
         memory = MemoryStore()
         for i in range(0, args.appends, 1000):
@@ -169,8 +205,28 @@ def main() -> None:
         bench_replay(reopened, "FileStore")
         bench_seek(reopened, "FileStore")
         reopened.close()
+        # Replay checked against the checksums from cold (a fresh open: nothing known good
+        # yet) against the same without them, interleaved, the better of two each.
+        old_r: dict[int, float] = {}
+        new_r: dict[int, float] = {}
+        for _ in range(2):
+            for rates_r, on, tag in (
+                (old_r, False, " (format 1)"),
+                (new_r, True, " (cold checks)"),
+            ):
+                for size in (64 << 10, 1 << 20):
+                    fs = FileStore(journal) if on else without_checksums(FileStore(journal))
+                    got_r = bench_replay(fs, "FileStore" + tag, (size,))
+                    rates_r[size] = max(rates_r.get(size, 0.0), got_r[size])
+                    fs.close()
+        for size in new_r:
+            ratio(
+                f"FileStore: replay max_bytes={size >> 10} KiB, checksums vs format 1",
+                new_r[size],
+                old_r[size],
+            )
 
-        os.unlink(f"{journal}.idx")
+        os.unlink(f"{journal}.idx")  # the checksums stay: they are not a cache
         seconds = timed(lambda: opened.append(FileStore(journal)))
         figure(f"reopen {n:,} messages, index missing (full scan)", seconds, "s", ".3f")
         report("  = scan rate", n, seconds)

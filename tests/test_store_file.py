@@ -18,7 +18,7 @@ import pytest
 import soupbintcp.store._frames as frames_module
 import soupbintcp.store._recovery as recovery_module
 from soupbintcp import PacketDecoder, Role, SequencedData
-from soupbintcp.store import Durability, FileStore, StoreError
+from soupbintcp.store import Durability, FileStore, JournalCorruptError, StoreError
 from soupbintcp.store._file import HEADER_SIZE, IDX_HEADER_SIZE, MAGIC
 
 
@@ -75,7 +75,7 @@ def test_file_is_header_then_wire_frames(journal: Path) -> None:
         store.append_frames(frames_of(messages[30:]), 20)
     data = journal.read_bytes()
     assert data[:8] == MAGIC == b"SBTCPJNL"
-    assert data[8:10] == b"\x00\x01"
+    assert data[8:10] == b"\x00\x02"  # format 2: checksums beside it
     assert data[12:22] == b"     SESS1"
     assert len(data[22:30]) == 8  # journal id
     assert data[HEADER_SIZE:] == frames_of(messages)
@@ -705,6 +705,15 @@ def test_a_corrupt_record_between_index_entries_is_a_store_error(journal: Path) 
     at = HEADER_SIZE + len(frames_of(messages[:1]))  # message 2: the index does not name it
     data[at : at + 2] = b"\xff\xff"
     journal.write_bytes(bytes(data))
-    # Opening checks only the tail; a seek to message 4 hops over message 2.
-    with FileStore(journal, index_interval=4) as store, pytest.raises(StoreError, match="corrupt"):
+    # The tail checked at open shares a checksum block with message 2: caught there.
+    with pytest.raises(JournalCorruptError, match="from message 1 at offset 32") as caught:
+        FileStore(journal, index_interval=4)
+    assert (caught.value.sequence, caught.value.offset) == (1, HEADER_SIZE)
+    # Without checksums (format 1 kept none) it is the structure: a seek to message 4
+    # hops over message 2.
+    Path(f"{journal}.crc").unlink()
+    with (
+        FileStore(journal, index_interval=4, readonly=True) as store,
+        pytest.raises(StoreError, match="corrupt"),
+    ):
         store.read_frames(4, 1 << 20)

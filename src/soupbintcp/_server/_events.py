@@ -246,6 +246,7 @@ CLOSE_REASONS: Final = (
     "protocol_error",
     "handler_failed",
     "replay_failed",
+    "journal_corrupt",  # its replay reached a record of the journal that failed its check
     "end_of_session",
     "server_closing",  # closed before login, or before draining was asked for
     "drained",  # the server closed it once everything was sent (close() drains)

@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Final
 
 from .._session._server import ServerState
+from ..store import JournalCorruptError
 
 if TYPE_CHECKING:
     from ._protocol import ServerProtocol
@@ -78,6 +79,16 @@ class Replay:
                 conn.bytes_sent += len(data)
                 if conn.paused:
                     return  # resume_writing pumps again
+        except JournalCorruptError as exc:
+            # Everything before the damage is written; nothing from it on is ever sent. One
+            # ERROR line says where; later connections reaching it are closed more quietly.
+            if stream.corrupt is None:
+                stream.corrupt = exc
+                conn.close("journal_corrupt", str(exc), logging.ERROR)
+            else:
+                detail = f"journal corrupt from message {exc.sequence:,}: not sent (see ERROR)"
+                conn.close("journal_corrupt", detail, logging.WARNING)
+            return
         except Exception as exc:  # the store failed (closed by its owner, disk error)
             conn.close("replay_failed", f"replay failed: {exc!r}", logging.ERROR, abort=True)
             return

@@ -207,7 +207,9 @@ class ClientStatus:
 class StreamStatus:
     """One stream: `last` is the store's last sequence number (`count`), `durable` the last
     it holds durably (`durable_count`), `head` the last released to clients. `user` names
-    a per-user stream (None: the shared feed)."""
+    a per-user stream (None: the shared feed). `corrupt_from` is the sequence number from
+    which its journal failed a check when read (0: none found): nothing from there on is
+    sent."""
 
     session: str
     user: str | None
@@ -216,6 +218,7 @@ class StreamStatus:
     head: int
     followers: int
     ended: bool
+    corrupt_from: int = 0
 
 
 def stream_status(stream: Stream) -> StreamStatus:
@@ -228,6 +231,7 @@ def stream_status(stream: Stream) -> StreamStatus:
         head=stream.head,
         followers=len(stream.connections),
         ended=stream.ended,
+        corrupt_from=0 if stream.corrupt is None else stream.corrupt.sequence,
     )
 
 

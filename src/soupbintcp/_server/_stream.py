@@ -20,7 +20,7 @@ from .._errors import LocalProtocolError
 from .._session._server import ServerSession
 from .._wire._framing import Dialect
 from .._wire._packets import sequenced_frame, sequenced_frames
-from ..store import MessageStore
+from ..store import JournalCorruptError, MessageStore
 from ._config import ServerConfig
 from ._dispatch import EventDispatcher
 from ._events import StoreFlushed, StoreFlushFailed
@@ -84,6 +84,7 @@ class Stream:
         "_pending_bytes",
         "_pending_total",
         "_refuse",
+        "corrupt",
         "head",
         "session_id",
         "store",
@@ -125,6 +126,8 @@ class Stream:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._ended = False
         self._refuse: str | None = None  # why publishing is refused, if it is
+        #: The first corruption a replay from the store met (logged once as an ERROR).
+        self.corrupt: JournalCorruptError | None = None
 
     def __repr__(self) -> str:
         name = "feed" if self.user is None else f"user {self.user!r}"

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import click
 
-from soupbintcp.store import BinaryFileWriter, FileStore, JournalReader, import_binaryfile
+from soupbintcp.store import (
+    BinaryFileWriter,
+    FileStore,
+    JournalCorruptError,
+    JournalReader,
+    JournalReport,
+    import_binaryfile,
+)
 
 from ._common import UserError, plural, stderr
 from ._output import MessagePrinter, decode_option, format_option
@@ -45,7 +52,11 @@ def _itch_times(reader: JournalReader) -> str | None:
         return None
     ends = []
     for sequence in dict.fromkeys((1, reader.count)):
-        message = itch.Decoder().decode(reader.read(sequence, 1)[0])
+        try:
+            data = reader.read(sequence, 1)[0]
+        except JournalCorruptError:
+            return None  # the checksums line says where
+        message = itch.Decoder().decode(data)
         ends.append(str(message.fields["timestamp"]) if message.ok else "not ITCH 5.0")
     if all(end == "not ITCH 5.0" for end in ends):
         return None
@@ -58,9 +69,11 @@ def info(file: Path) -> int:
     """Session, messages, size, sequence range, durability, index state, ITCH times."""
     with _open(file) as reader:
         report = reader.verify()
+        session = repr(reader.session_id) if reader.session_id else "none recorded"
         lines = [
-            f"journal      {file}",
-            f"session      {reader.session_id!r}",
+            f"journal      {file} (format {report.version})",
+            f"session      {session}, "
+            + ("ended (End of Session sent)" if report.ended else "not ended"),
             f"messages     {report.messages:,}"
             + (f" (sequence 1..{report.messages:,})" if report.messages else ""),
             f"size         {report.size:,} bytes",
@@ -71,11 +84,27 @@ def info(file: Path) -> int:
                 else "nothing after the last"
             ),
             f"index        {report.index}",
+            f"checksums    {_checksums_line(report)}",
         ]
         if times := _itch_times(reader):
             lines.append(f"ITCH time    {times}")
     click.echo("\n".join(lines))
     return 0
+
+
+def _checksums_line(report: JournalReport) -> str:
+    if report.checksums == "bad":
+        return (
+            f"BAD: damage starts at message {report.damage_message:,}, offset "
+            f"{report.damage_offset:,}; nothing from there on is served"
+        )
+    if report.checksums == "none":
+        return "none (format 1: a server opening it adds them)"
+    if report.checksums == "missing":
+        return "missing (the .crc file is lost or not this journal's): records checked by structure"
+    if report.unchecked_bytes:
+        return f"ok; the last {report.unchecked_bytes:,} bytes are not covered yet"
+    return "ok"
 
 
 @group.command("dump")
@@ -117,17 +146,28 @@ def dump(file: Path, first: int, count: int | None, fmt: str, decode: str, times
 @group.command("verify")
 @click.argument("file", type=_JOURNAL)
 def verify(file: Path) -> int:
-    """Check every record and the index; exit 0 if all is well, 1 if not."""
+    """Check every record against its checksum and the index against the records; exit 0
+    if all is well, 1 if not (saying where the damage starts)."""
     with _open(file) as reader:
         report = reader.verify()
     problems = []
-    if report.corrupt:
-        problems.append(f"corrupt at offset {report.end:,}: {report.tail_problem}")
+    if report.checksums == "bad":
+        problems.append(
+            f"CORRUPT from message {report.damage_message:,} at offset "
+            f"{report.damage_offset:,} (a checksum does not match)"
+        )
+    elif report.corrupt:
+        problems.append(
+            f"CORRUPT from message {report.damage_message:,} at offset {report.end:,}:"
+            f" {report.tail_problem}"
+        )
     elif report.tail_problem:
         problems.append(
             f"{report.tail_bytes:,} bytes after the last whole record ({report.tail_problem}): "
             "a write in progress if a server has it open, else a torn record the next open cuts"
         )
+    if report.checksums == "missing":
+        problems.append("checksums missing (the .crc file is lost or not this journal's)")
     if report.index != "ok":
         problems.append(f"index {report.index} (rebuilt when a server next opens the journal)")
     summary = f"{file}: {plural(report.messages, 'whole record')}, {report.size:,} bytes"

@@ -25,7 +25,7 @@ __all__ = ["Plan", "ServeOptions", "anyone", "remove_journal", "serve_journal"]
 
 def remove_journal(path: Path, made_dir: bool) -> None:
     """Remove a journal this command created and never served, with its side files."""
-    for leftover in (path, path.with_name(path.name + ".idx")):
+    for leftover in (path, *(path.with_name(path.name + s) for s in (".idx", ".crc"))):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
     if made_dir:

@@ -153,12 +153,20 @@ def _journal(status: ServerStatus) -> Iterator[Metric]:
         "The last sequence number the store holds durably (the most a client may be sent).",
         labels=labels,
     )
+    corrupt = GaugeMetricFamily(
+        "soupbintcp_journal_corrupt_from_sequence",
+        "Sequence number from which a replay found the journal corrupt (0: none found);"
+        " nothing from there on is sent.",
+        labels=labels,
+    )
     for stream in status.streams:
         values = [stream.session, "feed" if stream.user is None else f"user:{stream.user}"]
         last.add_metric(values, stream.last)
         durable.add_metric(values, stream.durable)
+        corrupt.add_metric(values, stream.corrupt_from)
     yield last
     yield durable
+    yield corrupt
     flush = status.stats.flush
     histogram = HistogramMetricFamily(
         "soupbintcp_journal_flush_seconds",

@@ -11,7 +11,7 @@ from Nasdaq's BinaryFILE format of ITCH 5.0 files.
 from ._binaryfile import BinaryFileWriter, export_binaryfile, import_binaryfile, iter_binaryfile
 from ._file import DEFAULT_INDEX_INTERVAL, FileStore
 from ._memory import MemoryStore
-from ._protocol import Durability, EndsSession, MessageStore, StoreError
+from ._protocol import Durability, EndsSession, JournalCorruptError, MessageStore, StoreError
 from ._reader import JournalReader, JournalReport
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Durability",
     "EndsSession",
     "FileStore",
+    "JournalCorruptError",
     "JournalReader",
     "JournalReport",
     "MemoryStore",

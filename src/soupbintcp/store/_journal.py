@@ -4,7 +4,8 @@ Journal file format (all integers big-endian)::
 
     offset  size  field
          0     8  magic b"SBTCPJNL"
-         8     2  format version, 1
+         8     2  format version: 2 (1: the same, without checksums; still read, and
+                  upgraded to 2 when a writer opens it)
         10     2  reserved, zero
         12    10  session id: the spec's Session field (ASCII, left-padded with spaces;
                   all spaces when the journal records no session id)
@@ -14,6 +15,9 @@ Journal file format (all integers big-endian)::
                   rest and then End of Session again); other bits zero
         32     -  records: Sequenced Data frames exactly as on the wire, back to back:
                   2-byte length of what follows, b"S", payload. Record n is message n.
+
+Format 2 keeps a CRC-32 of every 4 KiB block of the records in the side file
+``<journal>.crc`` (`_checksums`): the records stay exactly the wire bytes.
 
 Because records are the wire bytes, replaying a run of messages is one `os.pread` of the
 file, written straight to the socket. The side index is `_index`; opening and cutting a torn
@@ -38,10 +42,13 @@ __all__ = [
     "fdatasync",
     "read_header",
     "record_session_end",
+    "set_version",
 ]
 
 MAGIC: Final = b"SBTCPJNL"
-VERSION: Final = 1
+VERSION: Final = 2
+#: Versions this code reads: 1 had no checksums.
+READABLE: Final = (1, 2)
 HEADER_SIZE: Final = 32
 _SESSION_AT: Final = 12
 _ID_AT: Final = 22
@@ -58,6 +65,8 @@ class Header(NamedTuple):
     journal_id: bytes
     #: The session ended (flags bit 0).
     ended: bool = False
+    #: The format version: 1 has no checksums.
+    version: int = VERSION
 
 
 def read_header(fd: int, path: str) -> Header:
@@ -66,14 +75,27 @@ def read_header(fd: int, path: str) -> Header:
     if len(header) < HEADER_SIZE or header[:8] != MAGIC:
         raise StoreError(f"{path} is not a soupbintcp journal")
     version = int.from_bytes(header[8:10], "big")
-    if version != VERSION:
-        raise StoreError(f"journal {path} has format version {version}, not {VERSION}")
+    if version not in READABLE:
+        raise StoreError(
+            f"journal {path} has format version {version}: this soupbintcp reads versions "
+            f"{READABLE[0]} to {READABLE[-1]} (a newer soupbintcp wrote it?)"
+        )
     try:
         recorded = parse_session(header[_SESSION_AT:_ID_AT]) or None
     except RemoteProtocolError as exc:
         raise StoreError(f"journal {path} has a bad session id field: {exc}") from None
     flags = int.from_bytes(header[_FLAGS_AT : _FLAGS_AT + 2], "big")
-    return Header(recorded, header[_ID_AT : _ID_AT + 8], bool(flags & _ENDED))
+    return Header(recorded, header[_ID_AT : _ID_AT + 8], bool(flags & _ENDED), version)
+
+
+def set_version(fd: int, path: str) -> None:
+    """Mark the journal open for writing on `fd` as of the current format (its checksums
+    are written), durably."""
+    try:
+        os.pwrite(fd, VERSION.to_bytes(2, "big"), 8)
+        fdatasync(fd)
+    except OSError as exc:
+        raise StoreError(f"cannot upgrade journal {path}: {exc}") from exc
 
 
 def record_session_end(fd: int, path: str) -> None:

@@ -13,12 +13,27 @@ from typing import Protocol, Self, runtime_checkable
 
 from .._errors import SoupBinTCPError
 
-__all__ = ["Durability", "EndsSession", "MessageStore", "StoreError"]
+__all__ = ["Durability", "EndsSession", "JournalCorruptError", "MessageStore", "StoreError"]
 
 
 class StoreError(SoupBinTCPError):
     """A store cannot do what was asked: a closed store, a journal that is not one, a
     session id that does not match, a corrupt journal or BinaryFILE."""
+
+
+class JournalCorruptError(StoreError):
+    """A journal's records fail their checksum or their structure: nothing from message
+    `sequence` (at file `offset`) on can be trusted, so nothing from there on is served."""
+
+    def __init__(self, path: str, offset: int, sequence: int, why: str) -> None:
+        self.path = path
+        self.offset = offset
+        self.sequence = sequence
+        self.why = why
+        super().__init__(
+            f"journal {path} is corrupt from message {sequence:,} at offset {offset:,} ({why}):"
+            f" nothing from there on is served; `soupbintcp journal verify {path}` says more"
+        )
 
 
 class Durability(enum.Enum):

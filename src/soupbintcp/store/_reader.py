@@ -6,7 +6,8 @@ record a reader sees whole is durable; in `Durability.TIMER` appends reach the f
 flush. A partial record at the end is a write in progress (or a torn tail that the next
 writer cuts) and is left out. `refresh()` walks what was appended since.
 
-`verify()` reads the whole journal, ignoring the index, and returns a `JournalReport`: the
+`verify()` reads the whole journal, ignoring the index, checks every block against the
+journal's checksums and the index against the records, and returns a `JournalReport`: the
 check that `soupbintcp journal verify` prints.
 """
 
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 from typing import Self
 
 from .._errors import ConfigurationError
+from ._checksums import Checksums
 from ._frames import scan
 from ._index import load_index
 from ._journal import HEADER_SIZE, read_header
 from ._protocol import StoreError
 from ._reading import FrameReader
-from ._recovery import data_after, find_end
+from ._recovery import data_after, find_end, first_record_in
 
 __all__ = ["JournalReader", "JournalReport"]
 
@@ -47,6 +49,20 @@ class JournalReport:
     corrupt: bool
     #: "ok", "missing" (it is rebuilt at the next write-open) or "stale" (likewise).
     index: str
+    #: The journal's format version (1 has no checksums).
+    version: int = 2
+    #: "ok"; "none" (format 1); "missing" (the side file is lost or not this journal's); or
+    #: "bad" (a block does not match: `damage_offset` and `damage_message` say where).
+    checksums: str = "ok"
+    #: Where the damage starts: the first record that fails its checksum (None if none).
+    damage_offset: int | None = None
+    #: The sequence number of that record.
+    damage_message: int | None = None
+    #: Bytes of whole records past what the checksums cover (a live writer's latest, or
+    #: records written just before a crash: checked by their structure only).
+    unchecked_bytes: int = 0
+    #: Whether the session ended (End of Session was sent; nothing more can be appended).
+    ended: bool = False
 
     @property
     def tail_bytes(self) -> int:
@@ -56,8 +72,14 @@ class JournalReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing is wrong: no corruption, no partial record, the index up to date."""
-        return not self.corrupt and self.tail_problem is None and self.index == "ok"
+        """True when nothing is wrong: no corruption, no partial record, the index up to date,
+        every checksum matching."""
+        return (
+            not self.corrupt
+            and self.tail_problem is None
+            and self.index == "ok"
+            and self.checksums in ("ok", "none")
+        )
 
 
 class JournalReader:
@@ -68,8 +90,8 @@ class JournalReader:
     `index_interval` under 1 raises `ConfigurationError`.
     """
 
-    __slots__ = ("_closed", "_count", "_end", "_index", "_journal_id", "_path", "_reader",
-                 "_session_id")  # fmt: skip
+    __slots__ = ("_closed", "_count", "_end", "_header", "_index", "_journal_id", "_path",
+                 "_reader", "_session_id", "_sums")  # fmt: skip
 
     def __init__(self, path: str | os.PathLike[str], *, index_interval: int = 256) -> None:
         if index_interval < 1:
@@ -83,7 +105,11 @@ class JournalReader:
         except OSError as exc:
             raise StoreError(f"cannot open journal {self._path}: {exc}") from exc
         try:
-            self._session_id, self._journal_id, _ = read_header(fd, self._path)
+            self._header = read_header(fd, self._path)
+            self._session_id, self._journal_id = self._header[:2]
+            self._sums = None
+            if self._header.version > 1:
+                self._sums = Checksums.load(self._path, self._journal_id)
             size = os.fstat(fd).st_size
             found = find_end(self._path, fd, size, index_interval, self._journal_id)
         except BaseException:
@@ -92,7 +118,7 @@ class JournalReader:
         self._index = found.entries
         self._count = found.messages
         self._end = found.end
-        self._reader = FrameReader(self._path, fd, self._index, index_interval)
+        self._reader = FrameReader(self._path, fd, self._index, index_interval, self._sums)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -140,6 +166,8 @@ class JournalReader:
                 reader.fd, self._end, self._count, size, index, reader.interval
             )
             self._end = end
+            if self._sums is not None:
+                self._sums.refresh(self._journal_id)
         return self._count
 
     def read_frames(self, sequence: int, max_bytes: int) -> tuple[bytes, int]:
@@ -164,6 +192,22 @@ class JournalReader:
             index = "ok" if saved is not None and saved == walked[: len(saved)] else "stale"
         if why is None and end < size:
             why = f"a partial record of {size - end} bytes"
+        sums = Checksums.load(self._path, self._journal_id) if self._header.version > 1 else None
+        checksums = "none" if self._header.version == 1 else "missing" if sums is None else "ok"
+        damage_at = damage_message = None
+        unchecked = 0
+        if sums is not None:
+            sums.clip(size)
+            bad = sums.first_bad(fd, HEADER_SIZE, size)
+            if bad is None and end < sums.covered:  # a bad record where all checksums match
+                bad = end
+            if bad is not None:
+                checksums = "bad"
+                damage_at, before, _ = first_record_in(fd, HEADER_SIZE, 0, min(bad, end))
+                damage_message = before + 1
+            unchecked = max(0, end - sums.covered)
+        elif corrupt:
+            damage_at, damage_message = end, count + 1
         return JournalReport(
             path=self._path,
             session_id=self._session_id,
@@ -172,8 +216,14 @@ class JournalReader:
             end=end,
             size=size,
             tail_problem=why,
-            corrupt=corrupt,
+            corrupt=corrupt or checksums == "bad",
             index=index,
+            version=self._header.version,
+            checksums=checksums,
+            damage_offset=damage_at,
+            damage_message=damage_message,
+            unchecked_bytes=unchecked,
+            ended=self._header.ended,
         )
 
     def close(self) -> None:

@@ -2,6 +2,9 @@
 
 Shared by `FileStore` (which also writes) and `JournalReader` (which only reads, beside a
 writer): both read through their own descriptor with `os.pread`, up to what is durable.
+What a run holds is checked against the journal's checksums (`_checksums`) before it is
+handed out: a run stops before the first record of a block that fails, and a read that
+starts at such a record raises `JournalCorruptError`.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 import os
 from array import array
 from bisect import bisect_right
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .._wire._frames import frame_payloads, hop, walk
 from ._frames import check_sequence
-from ._protocol import StoreError
+from ._protocol import JournalCorruptError, StoreError
+
+if TYPE_CHECKING:
+    from ._checksums import Checksums
 
 __all__ = ["READ_CHUNK", "FrameReader"]
 
@@ -25,13 +31,17 @@ class FrameReader:
     offset of every message numbered ``k * interval + 1``; shared with the owner, which
     appends to it). The owner says how far the journal is durable at each call."""
 
-    __slots__ = ("fd", "index", "interval", "path")
+    __slots__ = ("fd", "index", "interval", "path", "sums")
 
-    def __init__(self, path: str, fd: int, index: array[int], interval: int) -> None:
+    def __init__(
+        self, path: str, fd: int, index: array[int], interval: int, sums: Checksums | None = None
+    ) -> None:
         self.path = path
         self.fd = fd
         self.index = index
         self.interval = interval
+        #: The journal's checksums (None: format 1, or lost): what reads are checked against.
+        self.sums = sums
 
     def pread(self, size: int, offset: int) -> bytes:
         data = os.pread(self.fd, size, offset)
@@ -42,16 +52,51 @@ class FrameReader:
             )
         return data
 
-    def _corrupt(self, offset: int, why: str | None) -> StoreError:
-        return StoreError(f"journal {self.path} is corrupt at offset {offset}: {why}")
+    def _corrupt(self, offset: int, sequence: int, why: str | None) -> StoreError:
+        return JournalCorruptError(self.path, offset, sequence, why or "a bad record")
 
     def read_frames(
         self, sequence: int, max_bytes: int, durable: int, dend: int
     ) -> tuple[bytes, int]:
-        """`MessageStore.read_frames` over the first `durable` messages, ending at `dend`."""
+        """`MessageStore.read_frames` over the first `durable` messages, ending at `dend`,
+        checked against the checksums."""
+        sums = self.sums
+        try:
+            data, count, start = self._read_frames(sequence, max_bytes, durable, dend)
+        except JournalCorruptError as exc:
+            # A bad record: a bad checksum before it says more truly where damage starts.
+            bad = (
+                None
+                if sums is None
+                else sums.first_bad(self.fd, self.origin(sequence), exc.offset + 3)
+            )
+            if bad is None:
+                raise
+            why = f"the checksum of bytes {bad:,} to {bad + 4096:,} does not match"
+            raise JournalCorruptError(self.path, bad, sequence, why) from None
+        if sums is None or not count:
+            return data, count
+        # From the indexed message before: a seek hopped over the records in between.
+        bad = sums.first_bad(self.fd, self.origin(sequence), start + len(data))
+        if bad is None:
+            return data, count
+        # Hand out the records wholly before the bad block; the next read starts in it.
+        good = walk(data[: max(0, bad - start)]) if bad > start else None
+        if good is None or not good.frames:
+            why = f"the checksum of bytes {bad:,} to {bad + 4096:,} does not match"
+            raise JournalCorruptError(self.path, start, sequence, why)
+        return data[: good.end], good.frames
+
+    def origin(self, sequence: int) -> int:
+        """Where the indexed message at or before `sequence` starts."""
+        return self.index[(sequence - 1) // self.interval]
+
+    def _read_frames(
+        self, sequence: int, max_bytes: int, durable: int, dend: int
+    ) -> tuple[bytes, int, int]:
         check_sequence(sequence)
         if sequence > durable:
-            return b"", 0
+            return b"", 0, 0
         index = self.index
         interval = self.interval
         k, skip = divmod(sequence - 1, interval)
@@ -62,27 +107,32 @@ class FrameReader:
             block = self.pread(min(nxt, dend) - start, start)
             pos = hop(block, 0, skip)
             if pos > len(block):
-                raise self._corrupt(start, f"{skip} frames run past the next indexed one")
+                raise self._corrupt(
+                    start, k * interval + 1, f"{skip} frames run past the next indexed one"
+                )
             start += pos
         limit = start + max_bytes
         if limit >= dend:
-            return self.pread(dend - start, start), durable - sequence + 1
+            return self.pread(dend - start, start), durable - sequence + 1, start
         # End on the last indexed message boundary within max_bytes when there is one: no
         # scanning, and the next call starts on an index entry.
         j = bisect_right(index, limit) - 1
         first_after = j * interval + 1
         if first_after > sequence:
-            return self.pread(index[j] - start, start), first_after - sequence
+            return self.pread(index[j] - start, start), first_after - sequence, start
         # Fewer than N frames fit: hop over them.
         buf = self.pread(limit - start, start)
         run = walk(buf)
         if run.fault is not None:
-            raise self._corrupt(start + run.end, run.fault)
+            raise self._corrupt(start + run.end, sequence + run.frames, run.fault)
         if run.frames:
-            return buf[: run.end], run.frames
+            return buf[: run.end], run.frames, start
         # The first frame alone is over max_bytes: it goes whole all the same.
         head = buf if len(buf) >= 2 else self.pread(2, start)
-        return self.pread(2 + ((head[0] << 8) | head[1]), start), 1
+        size = 2 + ((head[0] << 8) | head[1])
+        if start + size > dend:
+            raise self._corrupt(start, sequence, f"a record of {size} bytes runs past the end")
+        return self.pread(size, start), 1, start
 
     def read(self, sequence: int, count: int, durable: int, dend: int) -> list[bytes]:
         """`MessageStore.read` over the first `durable` messages, ending at `dend`."""

@@ -6,8 +6,14 @@ other than b"S": what a crash in the middle of a write leaves) is cut off, logge
 warning on the ``soupbintcp.store`` logger and counted in `recovered_bytes`; everything
 before it is served. A bad record followed by more data (anything but zeros past where it
 says it ends) is not a torn last record but a corrupt journal: opening it raises `StoreError`
-rather than throw away messages that clients may have received. Frames carry no checksum:
-after a power cut without `fsync`, the filesystem decides what the tail holds.
+rather than throw away messages that clients may have received.
+
+Checksums (format 2, `_checksums`): what they cover is never cut. The blocks the tail scan
+walked are checked against them, and a mismatch, or a bad record in covered bytes, is
+corruption (`JournalCorruptError`), never a torn record. Records past what they cover were
+written just before a crash (or the journal is of format 1, or its side file was lost): they
+are checked by their structure, as before, and a writer checksums them. After a power cut
+without `fsync`, the filesystem decides what the tail holds.
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ from array import array
 from bisect import bisect_right
 from typing import Final, NamedTuple
 
+from ._checksums import BLOCK, Checksums
 from ._frames import scan
 from ._index import load_index
-from ._journal import HEADER_SIZE, fdatasync
-from ._protocol import StoreError
+from ._journal import HEADER_SIZE, Header, fdatasync, set_version
+from ._protocol import JournalCorruptError, StoreError
 
-__all__ = ["Recovered", "check_torn_tail", "find_end", "recover"]
+__all__ = ["Recovered", "check_torn_tail", "find_end", "open_checksums", "recover"]
 
 logger = logging.getLogger("soupbintcp.store")
 
@@ -40,6 +47,10 @@ class Recovered(NamedTuple):
     tail: int
     #: Why the bytes at `end` are not a whole valid record (None if there are none).
     why: str | None
+    #: Where the walk started (the side index's last entry, or the first record).
+    scanned_from: int = HEADER_SIZE
+    #: Messages before `scanned_from`.
+    scanned_after: int = 0
 
 
 def find_end(path: str, rfd: int, size: int, interval: int, journal_id: bytes) -> Recovered:
@@ -52,9 +63,10 @@ def find_end(path: str, rfd: int, size: int, interval: int, journal_id: bytes) -
         offset, count = HEADER_SIZE, 0
     else:
         offset, count = index[-1], (len(index) - 1) * interval
+    before = count
     end, count, why = scan(rfd, offset, count, size, index, interval)
     del index[bisect_right(index, end - 1) :]  # an entry may name the torn frame
-    return Recovered(index, count, end, size - end, why)
+    return Recovered(index, count, end, size - end, why, offset, before)
 
 
 def recover(
@@ -66,10 +78,14 @@ def recover(
     journal_id: bytes,
     *,
     fsync: bool,
+    sums: Checksums | None = None,
 ) -> Recovered:
-    """`find_end`, then cut a torn last record (with `wfd`) or ignore it (read-only)."""
+    """`find_end`, check what it walked against `sums`, then cut a torn last record (with
+    `wfd`) or ignore it (read-only)."""
     found = find_end(path, rfd, size, interval, journal_id)
     end = found.end
+    if sums is not None:
+        check_walked(path, rfd, found, sums, interval)
     if end < size:
         check_torn_tail(path, rfd, end, size, found.why)
         if wfd is None:
@@ -124,3 +140,69 @@ def check_torn_tail(path: str, rfd: int, end: int, size: int, why: str | None) -
             f"after it: not a torn last record, so it is not cut (truncate the file "
             f"to {end} bytes to give up the {size - end} bytes from there on)"
         )
+
+
+def check_walked(path: str, rfd: int, found: Recovered, sums: Checksums, interval: int) -> None:
+    """Check the blocks the tail walk went over; a bad record where checksums cover the
+    bytes is corruption, not a torn record: `JournalCorruptError`."""
+    bad = sums.first_bad(rfd, found.scanned_from, found.end)
+    if bad is not None:
+        # The block may start before the walk did: find its first record from the index.
+        k = max(0, bisect_right(found.entries, bad) - 1)
+        start, before = (found.entries[k], k * interval) if found.entries else (HEADER_SIZE, 0)
+        at, before, _ = first_record_in(rfd, start, before, bad)
+        why = f"the checksum of bytes {bad:,} to {bad + BLOCK:,} does not match"
+        raise JournalCorruptError(path, at, before + 1, why)
+    if found.end < sums.covered:
+        why = found.why or "a bad record"
+        raise JournalCorruptError(
+            path, found.end, found.messages + 1, f"{why}, in checksummed bytes"
+        )
+
+
+def first_record_in(rfd: int, start: int, before: int, bad: int) -> tuple[int, int, str | None]:
+    """Walk from record boundary `start` (with `before` messages before it) to offset `bad`:
+    the offset of the first record that reaches `bad` or past it, and how many precede it."""
+    return scan(rfd, start, before, bad, array("Q"), 1 << 62)
+
+
+def open_checksums(
+    path: str,
+    rfd: int,
+    wfd: int,
+    header: Header,
+    found: Recovered,
+    sums: Checksums | None,
+    *,
+    fsync: bool,
+) -> Checksums:
+    """For a writer: bring the checksums up to the journal's end (checksumming records
+    that have none yet) and keep them from now on; upgrade a format 1 journal."""
+    rewrite = sums is None
+    if sums is None:
+        if header.version == 1:
+            logger.info("journal %s: upgrading to format 2 (checksums)", path)
+        elif found.end > HEADER_SIZE:
+            logger.warning(
+                "journal %s: its checksums %s.crc are missing or not its own: rebuilt from "
+                "the records, which were checked by their structure only",
+                path,
+                path,
+            )
+        sums = Checksums(path + ".crc")
+    elif found.end > sums.covered:
+        logger.warning(
+            "journal %s: %d bytes at the end had no checksum yet (written just before a "
+            "crash): checked by their structure, and checksummed now",
+            path,
+            found.end - sums.covered,
+        )
+    try:
+        sums.checksum_from(rfd, sums.covered, found.end)
+        sums.open_for_writing(header.journal_id, fsync=fsync, rewrite=rewrite)
+        sums.persist()
+    except OSError as exc:
+        raise StoreError(f"cannot write the checksums of journal {path}: {exc}") from exc
+    if header.version == 1:
+        set_version(wfd, path)
+    return sums

@@ -1,0 +1,282 @@
+"""The journal's checksums ``<journal>.crc``: a CRC-32 of every 4 KiB block of its records.
+
+Why a side file of fixed blocks, not a checksum inside each record or batch: a journal's
+records are the Sequenced Data packets exactly as on the wire, so a run of messages is one
+`os.pread` written straight to a socket. A checksum between the records would have to be
+cut out of every replayed run. Blocks of the file (as HDFS keeps beside its data) leave the
+records untouched; an append costs one `zlib.crc32` call over the bytes it writes, and the
+side file is written once per 4 KiB of records and at each `flush()`.
+
+Why `zlib.crc32` and not CRC-32C: the core has no dependencies beyond the standard library,
+where only `zlib.crc32` (C, about 2.1 to 2.5 GB/s here) exists; CRC-32C in pure Python runs at
+about 4.5 MB/s, 500 times slower (measured on this machine, 2026-12). Both catch every burst
+of up to 32 flipped bits in a block.
+
+Format (a journal of format version 2 has one; all integers big-endian except entries)::
+
+         0     8  magic b"SBTCPCRC"
+         8     2  format version, 1
+        10     2  reserved, zero
+        12     4  block size B (4096)
+        16     8  journal id of the journal it covers
+        24     8  tail block: number of the partial block the next two fields describe
+        32     4  tail length: bytes of that block covered (0 to B - 1)
+        36     4  tail CRC-32 of those bytes
+        40     -  4-byte little-endian CRC-32 of each whole block k: the journal's bytes
+                  [32 + k * B, 32 + (k + 1) * B)
+
+Entries are written after the records they cover, so after a crash the side file may lag the
+journal: records past what it covers ("unchecked") were written just before the crash; the
+next writer checks them by their structure (as a format 1 journal is) and checksums them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+import sys
+from array import array
+from typing import Final
+from zlib import crc32
+
+from ._journal import HEADER_SIZE, fdatasync
+
+__all__ = ["BLOCK", "CRC_MAGIC", "Checksums"]
+
+logger = logging.getLogger("soupbintcp.store")
+
+CRC_MAGIC: Final = b"SBTCPCRC"
+CRC_VERSION: Final = 1
+BLOCK: Final = 4096
+_HEADER: Final = 40
+_TAIL: Final = struct.Struct(">QII")
+_TAIL_AT: Final = 24
+_CHUNK: Final = 1 << 20
+
+
+def _entry_bytes(entries: array[int]) -> bytes:
+    if sys.byteorder == "little":
+        return entries.tobytes()
+    swapped = array("I", entries)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+class Checksums:
+    """The block checksums of one journal, in memory, and (for its writer) the side file.
+
+    `sums[k]` is the CRC-32 of whole block k; `tail_len` bytes of the next block are covered
+    by `tail_crc`. So the first `covered` bytes of the journal can be checked. Blocks once
+    found good are remembered: replaying them again costs nothing.
+    """
+
+    __slots__ = (
+        "_fd",
+        "_fsync",
+        "_good",
+        "_good_to",
+        "_written",
+        "path",
+        "sums",
+        "tail_crc",
+        "tail_len",
+    )  # fmt: skip
+
+    def __init__(self, path: str) -> None:
+        self.path = path  # of the side file
+        self.sums: array[int] = array("I")
+        self.tail_len = 0
+        self.tail_crc = 0
+        self._fd = -1
+        self._fsync = False
+        self._written = 0
+        self._good_to = 0  # blocks before it are all known good
+        self._good = bytearray()  # per whole block: 1 once found good
+
+    @property
+    def covered(self) -> int:
+        """Journal offset up to which the records are covered."""
+        return HEADER_SIZE + len(self.sums) * BLOCK + self.tail_len
+
+    # --- loading ---------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, journal: str, journal_id: bytes) -> Checksums | None:
+        """The checksums of `journal`, or None if its side file is missing or not its own."""
+        self = cls(journal + ".crc")
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        if (
+            len(data) < _HEADER
+            or data[:8] != CRC_MAGIC
+            or int.from_bytes(data[8:10], "big") != CRC_VERSION
+            or int.from_bytes(data[12:16], "big") != BLOCK
+            or data[16:24] != journal_id
+        ):
+            return None
+        whole = (len(data) - _HEADER) // 4 * 4  # a torn last entry is dropped
+        self.sums.frombytes(data[_HEADER : _HEADER + whole])
+        if sys.byteorder != "little":
+            self.sums.byteswap()
+        self._written = len(self.sums)  # what the side file holds
+        block, length, crc = _TAIL.unpack_from(data, _TAIL_AT)
+        if block == len(self.sums) and length < BLOCK:
+            self.tail_len, self.tail_crc = length, crc
+        return self
+
+    def refresh(self, journal_id: bytes) -> None:
+        """Take the entries a live writer added to the side file since (a reader's view)."""
+        fresh = Checksums.load(self.path[: -len(".crc")], journal_id)
+        if fresh is not None and len(fresh.sums) >= len(self.sums):
+            self.sums = fresh.sums
+            self.tail_len, self.tail_crc = fresh.tail_len, fresh.tail_crc
+
+    def clip(self, size: int) -> None:
+        """Forget what covers bytes past `size` (a side file ahead of its journal: a power
+        cut without fsync can leave one)."""
+        if self.covered <= size:
+            return
+        del self.sums[(size - HEADER_SIZE) // BLOCK :]
+        self._written = min(self._written, len(self.sums))
+        self.tail_len = self.tail_crc = 0
+        del self._good[len(self.sums) :]
+        self._good_to = min(self._good_to, len(self.sums))
+
+    # --- writing (the journal's one writer) ------------------------------------------------
+
+    def open_for_writing(self, journal_id: bytes, *, fsync: bool, rewrite: bool) -> None:
+        """Keep the side file up to date from now on; `rewrite` writes it whole first (a new
+        or rebuilt one), written aside and renamed into place."""
+        self._fsync = fsync
+        if rewrite or not os.path.exists(self.path):
+            header = bytearray(_HEADER)
+            header[:8] = CRC_MAGIC
+            header[8:10] = CRC_VERSION.to_bytes(2, "big")
+            header[12:16] = BLOCK.to_bytes(4, "big")
+            header[16:24] = journal_id
+            header[_TAIL_AT:] = _TAIL.pack(len(self.sums), self.tail_len, self.tail_crc)
+            tmp = self.path + ".tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, bytes(header) + _entry_bytes(self.sums))
+                if fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            self._written = len(self.sums)
+        self._fd = os.open(self.path, os.O_WRONLY)
+        # A torn last entry goes; entries added since loading are written by `persist`.
+        os.ftruncate(self._fd, _HEADER + 4 * self._written)
+
+    def add(self, data: bytes | bytearray | memoryview) -> None:
+        """Take `data`, just written at `covered` in the journal."""
+        n = len(data)
+        room = BLOCK - self.tail_len
+        if n < room:  # the common case: a block fills every few dozen messages
+            self.tail_crc = crc32(data, self.tail_crc)
+            self.tail_len += n
+            return
+        with memoryview(data) as view:
+            pos = 0
+            crc = self.tail_crc
+            append = self.sums.append
+            while n - pos >= room:
+                append(crc32(view[pos : pos + room], crc))
+                pos += room
+                crc = 0
+                room = BLOCK
+            self.tail_crc = crc32(view[pos:]) if pos < n else 0
+            self.tail_len = n - pos
+        self._write_entries()
+
+    def _write_entries(self) -> None:
+        if self._fd < 0 or self._written == len(self.sums):
+            return
+        try:
+            os.pwrite(
+                self._fd, _entry_bytes(self.sums[self._written :]), _HEADER + 4 * self._written
+            )
+        except OSError as exc:
+            # The records are written: the next open checks what this leaves unchecked by
+            # its structure, and checksums it.
+            logger.error("journal checksums %s not updated: %s", self.path, exc)
+            self.close()
+            return
+        self._written = len(self.sums)
+
+    def persist(self) -> None:
+        """Write the checksum of the partial last block too (at `flush()` and `close()`)."""
+        if self._fd < 0:
+            return
+        self._write_entries()
+        try:
+            os.pwrite(self._fd, _TAIL.pack(len(self.sums), self.tail_len, self.tail_crc), _TAIL_AT)
+            if self._fsync:
+                fdatasync(self._fd)
+        except OSError as exc:
+            logger.error("journal checksums %s not updated: %s", self.path, exc)
+            self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    # --- checking --------------------------------------------------------------------------
+
+    def first_bad(self, fd: int, start: int, end: int) -> int | None:
+        """The start of the first block overlapping journal bytes [start, end) whose
+        checksum does not match what the file (open on `fd`) holds; None if all match.
+        Bytes past `covered` are not checked."""
+        whole = len(self.sums)
+        first = max(0, (start - HEADER_SIZE) // BLOCK)
+        last = (min(end, self.covered) - 1 - HEADER_SIZE) // BLOCK  # inclusive
+        good = self._good
+        if last < self._good_to or last < first:
+            return None
+        first = max(first, self._good_to)
+        while first <= last and first < len(good) and good[first]:
+            first += 1
+        if first > last:
+            return None
+        at = HEADER_SIZE + first * BLOCK
+        data = os.pread(fd, min(HEADER_SIZE + (last + 1) * BLOCK, self.covered) - at, at)
+        with memoryview(data) as view:
+            for k in range(first, last + 1):
+                pos = (k - first) * BLOCK
+                if k < whole:
+                    if len(data) - pos < BLOCK or crc32(view[pos : pos + BLOCK]) != self.sums[k]:
+                        return HEADER_SIZE + k * BLOCK
+                    self._mark(k)
+                elif len(data) - pos != self.tail_len or crc32(view[pos:]) != self.tail_crc:
+                    return HEADER_SIZE + k * BLOCK
+        return None
+
+    def _mark(self, k: int) -> None:
+        good = self._good
+        if k >= len(good):
+            good.extend(bytes(k + 1 - len(good)))
+        good[k] = 1
+        while self._good_to < len(good) and good[self._good_to]:
+            self._good_to += 1
+
+    def checksum_from(self, fd: int, start: int, end: int) -> None:
+        """Checksum the journal's bytes [start, end), `start` being `covered`: records that
+        were checked by their structure only (a format 1 journal, a crash, a lost side file)."""
+        while start < end:
+            data = os.pread(fd, min(_CHUNK, end - start), start)
+            if not data:
+                break
+            self.add(data)
+            start += len(data)
+
+
+def remove(journal: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(journal + ".crc")

@@ -1,0 +1,212 @@
+"""The journal's checksums: flipped bytes are found, never served, never cut as a torn tail;
+format 1 journals stay readable and are upgraded by their next writer."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from soupbintcp import SequencedData
+from soupbintcp.store import FileStore, JournalCorruptError, JournalReader, StoreError
+from soupbintcp.store._journal import HEADER_SIZE
+
+BLOCK = 4096  # the spec of the side file: a CRC-32 per 4 KiB of records
+
+
+def messages_of(seed: int, n: int) -> list[bytes]:
+    rng = random.Random(seed)
+    return [rng.randbytes(rng.randint(1, 300)) for _ in range(n)]
+
+
+def starts_of(messages: list[bytes]) -> list[int]:
+    """Where each record starts, from the message sizes alone (2 + 1 + payload each)."""
+    out, at = [], HEADER_SIZE
+    for m in messages:
+        out.append(at)
+        at += 3 + len(m)
+    return out
+
+
+def first_damaged(messages: list[bytes], offset: int) -> int:
+    """The sequence number of the first record that overlaps the block holding `offset`."""
+    block_start = HEADER_SIZE + (offset - HEADER_SIZE) // BLOCK * BLOCK
+    for n, (start, m) in enumerate(zip(starts_of(messages), messages, strict=True), 1):
+        if start + 3 + len(m) > block_start:
+            return n
+    raise AssertionError("offset past the records")
+
+
+def write(path: Path, messages: list[bytes], interval: int = 16) -> None:
+    with FileStore(path, session_id="S1", index_interval=interval) as store:
+        for i in range(0, len(messages), 7):  # appends of several sizes
+            store.append_many(messages[i : i + 7])
+
+
+def read_all(reader: JournalReader | FileStore) -> tuple[list[bytes], JournalCorruptError | None]:
+    """Every message served until the first refusal, through `read_frames` as a server does."""
+    out: list[bytes] = []
+    sequence = 1
+    while sequence <= reader.durable_count:
+        try:
+            frames, n = reader.read_frames(sequence, 2000)
+        except JournalCorruptError as exc:
+            return out, exc
+        at = 0
+        for _ in range(n):
+            size = int.from_bytes(frames[at : at + 2], "big")
+            assert frames[at + 2] == ord("S")
+            out.append(frames[at + 3 : at + 2 + size])
+            at += 2 + size
+        assert at == len(frames)
+        sequence += n
+    return out, None
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**16), flips=st.lists(st.floats(0, 1), min_size=1, max_size=4))
+def test_flipped_bytes_are_found_and_never_served(
+    tmp_path: Path, seed: int, flips: list[float]
+) -> None:
+    journal = tmp_path / f"flip{seed}.soup"
+    for p in (journal, Path(f"{journal}.idx"), Path(f"{journal}.crc")):
+        p.unlink(missing_ok=True)
+    messages = messages_of(seed, 200)
+    write(journal, messages)
+    data = bytearray(journal.read_bytes())
+    records = len(data) - HEADER_SIZE
+    offsets = sorted({HEADER_SIZE + int(f * (records - 1)) for f in flips})
+    for at in offsets:
+        data[at] ^= 0xFF
+    journal.write_bytes(bytes(data))
+    damaged = first_damaged(messages, offsets[0])
+
+    with JournalReader(journal, index_interval=16) as reader:
+        report = reader.verify()
+        assert not report.ok
+        assert report.checksums == "bad"
+        assert report.damage_message == damaged
+        assert report.damage_offset == starts_of(messages)[damaged - 1]
+        served, refused = read_all(reader)
+    # Nothing corrupt is served: what is served is the journal's own, up to the damage.
+    assert served == messages[: len(served)]
+    assert len(served) <= damaged - 1
+    if reader.count >= damaged:  # the structure let the reader see that far
+        assert refused is not None
+        assert refused.sequence <= damaged
+
+    # A writer never cuts a record the checksums vouch for: it refuses, or opens with all.
+    try:
+        store = FileStore(journal, index_interval=16)
+    except JournalCorruptError as exc:
+        refused = exc
+    else:
+        with store:
+            assert store.count == len(messages)
+            assert store.recovered_bytes == 0
+            served, refused = read_all(store)
+            assert served == messages[: damaged - 1]
+    # Opening checks the tail: it names the damage found there (maybe not the first); a
+    # read names the first.
+    assert refused is not None
+    assert refused.sequence in {first_damaged(messages, at) for at in offsets}
+
+
+def test_flip_near_the_end_is_refused_at_open_with_where(tmp_path: Path) -> None:
+    journal = tmp_path / "end.soup"
+    messages = messages_of(1, 500)
+    write(journal, messages, interval=256)
+    data = bytearray(journal.read_bytes())
+    data[-40:-36] = bytes(b ^ 0x55 for b in data[-40:-36])  # 4 bytes near the end
+    journal.write_bytes(bytes(data))
+    damaged = first_damaged(messages, len(data) - 40)
+    with pytest.raises(JournalCorruptError) as caught:
+        FileStore(journal)
+    assert caught.value.sequence == damaged
+    assert caught.value.offset == starts_of(messages)[damaged - 1]
+    assert str(journal) in str(caught.value)
+    assert journal.stat().st_size == len(data)  # nothing cut
+
+
+def test_a_corrupt_length_field_with_an_intact_index_is_never_served(tmp_path: Path) -> None:
+    journal = tmp_path / "len.soup"
+    messages = messages_of(2, 2000)
+    write(journal, messages, interval=16)
+    starts = starts_of(messages)
+    data = bytearray(journal.read_bytes())
+    data[starts[999] : starts[999] + 2] = b"\xff\xf0"  # message 1000 claims ~65 KB
+    journal.write_bytes(bytes(data))
+    with FileStore(journal, index_interval=16) as store:  # the tail checks out
+        served, refused = read_all(store)
+    assert refused is not None
+    assert served == messages[: refused.sequence - 1]
+    assert refused.sequence == first_damaged(messages, starts[999])
+
+
+def test_a_format_1_journal_is_read_and_upgraded_by_its_next_writer(tmp_path: Path) -> None:
+    journal = tmp_path / "old.soup"
+    messages = messages_of(3, 300)
+    header = bytearray(HEADER_SIZE)
+    header[:8] = b"SBTCPJNL"
+    header[8:10] = (1).to_bytes(2, "big")
+    header[12:22] = b"        S1"
+    header[22:30] = bytes(range(8))
+    journal.write_bytes(bytes(header) + b"".join(SequencedData(m).encode() for m in messages))
+    with JournalReader(journal) as reader:
+        report = reader.verify()
+        assert (report.version, report.checksums, report.messages) == (1, "none", 300)
+        assert reader.read(1, 300) == messages
+    assert not Path(f"{journal}.crc").exists()
+    with FileStore(journal, session_id="S1") as store:
+        assert store.count == 300
+        store.append(b"new")
+    assert journal.read_bytes()[8:10] == b"\x00\x02"
+    with JournalReader(journal) as reader:
+        report = reader.verify()
+        assert (report.version, report.checksums, report.ok) == (2, "ok", True)
+        assert reader.read(1, 301) == [*messages, b"new"]
+
+
+def test_records_past_the_checksums_after_a_crash_are_checked_and_adopted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = tmp_path / "crash.soup"
+    messages = messages_of(4, 400)
+    write(journal, messages[:100])
+    side = Path(f"{journal}.crc")
+    before = side.read_bytes()
+    write(journal, messages[100:])
+    side.write_bytes(before)  # the side file lags: the writer died before updating it
+    with JournalReader(journal, index_interval=16) as reader:
+        report = reader.verify()
+        assert report.ok
+        assert report.unchecked_bytes > 0
+    with caplog.at_level(logging.WARNING, "soupbintcp.store"):
+        store = FileStore(journal, index_interval=16)
+    with store:
+        assert store.count == 400
+    assert "had no checksum yet" in caplog.text
+    with JournalReader(journal, index_interval=16) as reader:
+        report = reader.verify()
+        assert report.ok
+        assert report.unchecked_bytes == 0
+
+
+def test_a_bad_side_file_of_another_journal_is_not_trusted(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.soup", tmp_path / "b.soup"
+    write(a, messages_of(5, 50))
+    write(b, messages_of(6, 50))
+    Path(f"{a}.crc").write_bytes(Path(f"{b}.crc").read_bytes())
+    with JournalReader(a) as reader:
+        assert reader.verify().checksums == "missing"
+    data = bytearray(a.read_bytes())
+    data[8:10] = (9).to_bytes(2, "big")
+    a.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="format version 9"):
+        JournalReader(a)
