@@ -13,7 +13,7 @@ import pytest
 from soupbintcp import serve
 from soupbintcp.store import FileStore
 
-from .server_support import CREDENTIALS, SESSION, RawClient, login_packet
+from .server_support import CREDENTIALS, SESSION, RawClient
 
 BLOCK = 4096
 HEADER = 32
