@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from .._errors import SoupBinTCPError
-from .._wire._fields import parse_number, parse_session
+from .._wire import LoginAccepted, LoginRequest
 
 __all__ = ["FrameReader", "Run"]
 
@@ -113,17 +113,14 @@ class FrameReader:
             self.soup = True
         try:
             if kind == _A:
-                session = parse_session(payload[:10])
-                sequence = parse_number("sequence number", payload[10:30])
+                accepted = LoginAccepted.decode_payload(payload)
+                session, sequence = accepted.session, accepted.sequence
                 self.accepted.append((session, sequence))
                 self._run = Run(sequence, session)
                 self.runs.append(self._run)
             elif kind == _L:
-                self.login = (
-                    payload[0:6].decode("ascii", "replace").strip(),
-                    payload[16:26].decode("ascii", "replace").strip(),
-                    parse_number("requested sequence number", payload[26:46]),
-                )
+                login = LoginRequest.decode_payload(payload)
+                self.login = (login.username, login.session, login.sequence)
             elif kind == _S:
                 self._stop("Sequenced Data before Login Accepted")
                 return False

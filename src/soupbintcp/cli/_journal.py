@@ -21,9 +21,9 @@ from soupbintcp.store import (
     import_binaryfile,
 )
 
+from ._captures import capture_times, import_pcap
 from ._common import UserError, plural, stderr
 from ._output import MessagePrinter, decode_option, format_option
-from ._pcap import capture_times, import_pcap
 
 __all__ = ["group"]
 
