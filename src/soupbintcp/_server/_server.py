@@ -93,6 +93,7 @@ class Server:
             loop, ctx.admission, lambda admitted: ServerProtocol(ctx, admitted=admitted),
             config.login_timeout, events,
         )  # fmt: skip
+        self._mirrors: list[Listener] = []  # more ports serving the same session (`listen`)
         self._closed = loop.create_future()
 
     def __repr__(self) -> str:
@@ -176,6 +177,28 @@ class Server:
         server closes (then the loop ends). The server never waits for the consumer: one that
         falls 10,000 events behind loses the oldest."""
         return self._events.iterate()
+
+    async def listen(
+        self, address: Address, *, ssl: _ssl.SSLContext | None = None, backlog: int = 1024
+    ) -> Address:
+        """Listen on another address too and return it as bound: every port serves the same
+        session, streams and caps (OUCH's mirrored ports: a client may fail over between
+        them and resume where it was). Closed with the server."""
+        if self._admission.closing:
+            raise LocalProtocolError("the server is closed")
+        ctx = self._ctx
+        listener = Listener(
+            self._loop, ctx.admission, lambda admitted: ServerProtocol(ctx, admitted=admitted),
+            self._config.login_timeout, self._events,
+        )  # fmt: skip
+        await listener.listen(address[0], address[1], ssl, backlog)
+        self._mirrors.append(listener)
+        return listener.address
+
+    @property
+    def addresses(self) -> list[Address]:
+        """Every (host, port) served: `address` first, then those added by `listen`."""
+        return [self.address, *(listener.address for listener in self._mirrors)]
 
     # --- streams and publishing ------------------------------------------------------------
 
@@ -263,6 +286,8 @@ class Server:
         drain_timeout = self._config.drain_timeout if timeout is None else timeout
         self._admission.closing = True
         self._listener.close()
+        for listener in self._mirrors:
+            listener.close()
         for session in self._sessions:
             for stream in session.streams():
                 stream.stop_publishing("the server is closing")
@@ -301,6 +326,8 @@ class Server:
             for stream in session.streams():
                 stream.shutdown()
         await self._listener.wait_closed()
+        for listener in self._mirrors:
+            await listener.wait_closed()
         await self._events.close()
         self._ctx.lines.flush()
         if not self._closed.done():

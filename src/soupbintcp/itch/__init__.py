@@ -4,8 +4,8 @@
 specification's name for it, and its fields in wire order with prices as `Decimal`,
 timestamps as `TimeOfDay` and text fields trimmed. `Decoder` does the same for a stream
 and never raises for bad bytes: it counts them as warnings. `to_text` and `to_json` give
-one line each. The byte layouts come from the ``itchfeed`` library
-(``pip install 'soupbintcp[itch]'``).
+one line each. `ItchEncoder` builds the messages an order book publishes. The byte layouts
+come from the ``itchfeed`` library (``pip install 'soupbintcp[itch]'``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ._decode import (
     decode,
     ensure_installed,
 )
+from ._encode import ItchEncoder
 from ._format import Decoder, to_json, to_jsonable, to_text
 from ._layouts import LAYOUTS as _LAYOUTS
 
@@ -31,6 +32,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "Decoder",
     "ItchDecodeError",
+    "ItchEncoder",
     "ItchMessage",
     "ItchNotInstalled",
     "TimeOfDay",

@@ -1,0 +1,360 @@
+"""`Venue`: a test exchange that takes OUCH 5.0 orders and publishes their ITCH 5.0 data.
+
+Layer 4. One SoupBinTCP `Server` with per-user streams serves the accounts (one stream per
+username, on every ``listen`` address: mirrored ports share it); a second serves the ITCH
+feed from one shared store, which MoldUDP64 may also transmit. Each inbound message is
+decoded, written to the input journal, applied to the `Engine`, and what it caused is
+encoded and published at once, so an account hears its answers in the order of its
+requests. Scripted faults for testing clients: `reject_next`, `delay`, `drop_after`,
+`end_day`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any, Self
+
+import soupbintcp.ouch as ouch
+
+from .._server._connection import Connection
+from .._server._events import ConnectionClosed, ServerEvent
+from .._server._serve import serve
+from .._server._server import Server
+from ..moldudp64 import RequestServer, Transmitter, serve_requests, transmit
+from ..store import FileStore, MemoryStore, MessageStore
+from ._days import DayFiles, next_session_id
+from ._engine import Engine
+from ._inputs import encode_input, iterate, read_reject, reject_data
+from ._market import MarketData
+
+__all__ = ["Venue"]
+
+log = logging.getLogger("soupbintcp.venue")
+Address = tuple[str, int]
+NS_PER_DAY = 86_400 * 10**9
+
+
+def utc_clock() -> int:
+    """Nanoseconds since midnight UTC (the reference leaves the zone open, §6 A14)."""
+    return time.time_ns() % NS_PER_DAY
+
+
+class Venue:
+    """An exchange in a box. ``async with Venue(["AAPL", "MSFT"]) as venue: ...``
+
+    ``listen``: OUCH addresses (port 0 picks one; several are mirrors of one another).
+    ``itch_listen``: the ITCH feed's address. ``data``: a directory for the journals (None:
+    in memory); the same day resumes unless ``new_day``. ``credentials``: {user: password}
+    (None: any login is taken). ``cancel_on_disconnect``: an account's orders are cancelled
+    when its last connection goes. ``bots``/``seed``: seeded market makers and takers.
+    ``mold_group`` (and ``mold_request_listen``): also transmit the ITCH feed on MoldUDP64.
+    ``clock``: nanoseconds since midnight (UTC by default).
+    """
+
+    def __init__(
+        self,
+        symbols: Iterable[str],
+        *,
+        listen: Iterable[Address] = (("127.0.0.1", 0),),
+        itch_listen: Address = ("127.0.0.1", 0),
+        data: str | os.PathLike[str] | None = None,
+        new_day: bool = False,
+        credentials: Mapping[str, str] | None = None,
+        cancel_on_disconnect: bool = False,
+        bots: int = 0,
+        seed: int = 0,
+        mold_group: Address | None = None,
+        mold_request_listen: Address | None = None,
+        mold_interface: str | None = "127.0.0.1",
+        clock: Any = utc_clock,
+        heartbeat_interval: float = 1.0,
+    ) -> None:
+        self.symbols = [s.strip().upper() for s in symbols if s.strip()]
+        self._listen = list(listen) or [("127.0.0.1", 0)]
+        self._itch_listen = itch_listen
+        self._files = DayFiles(data) if data is not None else None
+        self._new_day = new_day
+        self._credentials = dict(credentials) if credentials is not None else None
+        self.cancel_on_disconnect = cancel_on_disconnect
+        self._bot_count, self.seed = bots, seed
+        self._mold = (mold_group, mold_request_listen, mold_interface)
+        self._clock = clock
+        self._heartbeat = heartbeat_interval
+        self._now = 0
+        self.engine = Engine(self.symbols, lambda: self._now)
+        self.market_data = MarketData(self.symbols)
+        self.session_id = ""
+        self.server: Server | None = None
+        self.itch_server: Server | None = None
+        self._itch_store: MessageStore | None = None
+        self._inputs: MessageStore | None = None
+        self._transmitter: Transmitter | None = None
+        self._requests: RequestServer | None = None
+        self.bot_accounts: set[str] = set()
+        self._bots: Any = None
+        # scripted faults
+        self.delay_seconds = 0.0
+        self._delayed: deque[tuple[float, str, bytes]] = deque()
+        self._delay_timer: asyncio.TimerHandle | None = None
+        self._drop_after: dict[str, int] = {}
+        self._received: dict[str, int] = {}
+        self.malformed = 0
+
+    # --- starting and stopping ---------------------------------------------------------------
+
+    async def start(self) -> Self:
+        files = self._files
+        resuming = False
+        if files is not None:
+            self.session_id, resuming = files.open_day(self._new_day)
+            self._itch_store = FileStore(files.itch, session_id=self.session_id)
+            self._inputs = FileStore(files.inputs, session_id=self.session_id)
+        else:
+            self.session_id = next_session_id(None)
+            self._itch_store = MemoryStore(session_id=self.session_id)
+            self._inputs = MemoryStore(session_id=self.session_id)
+        authenticate = None if self._credentials is not None else (lambda *_: True)
+        self.server = await serve(
+            self._listen[0], user_store=self._user_store, session_id=self.session_id,
+            credentials=self._credentials, authenticate=authenticate,
+            on_unsequenced=self._on_unsequenced, on_event=self._on_event,
+            heartbeat_interval=self._heartbeat,
+        )  # fmt: skip
+        for address in self._listen[1:]:
+            await self.server.listen(address)
+        self.itch_server = await serve(
+            self._itch_listen, store=self._itch_store, authenticate=lambda *_: True,
+            heartbeat_interval=self._heartbeat,
+        )  # fmt: skip
+        if resuming and self._inputs.count:
+            self._resume()
+        else:
+            self._act("S", "")
+        group, request_listen, interface = self._mold
+        if group is not None:
+            self._transmitter = await transmit(
+                self._itch_store, group, interface=interface, first=1
+            )
+            if request_listen is not None:
+                self._requests = await serve_requests(self._itch_store, request_listen)
+        if self._bot_count:
+            from ._bots import Bots
+
+            self._bots = Bots(self, self._bot_count, self.seed)
+            self._bots.start()
+        log.info(
+            "venue %s: OUCH on %s, ITCH on %s:%s, symbols %s",
+            self.session_id,
+            ", ".join(f"{h}:{p}" for h, p in self.addresses),
+            *self.itch_address,
+            ",".join(self.symbols),
+        )
+        return self
+
+    async def close(self) -> None:
+        if self._bots is not None:
+            self._bots.stop()
+        if self._delay_timer is not None:
+            self._delay_timer.cancel()
+        self._publish_delayed(force=True)
+        for closable in (self._transmitter, self._requests):
+            if closable is not None:
+                await closable.close()
+        for server in (self.server, self.itch_server):
+            if server is not None:
+                await server.close(timeout=1.0)
+        for store in (self._itch_store, self._inputs):
+            if store is not None:
+                store.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def addresses(self) -> list[Address]:
+        """The OUCH ports (mirrors of one another)."""
+        assert self.server is not None
+        return self.server.addresses
+
+    @property
+    def address(self) -> Address:
+        return self.addresses[0]
+
+    @property
+    def itch_address(self) -> Address:
+        assert self.itch_server is not None
+        return self.itch_server.address
+
+    @property
+    def itch_store(self) -> MessageStore:
+        assert self._itch_store is not None
+        return self._itch_store
+
+    # --- scripted faults -----------------------------------------------------------------------
+
+    def reject_next(self, count: int, reason: ouch.RejectReason = ouch.RejectReason.OTHER) -> None:
+        """Reject the next ``count`` Enter Orders and Replaces (of any account) with ``reason``."""
+        self._act("R", "", reject_data(count, int(reason)))
+
+    def delay(self, milliseconds: float) -> None:
+        """Hold every response this long before sending it (0: no delay); order is kept."""
+        self.delay_seconds = max(0.0, milliseconds / 1000)
+
+    def drop_after(self, account: str, count: int) -> None:
+        """Close ``account``'s connection right after its ``count``-th next inbound message."""
+        self._received[account.lower()] = 0
+        self._drop_after[account.lower()] = count
+
+    def end_day(self) -> None:
+        """End of day: resting orders are cancelled, System Event E, no new orders."""
+        self._act("E", "")
+
+    def cancel_all(self, account: str) -> None:
+        """Cancel every open order of ``account`` (what cancel on disconnect does)."""
+        self._act("K", account.lower())
+
+    # --- inbound ----------------------------------------------------------------------------------
+
+    def submit(self, account: str, payload: bytes) -> None:
+        """Apply one inbound OUCH payload from ``account`` as if it came over the wire."""
+        try:
+            message = ouch.decode_inbound(payload)
+        except ouch.OuchError as exc:
+            self.malformed += 1
+            log.warning("%s: malformed OUCH message ignored: %s", account, exc)
+            return
+        self._now = self._clock()
+        assert self._inputs is not None
+        self._inputs.append(encode_input("I", self._now, account, payload))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s -> %r", account, message)
+        self.engine.handle(account, message)
+        self._flush()
+
+    def _on_unsequenced(self, connection: Connection, data: bytes) -> None:
+        account = connection.username.lower()
+        self.submit(account, data)
+        limit = self._drop_after.get(account)
+        if limit is not None:
+            self._received[account] += 1
+            if self._received[account] >= limit:
+                del self._drop_after[account]
+                log.info("%s: dropping its connection after %d messages (fault)", account, limit)
+                connection.close()
+
+    def _on_event(self, event: ServerEvent) -> None:
+        if not (self.cancel_on_disconnect and isinstance(event, ConnectionClosed) and event.user):
+            return
+        account = event.user.lower()
+        assert self.server is not None
+        for conn in self.server.connections:
+            if conn.logged_in and not conn.closed and conn.username.lower() == account:
+                return  # another connection (a mirror) still serves the account
+        if self.engine.accounts.get(account) and self.engine.accounts[account].orders:
+            self.cancel_all(account)
+
+    def _act(self, kind: str, account: str, data: bytes = b"") -> None:
+        self._now = self._clock()
+        assert self._inputs is not None
+        self._inputs.append(encode_input(kind, self._now, account, data))
+        self._apply(kind, account, data)
+        self._flush()
+
+    def _apply(self, kind: str, account: str, data: bytes) -> None:
+        engine = self.engine
+        if kind == "I":
+            engine.handle(account, ouch.decode_inbound(data))
+        elif kind == "S":
+            engine.start_day()
+        elif kind == "E":
+            engine.end_day()
+        elif kind == "K":
+            engine.cancel_all(account)
+        elif kind == "R":
+            count, reason = read_reject(data)
+            engine.reject_next = count
+            engine.reject_reason = ouch.RejectReason(reason)
+
+    def _resume(self) -> None:
+        """Replay the input journal (same day) and append what the journals lack."""
+        assert self._inputs is not None
+        assert self.server is not None
+        records = self._inputs.read(1, self._inputs.count)
+        per_account: dict[str, list[bytes]] = {}
+        market: list[bytes] = []
+        for record in iterate(records):
+            self._now = record.timestamp
+            self._apply(record.kind, record.account, record.data)
+            for account, message in self.engine.outbound:
+                per_account.setdefault(account, []).append(message.encode())
+            self.engine.outbound.clear()
+            market.extend(self.market_data.encode(self.engine.market))
+            self.engine.market.clear()
+        for account, messages in per_account.items():
+            if account in self.bot_accounts or account.startswith("bot"):
+                continue
+            stream = self.server.stream(account)
+            have = stream.store.count - 1  # the first is the System Event S of the factory
+            if have < len(messages):
+                self.server.publish_many(messages[have:], user=account)
+        itch = self.itch_store
+        if itch.count < len(market):
+            assert self.itch_server is not None
+            self.itch_server.publish_many(market[itch.count :])
+        log.info("venue %s resumed: %d inputs replayed", self.session_id, len(records))
+
+    # --- outbound ---------------------------------------------------------------------------------
+
+    def _user_store(self, user: str) -> MessageStore:
+        store: MessageStore
+        if self._files is not None:
+            store = FileStore(self._files.account_path(user), session_id=self.session_id)
+        else:
+            store = MemoryStore(session_id=self.session_id)
+        if store.count == 0:  # a new stream starts with the day's System Event S
+            start = ouch.SystemEvent(self._clock(), ouch.EventCode.START_OF_DAY)
+            store.append(start.encode())
+        return store
+
+    def _flush(self) -> None:
+        engine = self.engine
+        if engine.outbound:
+            out, engine.outbound = engine.outbound, []
+            bots = self.bot_accounts
+            for account, message in out:
+                if account not in bots:
+                    self._publish(account, message.encode())
+        if engine.market:
+            events, engine.market = engine.market, []
+            assert self.itch_server is not None
+            self.itch_server.publish_many(self.market_data.encode(events))
+
+    def _publish(self, account: str, payload: bytes) -> None:
+        if not self.delay_seconds and not self._delayed:
+            assert self.server is not None
+            self.server.publish(payload, user=account)
+            return
+        loop = asyncio.get_running_loop()
+        self._delayed.append((loop.time() + self.delay_seconds, account, payload))
+        if self._delay_timer is None:
+            self._delay_timer = loop.call_at(self._delayed[0][0], self._publish_delayed)
+
+    def _publish_delayed(self, force: bool = False) -> None:
+        self._delay_timer = None
+        if not self._delayed or self.server is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._delayed and (force or self._delayed[0][0] <= now):
+            _, account, payload = self._delayed.popleft()
+            self.server.publish(payload, user=account)
+        if self._delayed:
+            self._delay_timer = loop.call_at(self._delayed[0][0], self._publish_delayed)
