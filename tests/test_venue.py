@@ -15,7 +15,7 @@ import pytest
 from soupbintcp import AsyncClient, ConnectionLost, connect_async, ouch
 from soupbintcp.venue import ItchBook, Venue
 
-from .conftest import wait_for, within
+from .helpers import wait_for, within
 
 
 class Account:

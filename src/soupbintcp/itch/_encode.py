@@ -48,11 +48,13 @@ class ItchEncoder:
         return bytes(message.to_bytes())
 
     def system_event(self, timestamp: int, event_code: str) -> bytes:
+        """System Event (``S``): O, S, Q, M, E or C."""
         return self._fill(b"S", 0, timestamp, event_code=event_code.encode("ascii"))
 
     def stock_directory(
         self, timestamp: int, locate: int, stock: str, round_lot_size: int = 100
     ) -> bytes:
+        """Stock Directory (``R``) of a common stock on the Nasdaq Global Select Market."""
         return self._fill(
             b"R", locate, timestamp, stock=_stock(stock), market_category=b"Q",
             financial_status_indicator=b"N", round_lot_size=round_lot_size,
@@ -64,6 +66,7 @@ class ItchEncoder:
     def add_order(
         self, timestamp: int, locate: int, ref: int, side: str, shares: int, stock: str, price: int
     ) -> bytes:
+        """Add Order, no MPID attribution (``A``)."""
         return self._fill(
             b"A", locate, timestamp, order_reference_number=ref,
             buy_sell_indicator=side.encode("ascii"), shares=shares, stock=_stock(stock),
@@ -73,22 +76,26 @@ class ItchEncoder:
     def order_executed(
         self, timestamp: int, locate: int, ref: int, shares: int, match: int
     ) -> bytes:
+        """Order Executed (``E``): ``shares`` of a displayed order traded."""
         return self._fill(
             b"E", locate, timestamp, order_reference_number=ref, executed_shares=shares,
             match_number=match,
         )  # fmt: skip
 
     def order_cancel(self, timestamp: int, locate: int, ref: int, shares: int) -> bytes:
+        """Order Cancel (``X``): ``shares`` taken off, the rest stays."""
         return self._fill(
             b"X", locate, timestamp, order_reference_number=ref, cancelled_shares=shares
         )
 
     def order_delete(self, timestamp: int, locate: int, ref: int) -> bytes:
+        """Order Delete (``D``): the whole order is gone."""
         return self._fill(b"D", locate, timestamp, order_reference_number=ref)
 
     def order_replace(
         self, timestamp: int, locate: int, ref: int, new_ref: int, shares: int, price: int
     ) -> bytes:
+        """Order Replace (``U``): a new reference number, size and price."""
         return self._fill(
             b"U", locate, timestamp, order_reference_number=ref,
             new_order_reference_number=new_ref, shares=shares, price=price,
