@@ -8,6 +8,7 @@ a server holds the journal open for writing, and sees what the file holds in who
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ from soupbintcp.store import (
 
 from ._captures import capture_times, import_pcap
 from ._common import UserError, plural, stderr
+from ._filters import filter_options, make_filter
 from ._output import MessagePrinter, decode_option, format_option
 
 __all__ = ["group"]
@@ -111,7 +113,9 @@ def _checksums_line(report: JournalReport) -> str:
 @click.argument("file", type=_JOURNAL)
 @click.option("--from", "first", type=click.IntRange(min=1), default=1, show_default=True,
               help="First sequence number.")  # fmt: skip
-@click.option("--count", "-n", type=click.IntRange(min=1), help="At most N messages.")
+@click.option("--to", "to", type=click.IntRange(min=1), help="Last sequence number.")
+@click.option("--count", "-n", type=click.IntRange(min=1), help="At most N messages shown.")
+@filter_options
 @format_option
 @decode_option
 @click.option(
@@ -120,27 +124,55 @@ def _checksums_line(report: JournalReport) -> str:
     help="Lead each line with the message's capture time (UTC, ns), from FILE.times "
     "(written by `journal import --pcap`).",
 )
-def dump(file: Path, first: int, count: int | None, fmt: str, decode: str, timestamps: bool) -> int:
-    """Print the messages of FILE, one a line, as `tail` does."""
+def dump(
+    file: Path, first: int, to: int | None, count: int | None, fmt: str, decode: str,
+    timestamps: bool, **find: str | None,
+) -> int:  # fmt: skip
+    """Print the messages of FILE, one a line, as `tail` does; --type, --symbol,
+    --since/--until and --from/--to pick which."""
     printer = MessagePrinter(sys.stdout.buffer, fmt, decode)
     times = capture_times(file) if timestamps else None
+    keep = make_filter(**find)  # type: ignore[arg-type]
+    shown = 0
     with _open(file) as reader:
-        last = reader.count if count is None else min(reader.count, first + count - 1)
+        last = reader.count if to is None else min(reader.count, to)
         if first > reader.count:
             stderr.print(
                 f"note: {file} holds {plural(reader.count, 'message')}: none from {first:,}"
             )
+        if keep is not None and find.get("symbols") and first > 1:
+            # The symbols' Stock Locates (or orders) are named before --from: learn them.
+            for batch in _batches(reader, 1, min(first - 1, reader.count)):
+                for data in batch:
+                    keep(data)
         sequence = first
-        while sequence <= last:
-            batch = reader.read(sequence, min(_CHUNK, last - sequence + 1))
+        for batch in _batches(reader, first, last):
             for offset, data in enumerate(batch):
+                if keep is not None and not keep(data):
+                    continue
                 at = sequence + offset
                 printer.write(at, data, times[at - 1] if times and at <= len(times) else None)
-            sequence += len(batch)
+                shown += 1
+                if count is not None and shown >= count:
+                    break
+            else:
+                sequence += len(batch)
+                continue
+            break
     sys.stdout.buffer.flush()
-    shown = max(0, last - first + 1)
     stderr.print(f"{plural(shown, 'message')}{printer.summary()}")
     return 0
+
+
+def _batches(reader: JournalReader, first: int, last: int) -> Iterator[list[bytes]]:
+    """Messages first..last in chunks."""
+    sequence = first
+    while sequence <= last:
+        batch = reader.read(sequence, min(_CHUNK, last - sequence + 1))
+        if not batch:
+            return
+        yield batch
+        sequence += len(batch)
 
 
 @group.command("verify")
@@ -187,18 +219,24 @@ def verify(file: Path) -> int:
     required=True,
     help="The BinaryFILE to write (Nasdaq's ITCH file format).",
 )
-def export(file: Path, out: Path) -> int:
-    """Write the messages of FILE as a Nasdaq BinaryFILE."""
+@click.option("--from", "first", type=click.IntRange(min=1), default=1, show_default=True,
+              help="First sequence number.")  # fmt: skip
+@click.option("--to", "to", type=click.IntRange(min=1), help="Last sequence number.")
+@click.option("--since", metavar="HH:MM[:SS]", help="ITCH: only messages at or after this time.")
+@click.option("--until", metavar="HH:MM[:SS]", help="ITCH: only messages before this time.")
+def export(
+    file: Path, out: Path, first: int, to: int | None, since: str | None, until: str | None
+) -> int:
+    """Write the messages of FILE (or of a range of it) as a Nasdaq BinaryFILE."""
     if out.exists():
         raise UserError(f"{out} exists already: give a new --binaryfile")
+    keep = make_filter(None, None, since, until, "itch50")
     with _open(file) as reader:
         writer = BinaryFileWriter(out)
         try:
-            sequence = 1
-            while sequence <= reader.count:
-                batch = reader.read(sequence, _CHUNK)
-                writer.write(batch)
-                sequence += len(batch)
+            last = reader.count if to is None else min(reader.count, to)
+            for batch in _batches(reader, first, last):
+                writer.write(batch if keep is None else [m for m in batch if keep(m)])
         finally:
             writer.close()
     stderr.print(f"exported {plural(writer.count, 'message')} from {file} to {out}")

@@ -14,6 +14,7 @@ import soupbintcp
 
 from ._common import ADDRESSES, client_credentials, credential_options, plural, seconds, stderr
 from ._connect import connect, tls_options
+from ._filters import filter_options, make_filter
 from ._ops import client_figures, metrics_option, start_operations
 from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
@@ -37,11 +38,16 @@ def start_note(asked: int, accepted: int | None) -> str | None:
 @click.option("--session", "session_id", default="", help="Session to log into (default: current).")
 @click.option(
     "--sequence",
+    "--from",
+    "sequence",
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
     help="First sequence number: 1 = from the start, 0 = only new messages.",
 )
+@click.option("--to", "to", type=click.IntRange(min=1), help="Stop after sequence number N.")
+@filter_options
+@click.option("--timestamps", is_flag=True, help="Lead each line with its receive time (UTC, ns).")
 @format_option
 @decode_option
 @click.option("--count", "-n", type=click.IntRange(min=1), help="Stop after N messages.")
@@ -65,6 +71,13 @@ def command(
     credentials_file: Path | None,
     session_id: str,
     sequence: int,
+    to: int | None,
+    types: str | None,
+    symbols: str | None,
+    since: str | None,
+    until: str | None,
+    protocol: str,
+    timestamps: bool,
     fmt: str,
     decode: str,
     count: int | None,
@@ -81,6 +94,7 @@ def command(
     """
     username, secret = client_credentials(user, password, credentials_file)
     printer = MessagePrinter(sys.stdout.buffer, fmt, decode)
+    keep = make_filter(types, symbols, since, until, protocol)
 
     async def main() -> int:
         started = time.monotonic()
@@ -97,13 +111,20 @@ def command(
         ops = await start_operations(metrics, client)
         try:
             async for msg in client:
-                printer.write(msg.sequence, msg.data)
-                received += 1
                 if msg.sequence is not None:
                     first = msg.sequence if first is None else first
                     last = msg.sequence
+                    if to is not None and msg.sequence > to:
+                        end = f"after sequence {to:,} (--to)"
+                        break
+                if keep is None or keep(msg.data):
+                    printer.write(msg.sequence, msg.data, time.time_ns() if timestamps else None)
+                    received += 1
                 if count is not None and received >= count:
                     end = f"after {plural(count, 'message')} (--count)"
+                    break
+                if to is not None and msg.sequence == to:
+                    end = f"after sequence {to:,} (--to)"
                     break
             else:
                 end = "end of session"
