@@ -56,7 +56,9 @@ class EventDispatcher:
         level = event.log_level()
         if log.isEnabledFor(level):
             error = getattr(event, "error", None)
-            if error is not None:  # the application's bug: every traceback matters
+            if isinstance(error, OSError):  # the machine's (a full disk): one line says it
+                self.lines.log(level, event.describe(), f"{type(event).__name__}: {error}")
+            elif error is not None:  # the application's bug: every traceback matters
                 log.log(level, "%s", event.describe(), exc_info=error)
             elif level >= logging.WARNING:
                 # Alike: the same kind of event for the same reason, numbers aside.

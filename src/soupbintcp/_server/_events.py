@@ -328,17 +328,26 @@ class StoreFlushed(ServerEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreFlushFailed(ServerEvent):
-    """Flushing a stream's store raised `error`; the server retries. Logged with the
-    traceback."""
+    """Writing to a stream's store raised `error`: a flush (the server retries) or, with
+    `publishing`, an append (`publish` raised it to its caller). Logged with the traceback,
+    or in one line for an error of the operating system (a full disk)."""
 
     LEVEL: ClassVar[int] = logging.ERROR
     session: str
     user: str | None
     error: BaseException = field(compare=False)
+    publishing: bool = False
 
     def describe(self) -> str:
         name = "the feed" if self.user is None else f"user {self.user!r}"
-        return f"flushing the store of {name} (session {self.session}) failed; retrying"
+        if self.publishing:
+            return (
+                f"writing to the store of {name} (session {self.session}) failed: "
+                f"{self.error}; publish raised it, nothing was appended"
+            )
+        return (
+            f"flushing the store of {name} (session {self.session}) failed: {self.error}; retrying"
+        )
 
 
 #: What `ProtocolViolation.kind` may be.

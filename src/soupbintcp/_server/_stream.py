@@ -181,7 +181,7 @@ class Stream:
         if not data:
             self._refuse_empty([data])
         frame = sequenced_frame(data)
-        seq = self.store.append_frames(frame, 1)
+        seq = self._append(frame, 1)
         self._appended(frame, 1, seq)
         return seq
 
@@ -196,7 +196,7 @@ class Stream:
         frames, count = sequenced_frames(messages)
         if not count:
             return self.store.count + 1
-        seq = self.store.append_frames(frames, count)
+        seq = self._append(frames, count)
         self._appended(frames, count, seq)
         return seq
 
@@ -207,9 +207,20 @@ class Stream:
             raise LocalProtocolError(self._refuse)
         if not count:
             return self.store.count + 1
-        seq = self.store.append_frames(frames, count)
+        seq = self._append(frames, count)
         self._appended(frames, count, seq)
         return seq
+
+    def _append(self, frames: bytes, count: int) -> int:
+        try:
+            return self.store.append_frames(frames, count)
+        except OSError as exc:  # a full disk: said at once (and counted), then raised
+            self._events.emit(
+                StoreFlushFailed(
+                    session=self.session_id, user=self.user, error=exc, publishing=True
+                )
+            )
+            raise
 
     def _appended(self, frames: bytes, count: int, seq: int) -> None:
         # Keep the encoded frames for the fan-out only while they line up with the head and

@@ -201,7 +201,25 @@ def durability_options(func: F) -> F:
 def server_credentials(
     user: str | None, password: str | None, credentials_file: Path | None, no_auth: bool
 ) -> dict[str, str] | None:
-    """The accepted username/password pairs, or None when any login is accepted."""
+    """The accepted username/password pairs, or None when any login is accepted.
+
+    --no-auth accepts any login whatever the environment says (SOUPBINTCP_USER and
+    SOUPBINTCP_PASSWORD are then ignored); with --user, --password or --credentials-file on
+    the command line it is a contradiction, said as such."""
+    if no_auth:
+        ctx = click.get_current_context(silent=True)
+        given = [
+            "--" + name.replace("_", "-")
+            for name in ("user", "password", "credentials_file")
+            if ctx is not None
+            and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+        ]
+        if given:
+            raise UserError(
+                f"--no-auth accepts any login, so {' and '.join(given)} would be ignored: "
+                "give one or the other"
+            )
+        return None
     creds: dict[str, str] = {}
     if credentials_file is not None:
         creds.update(read_credentials_file(credentials_file))
@@ -209,8 +227,6 @@ def server_credentials(
         creds[user] = password or ""
     if creds:
         return creds
-    if no_auth:
-        return None
     raise UserError(
         "no credentials: give --user with SOUPBINTCP_PASSWORD (or --password), "
         "--credentials-file, or --no-auth to accept any login"

@@ -38,6 +38,20 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(line)
 
 
+class _TextFormatter(logging.Formatter):
+    """Time to the millisecond, then the message; warnings and errors say so first."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s.%(msecs)03d %(message)s", "%H:%M:%S")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        if record.levelno >= logging.WARNING:
+            stamp, _, message = line.partition(" ")
+            line = f"{stamp} {record.levelname} {message}"
+        return line
+
+
 def setup_logging(verbose: int, quiet: bool = False, fmt: str = "text") -> None:
     """``-q``: warnings and errors only; default: what happens (INFO); ``-v``: the library's
     debug detail; ``-vv``: also asyncio's and every other library's debug lines."""
@@ -46,7 +60,7 @@ def setup_logging(verbose: int, quiet: bool = False, fmt: str = "text") -> None:
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(message)s", "%H:%M:%S"))
+        handler.setFormatter(_TextFormatter())
     ours = logging.getLogger("soupbintcp")
     ours.handlers[:] = [handler]
     ours.setLevel(level)

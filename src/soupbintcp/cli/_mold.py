@@ -338,7 +338,12 @@ def record_command(
     help="Journal cache of the multicast session; a restart resumes it.",
 )
 @credential_options
-@click.option("--no-auth", is_flag=True, help="Accept any username and password.")
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Accept any username and password, whatever SOUPBINTCP_USER and SOUPBINTCP_PASSWORD "
+    "say (with --user, --password or --credentials-file given too: an error).",
+)
 @_interface
 @_session
 @click.pass_context

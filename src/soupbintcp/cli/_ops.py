@@ -14,7 +14,7 @@ import click
 
 import soupbintcp
 
-from ._common import ADDRESS, UserError, plural, stderr
+from ._common import ADDRESS, UserError, describe_error, plural, stderr
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +40,25 @@ def status_option(function: F) -> F:
     )(function)
 
 
+def bind_metrics(metrics: tuple[str, int] | None) -> Any:
+    """The metrics endpoint of `--metrics`, bound now with nothing in it yet (None without
+    `--metrics`): a command binds it before it publishes or accepts anything, so that a
+    busy port or a missing extra stops it before it has changed anything. `UserError` if
+    it cannot be."""
+    if metrics is None:
+        return None
+    try:
+        from soupbintcp.metrics import serve_metrics
+    except ImportError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        return serve_metrics(metrics)
+    except OSError as exc:
+        raise UserError(
+            f"cannot serve metrics on {metrics[0]}:{metrics[1]}: {describe_error(exc)}"
+        ) from None
+
+
 @contextlib.asynccontextmanager
 async def operations(
     metrics: tuple[str, int] | None,
@@ -47,21 +66,20 @@ async def operations(
     status_of: soupbintcp.Server | None = None,
     status_interval: float | None = None,
     gateway: object | None = None,
+    endpoint: Any = None,
 ) -> AsyncIterator[None]:
     """A metrics endpoint for `sources` (and a replicated feed's `gateway`) and status lines
-    for `status_of`, while inside."""
-    endpoint = None
-    if metrics is not None:
-        try:
-            from soupbintcp.metrics import GatewayCollector, serve_metrics
-        except ImportError as exc:
-            raise UserError(str(exc)) from None
+    for `status_of`, while inside. `endpoint`: one `bind_metrics` made already, to serve
+    them from (it is closed on the way out)."""
+    if endpoint is None:
+        endpoint = bind_metrics(metrics)
+    if endpoint is not None:
+        from soupbintcp.metrics import GatewayCollector
+
         if gateway is not None:
             sources = (*sources, GatewayCollector(gateway))
-        try:
-            endpoint = serve_metrics(metrics, *sources)
-        except OSError as exc:
-            raise UserError(f"cannot serve metrics on {metrics[0]}:{metrics[1]}: {exc}") from None
+        for source in sources:
+            endpoint.add_source(source)
         stderr.print(f"metrics on {endpoint.url}")
     status = None
     if status_of is not None and status_interval is not None:

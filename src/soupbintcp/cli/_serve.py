@@ -17,6 +17,7 @@ from ._common import (
     DEFAULT_STORE,
     UserError,
     credential_options,
+    describe_error,
     durability_options,
     library_default,
     plural,
@@ -56,7 +57,12 @@ from ._serve_log import is_log_url, serve_log
               "[default: 3, or the cluster's size if smaller].")  # fmt: skip
 @click.option("--session", "session_id", help="Session id (default: the journal's, or SESSION1).")
 @credential_options
-@click.option("--no-auth", is_flag=True, help="Accept any username and password.")
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Accept any username and password, whatever SOUPBINTCP_USER and SOUPBINTCP_PASSWORD "
+    "say (with --user, --password or --credentials-file given too: an error).",
+)
 @click.option(
     "--import-binaryfile",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -203,7 +209,17 @@ def command(
     ssl_context = None
     if tls_cert is not None:
         ssl_context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(tls_cert, tls_key)
+        try:
+            ssl_context.load_cert_chain(tls_cert, tls_key)
+        except (_ssl.SSLError, OSError) as exc:
+            key = f" with key {tls_key}" if tls_key else " (the key in the same file)"
+            raise UserError(
+                f"cannot load the TLS certificate {tls_cert}{key}: give a PEM certificate "
+                "chain and its private key (--tls-key if it is in its own file), unencrypted, "
+                "that belong together (OpenSSL could not read them as such)"
+                if isinstance(exc, _ssl.SSLError)
+                else f"cannot load the TLS certificate {tls_cert}{key}: {describe_error(exc)}"
+            ) from None
     elif tls_key is not None:
         raise UserError("--tls-key needs --tls-cert")
     if is_log_url(store_spec):

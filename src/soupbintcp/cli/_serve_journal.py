@@ -15,9 +15,9 @@ import soupbintcp
 from soupbintcp.gateways import soupbintcp_to_mold
 from soupbintcp.store import FileStore
 
-from ._common import plural, stderr
+from ._common import UserError, describe_error, plural, stderr
 from ._generate import generate, into_store
-from ._ops import operations
+from ._ops import bind_metrics, operations
 from ._replay import replay
 
 __all__ = ["Plan", "ServeOptions", "anyone", "remove_journal", "serve_journal"]
@@ -78,9 +78,37 @@ async def serve_journal(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     auth = {"credentials": credentials} if credentials is not None else {"authenticate": anyone}
-    server = await soupbintcp.serve(
-        listen, store=store, session_id=session_id, **vars(options), **auth
-    )
+    # Everything the command needs is bound before anything is published: a busy port or a
+    # missing extra stops it here, with the journal as it was (and the session open).
+    endpoint = bind_metrics(plan.metrics)
+    try:
+        server = await soupbintcp.serve(
+            listen, store=store, session_id=session_id, **vars(options), **auth
+        )
+    except BaseException:
+        if endpoint is not None:
+            endpoint.close()
+        raise
+    try:
+        return await _serve(server, store, session_id, credentials, options, plan, listening,
+                            stop, endpoint)  # fmt: skip
+    finally:
+        if endpoint is not None:
+            endpoint.close()
+
+
+async def _serve(
+    server: soupbintcp.Server,
+    store: FileStore,
+    session_id: str,
+    credentials: dict[str, str] | None,
+    options: ServeOptions,
+    plan: Plan,
+    listening: list[bool],
+    stop: asyncio.Event,
+    endpoint: Any,
+) -> int:
+    loop = asyncio.get_running_loop()
     listening.append(True)
     host, port = server.address[:2]
     stderr.print(
@@ -90,29 +118,40 @@ async def serve_journal(
         + ("" if credentials is not None else " (any login accepted)")
     )
     multicast = None
-    if plan.mold is not None:
-        group, request_listen, interface, ttl = plan.mold
-        multicast = await soupbintcp_to_mold(
-            server, group, request_listen, interface=interface, ttl=ttl
-        )
-        where = multicast.requests.address
-        stderr.print(
-            f"also on MoldUDP64 {group[0]}:{group[1]}, re-requests on {where[0]}:{where[1]}"
-        )
-    tasks = []
-    if plan.generate:
-        tasks.append(loop.create_task(generate(into_store(server), plan.generate, stop)))
-    if plan.replay is not None or plan.end_after_replay:
-        tasks.append(loop.create_task(_replay_then_end(server, plan, stop)))
-    mold_drivers = () if multicast is None else (multicast.transmitter, multicast.requests)
+    tasks: list[asyncio.Task[None]] = []
+    failed: list[BaseException] = []
+    stopped = False  # by the operator (Ctrl-C, SIGTERM): only then may the session end
+
+    def task_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            failed.append(exc)
+            stop.set()
+
     try:
+        if plan.mold is not None:
+            group, request_listen, interface, ttl = plan.mold
+            multicast = await soupbintcp_to_mold(
+                server, group, request_listen, interface=interface, ttl=ttl
+            )
+            where = multicast.requests.address
+            stderr.print(
+                f"also on MoldUDP64 {group[0]}:{group[1]}, re-requests on {where[0]}:{where[1]}"
+            )
+        mold_drivers = () if multicast is None else (multicast.transmitter, multicast.requests)
         async with operations(plan.metrics, server, *mold_drivers, status_of=server,
-                              status_interval=plan.status_interval):  # fmt: skip
+                              status_interval=plan.status_interval, endpoint=endpoint):  # fmt: skip
+            if plan.generate:
+                tasks.append(loop.create_task(generate(into_store(server), plan.generate, stop)))
+            if plan.replay is not None or plan.end_after_replay:
+                tasks.append(loop.create_task(_replay_then_end(server, plan, stop)))
+            for task in tasks:
+                task.add_done_callback(task_done)
             await stop.wait()
+            stopped = not failed
     finally:
-        for task in tasks:
-            await task
-        if plan.end_on_stop and not server.session_ended:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if stopped and plan.end_on_stop and not server.session_ended:
             await server.end_session()
             if multicast is not None:
                 await multicast.end_session()
@@ -124,6 +163,8 @@ async def serve_journal(
             f"stopped: session {session_id!r} {ended}, journal holds "
             f"{plural(store.count, 'message')}"
         )
+    if failed:
+        raise UserError(f"cannot publish into {store.path}: {describe_error(failed[0])}") from None
     return 0
 
 

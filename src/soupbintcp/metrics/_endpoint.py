@@ -213,6 +213,11 @@ class MetricsEndpoint:
         """Serve `collector`'s metrics too (any prometheus-client collector)."""
         self.registry.register(collector)
 
+    def add_source(self, source: object, *, peer_labels: bool = True) -> None:
+        """Serve the metrics of `source` too (what `serve_metrics` takes): an endpoint can
+        be bound first, before what it reports on exists or starts."""
+        self.registry.register(collector_for(source, peer_labels=peer_labels))
+
     def add_gauge(
         self,
         name: str,

@@ -178,7 +178,8 @@ def _journal(status: ServerStatus) -> Iterator[Metric]:
     yield histogram
     yield _counter(
         "soupbintcp_journal_flush_failures",
-        "Flushes that raised (the server retries).",
+        "Writes to the journal that failed (a full disk...): flushes (the server retries)"
+        " and appends (publish raised).",
         status.stats.flush_failures,
     )
 
