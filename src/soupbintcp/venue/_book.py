@@ -148,9 +148,15 @@ class Book:
             return None
         return next(iter(other.levels[key].values()))
 
-    def depth(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """(bids, asks) as [(price, shares)] per level, best first (hidden orders included)."""
-        return (
-            [(-k, sum(o.open for o in self.bids.levels[k].values())) for k in self.bids.keys],
-            [(k, sum(o.open for o in self.asks.levels[k].values())) for k in self.asks.keys],
-        )
+    def depth(self, visible: bool = False) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(bids, asks) as [(price, shares)] per level, best first; hidden orders included
+        unless ``visible`` (what the market data shows)."""
+        sides = []
+        for side in (self.bids, self.asks):
+            levels = []
+            for key in side.keys:
+                shares = sum(o.open for o in side.levels[key].values() if o.visible or not visible)
+                if shares:
+                    levels.append((side.sign * key, shares))
+            sides.append(levels)
+        return sides[0], sides[1]

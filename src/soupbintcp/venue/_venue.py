@@ -52,7 +52,8 @@ class Venue:
     in memory); the same day resumes unless ``new_day``. ``credentials``: {user: password}
     (None: any login is taken). ``cancel_on_disconnect``: an account's orders are cancelled
     when its last connection goes. ``bots``/``seed``: seeded market makers and takers.
-    ``mold_group`` (and ``mold_request_listen``): also transmit the ITCH feed on MoldUDP64.
+    ``mold_group`` (and ``mold_request_listen``): also transmit the ITCH feed on MoldUDP64
+    (``mold_interface``, ``mold_ttl``: 0 keeps it on this host).
     ``clock``: nanoseconds since midnight (UTC by default).
     """
 
@@ -71,6 +72,7 @@ class Venue:
         mold_group: Address | None = None,
         mold_request_listen: Address | None = None,
         mold_interface: str | None = "127.0.0.1",
+        mold_ttl: int = 0,
         clock: Any = utc_clock,
         heartbeat_interval: float = 1.0,
     ) -> None:
@@ -82,7 +84,7 @@ class Venue:
         self._credentials = dict(credentials) if credentials is not None else None
         self.cancel_on_disconnect = cancel_on_disconnect
         self._bot_count, self.seed = bots, seed
-        self._mold = (mold_group, mold_request_listen, mold_interface)
+        self._mold = (mold_group, mold_request_listen, mold_interface, mold_ttl)
         self._clock = clock
         self._heartbeat = heartbeat_interval
         self._now = 0
@@ -135,10 +137,10 @@ class Venue:
             self._resume()
         else:
             self._act("S", "")
-        group, request_listen, interface = self._mold
+        group, request_listen, interface, ttl = self._mold
         if group is not None:
             self._transmitter = await transmit(
-                self._itch_store, group, interface=interface, first=1
+                self._itch_store, group, interface=interface, ttl=ttl, first=1
             )
             if request_listen is not None:
                 self._requests = await serve_requests(self._itch_store, request_listen)
@@ -192,6 +194,11 @@ class Venue:
     def itch_address(self) -> Address:
         assert self.itch_server is not None
         return self.itch_server.address
+
+    @property
+    def mold_request_address(self) -> Address | None:
+        """The MoldUDP64 re-request server's address, if there is one."""
+        return self._requests.address if self._requests is not None else None
 
     @property
     def itch_store(self) -> MessageStore:
