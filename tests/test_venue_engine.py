@@ -173,8 +173,8 @@ def test_ioc_trades_what_it_can_and_cancels_the_rest() -> None:
         ("b", "OrderExecuted"),
         ("b", "OrderCanceled"),
     ]
-    assert engine.outbound[2][1].liquidity_flag is ouch.LiquidityFlag.ADDED_NON_DISPLAYED
-    assert engine.outbound[4][1].reason is CancelReason.IMMEDIATE_OR_CANCEL
+    assert engine.outbound[2][1].liquidity_flag is ouch.LiquidityFlag.ADDED_NON_DISPLAYED  # type: ignore[attr-defined]
+    assert engine.outbound[4][1].reason is CancelReason.IMMEDIATE_OR_CANCEL  # type: ignore[attr-defined]
     assert [e[0] for e in engine.market] == ["P"]  # hidden: only the trade is published
     assert engine.books["AAPL"].depth() == ([], [])
 

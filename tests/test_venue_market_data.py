@@ -65,7 +65,7 @@ def random_flow(venue: Venue, orders: int, seed: int) -> None:
 
 
 def venue_orders(venue: Venue) -> dict[int, list[object]]:
-    """Every displayed resting order as the ITCH book keeps it: ref -> [locate, side, shares, price]."""
+    """Every displayed resting order as ItchBook keeps it: ref -> [locate, side, shares, price]."""
     locates = venue.market_data.locates
     return {
         o.ref: [locates[o.symbol], "B" if o.buy else "S", o.open, o.price]
