@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 
@@ -27,10 +27,11 @@ def format_option(func: F, flag: str = "--format", dest: str = "fmt") -> F:
 def decode_option(func: F) -> F:
     return click.option(
         "--decode",
-        type=click.Choice(["none", "itch50"]),
+        type=click.Choice(["none", "itch50", "ouch50"]),
         default="none",
         show_default=True,
-        help="itch50: show each message's ITCH 5.0 type and fields (the 'itch' extra).",
+        help="itch50: show each message's ITCH 5.0 type and fields (the 'itch' extra); "
+        "ouch50: OUCH 5.0 outbound messages (an account's stream).",
     )(func)
 
 
@@ -38,6 +39,42 @@ def utc_ns(time_ns: int) -> str:
     """A time in nanoseconds since the epoch as ISO 8601 UTC with all nine digits."""
     moment = dt.datetime.fromtimestamp(time_ns // 1_000_000_000, dt.UTC)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{time_ns % 1_000_000_000:09d}Z"
+
+
+class _Ouch:
+    """OUCH 5.0 outbound messages read the way `itch.Decoder` reads ITCH: never raising, bytes
+    that are not OUCH counted in `warnings` and shown as hex."""
+
+    def __init__(self) -> None:
+        self.warnings = 0
+
+    def decode(self, data: bytes) -> Any:
+        from soupbintcp import ouch
+
+        try:
+            return ouch.decode_outbound(data)
+        except ouch.OuchError as exc:
+            self.warnings += 1
+            return (bytes(data[:1]).decode("latin-1"), str(exc), bytes(data).hex())
+
+    @staticmethod
+    def to_text(message: Any) -> str:
+        from soupbintcp import ouch
+
+        if isinstance(message, ouch.Message):
+            return ouch.to_text(message)
+        letter, error, raw = message
+        return f"{letter or '-'} undecodable ({error}): {raw}"
+
+    @staticmethod
+    def to_json(message: Any) -> str:
+        from soupbintcp import ouch
+
+        if isinstance(message, ouch.Message):
+            return ouch.to_json(message)
+        letter, error, raw = message
+        fields = {"type": letter, "name": "undecodable", "hex": raw, "error": error}
+        return json.dumps(fields)
 
 
 def _text(data: bytes) -> str:
@@ -63,6 +100,9 @@ class MessagePrinter:
                 raise UserError(str(exc)) from None
             self._itch = itch
             self._decoder = itch.Decoder()
+        elif decode == "ouch50":
+            self._itch = _Ouch  # type: ignore[assignment]
+            self._decoder = _Ouch()  # type: ignore[assignment]
 
     @property
     def warnings(self) -> int:

@@ -48,6 +48,7 @@ from ._errors import (
     UnknownTag,
 )
 from ._fields import MARKET_PRICE, MAX_PRICE, PRICE_SCALE, Message, to_decimal, to_ticks
+from ._format import describe, to_json, to_text
 from ._inbound import (
     AccountQueryRequest,
     CancelOrderRequest,
@@ -181,8 +182,11 @@ __all__ = [
     "decode",
     "decode_inbound",
     "decode_outbound",
+    "describe",
     "encode",
     "find_option",
     "to_decimal",
+    "to_json",
+    "to_text",
     "to_ticks",
 ]

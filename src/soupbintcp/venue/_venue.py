@@ -336,7 +336,10 @@ class Venue:
         if engine.outbound:
             out, engine.outbound = engine.outbound, []
             bots = self.bot_accounts
+            debug = log.isEnabledFor(logging.DEBUG)
             for account, message in out:
+                if debug:
+                    log.debug("%s <- %r", account, message)
                 if account not in bots:
                     self._publish(account, message.encode())
         if engine.market:
