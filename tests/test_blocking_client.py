@@ -794,7 +794,8 @@ def test_a_second_reader_does_not_replace_a_run_in_use(srv: Harness) -> None:
     for thread in threads:
         thread.start()
     waiters = vars(client._cond)["_waiters"]
-    wait_until(lambda: len(waiters) == 2, what="both readers waiting")
+    # One reads the socket itself, the other waits for it (or both wait for the I/O thread).
+    wait_until(lambda: len(waiters) + client._app_reading == 2, what="both readers waiting")
     chunk = [wire(b"S", b"%d" % i) for i in (1, 2, 3)] + [wire(b"H")]
     chunk += [wire(b"S", b"%d" % i) for i in (4, 5, 6)] + [wire(b"Z")]
     srv.call(lambda: srv.server.send_raw(b"".join(chunk)))

@@ -6,48 +6,57 @@ has accepted the login; `receive_msg(timeout=...)` hands out messages in stream 
 
 Threading model
 ---------------
-Each `BlockingClient` runs one background daemon thread, the I/O thread. It alone owns the
-socket and the selector: it connects (TCP and TLS, non-blocking, interruptible), sends the
-Login Request, reads into the session, runs the session's timers (heartbeats flow while the
-application is busy elsewhere), sends what the session returns, and reconnects with backoff.
-The application's threads never touch the socket.
+Each `BlockingClient` runs one background daemon thread, the I/O thread: it connects (TCP
+and TLS, non-blocking, interruptible), sends the Login Request, runs the session's timers
+(heartbeats flow while the application is busy elsewhere), reconnects with backoff, and
+reads and writes the socket whenever no application thread does. On a logged-in plain-TCP
+connection (Linux: epoll) the application's threads do their own round trip, with no
+hand-off between threads:
 
+* Sending: `send_unseq_data()` asks the session for the bytes under the lock and, when
+  nothing is queued before them, writes them to the socket itself (non-blocking); what does
+  not fit, and everything on TLS, is queued for the I/O thread and it is woken through a
+  socketpair. The I/O thread writes under the same lock, so bytes never overtake each other.
+* Receiving: a thread waiting in `receive_msg()` / `receive_batch()` / `receive_frames()`
+  with nothing queued reads the socket itself while nobody else does (`_read_lock`); the
+  socket is then out of the I/O thread's read set, so the answer wakes only the thread
+  that waits for it. The I/O thread looks every 10 ms whether that thread is still reading
+  and watches the socket again once nobody is: bytes that arrive while the application is
+  away are read into the queue, heartbeats and the end of the connection seen, within that.
+  The end of a connection (EOF, an error, a protocol error) is always the I/O thread's to
+  handle; it shuts the socket down first, which gets a waiting reader out of `poll()`.
+  Other waiting threads wait on the condition for whoever reads. `busy_poll=` makes the
+  reading thread spin that long before it sleeps in `poll()`.
 * One lock, `_lock` (with the `threading.Condition` `_cond` over it), guards all shared
   state: the `ClientSession`, the queue of received messages, the outbound buffer and the
-  end-of-session state. The I/O thread holds it only while it feeds received bytes to the
-  session, runs a timer or queues what came out; never while it blocks in `select()`,
-  `recv()`, `send()` or `connect()`.
-* Receiving: the I/O thread appends runs of messages to a deque and notifies the condition;
-  `receive_msg()` / `receive_batch()` take them off under the lock, waiting on the condition
-  (with the caller's timeout) when the deque is empty. Within a run `receive_msg()` takes no
-  lock: it calls `next()` on the run's list iterator, which is atomic. Several threads may
-  read at once; each message goes to exactly one of them.
-* Sending: `send_unseq_data()`, `send_debug()`, `logout()` and `close()` ask the session for
-  the bytes under the lock, append them to the outbound buffer and wake the I/O thread
-  through a socketpair; only the I/O thread writes to the socket (non-blocking `send()`,
-  keeping what did not fit for the next writable event, and the same bytes for a TLS retry).
-  The same wake-up carries "resume reading" (the application drained the queue below a
-  quarter of `max_queue`) and "stop" (the session ended).
-* Back-pressure: with `max_queue` messages queued the I/O thread stops reading the socket;
-  it tells the session (`reading_paused`/`reading_resumed`), so our own pause is not taken
-  for a dead link, and heartbeats keep flowing. After a Logout Request it reads on whatever
-  the queue holds, so the server's close is seen at once.
-* `on_status` runs in the I/O thread, outside the lock: keep it short, it delays heartbeats,
-  and do not wait in it for messages.
+  end-of-session state. Nobody holds it while blocking in `select()`, `poll()`, `recv()`
+  or `connect()`. Within a run `receive_msg()` takes no lock: it calls `next()` on the
+  run's iterator, which is atomic. Several threads may read at once; each message goes to
+  exactly one of them.
+* Back-pressure: with `max_queue` messages queued nobody reads the socket; the session is
+  told (`reading_paused`/`reading_resumed`), so our own pause is not taken for a dead link,
+  and heartbeats keep flowing. After a Logout Request the queue does not stop reading, so
+  the server's close is seen at once.
+* `on_status` runs in the I/O thread, outside the lock (events an application thread read
+  are handed to it): keep it short, it delays heartbeats, and do not wait in it for
+  messages.
 * `close()` is idempotent and joins the I/O thread with a bounded timeout.
 """
 
 from __future__ import annotations
 
+import selectors
+import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Final, Self, Unpack
+from collections.abc import Callable, Iterator
+from typing import Final, Self, TypeVar, Unpack
 
 from .._errors import ConnectionLost, LocalProtocolError, SessionEnded
 from .._session._client import ClientSession, ClientState
 from .._session._events import BatchItem, FramesItem, Message
 from ._blocking_io import BlockingIO, Stopped
+from ._blocking_read import read_directly
 from ._core import LIVE_FOR_LOGOUT, log
 from ._options import Address, Addresses, ClientConfig, ConnectOptions
 from ._reconnect import Attempts, CloseReason
@@ -56,6 +65,7 @@ __all__ = ["BlockingClient", "connect"]
 
 #: How long `close()` waits for the I/O thread.
 _JOIN_TIMEOUT: Final = 5.0
+_T = TypeVar("_T")
 
 
 class BlockingClient(BlockingIO):
@@ -66,11 +76,13 @@ class BlockingClient(BlockingIO):
     `reconnects` and `failovers` count logins after the first and logins at another address.
     """
 
-    def __init__(self, config: ClientConfig, session: ClientSession) -> None:
+    def __init__(
+        self, config: ClientConfig, session: ClientSession, busy_poll: float = 0.0
+    ) -> None:
         self._init_core(config, session)
         self._init_io()
+        self._busy_poll = busy_poll
         self._connect_error: BaseException | None = None  # why the first login failed
-        self._thread: threading.Thread | None = None
 
     # --- public API ------------------------------------------------------------------------
 
@@ -91,22 +103,14 @@ class BlockingClient(BlockingIO):
         msg = next(self._run, None)  # within a run, no lock
         if msg is not None:
             return msg
-        with self._lock:
-            deadline: float | None = None
-            while (msg := self._take_one()) is None:
-                deadline = self._wait(timeout, deadline)
-            return msg
+        return self._await(self._take_one, timeout)
 
     def receive_batch(self, timeout: float | None = None) -> list[BatchItem]:
         """Everything received so far (at least one message, waiting up to `timeout` if there
         is none): runs of sequenced payloads as `SequencedMessages(first_sequence, messages)`
         and unsequenced messages as `UnsequencedData`, in stream order. Raises as
         `receive_msg`."""
-        with self._lock:
-            deadline: float | None = None
-            while not (out := self._all_or_end()):
-                deadline = self._wait(timeout, deadline)
-            return out
+        return self._await(self._all_or_end, timeout)
 
     def receive_frames(self, timeout: float | None = None) -> list[FramesItem]:
         """As `receive_batch`, but each run of sequenced messages as a zero-copy view:
@@ -115,11 +119,7 @@ class BlockingClient(BlockingIO):
         order, across reconnects, like every other path (they may be mixed). From the first
         call on, runs are kept as views as they arrive; runs received before it are copied
         into one buffer each."""
-        with self._lock:
-            deadline: float | None = None
-            while not (out := self._frames_or_end()):
-                deadline = self._wait(timeout, deadline)
-            return out
+        return self._await(self._frames_or_end, timeout)
 
     def __iter__(self) -> Self:
         """Iterating yields messages until End of Session (or logout, or close); other errors
@@ -144,7 +144,19 @@ class BlockingClient(BlockingIO):
         """Send an Unsequenced Data packet (best effort, as the protocol says)."""
         with self._lock:
             self._check_send(self._live)
-            self._write(self._session.send_unsequenced(data, time.monotonic()))
+            out = self._session.send_unsequenced(data, time.monotonic())
+            sock = self._sock
+            if sock is not None and not self._out and self._inflight is None:
+                # Nothing queued before it: this thread writes it (no wake-up of the I/O
+                # thread); what does not fit now, or an error, is left to the I/O thread.
+                try:
+                    n = sock.send(out)
+                except OSError:
+                    n = 0
+                if n == len(out):
+                    return
+                out = out[n:]
+            self._write(out)
 
     def send_debug(self, text: str) -> None:
         """Send a Debug packet carrying `text` (ASCII) to the server."""
@@ -208,6 +220,51 @@ class BlockingClient(BlockingIO):
             raise TimeoutError(f"no message received within {timeout:g} s")
         self._cond.wait(remaining)
         return deadline
+
+    def _await(self, take: Callable[[], _T | None], timeout: float | None) -> _T:
+        """What `take()` (called with _lock held) gives once it gives something. Meanwhile
+        this thread reads the socket itself if nobody else does (no hand-off from the I/O
+        thread), else waits for whoever does."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        cond_deadline: float | None = None
+        while True:
+            with self._lock:
+                out = take()
+                if out:
+                    return out
+                sock = self._claim()
+                if sock is None:
+                    cond_deadline = self._wait(timeout, cond_deadline)
+                    continue
+            try:
+                read_directly(self, sock, deadline, self._busy_poll)
+            finally:
+                # The I/O thread watches the socket again at its next look (within
+                # `_REARM`), not now: it would be woken by the answer to our next request.
+                with self._lock:
+                    self._app_reading = False
+                    self._read_lock.release()
+            if deadline is not None and time.monotonic() >= deadline:
+                with self._lock:
+                    if out := take():
+                        return out
+                assert timeout is not None
+                raise TimeoutError(f"no message received within {timeout:g} s")
+
+    def _claim(self) -> socket.socket | None:
+        """The socket, for this thread to read until something arrives, if it may (with
+        _lock held): logged in over plain TCP, reading not paused, nobody else reading.
+        The I/O thread then stops watching it for reading."""
+        sock = self._sock
+        if sock is None or self._paused or not self._read_lock.acquire(blocking=False):
+            return None
+        self._app_reading = True
+        if self._mask & selectors.EVENT_READ:
+            self._set_mask(sock, self._mask & ~selectors.EVENT_READ)
+        if not self._ticking:  # the I/O thread may sleep for a second: let it look soon
+            self._ticking = True
+            self._wake()
+        return sock
 
     def _write(self, data: bytes) -> None:
         was_empty = not self._out
@@ -317,6 +374,8 @@ def connect(
     password: str,
     session_id: str = "",
     sequence: int = 1,
+    *,
+    busy_poll: float = 0.0,
     **options: Unpack[ConnectOptions],
 ) -> BlockingClient:
     """Connect, log in and return the session once the server has accepted the login.
@@ -332,8 +391,15 @@ def connect(
     `LoginRejected`, `LoginTimeout`, `OSError` (unreachable),
     `ConnectionLost` (no connection within `connect_timeout`) or a `ProtocolError` if the
     first login does not succeed.
+
+    `busy_poll` [0.0 s]: a thread waiting in `receive_msg()` / `receive_batch()` that reads
+    the socket itself spins this long on it before sleeping in `poll()`: a few µs less per
+    round trip, for programs that pin the thread to a core of its own (it burns that core
+    while it spins).
     """
+    if busy_poll < 0:
+        raise LocalProtocolError(f"busy_poll must be 0 or more, not {busy_poll}")
     config = ClientConfig.of(address, username, password, **options)
-    client = BlockingClient(config, config.options.session(session_id, sequence))
+    client = BlockingClient(config, config.options.session(session_id, sequence), busy_poll)
     client._start()
     return client

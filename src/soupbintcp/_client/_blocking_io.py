@@ -3,8 +3,11 @@
 selector here). See `_blocking` for the threading model.
 
 Layer 3. The I/O thread holds `_lock` only while it feeds received bytes to the session,
-runs a timer or queues what came out; never while it blocks in `select()`, `recv()`,
-`send()` or `connect()`.
+runs a timer, writes what is queued (non-blocking) or queues what came out; never while it
+blocks in `select()`, `recv()` or `connect()`. While an application thread reads the socket
+itself (`_blocking_read`), the socket is out of the selector's read set (the I/O thread is
+not woken by the answer it will not read) and `_read_lock` keeps the two from reading at
+once.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ from ._reconnect import CloseReason, ended_by
 __all__ = ["BlockingIO", "Stopped"]
 
 _RECV_SIZE: Final = 256 * 1024
+#: While an application thread reads the socket itself, how often the I/O thread looks whether
+#: it has left (then it watches the socket again: bytes that arrive while the application is
+#: away are read into the queue, heartbeats and the end of the connection seen, within this).
+_REARM: Final = 0.01
+#: Whether an application thread may change the socket's events while the I/O thread waits
+#: in the selector, and have them apply at once: epoll (Linux) does; other selectors keep
+#: every read in the I/O thread.
+_SHARED_SELECTOR: Final = selectors.DefaultSelector is getattr(selectors, "EpollSelector", None)
 #: How long the I/O thread tries to get a final Logout Request out before closing.
 _LINGER: Final = 1.0
 
@@ -56,6 +67,22 @@ class BlockingIO(ClientCore):
         self._write_wants_read = False  # TLS: send() needs the socket readable
         self._conn_logged_in = False  # the current connection got Login Accepted
         self._conn_dead = False  # the current connection is gone
+        # --- the direct path: application threads on the socket (guarded by _lock) ---
+        #: Held by whoever reads the socket (taken after `_lock`, never waited for under it).
+        self._read_lock = threading.Lock()
+        #: The logged-in plain-TCP socket application threads may use, else None (TLS, and
+        #: selectors that do not see another thread's changes, go through the I/O thread).
+        self._sock: socket.socket | None = None
+        self._mask = 0  # the socket's events in the selector
+        self._app_reading = False  # an application thread reads the socket
+        self._ticking = False  # the I/O thread looks every _REARM s whether it still does
+        #: What an application thread found while reading, for the I/O thread: the error
+        #: that ends the connection, and events for `on_status` (it runs in the I/O thread).
+        self._handover_error: Exception | None = None
+        self._status_backlog: list[Event] = []
+        self._direct_ok = False  # the current connection may take the direct path
+        self._conn_sock: socket.socket | None = None  # the current connection's socket
+        self._thread: threading.Thread | None = None  # the I/O thread
 
     def _now(self) -> float:
         return time.monotonic()
@@ -145,7 +172,8 @@ class BlockingIO(ClientCore):
         self._inflight = None
         self._read_wants_write = self._write_wants_read = False
         self._conn_logged_in = self._conn_dead = False
-        mask = 0
+        self._conn_sock = sock
+        self._mask = 0
         try:
             with self._lock:
                 if self._end is not None:
@@ -153,29 +181,40 @@ class BlockingIO(ClientCore):
                 self._out.clear()
                 self._out += self._session.login(time.monotonic())
                 self._live = True
+                self._forget_handover()
+                self._direct_ok = tls is None and _SHARED_SELECTOR
                 self._unpause()
             while True:
                 err = self._flush(sock)
                 if err is not None or self._conn_dead:
                     return err, self._conn_logged_in
+                status: list[Event] = []
                 with self._lock:
                     if self._over():
                         break
+                    if self._handover_error is not None:
+                        return self._handover_error, self._conn_logged_in
+                    if self._status_backlog:
+                        status, self._status_backlog = self._status_backlog, status
                     deadline = self._session.next_timer()
                     paused = self._paused
-                    want_write = bool(self._out)
-                want_write = want_write or self._inflight is not None or self._read_wants_write
-                new_mask = (0 if paused else selectors.EVENT_READ) | (
-                    selectors.EVENT_WRITE if want_write else 0
-                )
-                if new_mask != mask:
-                    if not new_mask:
-                        selector.unregister(sock)
-                    elif not mask:
-                        selector.register(sock, new_mask)
-                    else:
-                        selector.modify(sock, new_mask)
-                    mask = new_mask
+                    want_write = (
+                        bool(self._out) or self._inflight is not None or self._read_wants_write
+                    )
+                    # An application thread that reads the socket itself leaves it out of
+                    # the read set when it is done (putting it back would wake us with the
+                    # answer to its next request): meanwhile we look every `_REARM` s, and
+                    # watch it again once nobody reads it.
+                    if not self._app_reading:
+                        self._ticking = False
+                    ticking = self._ticking
+                    reading = not paused and not self._app_reading
+                    self._set_mask(
+                        sock,
+                        (selectors.EVENT_READ if reading else 0)
+                        | (selectors.EVENT_WRITE if want_write else 0),
+                    )
+                self._report(status)
                 # TLS: bytes already decrypted inside the SSL object wake no selector.
                 buffered = tls is not None and not paused and tls.pending() > 0
                 if buffered:
@@ -184,14 +223,19 @@ class BlockingIO(ClientCore):
                     timeout = None
                 else:
                     timeout = max(0.0, deadline - time.monotonic())
+                if ticking and (timeout is None or timeout > _REARM):
+                    timeout = _REARM
                 ready = buffered
                 for key, _ in selector.select(timeout):
                     if key.fileobj is sock:
                         ready = True
                     else:
                         self._drain_wake()
-                if ready and not paused:
-                    err = self._read(sock, tls)
+                if ready and not paused and self._read_lock.acquire(blocking=False):
+                    try:  # (an application thread that reads it holds the lock)
+                        err = self._read(sock, tls)
+                    finally:
+                        self._read_lock.release()
                     if err is not None or self._conn_dead:
                         return err, self._conn_logged_in
                 err = self._timers()
@@ -206,48 +250,75 @@ class BlockingIO(ClientCore):
                 remaining = linger_until - time.monotonic()
                 if remaining <= 0:
                     break
-                if mask:
-                    selector.unregister(sock)
                 events = selectors.EVENT_READ if self._write_wants_read else selectors.EVENT_WRITE
-                selector.register(sock, events)
-                mask = events
+                with self._lock:
+                    self._sock = None  # the application's threads leave it alone now
+                    self._set_mask(sock, events)
                 selector.select(remaining)
             return None, self._conn_logged_in
         finally:
-            if mask:
-                with contextlib.suppress(KeyError, ValueError):
-                    selector.unregister(sock)
             with self._lock:
+                self._sock = None
+                with contextlib.suppress(KeyError, ValueError):
+                    self._set_mask(sock, 0)
                 self._live = False
                 self._out.clear()
                 self._session.connection_lost()
                 self._cond.notify_all()  # logout() waits for the connection to go
             self._inflight = None
-            sock.close()
+            # An application thread may wait on the socket: wake it (it hands the end to us
+            # and leaves), then close once it has.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with self._read_lock:
+                sock.close()
+
+    def _forget_handover(self) -> None:
+        self._handover_error = None  # a new connection
+
+    def _set_mask(self, sock: socket.socket, mask: int) -> None:
+        """The socket's events in the selector (with _lock held: application threads take
+        it out of the read set while they read it themselves)."""
+        old = self._mask
+        if mask == old:
+            return
+        selector = self._selector
+        if not mask:
+            selector.unregister(sock)
+        elif not old:
+            selector.register(sock, mask)
+        else:
+            selector.modify(sock, mask)
+        self._mask = mask
 
     def _flush(self, sock: socket.socket) -> Exception | None:
-        """Send what can be sent now without blocking."""
-        while True:
-            view = self._inflight
-            if view is None:
-                with self._lock:
+        """Send what can be sent now without blocking. Under `_lock` (the send does not
+        block): application threads write the socket themselves when nothing is queued, and
+        their bytes must not overtake these."""
+        failed: OSError | None = None
+        with self._lock:
+            while True:
+                view = self._inflight
+                if view is None:
                     if not self._out:
                         return None
                     view = memoryview(bytes(self._out))
                     self._out.clear()
-                self._inflight = view
-            try:
-                n = sock.send(view)
-            except (BlockingIOError, InterruptedError, _ssl.SSLWantWriteError):
+                    self._inflight = view
+                try:
+                    n = sock.send(view)
+                except (BlockingIOError, InterruptedError, _ssl.SSLWantWriteError):
+                    self._write_wants_read = False
+                    return None
+                except _ssl.SSLWantReadError:
+                    self._write_wants_read = True
+                    return None
+                except OSError as exc:
+                    failed = exc
+                    break
                 self._write_wants_read = False
-                return None
-            except _ssl.SSLWantReadError:
-                self._write_wants_read = True
-                return None
-            except OSError as exc:
-                return self._lost(exc)
-            self._write_wants_read = False
-            self._inflight = view[n:] if n < len(view) else None
+                self._inflight = view[n:] if n < len(view) else None
+        return self._lost(failed)
 
     def _read(self, sock: socket.socket, tls: _ssl.SSLSocket | None) -> Exception | None:
         """Read what is there (one recv for TCP; for TLS, records until the socket runs dry
@@ -299,6 +370,12 @@ class BlockingIO(ClientCore):
             err = self._dispatch(events, status)
             if err is None:
                 err = self._session.error
+            if threading.current_thread() is not self._thread:
+                # An application thread read it: on_status runs in the I/O thread.
+                if status and self._on_status is not None:
+                    self._status_backlog += status
+                    self._wake()
+                return err
         self._report(status)
         return err
 
@@ -313,6 +390,8 @@ class BlockingIO(ClientCore):
         err = self._act(other)
         if any(type(event) is LoginAccepted for event in other):
             self._conn_logged_in = self._login_ok = True
+            if self._direct_ok:
+                self._sock = self._conn_sock  # application threads may use it from now on
             self._cond.notify_all()
         return err
 
