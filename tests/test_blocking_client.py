@@ -592,12 +592,12 @@ def test_back_pressure_with_a_small_queue_delivers_everything(srv: Harness) -> N
     srv.server.client_heartbeat_timeout = 0.5
     client = srv.connect(max_queue=8, heartbeat_interval=0.05, heartbeat_timeout=0.3)
     srv.publish(*payloads(1, total, size=500))  # ~10 MB: more than the socket buffers hold
-    wait_until(lambda: client._paused, what="reading paused")
+    wait_until(lambda: client._inbox._paused, what="reading paused")
     # Paused for many times the heartbeat timeout: our own pause is not a dead link, and
     # our heartbeats keep the server from dropping us.
     seen = srv.call(lambda: srv.server.client_heartbeats)
     wait_until(lambda: srv.call(lambda: srv.server.client_heartbeats) >= seen + 15)
-    assert client._paused
+    assert client._inbox._paused
     assert not client.is_closed
     assert srv.call(lambda: srv.server.connection_count) == 1
     got = receive_n(client, total)

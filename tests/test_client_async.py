@@ -350,7 +350,7 @@ async def test_reconnect_gives_up_after_max_attempts(scripted: ScriptedServer) -
 async def test_back_pressure_bounds_the_queue(scripted: ScriptedServer) -> None:
     scripted.publish(*msgs(20_000))
     client = await connect(scripted, max_queue=1000)
-    await wait_for(lambda: client._paused, 10)  # a sleep of 0.2 s was not always enough
+    await wait_for(lambda: client._inbox._paused, 10)  # a sleep of 0.2 s was not always enough
     # Reading pauses at the high-water mark; one read (<= 256 KiB) may overshoot it.
     assert client.queued <= 1000 + 256 * 1024 // 9
     got = [(await within(client.receive_msg())).sequence for _ in range(20_000)]

@@ -346,7 +346,7 @@ async def test_async_logout_with_a_full_queue_ends_when_the_server_closes() -> N
         client = await within(
             soupbintcp.connect_async(server.address[:2], USER, PASSWORD, max_queue=100)
         )
-        await wait_for(lambda: client._paused, timeout=10.0)
+        await wait_for(lambda: client._inbox._paused, timeout=10.0)
         await within(client.logout(timeout=3600.0), timeout=30.0)
         assert client.close_reason is CloseReason.LOGOUT
         assert client.queued >= 100
@@ -361,7 +361,7 @@ async def test_blocking_logout_with_a_full_queue_ends_when_the_server_closes() -
         client = await asyncio.to_thread(
             soupbintcp.connect, server.address[:2], USER, PASSWORD, max_queue=100
         )
-        await wait_for(lambda: client._paused, timeout=10.0)
+        await wait_for(lambda: client._inbox._paused, timeout=10.0)
         assert await run_daemon(lambda: client.logout(timeout=3600.0), 30.0)
         assert client.close_reason is CloseReason.LOGOUT
         assert client.queued >= 100

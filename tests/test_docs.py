@@ -57,7 +57,14 @@ def _documented(owner: type, name: str) -> bool:
     return owner is not protocol and hasattr(protocol, name) and _documented(protocol, name)
 
 
+def _owner(klass: type, attr: str) -> type:
+    """The class in `klass`'s MRO that defines `attr`."""
+    return next(base for base in klass.__mro__ if attr in vars(base))
+
+
 def _public_members(module: ModuleType) -> list[str]:
+    """Public names and the public members of public classes, inherited ones included
+    (those our own bases define; Python's and the standard library's are not ours)."""
     names = []
     for name in module.__all__:
         value = getattr(module, name)
@@ -65,9 +72,13 @@ def _public_members(module: ModuleType) -> list[str]:
             names.append(f"{module.__name__}.{name}")
         if not inspect.isclass(value) or issubclass(value, enum.Enum):
             continue
-        for attr, member in vars(value).items():
+        for attr in dir(value):
             if attr.startswith("_"):
                 continue
+            owner = _owner(value, attr)
+            if not owner.__module__.startswith("soupbintcp"):
+                continue
+            member = vars(owner)[attr]
             if isinstance(member, property | classmethod | staticmethod) or inspect.isfunction(
                 member
             ):

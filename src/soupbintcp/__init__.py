@@ -9,6 +9,7 @@ C compiler exists; ``SOUPBINTCP_PURE_PYTHON=1`` forces the pure-Python code, the
 
 from ._client._async import AsyncClient, BatchItem, connect_async
 from ._client._blocking import BlockingClient, connect
+from ._client._figures import Client
 from ._client._reconnect import CloseReason, ReconnectPolicy
 from ._errors import (
     ConfigurationError,
@@ -97,6 +98,7 @@ __all__ = [
     "Authenticate",
     "BatchItem",
     "BlockingClient",
+    "Client",
     "ClientHeartbeat",
     "ClientSession",
     "ClientState",

@@ -20,7 +20,7 @@ from .._session._client import ClientSession, ClientState
 from .._session._events import BatchItem, FramesItem, Message
 from ._async_io import AsyncIO, OnClose, OnMessage
 from ._core import LIVE_FOR_LOGOUT, log
-from ._options import Addresses, ClientConfig, ConnectOptions
+from ._options import Address, Addresses, ClientConfig, ConnectOptions
 from ._reconnect import CloseReason
 
 __all__ = ["AsyncClient", "BatchItem", "connect_async"]
@@ -40,15 +40,80 @@ class AsyncClient(AsyncIO):
         on_msg_coro: OnMessage | None = None,
         on_close_coro: OnClose | None = None,
     ) -> None:
-        self._init_core(config, session)
-        self._init_io(on_msg_coro, on_close_coro)
+        self._init_io(config, session, on_msg_coro, on_close_coro)
 
     # --- public API ------------------------------------------------------------------------
 
     @property
     def queued(self) -> int:
         """Messages received and not yet handed to the application."""
-        return self._unread()
+        return self._inbox._unread()
+
+    # --- what the session knows (read-only) --------------------------------------------------
+
+    @property
+    def session_id(self) -> str:
+        """The session's id, as the server's Login Accepted gave it."""
+        return self._core.session.session_id
+
+    @property
+    def next_sequence(self) -> int:
+        """Sequence number of the next sequenced message to arrive (received messages
+        still queued for the application are counted as arrived)."""
+        return self._core.session.next_sequence
+
+    @property
+    def state(self) -> ClientState:
+        """Where the session is in its life (`ClientState`)."""
+        return self._core.session.state
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the session is over for good (messages received before may still be
+        queued)."""
+        return self._core.inbox._end is not None
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        """Why the session ended (`CloseReason`); None while it has not."""
+        return self._core.close_reason
+
+    @property
+    def address(self) -> Address:
+        """The address of the current (or last) connection attempt; it changes on failover."""
+        return self._core.address
+
+    @property
+    def addresses(self) -> tuple[Address, ...]:
+        """Every address the client may use, in the order it tries them."""
+        return self._core.addresses
+
+    @property
+    def reconnects(self) -> int:
+        """Logins after the first, over all connections."""
+        return self._core.reconnects
+
+    @property
+    def failovers(self) -> int:
+        """Logins at another address than the login before."""
+        return self._core.failovers
+
+    @property
+    def gaps_refused(self) -> int:
+        """Logins refused here because the server would have skipped messages."""
+        return self._core.gaps_refused
+
+    @property
+    def messages_received(self) -> int:
+        """Sequenced messages received since the first login (those still queued for the
+        application included); read on demand, not counted per message."""
+        return self._core.messages_received
+
+    @property
+    def receive_rate(self) -> float:
+        """Messages received per second, over the time since this was last computed (at
+        least a second: reading it more often gives the same figure until a second passed)."""
+        return self._core.receive_rate
 
     async def receive_msg(self) -> Message:
         """The next message, sequenced or not, in stream order.
@@ -57,11 +122,11 @@ class AsyncClient(AsyncIO):
         received before it has been handed out; the session's own error otherwise
         (`LoginRejected`, `HeartbeatTimeout`, `ConnectionLost`, `SequenceGap`, ...).
         """
-        msg = next(self._run, None)
+        msg = next(self._inbox._run, None)
         if msg is not None:
             return msg
         # Checked after every wait too: another consumer may have started a run.
-        while (msg := self._take_one()) is None:
+        while (msg := self._inbox._take_one()) is None:
             await self._wait()
         return msg
 
@@ -70,7 +135,7 @@ class AsyncClient(AsyncIO):
         runs of sequenced payloads as `SequencedMessages(first_sequence, messages)` and
         unsequenced messages as `UnsequencedData`, in stream order. Raises as `receive_msg`.
         """
-        while not (out := self._all_or_end()):
+        while not (out := self._core.all_or_end()):
             await self._wait()
         return out
 
@@ -81,7 +146,7 @@ class AsyncClient(AsyncIO):
         order, across reconnects, like every other path (they may be mixed). From the first
         call on, runs are kept as views as they arrive; runs received before it are copied
         into one buffer each."""
-        while not (out := self._frames_or_end()):
+        while not (out := self._core.frames_or_end()):
             await self._wait()
         return out
 
@@ -89,7 +154,7 @@ class AsyncClient(AsyncIO):
         return self
 
     async def __anext__(self) -> Message:
-        msg = next(self._run, None)  # receive_msg's fast path, without its await
+        msg = next(self._inbox._run, None)  # receive_msg's fast path, without its await
         if msg is not None:
             return msg
         try:
@@ -107,25 +172,25 @@ class AsyncClient(AsyncIO):
 
     def send_unseq_data(self, data: bytes) -> None:
         """Send an Unsequenced Data packet (best effort, as the protocol says)."""
-        self._check_send(self._transport is not None)
+        self._core.check_send(self._transport is not None)
         assert self._transport is not None
-        self._transport.write(self._session.send_unsequenced(data, self._loop.time()))
+        self._transport.write(self._core.session.send_unsequenced(data, self._loop.time()))
 
     def send_debug(self, text: str) -> None:
         """Send a Debug packet carrying `text` (ASCII) to the server."""
         if self._transport is None:
             raise LocalProtocolError("cannot send: not connected")
-        self._transport.write(self._session.send_debug(text, self._loop.time()))
+        self._transport.write(self._core.session.send_debug(text, self._loop.time()))
 
     async def logout(self, timeout: float = 5.0) -> None:
         """Send a Logout Request and wait (up to `timeout`) for the server to close. It
         returns as soon as the close is seen, however many messages are queued unread."""
-        if self._end is not None:
+        if self._core.end is not None:
             return
         self._stop_reconnecting()
-        if self._transport is not None and self._session.state in LIVE_FOR_LOGOUT:
-            self._transport.write(self._session.logout(self._loop.time()))
-            self._unpause()
+        if self._transport is not None and self._core.session.state in LIVE_FOR_LOGOUT:
+            self._transport.write(self._core.session.logout(self._loop.time()))
+            self._core.unpause()
             protocol = self._protocol
             closed = self._loop.create_future()
             self._logout_waiter = closed
@@ -140,18 +205,18 @@ class AsyncClient(AsyncIO):
         """End the session: a polite Logout Request if logged in, then close the socket.
         Messages already received can still be read; then `receive_msg()` raises
         `SessionEnded`."""
-        if self._end is None:
+        if self._core.end is None:
             self._stop_reconnecting()
             if self._transport is not None:
-                if self._session.state is ClientState.LOGGED_IN:
-                    self._transport.write(self._session.logout(self._loop.time()))
+                if self._core.session.state is ClientState.LOGGED_IN:
+                    self._transport.write(self._core.session.logout(self._loop.time()))
                 self._transport.close()
             self._finish(CloseReason.CLOSED, SessionEnded("closed by the application"))
         await self._await_close_callback()
 
     async def wait_closed(self) -> None:
         """Wait until the session has ended for good (for whatever reason)."""
-        while self._end is None:
+        while self._core.end is None:
             await self._wait()
         await self._await_close_callback()
 

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from .._errors import ConnectionLost, SoupBinTCPError
-from .._session._client import ClientState
+from .._session._client import ClientSession, ClientState
 from .._session._events import Event, Message
 from .._wire._packets import LoginAccepted
 from ._core import ClientCore, log
-from ._options import Address
+from ._options import Address, ClientConfig
 from ._reconnect import Attempts, CloseReason, ended_by
 
 __all__ = ["AsyncIO", "OnClose", "OnMessage"]
@@ -44,7 +44,7 @@ class _ClientProtocol(asyncio.Protocol):
         client = self._client
         if client._protocol is not self:
             return  # a connection being torn down
-        session = client._session
+        session = client._core.session
         try:
             events = session.receive_data(data, client._loop.time())
         except SoupBinTCPError as exc:
@@ -61,15 +61,27 @@ class _ClientProtocol(asyncio.Protocol):
         self._client._connection_lost(self, exc)
 
 
-class AsyncIO(ClientCore):
-    """The event loop's side of `AsyncClient`."""
+class AsyncIO:
+    """The event loop's side of `AsyncClient`: it owns the `ClientCore` (session, inbox,
+    reconnect bookkeeping) and is its driver."""
 
     def _init_io(
         self,
+        config: ClientConfig,
+        session: ClientSession,
         on_msg_coro: OnMessage | None,
         on_close_coro: OnClose | None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        self._core = ClientCore(
+            config,
+            session,
+            now=self._loop.time,
+            pause_io=self._pause_io,
+            resume_io=self._resume_io,
+            finish=self._finish,
+        )
+        self._inbox = self._core.inbox
         self._on_msg_coro = on_msg_coro
         self._on_close_coro = on_close_coro
         self._waiter: asyncio.Future[None] | None = None
@@ -87,18 +99,18 @@ class AsyncIO(ClientCore):
     async def _connect(self, *, first: bool) -> None:
         """Connection attempts until one logs in. When they end: a first login raises,
         a resume ends the session."""
-        attempts = Attempts(self._reconnect, len(self.addresses), first=first)
-        while self._end is None:
+        attempts = Attempts(self._core.reconnect, len(self._core.addresses), first=first)
+        while self._core.end is None:
             delay = attempts.delay()
             if delay:
                 await asyncio.sleep(delay)
             try:
-                await self._connect_and_login(self._next_address(attempts))
+                await self._connect_and_login(self._core.next_address(attempts))
                 return
             except asyncio.CancelledError:
                 raise
             except (TimeoutError, SoupBinTCPError, OSError) as exc:
-                ending = self._attempt_failed(attempts, exc)
+                ending = self._core.attempt_failed(attempts, exc)
                 if ending is None:
                     continue
                 if not first:
@@ -111,23 +123,23 @@ class AsyncIO(ClientCore):
     async def _connect_and_login(self, address: Address) -> None:
         host, port = address
         kwargs: dict[str, Any] = {}
-        if self._config.ssl is not None:
-            kwargs["ssl"] = self._config.ssl
-            kwargs["server_hostname"] = self._config.server_hostname or host
+        if self._core.config.ssl is not None:
+            kwargs["ssl"] = self._core.config.ssl
+            kwargs["server_hostname"] = self._core.config.server_hostname or host
         try:
             transport, protocol = await asyncio.wait_for(
                 self._loop.create_connection(lambda: _ClientProtocol(self), host, port, **kwargs),
-                self._config.connect_timeout,
+                self._core.config.connect_timeout,
             )
         except TimeoutError:
             raise ConnectionLost(f"could not connect to {host}:{port} in time") from None
         self._transport = transport
         self._protocol = protocol
-        self._unpause()
+        self._core.unpause()
         login = self._loop.create_future()
         self._login_future = login
         try:
-            transport.write(self._session.login(self._loop.time()))
+            transport.write(self._core.session.login(self._loop.time()))
             self._schedule_timer()
             await login
         except BaseException:
@@ -149,7 +161,7 @@ class AsyncIO(ClientCore):
     # --- events from the protocol and the timer --------------------------------------------
 
     def _dispatch(self, events: list[Event]) -> None:
-        n, other = self._queue(events)
+        n, other = self._inbox.queue(events)
         if n:
             waiter = self._waiter
             if waiter is not None:
@@ -157,13 +169,13 @@ class AsyncIO(ClientCore):
                 if not waiter.done():
                     waiter.set_result(None)
         if other:
-            err = self._act(other)
+            err = self._core.act(other)
             if any(type(event) is LoginAccepted for event in other):
                 self._schedule_timer()  # heartbeats start now
                 login = self._login_future
                 if login is not None and not login.done():
                     login.set_result(None)
-            self._report(other)
+            self._core.report(other)
             if err is not None:
                 self._fail(err)
 
@@ -171,14 +183,14 @@ class AsyncIO(ClientCore):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        deadline = self._session.next_timer()
+        deadline = self._core.session.next_timer()
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         try:
-            out = self._session.handle_timer(self._loop.time())
+            out = self._core.session.handle_timer(self._loop.time())
         except SoupBinTCPError as exc:
             self._fail(exc)
             return
@@ -193,7 +205,7 @@ class AsyncIO(ClientCore):
         if login is not None and not login.done():
             login.set_exception(exc)  # the connect / reconnect attempt decides
             return
-        if self._end is None and self._end_or_resume(exc):
+        if self._core.end is None and self._core.end_or_resume(exc):
             self._start_reconnect()
 
     def _connection_lost(self, protocol: _ClientProtocol, exc: Exception | None) -> None:
@@ -203,13 +215,13 @@ class AsyncIO(ClientCore):
         if protocol is not self._protocol:
             return  # already dropped on purpose
         self._drop_connection()
-        state = self._session.state
+        state = self._core.session.state
         if (ended := ended_by(state)) is not None:
             self._finish(*ended)
         elif state is ClientState.REJECTED or state is ClientState.ERROR:
             return  # already reported
         else:
-            self._fail(self._lost_error(exc))
+            self._fail(self._core.lost_error(exc))
 
     def _drop_connection(self) -> None:
         if self._timer is not None:
@@ -218,7 +230,7 @@ class AsyncIO(ClientCore):
         transport = self._transport
         self._transport = None
         self._protocol = None
-        self._session.connection_lost()
+        self._core.session.connection_lost()
         if transport is not None:
             transport.abort()
 
@@ -228,7 +240,7 @@ class AsyncIO(ClientCore):
 
     def _finish(self, reason: CloseReason, exc: SoupBinTCPError) -> None:
         """The session is over for good. Queued messages stay readable."""
-        if not self._ended(reason, exc):
+        if not self._core.ended(reason, exc):
             return
         if self._transport is not None:
             # Let End of Session / logout close gracefully: what we wrote still goes out.
@@ -271,9 +283,6 @@ class AsyncIO(ClientCore):
         if waiter is None or waiter.done():
             waiter = self._waiter = self._loop.create_future()
         await waiter
-
-    def _now(self) -> float:
-        return self._loop.time()
 
     def _pause_io(self) -> bool:
         if self._transport is None:

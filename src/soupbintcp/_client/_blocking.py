@@ -79,8 +79,7 @@ class BlockingClient(BlockingIO):
     def __init__(
         self, config: ClientConfig, session: ClientSession, busy_poll: float = 0.0
     ) -> None:
-        self._init_core(config, session)
-        self._init_io()
+        self._init_io(config, session)
         self._busy_poll = busy_poll
         self._connect_error: BaseException | None = None  # why the first login failed
 
@@ -90,7 +89,73 @@ class BlockingClient(BlockingIO):
     def queued(self) -> int:
         """Messages received and not yet handed to the application."""
         with self._lock:
-            return self._unread()
+            return self._inbox._unread()
+
+    # --- what the session knows (read-only) --------------------------------------------------
+
+    @property
+    def session_id(self) -> str:
+        """The session's id, as the server's Login Accepted gave it."""
+        return self._core.session.session_id
+
+    @property
+    def next_sequence(self) -> int:
+        """Sequence number of the next sequenced message to arrive (received messages
+        still queued for the application are counted as arrived)."""
+        return self._core.session.next_sequence
+
+    @property
+    def state(self) -> ClientState:
+        """Where the session is in its life (`ClientState`)."""
+        return self._core.session.state
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the session is over for good (messages received before may still be
+        queued)."""
+        return self._core.inbox._end is not None
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        """Why the session ended (`CloseReason`); None while it has not."""
+        return self._core.close_reason
+
+    @property
+    def address(self) -> Address:
+        """The address of the current (or last) connection attempt; it changes on failover."""
+        return self._core.address
+
+    @property
+    def addresses(self) -> tuple[Address, ...]:
+        """Every address the client may use, in the order it tries them."""
+        return self._core.addresses
+
+    @property
+    def reconnects(self) -> int:
+        """Logins after the first, over all connections."""
+        return self._core.reconnects
+
+    @property
+    def failovers(self) -> int:
+        """Logins at another address than the login before."""
+        return self._core.failovers
+
+    @property
+    def gaps_refused(self) -> int:
+        """Logins refused here because the server would have skipped messages."""
+        return self._core.gaps_refused
+
+    @property
+    def messages_received(self) -> int:
+        """Sequenced messages received since the first login (those still queued for the
+        application included); read on demand, not counted per message."""
+        return self._core.messages_received
+
+    @property
+    def receive_rate(self) -> float:
+        """Messages received per second, over the time since this was last computed (at
+        least a second: reading it more often gives the same figure until a second passed)."""
+        return self._core.receive_rate
 
     def receive_msg(self, timeout: float | None = None) -> Message:
         """The next message, sequenced or not, in stream order.
@@ -100,17 +165,17 @@ class BlockingClient(BlockingIO):
         every message received before it has been handed out; the session's own error
         otherwise (`LoginRejected`, `HeartbeatTimeout`, `ConnectionLost`, `SequenceGap`, ...).
         """
-        msg = next(self._run, None)  # within a run, no lock
+        msg = next(self._inbox._run, None)  # within a run, no lock
         if msg is not None:
             return msg
-        return self._await(self._take_one, timeout)
+        return self._await(self._inbox._take_one, timeout)
 
     def receive_batch(self, timeout: float | None = None) -> list[BatchItem]:
         """Everything received so far (at least one message, waiting up to `timeout` if there
         is none): runs of sequenced payloads as `SequencedMessages(first_sequence, messages)`
         and unsequenced messages as `UnsequencedData`, in stream order. Raises as
         `receive_msg`."""
-        return self._await(self._all_or_end, timeout)
+        return self._await(self._core.all_or_end, timeout)
 
     def receive_frames(self, timeout: float | None = None) -> list[FramesItem]:
         """As `receive_batch`, but each run of sequenced messages as a zero-copy view:
@@ -119,7 +184,7 @@ class BlockingClient(BlockingIO):
         order, across reconnects, like every other path (they may be mixed). From the first
         call on, runs are kept as views as they arrive; runs received before it are copied
         into one buffer each."""
-        return self._await(self._frames_or_end, timeout)
+        return self._await(self._core.frames_or_end, timeout)
 
     def __iter__(self) -> Self:
         """Iterating yields messages until End of Session (or logout, or close); other errors
@@ -143,8 +208,8 @@ class BlockingClient(BlockingIO):
     def send_unseq_data(self, data: bytes) -> None:
         """Send an Unsequenced Data packet (best effort, as the protocol says)."""
         with self._lock:
-            self._check_send(self._live)
-            out = self._session.send_unsequenced(data, time.monotonic())
+            self._core.check_send(self._live)
+            out = self._core.session.send_unsequenced(data, time.monotonic())
             sock = self._sock
             if sock is not None and not self._out and self._inflight is None:
                 # Nothing queued before it: this thread writes it (no wake-up of the I/O
@@ -163,20 +228,20 @@ class BlockingClient(BlockingIO):
         with self._lock:
             if not self._live:
                 raise LocalProtocolError("cannot send: not connected")
-            self._write(self._session.send_debug(text, time.monotonic()))
+            self._write(self._core.session.send_debug(text, time.monotonic()))
 
     def logout(self, timeout: float = 5.0) -> None:
         """Send a Logout Request and wait (up to `timeout`) for the server to close. It
         returns as soon as the close is seen, however many messages are queued unread."""
         with self._lock:
-            if self._end is None:
-                if self._live and self._session.state in LIVE_FOR_LOGOUT:
-                    self._unpause()
-                    self._write(self._session.logout(time.monotonic()))
+            if self._core.end is None:
+                if self._live and self._core.session.state in LIVE_FOR_LOGOUT:
+                    self._core.unpause()
+                    self._write(self._core.session.logout(time.monotonic()))
                     deadline = time.monotonic() + timeout
                     if threading.current_thread() is self._thread:
                         deadline = 0.0  # from on_status: the I/O thread cannot see the close
-                    while self._live and self._end is None:
+                    while self._live and self._core.end is None:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             break
@@ -189,16 +254,16 @@ class BlockingClient(BlockingIO):
         Messages already received can still be read; then `receive_msg()` raises
         `SessionEnded`. Idempotent; waits (boundedly) for the I/O thread to stop."""
         with self._lock:
-            if self._end is None:
-                if self._live and self._session.state is ClientState.LOGGED_IN:
-                    self._write(self._session.logout(time.monotonic()))
+            if self._core.end is None:
+                if self._live and self._core.session.state is ClientState.LOGGED_IN:
+                    self._write(self._core.session.logout(time.monotonic()))
                 self._finish(CloseReason.CLOSED, SessionEnded("closed by the application"))
         self._join()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the session has ended for good; False if `timeout` passed first."""
         with self._lock:
-            return self._cond.wait_for(lambda: self._end is not None, timeout)
+            return self._cond.wait_for(lambda: self._core.end is not None, timeout)
 
     def __enter__(self) -> Self:
         return self
@@ -256,7 +321,7 @@ class BlockingClient(BlockingIO):
         _lock held): logged in over plain TCP, reading not paused, nobody else reading.
         The I/O thread then stops watching it for reading."""
         sock = self._sock
-        if sock is None or self._paused or not self._read_lock.acquire(blocking=False):
+        if sock is None or self._inbox._paused or not self._read_lock.acquire(blocking=False):
             return None
         self._app_reading = True
         if self._mask & selectors.EVENT_READ:
@@ -282,14 +347,14 @@ class BlockingClient(BlockingIO):
             return  # close() from on_status: the thread exits when the callback returns
         thread.join(_JOIN_TIMEOUT)
         if thread.is_alive():
-            log.warning("the client I/O thread for %s did not stop in time", self.address)
+            log.warning("the client I/O thread for %s did not stop in time", self._core.address)
 
     # --- connecting ------------------------------------------------------------------------
 
     def _start(self) -> None:
         """Start the I/O thread and wait for the first login's outcome."""
         thread = threading.Thread(
-            target=self._io_thread, name=f"soupbintcp-client {self._where()}", daemon=True
+            target=self._io_thread, name=f"soupbintcp-client {self._core.where()}", daemon=True
         )
         self._thread = thread
         try:
@@ -303,14 +368,14 @@ class BlockingClient(BlockingIO):
             raise
         if not ok:
             self._join()
-            raise error or self._end or ConnectionLost("the client stopped before the login")
+            raise error or self._core.end or ConnectionLost("the client stopped before the login")
 
     def _io_thread(self) -> None:
         """The I/O thread."""
         try:
             self._run_connections()
         except BaseException as exc:  # a bug: never leave the application waiting
-            log.exception("the client I/O thread for %s failed", self.address)
+            log.exception("the client I/O thread for %s failed", self._core.address)
             with self._lock:
                 err = ConnectionLost(f"the client I/O thread failed: {exc!r}")
                 if not self._login_ok and self._connect_error is None:
@@ -330,24 +395,24 @@ class BlockingClient(BlockingIO):
                 return  # the session is over
             first = False  # an established session lost its connection
             with self._lock:
-                if self._end is not None or not self._end_or_resume(err):
+                if self._core.end is not None or not self._core.end_or_resume(err):
                     return
 
     def _attempts(self, *, first: bool) -> Exception | None:
         """Connection attempts until one logs in: why that connection then failed, or None
         if the session is over (ended there, or when the attempts ended)."""
-        attempts = Attempts(self._reconnect, len(self.addresses), first=first)
+        attempts = Attempts(self._core.reconnect, len(self._core.addresses), first=first)
         while True:
             delay = attempts.delay()
             if delay and not self._sleep(delay):
                 return None
-            err, logged_in = self._attempt(self._next_address(attempts))
+            err, logged_in = self._attempt(self._core.next_address(attempts))
             if err is None or logged_in:
                 return err
             with self._lock:
-                if self._end is not None:
+                if self._core.end is not None:
                     return None
-                ending = self._attempt_failed(attempts, err)
+                ending = self._core.attempt_failed(attempts, err)
                 if ending is None:
                     continue
                 if first:  # connect() raises it
@@ -362,7 +427,7 @@ class BlockingClient(BlockingIO):
         except Stopped:
             return None, False
         except TimeoutError:
-            return ConnectionLost(f"could not connect to {self._where()} in time"), False
+            return ConnectionLost(f"could not connect to {self._core.where()} in time"), False
         except OSError as exc:
             return exc, False
         return self._serve(sock)

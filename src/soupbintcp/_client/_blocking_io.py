@@ -21,11 +21,12 @@ import time
 from typing import Final
 
 from .._errors import SoupBinTCPError
+from .._session._client import ClientSession
 from .._session._events import Event
 from .._wire._packets import LoginAccepted
 from ._blocking_connect import Stopped, open_socket
 from ._core import ClientCore
-from ._options import Address
+from ._options import Address, ClientConfig
 from ._reconnect import CloseReason, ended_by
 
 __all__ = ["BlockingIO", "Stopped"]
@@ -43,10 +44,20 @@ _SHARED_SELECTOR: Final = selectors.DefaultSelector is getattr(selectors, "Epoll
 _LINGER: Final = 1.0
 
 
-class BlockingIO(ClientCore):
-    """The I/O thread's side of `BlockingClient`."""
+class BlockingIO:
+    """The I/O thread's side of `BlockingClient`: it owns the `ClientCore` (session, inbox,
+    reconnect bookkeeping) and is its driver."""
 
-    def _init_io(self) -> None:
+    def _init_io(self, config: ClientConfig, session: ClientSession) -> None:
+        self._core = ClientCore(
+            config,
+            session,
+            now=time.monotonic,
+            pause_io=self._pause_io,
+            resume_io=self._resume_io,
+            finish=self._finish,
+        )
+        self._inbox = self._core.inbox
         # --- shared state, guarded by _lock ---
         # `with self._lock` takes the condition's lock (a C-level enter, cheaper than the
         # Condition's own); the condition waits and notifies on it.
@@ -84,9 +95,6 @@ class BlockingIO(ClientCore):
         self._conn_sock: socket.socket | None = None  # the current connection's socket
         self._thread: threading.Thread | None = None  # the I/O thread
 
-    def _now(self) -> float:
-        return time.monotonic()
-
     def _pause_io(self) -> bool:
         return True  # the I/O thread looks at _paused
 
@@ -100,7 +108,7 @@ class BlockingIO(ClientCore):
 
     def _finish(self, reason: CloseReason, exc: SoupBinTCPError) -> None:
         """The session is over for good. Queued messages stay readable."""
-        if not self._ended(reason, exc):
+        if not self._core.ended(reason, exc):
             return
         self._cond.notify_all()
         self._wake()  # the I/O thread flushes what is left, closes the socket and exits
@@ -115,11 +123,11 @@ class BlockingIO(ClientCore):
 
     def _over(self) -> bool:
         """Whether the session has ended (with _lock held)."""
-        return self._end is not None
+        return self._core.end is not None
 
     def _stopping(self) -> bool:
         with self._lock:
-            return self._end is not None
+            return self._core.end is not None
 
     def _drain_wake(self) -> None:
         with contextlib.suppress(OSError):
@@ -158,7 +166,7 @@ class BlockingIO(ClientCore):
 
     def _open(self, address: Address) -> socket.socket:
         """A connected (and, with `ssl`, TLS-established) non-blocking socket."""
-        return open_socket(address, self._config, self.address[0], self._wait_io)
+        return open_socket(address, self._core.config, self._core.address[0], self._wait_io)
 
     # --- one connection --------------------------------------------------------------------
 
@@ -176,14 +184,14 @@ class BlockingIO(ClientCore):
         self._mask = 0
         try:
             with self._lock:
-                if self._end is not None:
+                if self._core.end is not None:
                     return None, False
                 self._out.clear()
-                self._out += self._session.login(time.monotonic())
+                self._out += self._core.session.login(time.monotonic())
                 self._live = True
                 self._forget_handover()
                 self._direct_ok = tls is None and _SHARED_SELECTOR
-                self._unpause()
+                self._core.unpause()
             while True:
                 err = self._flush(sock)
                 if err is not None or self._conn_dead:
@@ -196,8 +204,8 @@ class BlockingIO(ClientCore):
                         return self._handover_error, self._conn_logged_in
                     if self._status_backlog:
                         status, self._status_backlog = self._status_backlog, status
-                    deadline = self._session.next_timer()
-                    paused = self._paused
+                    deadline = self._core.session.next_timer()
+                    paused = self._inbox._paused
                     want_write = (
                         bool(self._out) or self._inflight is not None or self._read_wants_write
                     )
@@ -214,7 +222,7 @@ class BlockingIO(ClientCore):
                         (selectors.EVENT_READ if reading else 0)
                         | (selectors.EVENT_WRITE if want_write else 0),
                     )
-                self._report(status)
+                self._core.report(status)
                 # TLS: bytes already decrypted inside the SSL object wake no selector.
                 buffered = tls is not None and not paused and tls.pending() > 0
                 if buffered:
@@ -263,7 +271,7 @@ class BlockingIO(ClientCore):
                     self._set_mask(sock, 0)
                 self._live = False
                 self._out.clear()
-                self._session.connection_lost()
+                self._core.session.connection_lost()
                 self._cond.notify_all()  # logout() waits for the connection to go
             self._inflight = None
             # An application thread may wait on the socket: wake it (it hands the end to us
@@ -364,30 +372,30 @@ class BlockingIO(ClientCore):
         status: list[Event] = []
         with self._lock:
             try:
-                events = self._session.receive_data(data, time.monotonic())
+                events = self._core.session.receive_data(data, time.monotonic())
             except SoupBinTCPError as exc:
                 return exc
             err = self._dispatch(events, status)
             if err is None:
-                err = self._session.error
+                err = self._core.session.error
             if threading.current_thread() is not self._thread:
                 # An application thread read it: on_status runs in the I/O thread.
-                if status and self._on_status is not None:
+                if status and self._core.on_status is not None:
                     self._status_backlog += status
                     self._wake()
                 return err
-        self._report(status)
+        self._core.report(status)
         return err
 
     def _dispatch(self, events: list[Event], status: list[Event]) -> Exception | None:
         """Queue the messages, act on the rest (with _lock held)."""
-        n, other = self._queue(events)
+        n, other = self._inbox.queue(events)
         if n:
             self._cond.notify_all()
         if not other:
             return None
         status += other
-        err = self._act(other)
+        err = self._core.act(other)
         if any(type(event) is LoginAccepted for event in other):
             self._conn_logged_in = self._login_ok = True
             if self._direct_ok:
@@ -398,13 +406,13 @@ class BlockingIO(ClientCore):
     def _timers(self) -> Exception | None:
         now = time.monotonic()
         with self._lock:
-            if self._end is not None:
+            if self._core.end is not None:
                 return None
-            due = self._session.next_timer()
+            due = self._core.session.next_timer()
             if due is None or now < due:
                 return None
             try:
-                out = self._session.handle_timer(now)
+                out = self._core.session.handle_timer(now)
             except SoupBinTCPError as exc:
                 return exc
             if out:
@@ -416,8 +424,8 @@ class BlockingIO(ClientCore):
         logout or End of Session), else the error."""
         self._conn_dead = True
         with self._lock:
-            self._session.connection_lost()
-            if (ended := ended_by(self._session.state)) is not None:
+            self._core.session.connection_lost()
+            if (ended := ended_by(self._core.session.state)) is not None:
                 self._finish(*ended)
                 return None
-        return self._lost_error(exc)
+        return self._core.lost_error(exc)

@@ -1,14 +1,18 @@
 """What both client drivers do the same way, whatever moves their bytes: the addresses and
-failover, acting on the session's events, the end of the session, the timer tick and the
+failover, acting on the session's events, the end of the session, the inbox and the
 reconnect bookkeeping. The drivers add only the I/O (asyncio, or a socket and a thread).
 
-Layer 3 (drivers), no I/O here.
+Layer 3 (drivers), no I/O here. Composed, not inherited: each client owns a `ClientCore`,
+which owns the session and the `Inbox`, and talks to its driver only through the callbacks
+it was handed (`now`, `pause_io`, `resume_io`, `finish`), as websockets' `Assembler` takes
+`pause=` / `resume=`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Final
 
 from .._errors import (
@@ -34,7 +38,7 @@ from ._reconnect import (
     serves_another_session,
 )
 
-__all__ = ["LIVE_FOR_LOGOUT", "LOGGING_OUT", "ClientCore", "OnStatus", "log"]
+__all__ = ["LIVE_FOR_LOGOUT", "LOGGING_OUT", "ClientCore", "Finish", "OnStatus", "log"]
 
 log = logging.getLogger("soupbintcp.client")
 
@@ -45,13 +49,36 @@ LIVE_FOR_LOGOUT: Final = frozenset(
 #: A Logout Request is out: the driver reads whatever its queue holds, to see the close.
 LOGGING_OUT: Final = frozenset({ClientState.LOGGING_OUT, ClientState.LOGOUT_BEFORE_ANSWER})
 
+#: `finish(reason, error)`: the session is over for good; the driver closes its I/O.
+Finish = Callable[[CloseReason, SoupBinTCPError], None]
 
-class ClientCore(Inbox):
-    """The state both drivers keep, and what they do with it."""
 
-    def _init_core(self, config: ClientConfig, session: ClientSession) -> None:
-        self._config = config
-        self._init_queue(config.max_queue)  # also `_end`: set once the session is over for good
+class ClientCore:
+    """The state both drivers keep, and what they do with it.
+
+    The driver hands it `now()` (its clock), `pause_io()` / `resume_io()` (stop and start
+    reading the connection; `pause_io` returns False if there is none) and `finish` (called
+    once the session is over, after `ended` recorded why).
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        session: ClientSession,
+        *,
+        now: Callable[[], float],
+        pause_io: Callable[[], bool],
+        resume_io: Callable[[], None],
+        finish: Finish,
+    ) -> None:
+        self.config = config
+        self._now = now
+        self._pause_io = pause_io
+        self._resume_io = resume_io
+        self._finish = finish
+        #: The received messages waiting for the application; its `_end` is set once the
+        #: session is over for good.
+        self.inbox = Inbox(config.max_queue, pause=self._pause_reading, resume=self._resume_reading)
         addresses = config.addresses
         #: Every address the client may use, in the order it tries them.
         self.addresses = addresses
@@ -59,9 +86,11 @@ class ClientCore(Inbox):
         self.address = addresses[0]
         self._address_index = 0
         self._logged_in_at: Address | None = None  # the address of the last login
-        self._session = session
-        self._reconnect = config.reconnect
-        self._on_status = config.on_status
+        #: The session: replaced by a fresh one that carries it on when a gateway serves
+        #: another session.
+        self.session = session
+        self.reconnect = config.reconnect
+        self.on_status = config.on_status
         self.close_reason: CloseReason | None = None
         #: Logins after the first, over all connections.
         self.reconnects = 0
@@ -77,28 +106,36 @@ class ClientCore(Inbox):
 
     @property
     def session_id(self) -> str:
-        return self._session.session_id
+        """The session's id (as the server's Login Accepted gave it)."""
+        return self.session.session_id
 
     @property
     def next_sequence(self) -> int:
         """Sequence number of the next sequenced message to arrive (received messages
         still queued for the application are counted as arrived)."""
-        return self._session.next_sequence
+        return self.session.next_sequence
 
     @property
     def state(self) -> ClientState:
-        return self._session.state
+        """Where the session is in its life (`ClientState`)."""
+        return self.session.state
+
+    @property
+    def end(self) -> SoupBinTCPError | None:
+        """Why the session is over for good; None while it is not."""
+        return self.inbox._end
 
     @property
     def is_closed(self) -> bool:
-        return self._end is not None
+        """Whether the session is over for good."""
+        return self.inbox._end is not None
 
     @property
     def messages_received(self) -> int:
         """Sequenced messages received since the first login (those still queued for the
         application included); read on demand, not counted per message."""
         start = self._received_from
-        return 0 if start is None else self._session.next_sequence - start
+        return 0 if start is None else self.session.next_sequence - start
 
     @property
     def receive_rate(self) -> float:
@@ -112,42 +149,38 @@ class ClientCore(Inbox):
             self._rate_sample = (now, received)
         return self._rate
 
-    def _all_or_end(self) -> list[BatchItem]:
+    def all_or_end(self) -> list[BatchItem]:
         """Everything queued ([] if there is nothing yet); raises once the session is over and
         every message received before its end has been handed out."""
-        out = self._take_all()
-        if not out and self._end is not None:
-            raise self._end
+        out = self.inbox.take_all()
+        if not out and self.inbox._end is not None:
+            raise self.inbox._end
         return out
 
-    def _frames_or_end(self) -> list[FramesItem]:
-        """As `_all_or_end`, as zero-copy items; the session hands runs over as
+    def frames_or_end(self) -> list[FramesItem]:
+        """As `all_or_end`, as zero-copy items; the session hands runs over as
         `SequencedFrames` from now on."""
-        self._session.frames_view = True
-        out = self._take_frames()
-        if not out and self._end is not None:
-            raise self._end
+        self.session.frames_view = True
+        out = self.inbox.take_frames()
+        if not out and self.inbox._end is not None:
+            raise self.inbox._end
         return out
 
     # --- the driver's side -----------------------------------------------------------------
 
-    def _finish(self, reason: CloseReason, exc: SoupBinTCPError) -> None:
-        """The session is over for good (the driver closes its I/O)."""
-        raise NotImplementedError
-
-    def _ended(self, reason: CloseReason, exc: SoupBinTCPError) -> bool:
+    def ended(self, reason: CloseReason, exc: SoupBinTCPError) -> bool:
         """Record the end of the session; False if it had ended already."""
-        if self._end is not None:
+        if self.inbox._end is not None:
             return False
-        self._end = exc
+        self.inbox._end = exc
         self.close_reason = reason
         log.info("session with %s:%s ended: %s", *self.address, exc)
         return True
 
-    def _where(self) -> str:
+    def where(self) -> str:
         return f"{self.address[0]}:{self.address[1]}"
 
-    def _next_address(self, attempt: Attempts) -> Address:
+    def next_address(self, attempt: Attempts) -> Address:
         """Where the next attempt goes: the first address for a first login's first
         attempt, else the one after the last tried."""
         if not (attempt.first and attempt.failures == 0):
@@ -155,7 +188,7 @@ class ClientCore(Inbox):
         self.address = self.addresses[self._address_index]
         return self.address
 
-    def _act(self, events: list[Event]) -> SoupBinTCPError | None:
+    def act(self, events: list[Event]) -> SoupBinTCPError | None:
         """Act on the session's events other than messages; the error they mean, if any."""
         err: SoupBinTCPError | None = None
         for event in events:
@@ -166,14 +199,14 @@ class ClientCore(Inbox):
             elif type(event) is EndOfSession:
                 self._finish(CloseReason.END_OF_SESSION, SessionEnded("end of session"))
             elif type(event) is Debug:
-                log.debug("debug packet from %s: %s", self._where(), event.text)
+                log.debug("debug packet from %s: %s", self.where(), event.text)
             elif type(event) is NoMoreMessages:
                 log.debug("no more messages available at sequence %d", event.sequence)
         return err
 
-    def _report(self, events: list[Event]) -> None:
+    def report(self, events: list[Event]) -> None:
         """Hand the events to `on_status` (the blocking driver: outside its lock)."""
-        on_status = self._on_status
+        on_status = self.on_status
         if on_status is not None:
             for event in events:
                 try:
@@ -182,7 +215,7 @@ class ClientCore(Inbox):
                     log.exception("on_status callback failed")
 
     def _logged_in(self, accepted: LoginAccepted) -> None:
-        session = self._session
+        session = self.session
         previous = self._logged_in_at
         self._logged_in_at = self.address
         if self._received_from is None:
@@ -196,77 +229,69 @@ class ClientCore(Inbox):
             log.warning(
                 "failed over from %s:%s to %s (failover %d)",
                 *previous,
-                self._where(),
+                self.where(),
                 self.failovers,
             )
         log.info(
             "logged in to %s, session %r; the server sends from sequence %d",
-            self._where(),
+            self.where(),
             session.session_id,
             accepted.sequence,
         )
 
-    def _attempt_failed(self, attempts: Attempts, exc: BaseException) -> Ending | None:
+    def attempt_failed(self, attempts: Attempts, exc: BaseException) -> Ending | None:
         """A connection attempt failed: None to try again (after `attempts.delay()`)."""
         if isinstance(exc, SequenceGap):
             self.gaps_refused += 1
         if len(self.addresses) > 1 and serves_another_session(exc):
             # That gateway serves another session: carry ours on at the next one.
-            self._session = self._config.options.resume(self._session)
-        ending = attempts.failed(exc, terminal=self._session.is_terminal)
+            self.session = self.config.options.resume(self.session)
+        ending = attempts.failed(exc, terminal=self.session.is_terminal)
         if ending is None:
             what = "connection attempt" if attempts.first else "reconnect attempt"
-            log.warning("%s %d to %s failed: %s", what, attempts.failures, self._where(), exc)
+            log.warning("%s %d to %s failed: %s", what, attempts.failures, self.where(), exc)
         return ending
 
-    def _end_or_resume(self, exc: BaseException) -> bool:
+    def end_or_resume(self, exc: BaseException) -> bool:
         """A logged-in connection failed with `exc`: True to reconnect, else the session
         ends here."""
         if isinstance(exc, SequenceGap):
             self.gaps_refused += 1
-        if resumes(self._reconnect, exc, self._session.state):
-            log.warning("connection to %s failed (%s); reconnecting", self._where(), exc)
+        if resumes(self.reconnect, exc, self.session.state):
+            log.warning("connection to %s failed (%s); reconnecting", self.where(), exc)
             return True
         err = as_session_error(exc)
         self._finish(close_reason_for(err), err)
         return False
 
-    def _lost_error(self, exc: BaseException | None) -> ConnectionLost:
+    def lost_error(self, exc: BaseException | None) -> ConnectionLost:
         why = f": {exc}" if exc else ""
-        return ConnectionLost(f"connection to {self._where()} lost{why}")
-
-    def _now(self) -> float:
-        raise NotImplementedError
-
-    def _pause_io(self) -> bool:
-        """Stop reading the connection; False if there is none."""
-        raise NotImplementedError
-
-    def _resume_io(self) -> None:
-        raise NotImplementedError
+        return ConnectionLost(f"connection to {self.where()} lost{why}")
 
     def _pause_reading(self) -> bool:
-        if self._session.state in LOGGING_OUT or not self._pause_io():
+        if self.session.state in LOGGING_OUT or not self._pause_io():
             return False  # logging out: reading on is how the server's close is seen
-        self._session.reading_paused(self._now())  # our silence, not the server's
+        self.session.reading_paused(self._now())  # our silence, not the server's
         return True
 
     def _resume_reading(self) -> None:
-        self._session.reading_resumed(self._now())
+        self.session.reading_resumed(self._now())
         self._resume_io()
 
-    def _unpause(self) -> None:
+    def unpause(self) -> None:
         """Read again whatever the queue holds: on a new connection, and after a Logout
         Request (a full queue must not hide the server's close)."""
-        if self._paused:
-            self._paused = False
+        inbox = self.inbox
+        if inbox._paused:
+            inbox._paused = False
             self._resume_reading()
 
-    def _check_send(self, live: bool) -> None:
+    def check_send(self, live: bool) -> None:
         """Raise unless Unsequenced Data can be sent now."""
-        if self._end is not None:
-            raise self._end
-        if not live or self._session.state is not ClientState.LOGGED_IN:
+        end = self.inbox._end
+        if end is not None:
+            raise end
+        if not live or self.session.state is not ClientState.LOGGED_IN:
             raise LocalProtocolError(
-                f"cannot send: the session is {self._session.state.value} (reconnecting?)"
+                f"cannot send: the session is {self.session.state.value} (reconnecting?)"
             )

@@ -3,9 +3,9 @@ session's events and the batch handouts (as payloads or zero-copy). The bounded 
 handing out of `Message` objects are `_session._queue`'s, shared with the MoldUDP64
 listeners. No I/O here.
 
-Layer 3 (drivers). A driver derives from `Inbox` (no indirection on the hot path) and
-supplies `_pause_reading()` / `_resume_reading()` (the core does, over the driver's I/O);
-the blocking driver calls these with its lock held.
+Layer 3 (drivers). `ClientCore` owns one, handing it `pause` / `resume` over the driver's
+I/O; the drivers read its run directly (`next(inbox._run, None)`, the hot path) and call
+`queue` / `take_all` / `take_frames` (the blocking driver with its lock held).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["Inbox"]
 class Inbox(RunQueue[Queued]):
     """Runs of sequenced payloads and unsequenced messages, in stream order."""
 
-    def _queue(self, events: list[Event]) -> tuple[int, list[Event]]:
+    def queue(self, events: list[Event]) -> tuple[int, list[Event]]:
         """Queue the messages among `events`: (how many, the other events in order)."""
         n = 0
         items = self._items
@@ -46,16 +46,16 @@ class Inbox(RunQueue[Queued]):
         if n:
             self._queued += n
             if self._queued >= self._high_water and not self._paused:
-                self._paused = self._pause_reading()
+                self._paused = self._pause()
         return n, other
 
     # --- the application's side ------------------------------------------------------------
 
-    def _take_all(self) -> list[BatchItem]:
+    def take_all(self) -> list[BatchItem]:
         """Everything queued as batch items; [] if nothing is."""
         return list(map(as_batch_item, self._take_queued()))
 
-    def _take_frames(self) -> list[FramesItem]:
+    def take_frames(self) -> list[FramesItem]:
         """Everything queued as zero-copy items; [] if nothing is. Runs that arrived before
         the view was on are copied into one buffer each, once."""
         return list(map(_as_frames_item, self._take_queued()))

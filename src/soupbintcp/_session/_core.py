@@ -136,6 +136,7 @@ class SessionCore(Generic[StateT]):
 
     @property
     def state(self) -> StateT:
+        """Where the session is in its life (the side's state enum)."""
         return self._state
 
     @property

@@ -2,16 +2,18 @@
 `Message` objects one at a time: what the SoupBinTCP clients' inbox and the MoldUDP64
 listeners' queue share. No I/O here.
 
-Layer 2 (sans-IO): the drivers of both packages derive from `RunQueue` (no indirection on the
-hot path, which stays `next(self._run, None)` in the driver) and supply `_pause_reading()` /
-`_resume_reading()` over their I/O; the blocking drivers call these with their lock held.
+Layer 2 (sans-IO): it is handed `pause` / `resume` callbacks over its owner's I/O and calls
+nothing else of the layers above (the blocking drivers call into it with their lock held, so
+the callbacks run with it held). The SoupBinTCP clients own one (`_client._inbox.Inbox`);
+the MoldUDP64 listeners derive from it. The hot path stays `next(queue._run, None)` in the
+driver: one attribute and one C call.
 """
 
 from __future__ import annotations
 
 import operator
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from .._errors import SoupBinTCPError
@@ -35,7 +37,18 @@ class RunQueue(Generic[_Item]):
     may take from a run without a lock and each message still goes to exactly one of them.
     """
 
-    def _init_queue(self, max_queue: int) -> None:
+    def __init__(
+        self, max_queue: int, *, pause: Callable[[], bool], resume: Callable[[], None]
+    ) -> None:
+        self._init_queue(max_queue, pause=pause, resume=resume)
+
+    def _init_queue(
+        self, max_queue: int, *, pause: Callable[[], bool], resume: Callable[[], None]
+    ) -> None:
+        """`pause()` stops reading when `max_queue` messages are queued (False if it cannot:
+        no connection, logging out); `resume()` reads again once a quarter of that is left."""
+        self._pause = pause
+        self._resume = resume
         self._high_water = max(1, max_queue)
         self._low_water = self._high_water // 4
         self._items: deque[_Item] = deque()  # received, not yet handed out
@@ -47,15 +60,6 @@ class RunQueue(Generic[_Item]):
         self._paused = False  # reading stopped: the queue is full
         self._end: SoupBinTCPError | None = None  # set once the stream is over for good
 
-    # --- the driver's side -----------------------------------------------------------------
-
-    def _pause_reading(self) -> bool:
-        """Stop reading; False if it cannot be (no connection, logging out)."""
-        raise NotImplementedError
-
-    def _resume_reading(self) -> None:
-        raise NotImplementedError
-
     # --- the application's side ------------------------------------------------------------
 
     def _unread(self) -> int:
@@ -66,7 +70,7 @@ class RunQueue(Generic[_Item]):
         self._queued -= n
         if self._paused and self._queued <= self._low_water:
             self._paused = False
-            self._resume_reading()
+            self._resume()
 
     def _take_one(self) -> Message | None:
         """The next message, or None if none is queued (the slow path of `receive_msg`);

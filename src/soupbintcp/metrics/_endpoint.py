@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from .._client._core import ClientCore
+from .._client._figures import Client
 from .._server._server import Server
 from ..moldudp64 import RequestServer, Transmitter
 from ._families import (
@@ -100,7 +100,7 @@ class ServerCollector(Collector):
 class ClientCollector(Collector):
     """A library client's figures (`AsyncClient` or `BlockingClient`)."""
 
-    def __init__(self, client: ClientCore) -> None:
+    def __init__(self, client: Client) -> None:
         self._client = client
 
     def collect(self) -> Iterator[Metric]:
@@ -258,7 +258,7 @@ def collector_for(source: Any, *, peer_labels: bool = True) -> Collector:
     """The collector of a server, a client, a MoldUDP64 driver, or a collector as is."""
     if isinstance(source, Server):
         return ServerCollector(source, peer_labels=peer_labels)
-    if isinstance(source, ClientCore):
+    if isinstance(source, Client):
         return ClientCollector(source)
     if isinstance(source, Transmitter):
         return MoldUDP64Collector(transmitter=source)

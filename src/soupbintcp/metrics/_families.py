@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from .._client._core import ClientCore
+from .._client._figures import Client
 from .._server._events import CLOSE_REASONS
 from .._server._status import ServerStatus
 from ..moldudp64 import RequestServer, Transmitter
@@ -188,7 +188,7 @@ def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
-def client_families(client: ClientCore, rate: float) -> Iterator[Metric]:
+def client_families(client: Client, rate: float) -> Iterator[Metric]:
     """The figures of a library client (`AsyncClient` or `BlockingClient`)."""
     labels = ["session"]
     values = [client.session_id]

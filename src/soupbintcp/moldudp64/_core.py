@@ -43,12 +43,18 @@ class ListenerCore(RunQueue[SequencedMessages]):
 
     def _init_core(self, machine: MoldListener, max_queue: int) -> None:
         self._machine = machine
-        self._init_queue(max_queue)
+        self._init_queue(max_queue, pause=self._pause_reading, resume=self._resume_reading)
         self._drops: int | None = None  # the kernel's count, as last read
 
     # --- the driver's side -----------------------------------------------------------------
 
     def _sockets(self) -> list[socket.socket]:
+        raise NotImplementedError
+
+    def _pause_reading(self) -> bool:
+        raise NotImplementedError
+
+    def _resume_reading(self) -> None:
         raise NotImplementedError
 
     def _feed(self, data: bytes, now: float) -> int:
@@ -72,7 +78,7 @@ class ListenerCore(RunQueue[SequencedMessages]):
                     items.append(run)
             self._queued += n
             if self._queued >= self._high_water and not self._paused:
-                self._paused = self._pause_reading()
+                self._paused = self._pause()
         if self._machine.state is ListenerState.ENDED:
             self._ended(SessionEnded("end of session"))
         return n
@@ -97,10 +103,12 @@ class ListenerCore(RunQueue[SequencedMessages]):
 
     @property
     def state(self) -> ListenerState:
+        """Where the listener is in its life (`ListenerState`)."""
         return self._machine.state
 
     @property
     def is_closed(self) -> bool:
+        """Whether the stream is over for good (queued messages may still be read)."""
         return self._end is not None
 
     @property
