@@ -1,23 +1,23 @@
 """Layer 3, the client drivers: asyncio and blocking clients over the sans-IO `ClientSession`.
 
 Offers the layers above: `connect_async` / `AsyncClient`, `connect` / `BlockingClient`, the
-reconnect policy (`ReconnectPolicy`, `CloseReason`), `BatchItem`, and `ClientCore` (the
-session's events as the drivers see them, which `metrics` reads). Never imports `_server`
-or `moldudp64`, its siblings at layer 3.
+reconnect policy (`ReconnectPolicy`, `CloseReason`), `BatchItem`, and `Client` (the public
+protocol of both clients' figures, which `metrics` reads). Never imports `_server` or
+`moldudp64`, its siblings at layer 3.
 """
 
 from __future__ import annotations
 
 from ._async import AsyncClient, BatchItem, connect_async
 from ._blocking import BlockingClient, connect
-from ._core import ClientCore
+from ._figures import Client
 from ._reconnect import CloseReason, ReconnectPolicy
 
 __all__ = [
     "AsyncClient",
     "BatchItem",
     "BlockingClient",
-    "ClientCore",
+    "Client",
     "CloseReason",
     "ReconnectPolicy",
     "connect",
