@@ -20,16 +20,20 @@ from ._events import (
     SequencedFrames,
     SequencedMessages,
 )
+from ._mold_lines import DEFAULT_LINE_WAIT, LineArbiter, LineCounters
 from ._mold_listener import ListenerState, MoldListener
 from ._queue import Queued, RunQueue, as_batch_item
 from ._server import ServerConnectionState, ServerSession, ServerState
 
 __all__ = [
+    "DEFAULT_LINE_WAIT",
     "BatchItem",
     "ClientSession",
     "ClientState",
     "Event",
     "FramesItem",
+    "LineArbiter",
+    "LineCounters",
     "ListenerState",
     "Message",
     "MoldListener",

@@ -44,8 +44,12 @@ class GapBook:
         max_outstanding: int,
         max_request_count: int,
         max_held: int,
+        request_delay: float = 0.0,
     ) -> None:
         self.request_timeout = request_timeout
+        #: How long a hole waits before it is asked for: another line (A/B) may fill it.
+        self.request_delay = request_delay
+        self._planned = 0.0  # when _plan last ran
         self.min_request_timeout = min(min_request_timeout, request_timeout)
         self._timeout = request_timeout
         self._srtt: float | None = None
@@ -53,7 +57,8 @@ class GapBook:
         self.max_outstanding = max_outstanding
         self.max_request_count = max_request_count
         self.max_held = max_held
-        self._holes: list[list[int]] = []  # [start, end) each, sorted, disjoint
+        # [start, end, found at (ns)] each: [start, end) sorted, disjoint
+        self._holes: list[list[int]] = []
         self._held: dict[int, list[bytes]] = {}
         self._keys: list[int] = []  # of _held, sorted
         self._evicted: list[tuple[int, int]] = []  # dropped from _held, to become holes
@@ -75,7 +80,7 @@ class GapBook:
         found = 0
         while i < len(holes) and holes[i][0] < e:
             hole = holes[i]
-            a0, b0 = hole
+            a0, b0 = hole[0], hole[1]
             a = max(a0, s)
             b = min(b0, e)
             if not self._hold(a, messages[a - s : b - s]):
@@ -85,7 +90,7 @@ class GapBook:
             self._answered(a, b, now)
             if a0 < a and b < b0:
                 hole[1] = a
-                holes.insert(i + 1, [b, b0])
+                holes.insert(i + 1, [b, b0, hole[2]])
                 i += 2
             elif a0 < a:
                 hole[1] = a
@@ -137,13 +142,15 @@ class GapBook:
         self._srtt = srtt
         self._timeout = min(self.request_timeout, max(self.min_request_timeout, 4 * srtt))
 
-    def _add_hole(self, a: int, b: int) -> None:
+    def _add_hole(self, a: int, b: int, now: float) -> None:
         holes = self._holes
         self.gaps += 1
-        if holes and holes[-1][1] == a:
+        if holes and holes[-1][1] == a and not self.request_delay:
             holes[-1][1] = b
         else:
-            holes.append([a, b])
+            # With a request delay each hole keeps its own age: one found later waits its
+            # own delay, not what is left of an older neighbour's.
+            holes.append([a, b, int(now * 1e9)])
 
     def _insert_hole(self, a: int, b: int) -> None:
         """Make `[a, b)` a hole again (its messages were dropped), merging neighbours."""
@@ -157,7 +164,7 @@ class GapBook:
         elif i < len(holes) and holes[i][0] == b:
             holes[i][0] = a
         else:
-            holes.insert(i, [a, b])
+            holes.insert(i, [a, b, 0])  # received once already: asked for without delay
 
     # --- requests ----------------------------------------------------------------------
 
@@ -168,9 +175,12 @@ class GapBook:
     def _plan(self, now: float) -> None:
         """Ask for the holes no request covers yet, earliest first, within the limits."""
         requests = self._requests
+        self._planned = now
         budget = self.max_outstanding - len(requests)
         if budget <= 0 or not self._holes or not self._field:
             return
+        # Holes found after `ripe` still wait for another line to fill them.
+        ripe = int((now - self.request_delay) * 1e9) if self.request_delay else None
         keys = sorted(requests)
         nk = len(keys)
         ki = 0
@@ -178,9 +188,12 @@ class GapBook:
         deadline = now + self._timeout
         # Ask only for what there is room to hold: answers further ahead would be dropped.
         horizon = self._next + max(self.max_held, chunk)
-        for a, b in self._holes:
+        for hole in self._holes:
+            a, b = hole[0], hole[1]
             if a >= horizon:
                 return
+            if ripe is not None and hole[2] > ripe:
+                continue
             b = min(b, horizon)
             while ki < nk and keys[ki] < a:
                 ki += 1
@@ -198,6 +211,15 @@ class GapBook:
                 if not budget:
                     return
                 cursor = end
+
+    def _ripening(self) -> float | None:
+        """When the first hole still waiting out the request delay may be asked for."""
+        if not self.request_delay or not self._holes:
+            return None
+        after = int((self._planned - self.request_delay) * 1e9)
+        waiting = [h[2] for h in self._holes if h[2] > after]
+        # a microsecond late rather than early: the nanosecond ages are rounded down
+        return min(waiting) / 1e9 + self.request_delay + 1e-6 if waiting else None
 
     def _clip(self, start: int, end: int) -> int:
         """`end` cut at the end of the hole `start` lies in (its tail may be filled now)."""

@@ -53,7 +53,9 @@ class MoldListener(GapBook):
     then the gap is given up (`MoldUDP64GapTimeout`, state ERROR). "In time" is four times
     the smoothed round trip of the answers so far (as TCP estimates its retransmission
     timeout), at least `min_request_timeout` and at most `request_timeout`, which is also
-    the first guess.
+    the first guess. `request_delay`: how long a gap waits before it is asked for (0: at
+    once); a listener fed by several lines (A/B, `LineArbiter`) waits so that a copy on the
+    other line fills it first.
     """
 
     def __init__(
@@ -67,9 +69,12 @@ class MoldListener(GapBook):
         max_outstanding: int = 64,
         max_request_count: int = 256,
         max_held: int = 100_000,
+        request_delay: float = 0.0,
     ) -> None:
         if sequence < 0:
             raise LocalProtocolError(f"sequence must be 0 or more, not {sequence}")
+        if request_delay < 0:
+            raise LocalProtocolError(f"request_delay must be 0 or more, not {request_delay}")
         if request_timeout <= 0 or max_retries < 0 or max_outstanding < 1 or max_held < 0:
             raise LocalProtocolError("request_timeout, max_outstanding must be > 0")
         if not 1 <= max_request_count <= MAX_MESSAGE_COUNT:
@@ -81,6 +86,7 @@ class MoldListener(GapBook):
             max_outstanding=max_outstanding,
             max_request_count=max_request_count,
             max_held=max_held,
+            request_delay=request_delay,
         )
         self._session: str | None = None
         self._field = b""  # the Session field as this session's packets carry it
@@ -135,7 +141,7 @@ class MoldListener(GapBook):
     @property
     def missing(self) -> int:
         """Messages known to exist and neither delivered nor held."""
-        return sum(b - a for a, b in self._holes)
+        return sum(hole[1] - hole[0] for hole in self._holes)
 
     @property
     def held(self) -> int:
@@ -220,7 +226,7 @@ class MoldListener(GapBook):
         if self._next == 0:
             self._next = self._high = sequence
         elif sequence > self._high:
-            self._add_hole(self._high, sequence)
+            self._add_hole(self._high, sequence, now)
             self._high = sequence
             self._plan(now)
         if self._state is ListenerState.WAITING:
@@ -257,10 +263,10 @@ class MoldListener(GapBook):
                 s = high
         if e > high:
             if s > high:
-                self._add_hole(high, s)
+                self._add_hole(high, s, now)
                 changed = True
             if not self._hold(s, messages):
-                self._add_hole(s, e)  # no room: asked for again later
+                self._add_hole(s, e, now)  # no room: asked for again later
             self._high = e
         events = self._deliver()
         if changed:
@@ -295,10 +301,13 @@ class MoldListener(GapBook):
     # --- requests and their timers -------------------------------------------------------
 
     def next_timer(self) -> float | None:
-        """When `handle_timer` must next be called: the first request deadline, if any."""
+        """When `handle_timer` must next be called: the first request deadline, or when a
+        hole has waited out `request_delay`, if any."""
+        ripening = self._ripening() if self.request_delay else None
         if not self._requests:
-            return None
-        return min(r[1] for r in self._requests.values())
+            return ripening
+        deadline = min(r[1] for r in self._requests.values())
+        return deadline if ripening is None else min(deadline, ripening)
 
     def handle_timer(self, now: float) -> None:
         """Send again the requests not answered in time; raises `MoldUDP64GapTimeout` (and

@@ -13,8 +13,6 @@ import click
 
 from soupbintcp.gateways import discover_session, mold_to_soupbintcp
 from soupbintcp.moldudp64 import (
-    AsyncListener,
-    listen_async,
     serve_requests,
     transmit,
 )
@@ -33,6 +31,9 @@ from ._common import (
 )
 from ._generate import generate as generate_feed
 from ._generate import into_store
+from ._mold_lines import listen_lines as _listen
+from ._mold_lines import named
+from ._mold_lines import summary as _summary
 from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
 from ._sinks import BinaryFileSink, JournalSink, Sink
@@ -40,7 +41,12 @@ from ._sinks import BinaryFileSink, JournalSink, Sink
 Address = tuple[str, int]
 
 _group = click.option(
-    "--group", type=ADDRESS, required=True, help="Multicast GROUP:PORT (e.g. 239.1.1.1:5000)."
+    "--group",
+    type=ADDRESS,
+    required=True,
+    multiple=True,
+    help="Multicast GROUP:PORT (e.g. 239.1.1.1:5000); twice for the A and B lines of one "
+    "session (the first copy of each message wins).",
 )
 _interface = click.option(
     "--interface",
@@ -106,7 +112,7 @@ class _StoreFeed:
 @click.pass_context
 def serve_command(
     ctx: click.Context,
-    group: Address,
+    group: tuple[Address, ...],
     request_listen: Address,
     store_path: Path,
     session_id: str | None,
@@ -138,12 +144,16 @@ def serve_command(
         async def main() -> int:
             stop = _stop_event()
             requests = await serve_requests(store, request_listen, session_id=session)
-            tx = await transmit(
-                store, group, session_id=session, interface=interface, ttl=ttl, first=first
-            )
+            lines = [
+                await transmit(
+                    store, line, session_id=session, interface=interface, ttl=ttl, first=first
+                )
+                for line in group
+            ]
+            tx = lines[0]
             stderr.print(
                 f"transmitting session {session!r} from {store.path} ({store.count:,} "
-                f"messages) on {group[0]}:{group[1]}; re-requests on "
+                f"messages) on {named(group)}; re-requests on "
                 f"{requests.address[0]}:{requests.address[1]}"
             )
             feed = _StoreFeed(store)
@@ -159,8 +169,9 @@ def serve_command(
                 if generator is not None:
                     await generator
                 stderr.print(f"ending session {session!r}: End of Session for {end_linger:g} s")
-                await tx.end_session(linger=end_linger)
-                await tx.close()
+                await asyncio.gather(*(line.end_session(linger=end_linger) for line in lines))
+                for line in lines:
+                    await line.close()
                 await requests.close()
                 stderr.print(
                     f"stopped: {tx.messages_sent:,} messages in {tx.packets_sent:,} packets; "
@@ -172,26 +183,6 @@ def serve_command(
         return run_async(main(), ctx.obj["loop"])
     finally:
         store.close()
-
-
-async def _listen(
-    group: Address, request: Address, sequence: int, session_id: str | None, interface: str | None
-) -> AsyncListener:
-    return await listen_async(
-        group, request, sequence=sequence, session_id=session_id, interface=interface
-    )
-
-
-def _summary(listener: AsyncListener, received: int, started: float, end: str) -> str:
-    elapsed = max(time.monotonic() - started, 1e-9)
-    stats = listener.stats
-    drops = stats["kernel_drops"]
-    return (
-        f"{plural(received, 'message')} in {elapsed:.2f} s ({received / elapsed:,.0f} msg/s); "
-        f"{stats['gaps']} gaps, {stats['requests_sent']} requests "
-        f"({stats['request_retries']} retried), {stats['duplicates']} duplicates dropped, "
-        f"{'?' if drops is None else drops} kernel drops; stopped: {end}"
-    )
 
 
 @command.command("tail")
@@ -212,7 +203,7 @@ def _summary(listener: AsyncListener, received: int, started: float, end: str) -
 @click.pass_context
 def tail_command(
     ctx: click.Context,
-    group: Address,
+    group: tuple[Address, ...],
     request: Address,
     sequence: int,
     count: int | None,
@@ -232,7 +223,7 @@ def tail_command(
         started = time.monotonic()
         listener = await _listen(group, request, sequence, session_id, interface)
         stderr.print(
-            f"listening to {group[0]}:{group[1]} from sequence {sequence or 'the next packet'}"
+            f"listening to {named(group)} from sequence {sequence or 'the next packet'}"
             f", re-requests to {request[0]}:{request[1]}"
         )
         received = 0
@@ -271,7 +262,7 @@ def tail_command(
 @click.pass_context
 def record_command(
     ctx: click.Context,
-    group: Address,
+    group: tuple[Address, ...],
     request: Address,
     file: Path,
     fmt: str,
@@ -349,7 +340,7 @@ def record_command(
 @click.pass_context
 def gateway_command(
     ctx: click.Context,
-    group: Address,
+    group: tuple[Address, ...],
     request: Address,
     listen: Address,
     store_path: Path,
@@ -375,16 +366,16 @@ def gateway_command(
         stop = _stop_event()
         session = session_id
         if session is None and not store_path.exists():
-            stderr.print(f"waiting for a packet on {group[0]}:{group[1]} to learn the session")
-            session = await discover_session(group, interface=interface)
+            stderr.print(f"waiting for a packet on {named(group[:1])} to learn the session")
+            session = await discover_session(group[0], interface=interface)
         store_path.parent.mkdir(parents=True, exist_ok=True)
         store = FileStore(store_path, session_id=session)
         try:
             gateway = await mold_to_soupbintcp(
-                group, request, listen, store, session_id=session, interface=interface, **auth
+                list(group), request, listen, store, session_id=session, interface=interface, **auth
             )
             stderr.print(
-                f"gateway: MoldUDP64 {group[0]}:{group[1]} session {gateway.server.session_id!r}"
+                f"gateway: MoldUDP64 {named(group)} session {gateway.server.session_id!r}"
                 f" onto SoupBinTCP {gateway.address[0]}:{gateway.address[1]} "
                 f"(journal {store_path} holds {store.count:,})"
             )

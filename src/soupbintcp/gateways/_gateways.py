@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 from .._errors import LocalProtocolError, SessionEnded, SoupBinTCPError
@@ -90,7 +90,7 @@ class MoldGateway:
 
 
 async def mold_to_soupbintcp(
-    group: Address,
+    group: Address | Sequence[Address],
     request: Address | None,
     listen: Address,
     store: MessageStore,
@@ -103,6 +103,7 @@ async def mold_to_soupbintcp(
     **serve_options: Any,
 ) -> MoldGateway:
     """Follow MoldUDP64 `group` into `store` and serve it with SoupBinTCP on `listen`.
+    `group` may be several groups: the A/B lines of the session (see `listen_async`).
 
     The journal is the cache: the listener starts at `store.count + 1`, so a restarted
     gateway resumes where it stopped, and the first start back-fills the session from 1
@@ -133,9 +134,9 @@ async def mold_to_soupbintcp(
         await listener.close()
         raise
     host, port = server.address[:2]
-    log.info(
-        "gateway: MoldUDP64 %s:%s session %s onto SoupBinTCP %s:%s", *group, session, host, port
-    )
+    groups: list[Any] = [group] if isinstance(group[0], str) else list(group)
+    lines = " + ".join(f"{g[0]}:{g[1]}" for g in groups)
+    log.info("gateway: MoldUDP64 %s session %s onto SoupBinTCP %s:%s", lines, session, host, port)
     return MoldGateway(listener, server, store)
 
 

@@ -23,10 +23,11 @@ from prometheus_client.registry import Collector
 
 from .._client._figures import Client
 from .._server._server import Server
-from ..moldudp64 import RequestServer, Transmitter
+from ..moldudp64 import AsyncListener, BlockingListener, RequestServer, Transmitter
 from ._families import (
     client_families,
     gateway_families,
+    listener_families,
     request_server_families,
     server_families,
     transmitter_families,
@@ -109,15 +110,23 @@ class ClientCollector(Collector):
 
 
 class MoldUDP64Collector(Collector):
-    """A MoldUDP64 transmitter's and/or re-request server's counters."""
+    """A MoldUDP64 transmitter's, re-request server's and/or listener's counters (a
+    listener on several lines: per line)."""
 
     def __init__(
-        self, *, transmitter: Transmitter | None = None, requests: RequestServer | None = None
+        self,
+        *,
+        transmitter: Transmitter | None = None,
+        requests: RequestServer | None = None,
+        listener: AsyncListener | BlockingListener | None = None,
     ) -> None:
         self._transmitter = transmitter
         self._requests = requests
+        self._listener = listener
 
     def collect(self) -> Iterator[Metric]:
+        if self._listener is not None:
+            yield from listener_families(self._listener)
         if self._transmitter is not None:
             yield from transmitter_families(self._transmitter)
         if self._requests is not None:

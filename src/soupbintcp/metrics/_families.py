@@ -16,7 +16,7 @@ from prometheus_client.metrics_core import Metric
 from .._client._figures import Client
 from .._server._events import CLOSE_REASONS
 from .._server._status import ServerStatus
-from ..moldudp64 import RequestServer, Transmitter
+from ..moldudp64 import AsyncListener, BlockingListener, RequestServer, Transmitter
 
 __all__ = [
     "CLIENT_LABELS",
@@ -244,6 +244,37 @@ def request_server_families(server: RequestServer) -> Iterator[Metric]:
     yield served
     yield messages
     yield refused
+
+
+def listener_families(listener: AsyncListener | BlockingListener) -> Iterator[Metric]:
+    """A MoldUDP64 listener: its gaps and re-requests, and per line (A/B) what each line
+    delivered first, missed, and what another line covered of it."""
+    session = listener.session_id or ""
+    stats = listener.stats
+    for name, doc, key in (
+        ("soupbintcp_moldudp64_listener_gaps", "Gaps found in the merged stream.", "gaps"),
+        ("soupbintcp_moldudp64_listener_requests", "Re-requests sent.", "requests_sent"),
+        ("soupbintcp_moldudp64_listener_duplicates", "Messages received again, dropped.",
+         "duplicates"),
+    ):  # fmt: skip
+        family = CounterMetricFamily(name, doc, labels=["session"])
+        family.add_metric([session], stats[key] or 0)
+        yield family
+    lines = listener.lines
+    if not lines:
+        return
+    for name, doc, attribute in (
+        ("soupbintcp_moldudp64_line_first", "Messages this line delivered before any other.",
+         "first"),
+        ("soupbintcp_moldudp64_line_missed", "Messages this line's own numbering skipped.",
+         "missed"),
+        ("soupbintcp_moldudp64_line_covered", "Messages this line missed that another line "
+         "delivered (no re-request needed).", "covered"),
+    ):  # fmt: skip
+        family = CounterMetricFamily(name, doc, labels=["session", "line"])
+        for line in lines:
+            family.add_metric([session, line.name], getattr(line, attribute))
+        yield family
 
 
 def transmitter_families(transmitter: Transmitter) -> Iterator[Metric]:

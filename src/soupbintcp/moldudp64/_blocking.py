@@ -17,15 +17,16 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Final, Self, Unpack
 
 from .._errors import SessionEnded, SessionTimeout, SoupBinTCPError
 from .._session._events import Message, SequencedMessages
+from .._session._mold_lines import DEFAULT_LINE_WAIT
 from .._session._mold_listener import MoldListener
 from ._core import DEFAULT_MAX_QUEUE, ListenerCore, ListenerOptions
 from ._listener import log
-from ._sockets import DEFAULT_RCVBUF, Address, receiver_socket, request_socket
+from ._sockets import DEFAULT_RCVBUF, Address, groups_of, receiver_socket, request_socket
 
 __all__ = ["BlockingListener", "listen"]
 
@@ -39,21 +40,31 @@ class BlockingListener(ListenerCore):
     """A MoldUDP64 listener over a blocking API. Create it with `listen()`; close it (or use
     it as a context manager) to stop its thread."""
 
-    def __init__(self, machine: MoldListener, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
-        self._init_core(machine, max_queue)
+    def __init__(
+        self,
+        machine: MoldListener,
+        *,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        lines: list[str] | None = None,
+    ) -> None:
+        self._init_core(machine, max_queue, lines)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._socks: list[socket.socket] = []
         self._request_sock: socket.socket | None = None
+        self._line_of: dict[socket.socket, int] = {}  # multicast socket -> its group's index
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._stop = False
         self._thread: threading.Thread | None = None
 
     def _open(
-        self, group: Address, request: Address | None, interface: str | None, rcvbuf: int
+        self, groups: list[Address], request: Address | None, interface: str | None, rcvbuf: int
     ) -> None:
-        self._socks.append(receiver_socket(group, interface, rcvbuf))
+        for line, group in enumerate(groups):
+            sock = receiver_socket(group, interface, rcvbuf)
+            self._socks.append(sock)
+            self._line_of[sock] = line
         if request is not None:
             self._request_sock = request_socket(request, interface, rcvbuf)
             self._socks.append(self._request_sock)
@@ -189,6 +200,7 @@ class BlockingListener(ListenerCore):
 
     def _read(self, sock: socket.socket) -> None:
         recv = sock.recv
+        line = self._line_of.get(sock, -1)
         now = time.monotonic()
         woke = False
         while not self._paused and self._end is None:
@@ -198,7 +210,7 @@ class BlockingListener(ListenerCore):
                 break
             except OSError:
                 break  # ICMP unreachable for a request: retried on its timer
-            if self._feed(data, now):
+            if self._feed(data, now, line):
                 woke = True
         if woke:
             self._cond.notify_all()
@@ -224,7 +236,7 @@ class BlockingListener(ListenerCore):
 
 
 def listen(
-    group: Address,
+    group: Address | Sequence[Address],
     request: Address | None = None,
     *,
     interface: str | None = None,
@@ -233,10 +245,13 @@ def listen(
     **options: Unpack[ListenerOptions],
 ) -> BlockingListener:
     """`listen_async()` for blocking code: join `group` and start the I/O thread."""
+    groups = groups_of(group)
+    if len(groups) > 1:
+        options.setdefault("request_delay", DEFAULT_LINE_WAIT)
     machine = MoldListener(**options)
-    listener = BlockingListener(machine, max_queue=max_queue)
+    listener = BlockingListener(machine, max_queue=max_queue, lines=[f"{h}:{p}" for h, p in groups])
     try:
-        listener._open(group, request, interface, rcvbuf)
+        listener._open(groups, request, interface, rcvbuf)
     except BaseException:
         for sock in listener._socks:
             sock.close()

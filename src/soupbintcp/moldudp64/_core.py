@@ -13,6 +13,7 @@ from typing import Final, TypedDict
 
 from .._errors import SessionEnded, SoupBinTCPError
 from .._session._events import SequencedMessages
+from .._session._mold_lines import LineArbiter, LineCounters
 from .._session._mold_listener import ListenerState, MoldListener
 from .._session._queue import RunQueue
 from ._sockets import kernel_drops
@@ -35,14 +36,19 @@ class ListenerOptions(TypedDict, total=False):
     max_outstanding: int
     max_request_count: int
     max_held: int
+    request_delay: float
 
 
 class ListenerCore(RunQueue[SequencedMessages]):
     """The listener state both drivers share; they supply `_pause_reading`,
     `_resume_reading`, `_sockets`."""
 
-    def _init_core(self, machine: MoldListener, max_queue: int) -> None:
+    def _init_core(
+        self, machine: MoldListener, max_queue: int, lines: list[str] | None = None
+    ) -> None:
         self._machine = machine
+        # Several groups (A/B lines): one listener, fed by all, and an account per line.
+        self._arbiter = LineArbiter(machine, lines) if lines and len(lines) > 1 else None
         self._init_queue(max_queue, pause=self._pause_reading, resume=self._resume_reading)
         self._drops: int | None = None  # the kernel's count, as last read
 
@@ -57,10 +63,15 @@ class ListenerCore(RunQueue[SequencedMessages]):
     def _resume_reading(self) -> None:
         raise NotImplementedError
 
-    def _feed(self, data: bytes, now: float) -> int:
-        """One datagram into the listener; how many messages it made ready."""
+    def _feed(self, data: bytes, now: float, line: int = -1) -> int:
+        """One datagram into the listener (from group `line`, -1: the re-request server);
+        how many messages it made ready."""
         try:
-            events = self._machine.receive_datagram(data, now)
+            arbiter = self._arbiter
+            if arbiter is None:
+                events = self._machine.receive_datagram(data, now)
+            else:
+                events = arbiter.receive_datagram(data, now, line)
         except SoupBinTCPError as exc:
             self._ended(exc)
             return 0
@@ -105,6 +116,12 @@ class ListenerCore(RunQueue[SequencedMessages]):
     def state(self) -> ListenerState:
         """Where the listener is in its life (`ListenerState`)."""
         return self._machine.state
+
+    @property
+    def lines(self) -> list[LineCounters]:
+        """Per group, when there are several (A/B): what it delivered first, what it
+        missed and how much of that another group covered. Empty for one group."""
+        return self._arbiter.lines if self._arbiter is not None else []
 
     @property
     def is_closed(self) -> bool:

@@ -14,14 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Final, Self, Unpack
 
 from .._errors import SessionEnded, SessionTimeout, SoupBinTCPError
 from .._session._events import Message, SequencedMessages
+from .._session._mold_lines import DEFAULT_LINE_WAIT
 from .._session._mold_listener import MoldListener
 from ._core import DEFAULT_MAX_QUEUE, ListenerCore, ListenerOptions
-from ._sockets import DEFAULT_RCVBUF, Address, receiver_socket, request_socket
+from ._sockets import DEFAULT_RCVBUF, Address, groups_of, receiver_socket, request_socket
 
 __all__ = ["AsyncListener", "listen_async"]
 
@@ -36,19 +37,29 @@ _RECV_SIZE: Final = 65536
 class AsyncListener(ListenerCore):
     """A MoldUDP64 listener over asyncio. Create it with `listen_async()`."""
 
-    def __init__(self, machine: MoldListener, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
+    def __init__(
+        self,
+        machine: MoldListener,
+        *,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        lines: list[str] | None = None,
+    ) -> None:
         self._loop = asyncio.get_running_loop()
-        self._init_core(machine, max_queue)
+        self._init_core(machine, max_queue, lines)
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._socks: list[socket.socket] = []
         self._request_sock: socket.socket | None = None
+        self._line_of: dict[socket.socket, int] = {}  # multicast socket -> its group's index
         self._reading = False
 
     async def _open(
-        self, group: Address, request: Address | None, interface: str | None, rcvbuf: int
+        self, groups: list[Address], request: Address | None, interface: str | None, rcvbuf: int
     ) -> None:
-        self._socks.append(receiver_socket(group, interface, rcvbuf))
+        for line, group in enumerate(groups):
+            sock = receiver_socket(group, interface, rcvbuf)
+            self._socks.append(sock)
+            self._line_of[sock] = line
         if request is not None:
             self._request_sock = request_socket(request, interface, rcvbuf)
             self._socks.append(self._request_sock)
@@ -118,6 +129,7 @@ class AsyncListener(ListenerCore):
     def _readable(self, sock: socket.socket) -> None:
         recv = sock.recv
         feed = self._feed
+        line = self._line_of.get(sock, -1)
         now = self._loop.time()
         woke = 0
         for _ in range(_READS_PER_EVENT):
@@ -128,7 +140,7 @@ class AsyncListener(ListenerCore):
             except OSError as exc:  # ICMP unreachable for a request: retried on its timer
                 log.debug("MoldUDP64 socket error: %s", exc)
                 break
-            woke += feed(data, now)
+            woke += feed(data, now, line)
             if not self._reading:
                 break  # paused (queue full) or ended
         if woke:
@@ -150,7 +162,7 @@ class AsyncListener(ListenerCore):
                     send(request)
                 except OSError:
                     break  # lost like any datagram: retried on its timer
-        if self._timer is None and machine.outstanding:
+        if self._timer is None and (machine.outstanding or machine.request_delay):
             deadline = machine.next_timer()
             if deadline is not None:
                 self._timer = self._loop.call_at(deadline, self._on_timer)
@@ -207,7 +219,7 @@ class AsyncListener(ListenerCore):
 
 
 async def listen_async(
-    group: Address,
+    group: Address | Sequence[Address],
     request: Address | None = None,
     *,
     interface: str | None = None,
@@ -217,6 +229,12 @@ async def listen_async(
 ) -> AsyncListener:
     """Join multicast `group` ((address, port)) and follow its MoldUDP64 session.
 
+    `group` may be several groups, the redundant lines of one session (A/B): every line
+    feeds one listener, the first copy of each number wins, and a gap is re-requested only
+    once every line has missed it for `request_delay` (default 0.02 s with several lines).
+    `listener.lines` counts per line what it delivered first, missed, and what another line
+    covered.
+
     `request`: the re-request server's (host, port); without it gaps cannot be filled and
     the first one ends the listener with `MoldUDP64GapTimeout`. `sequence`: 1 for the whole
     session (what came before is asked for), n to start at n, 0 for whatever comes next.
@@ -225,10 +243,13 @@ async def listen_async(
     buffer asked for. `options` are `MoldListener`'s: `sequence`, `session_id` and the limits
     (`request_timeout`, `max_retries`, `max_outstanding`, `max_request_count`, `max_held`).
     """
+    groups = groups_of(group)
+    if len(groups) > 1:
+        options.setdefault("request_delay", DEFAULT_LINE_WAIT)
     machine = MoldListener(**options)
-    listener = AsyncListener(machine, max_queue=max_queue)
+    listener = AsyncListener(machine, max_queue=max_queue, lines=[f"{h}:{p}" for h, p in groups])
     try:
-        await listener._open(group, request, interface, rcvbuf)
+        await listener._open(groups, request, interface, rcvbuf)
     except BaseException:
         listener._close_io()
         raise

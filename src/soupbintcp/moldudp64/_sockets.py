@@ -9,9 +9,17 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["Address", "kernel_drops", "receiver_socket", "request_socket", "sender_socket"]
+__all__ = [
+    "Address",
+    "groups_of",
+    "kernel_drops",
+    "receiver_socket",
+    "request_socket",
+    "sender_socket",
+]
 
 Address = tuple[str, int]
 
@@ -54,6 +62,16 @@ def set_rcvbuf(sock: socket.socket, size: int) -> None:
             pass  # not privileged: the plain option, capped by rmem_max
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
+def groups_of(group: Address | Sequence[Address]) -> list[Address]:
+    """One group `(host, port)`, or several: the lines of an A/B pair."""
+    if isinstance(group[0], str):
+        return [group]  # type: ignore[list-item]
+    groups = [(str(g[0]), int(g[1])) for g in group]  # type: ignore[index]
+    if not groups:
+        raise ValueError("no multicast group")
+    return groups
 
 
 def receiver_socket(group: Address, interface: str | None, rcvbuf: int) -> socket.socket:
