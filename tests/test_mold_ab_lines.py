@@ -201,4 +201,4 @@ def test_mold_serve_and_tail_on_two_lines(tmp_path: Path) -> None:
     assert f"listening to {a} + {b} from sequence 1" in tail.stderr
     firsts = [int(m.replace(",", "")) for m in re.findall(r"line \S+: ([\d,]+) first", tail.stderr)]
     assert len(firsts) == 2
-    assert 0 < sum(firsts) <= 3000  # live on the lines; what came before was re-requested
+    assert sum(firsts) > 0  # live on the lines (what came before the tail was re-requested)
