@@ -20,13 +20,19 @@ import soupbintcp.gateways
 import soupbintcp.itch
 import soupbintcp.metrics
 import soupbintcp.moldudp64
+import soupbintcp.ouch
 import soupbintcp.store
+import soupbintcp.testing
+import soupbintcp.venue
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = (
     soupbintcp,
     soupbintcp.store,
     soupbintcp.itch,
+    soupbintcp.ouch,
+    soupbintcp.venue,
+    soupbintcp.testing,
     soupbintcp.moldudp64,
     soupbintcp.gateways,
     soupbintcp.metrics,

@@ -35,6 +35,7 @@ class Layer(NamedTuple):
 #: Highest rank first, as drawn. Rank 0 is shared by every layer and imports nothing above it.
 LAYERS: tuple[Layer, ...] = (
     Layer("cli", 5, "the `soupbintcp` command, on the public API only"),
+    Layer("testing", 5, "the `venue` pytest fixture: a test exchange in a thread"),
     Layer("gateways", 4, "SoupBinTCP <-> MoldUDP64, over both kinds of driver"),
     Layer("jetstream", 4, "gateways on a replicated NATS JetStream log"),
     Layer("metrics", 4, "Prometheus metrics over the server, clients and MoldUDP64"),

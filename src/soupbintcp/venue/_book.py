@@ -124,12 +124,15 @@ class Book:
         self.asks = _Side(buy=False)
 
     def side(self, buy: bool) -> _Side:
+        """The bids (``buy``) or the asks."""
         return self.bids if buy else self.asks
 
     def add(self, order: Order) -> None:
+        """Rest ``order`` at the back of its price level."""
         (self.bids if order.buy else self.asks).add(order)
 
     def remove(self, order: Order) -> None:
+        """Take ``order`` off the book."""
         (self.bids if order.buy else self.asks).remove(order)
 
     def crosses(self, buy: bool, price: int) -> bool:

@@ -77,6 +77,7 @@ class Engine:
     # --- accounts and the day ----------------------------------------------------------------
 
     def account(self, name: str) -> Account:
+        """The account ``name``, created on first use."""
         account = self.accounts.get(name)
         if account is None:
             self.accounts[name] = account = Account(name)
@@ -150,6 +151,7 @@ class Engine:
         return None
 
     def enter(self, name: str, m: ouch.EnterOrder) -> None:
+        """Enter Order (§2.1): accept and match, or reject; ignored if the number is used."""
         account = self.account(name)
         urn = m.user_ref_num
         if urn <= account.last_user_ref_num:  # a retransmission (§5.1): no answer
@@ -183,6 +185,7 @@ class Engine:
         self._execute(book, order, now)
 
     def replace(self, name: str, m: ouch.ReplaceOrderRequest) -> None:
+        """Replace Order Request: the outcomes of §5.3."""
         account = self.account(name)
         order = account.orders.get(m.orig_user_ref_num)
         urn = m.user_ref_num
@@ -246,6 +249,7 @@ class Engine:
         self._execute(book, order, now)
 
     def cancel(self, name: str, m: ouch.CancelOrderRequest) -> None:
+        """Cancel Order Request: reduce to the intended size (§5.4)."""
         order = self.account(name).orders.get(m.user_ref_num)
         if order is None or m.quantity >= order.open:  # superfluous: ignored (§5.4)
             self.ignored += 1
@@ -253,6 +257,7 @@ class Engine:
         self._take_off(order, order.open - m.quantity, CancelReason.USER_REQUESTED, self.clock())
 
     def modify(self, name: str, m: ouch.ModifyOrderRequest) -> None:
+        """Modify Order Request: a sell side and a smaller size, keeping priority (§5.5)."""
         order = self.account(name).orders.get(m.user_ref_num)
         if order is None:
             self.ignored += 1

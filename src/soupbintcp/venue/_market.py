@@ -37,6 +37,7 @@ class MarketData:
         return [encode(timestamp, locate, s) for s, locate in self.locates.items()]
 
     def encode(self, events: Iterable[MarketEvent]) -> list[bytes]:
+        """The ITCH payloads of ``events``, in order."""
         out = []
         for event in events:
             letter, timestamp, symbol = event[0], event[1], event[2]
@@ -81,6 +82,7 @@ class ItchBook:
         self.messages = 0
 
     def apply(self, payload: bytes) -> None:
+        """Apply one ITCH message (in sequence order)."""
         self.messages += 1
         letter = payload[:1]
         if letter == b"A" or letter == b"F":

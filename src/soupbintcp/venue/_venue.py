@@ -110,6 +110,7 @@ class Venue:
     # --- starting and stopping ---------------------------------------------------------------
 
     async def start(self) -> Self:
+        """Open the journals (resuming the day), start the servers, the feed and the bots."""
         files = self._files
         resuming = False
         if files is not None:
@@ -188,10 +189,12 @@ class Venue:
 
     @property
     def address(self) -> Address:
+        """The first OUCH port."""
         return self.addresses[0]
 
     @property
     def itch_address(self) -> Address:
+        """The ITCH feed's SoupBinTCP port."""
         assert self.itch_server is not None
         return self.itch_server.address
 
@@ -202,6 +205,7 @@ class Venue:
 
     @property
     def itch_store(self) -> MessageStore:
+        """The ITCH journal (the feed's `MessageStore`)."""
         assert self._itch_store is not None
         return self._itch_store
 
