@@ -45,4 +45,3 @@ def test_the_pytest_example_passes_with_the_installed_fixture(tmp_path: Path) ->
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )  # fmt: skip
     assert "3 passed" in done.stdout, done.stdout + done.stderr
-
