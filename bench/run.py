@@ -679,6 +679,13 @@ def main() -> None:
             ["-n", "200000" if quick else "1000000", "--kills", "3" if quick else "10"],
             600,
         ),
+        Step("ouch", "bench_ouch.py", ["--runs", r, "-n", "50000" if quick else "200000"], 300),
+        Step(
+            "venue",
+            "bench_venue.py",
+            ["--runs", str(few), "-n", "10000" if quick else "50000"],
+            120 + 120 * few,
+        ),
         Step(
             "store",
             "bench_store.py",
@@ -810,11 +817,15 @@ def render(
         md += speedups["markdown"]
     from bench_jetstream import section as jetstream_section
     from bench_mold import section as mold_section
+    from bench_ouch import section as ouch_section
+    from bench_venue import section as venue_section
 
     for name, section in (
         ("wire", wire_section),
         ("store", store_section),
         ("mold", mold_section),
+        ("ouch", ouch_section),
+        ("venue", venue_section),
         ("jetstream", jetstream_section),
     ):
         res = by_name[name].result

@@ -26,7 +26,7 @@ from .._server._events import ConnectionClosed, ServerEvent
 from .._server._serve import serve
 from .._server._server import Server
 from ..moldudp64 import RequestServer, Transmitter, serve_requests, transmit
-from ..store import FileStore, MemoryStore, MessageStore
+from ..store import Durability, FileStore, MemoryStore, MessageStore
 from ._days import DayFiles, next_session_id
 from ._engine import Engine
 from ._inputs import encode_input, iterate, read_reject, reject_data
@@ -54,7 +54,10 @@ class Venue:
     when its last connection goes. ``bots``/``seed``: seeded market makers and takers.
     ``mold_group`` (and ``mold_request_listen``): also transmit the ITCH feed on MoldUDP64
     (``mold_interface``, ``mold_ttl``: 0 keeps it on this host).
-    ``clock``: nanoseconds since midnight (UTC by default).
+    ``clock``: nanoseconds since midnight (UTC by default). ``durability``: of the outbound
+    journals (the accounts' and the ITCH feed's): `Durability.TIMER` (the default) writes
+    them every few milliseconds and sends nothing before it is written; the input journal is
+    always written at once, so a restart can rebuild whatever a crash lost of the others.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class Venue:
         mold_ttl: int = 0,
         clock: Any = utc_clock,
         heartbeat_interval: float = 1.0,
+        durability: Durability = Durability.TIMER,
     ) -> None:
         self.symbols = [s.strip().upper() for s in symbols if s.strip()]
         self._listen = list(listen) or [("127.0.0.1", 0)]
@@ -87,6 +91,7 @@ class Venue:
         self._mold = (mold_group, mold_request_listen, mold_interface, mold_ttl)
         self._clock = clock
         self._heartbeat = heartbeat_interval
+        self._durability = durability
         self._now = 0
         self.engine = Engine(self.symbols, lambda: self._now)
         self.market_data = MarketData(self.symbols)
@@ -115,7 +120,9 @@ class Venue:
         resuming = False
         if files is not None:
             self.session_id, resuming = files.open_day(self._new_day)
-            self._itch_store = FileStore(files.itch, session_id=self.session_id)
+            self._itch_store = FileStore(
+                files.itch, session_id=self.session_id, durability=self._durability
+            )
             self._inputs = FileStore(files.inputs, session_id=self.session_id)
         else:
             self.session_id = next_session_id(None)
@@ -327,7 +334,8 @@ class Venue:
     def _user_store(self, user: str) -> MessageStore:
         store: MessageStore
         if self._files is not None:
-            store = FileStore(self._files.account_path(user), session_id=self.session_id)
+            path = self._files.account_path(user)
+            store = FileStore(path, session_id=self.session_id, durability=self._durability)
         else:
             store = MemoryStore(session_id=self.session_id)
         if store.count == 0:  # a new stream starts with the day's System Event S
@@ -339,25 +347,34 @@ class Venue:
         engine = self.engine
         if engine.outbound:
             out, engine.outbound = engine.outbound, []
-            bots = self.bot_accounts
-            debug = log.isEnabledFor(logging.DEBUG)
-            for account, message in out:
-                if debug:
+            if log.isEnabledFor(logging.DEBUG):
+                for account, message in out:
                     log.debug("%s <- %r", account, message)
+            bots = self.bot_accounts
+            if len(out) == 1:
+                account, message = out[0]
                 if account not in bots:
-                    self._publish(account, message.encode())
+                    self._publish(account, [message.encode()])
+            else:  # one append per account stream, in order within each
+                per_account: dict[str, list[bytes]] = {}
+                for account, message in out:
+                    if account not in bots:
+                        per_account.setdefault(account, []).append(message.encode())
+                for account, payloads in per_account.items():
+                    self._publish(account, payloads)
         if engine.market:
             events, engine.market = engine.market, []
             assert self.itch_server is not None
             self.itch_server.publish_many(self.market_data.encode(events))
 
-    def _publish(self, account: str, payload: bytes) -> None:
+    def _publish(self, account: str, payloads: list[bytes]) -> None:
         if not self.delay_seconds and not self._delayed:
             assert self.server is not None
-            self.server.publish(payload, user=account)
+            self.server.publish_many(payloads, user=account)
             return
         loop = asyncio.get_running_loop()
-        self._delayed.append((loop.time() + self.delay_seconds, account, payload))
+        due = loop.time() + self.delay_seconds
+        self._delayed.extend((due, account, payload) for payload in payloads)
         if self._delay_timer is None:
             self._delay_timer = loop.call_at(self._delayed[0][0], self._publish_delayed)
 
