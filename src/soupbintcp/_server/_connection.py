@@ -200,9 +200,10 @@ class Connection:
             raise LocalProtocolError("cannot publish for a connection that is not logged in")
         return stream.publish_many(messages)
 
-    def close(self) -> None:
-        """Close this connection (what was written still goes out)."""
-        self._link.close("application", "closed by the server application", logging.INFO)
+    def close(self, why: str | None = None) -> None:
+        """Close this connection (what was written still goes out); `why` is the reason
+        logged (default: closed by the server application)."""
+        self._link.close("application", why or "closed by the server application", logging.INFO)
 
 
 def buffered(transport: asyncio.WriteTransport) -> int:

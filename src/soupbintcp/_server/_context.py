@@ -26,8 +26,8 @@ class ServerContext:
     inboxes share, the failed logins per address and user, and where events go (`events`,
     counted in `stats`, logged through `lines`: warnings that repeat are counted)."""
 
-    __slots__ = ("_ids", "admission", "config", "events", "inboxes", "lines", "loop", "session",
-                 "stats", "throttle", "workers")  # fmt: skip
+    __slots__ = ("_ids", "admission", "config", "events", "inboxes", "lines", "loop", "refusing",
+                 "session", "stats", "throttle", "workers")  # fmt: skip
 
     def __init__(
         self,
@@ -48,6 +48,8 @@ class ServerContext:
         self.events = events
         self.lines = events.lines
         self.stats = stats
+        #: Why logins are answered "session not available" for now (None: they are not).
+        self.refusing: str | None = None
         self._ids = itertools.count(1)
 
     def connection_id(self) -> int:

@@ -115,6 +115,9 @@ class Login:
         ctx.throttle.succeeded(source, self._user)
         request = self._request
         session = ctx.session
+        if ctx.refusing is not None:
+            conn.reject_login(RejectReason.SESSION_NOT_AVAILABLE, ctx.refusing)
+            return
         if request.session and request.session != session.id:
             conn.reject_login(
                 RejectReason.SESSION_NOT_AVAILABLE,

@@ -233,6 +233,12 @@ class Server:
         for stream in self._ctx.session.streams():
             stream.flush_now()
 
+    def refuse_logins(self, why: str | None) -> None:
+        """Answer Login Requests with Login Rejected "session not available" for now, `why`
+        being the reason logged (a gateway that cannot follow its feed: a client given
+        several servers then tries the next); None to accept them again."""
+        self._ctx.refusing = why
+
     # --- sessions --------------------------------------------------------------------------
 
     async def end_session(self) -> None:

@@ -152,6 +152,15 @@ from ._serve_log import is_log_url, serve_log
     show_default=True,
     help="On Ctrl-C, seconds the clients get to receive the rest (and End of Session).",
 )
+@click.option(
+    "--stall-after",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="With a nats:// --store: seconds the gateway may go without following its log "
+    "(a full disk, a failed follower, an unanswering node) before it refuses logins and "
+    "closes its clients' connections so that they fail over to another gateway.",
+)
 @metrics_option
 @status_option
 @click.pass_context
@@ -186,6 +195,7 @@ def command(
     mold_interface: str | None,
     mold_ttl: int,
     drain_timeout: float,
+    stall_after: float,
     metrics: tuple[str, int] | None,
     status_interval: float | None,
 ) -> int:
@@ -236,7 +246,8 @@ def command(
         log_options |= {"credentials": credentials} if credentials else {"authenticate": anyone}
         return run_async(
             serve_log(listen, store_spec, cache, session_id, replicas, generate, log_options,
-                      ssl_context, end_session, credentials is None, metrics, status_interval),
+                      ssl_context, end_session, credentials is None, metrics, status_interval,
+                      stall_after),
             ctx.obj["loop"],
         )  # fmt: skip
     store_path = Path(store_spec)

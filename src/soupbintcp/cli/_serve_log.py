@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import ssl as _ssl
 from pathlib import Path
@@ -40,6 +41,7 @@ async def serve_log(
     any_login: bool,
     metrics: tuple[str, int] | None = None,
     status_interval: float | None = None,
+    stall_after: float | None = None,
 ) -> int:
     try:
         from soupbintcp import jetstream
@@ -52,10 +54,22 @@ async def serve_log(
     cache_path = cache if cache is not None else default_cache(store)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    signals = 0
+
+    def on_signal() -> None:
+        # The first stops (clients drained within --drain-timeout), a second at once.
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            stderr.print("second signal: stopping at once")
+            os._exit(130)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        gateway = await jetstream.open_gateway(
+        loop.add_signal_handler(sig, on_signal)
+    extra: dict[str, object] = {} if stall_after is None else {"stall_after": stall_after}
+    opening = loop.create_task(
+        jetstream.open_gateway(
             store,
             listen,
             cache=cache_path,
@@ -64,7 +78,21 @@ async def serve_log(
             replicas=replicas,
             ssl=ssl_context,
             **serve_options,  # type: ignore[arg-type]
+            **extra,  # type: ignore[arg-type]
         )
+    )
+    # The log may not answer (a typo in its address, no node up): a signal still stops us.
+    stopping = loop.create_task(stop.wait())
+    await asyncio.wait([opening, stopping], return_when=asyncio.FIRST_COMPLETED)
+    if not opening.done():
+        while not opening.done():  # 3.11's wait_for can swallow one cancellation
+            opening.cancel()
+            await asyncio.wait([opening], timeout=0.1)
+        stderr.print(f"stopped before the log {store} answered")
+        return 0
+    stopping.cancel()
+    try:
+        gateway = opening.result()
     except jetstream.LogError as exc:
         raise UserError(str(exc)) from None
     host, port = gateway.address
@@ -83,7 +111,7 @@ async def serve_log(
                 lambda n: gateway.publish_many(synthetic_messages(gateway.next_sequence, n)),
                 generate,
                 stop,
-                room=lambda: writer.backlog < _GENERATOR_AHEAD,
+                room=lambda: _room(writer),
             )
         )
     status = 1
@@ -116,8 +144,22 @@ async def serve_log(
         ):
             await gateway.end_session()
         await gateway.close()
-        stderr.print(
-            f"stopped: cache {cache_path} holds {gateway.state.count:,} messages "
+        line = (
+            f"stopped: cache {cache_path} holds {gateway.durable_count:,} messages "
             f"(log entry {gateway.state.log_seq:,})"
         )
+        if writer is not None:
+            # Published means held by the log, as read back from it: never more.
+            line += f"; published {writer.confirmed_count:,} (the log holds them)"
+            unconfirmed = writer.next_sequence - 1 - writer.confirmed_count
+            if unconfirmed > 0:
+                line += f", {unconfirmed:,} not confirmed by the log"
+        stderr.print(line)
     return status
+
+
+def _room(writer: Any) -> bool:
+    """Whether the generator may publish now: `LogError` if the writer cannot append (so the
+    command stops and says why rather than publishing into nothing)."""
+    writer.check()
+    return bool(writer.backlog < _GENERATOR_AHEAD)

@@ -5,13 +5,21 @@ entries from `state.log_seq + 1` on. JetStream hands a consumer only what a quor
 stream's replicas has stored, so whatever the follower passes on is acknowledged by the log.
 If deliveries stop (the node holding the consumer died, the connection was lost), the
 follower asks the stream how far it reaches and, if it lacks entries, subscribes again from
-the next one it lacks: it never skips one and never takes one twice.
+the next one it lacks: it never skips one and never takes one twice. If the node it is on
+stops answering for the stream (cut off from the others, it has no leader), a `NodeWatch`
+moves the connection to another node.
+
+Trouble with the cache (`CacheUnwritable`: a full disk) is not the log's: the entry is not
+folded in, an ERROR line says why, and the follower tries again from that entry with a
+growing pause (`cache_error` says what failed meanwhile). Anything else it cannot handle
+stops it for good (`error`); the gateway then lets its clients go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -21,8 +29,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from ._log import Batch, LogAddress, LogError, LogState, LogUnavailable
-from ._nats import stop_task, stream_info
+from ._log import Batch, CacheUnwritable, LogAddress, LogError, LogState, LogUnavailable
+from ._nats import NodeWatch, stop_task, stream_info
 
 __all__ = ["LogFollower"]
 
@@ -34,6 +42,9 @@ _API_TIMEOUT: Final = 2.0
 #: The consumer's idle heartbeat: a silent consumer is noticed after a few of these.
 _HEARTBEAT = 0.5
 _STALL = 4 * _HEARTBEAT
+#: The pause before writing the cache again after it failed: doubling up to the maximum.
+_RETRY_FIRST: Final = 0.25
+_RETRY_MAX: Final = 5.0
 
 
 class LogFollower:
@@ -67,6 +78,19 @@ class LogFollower:
         #: Entries the log held after the last one delivered, as JetStream said with it
         #: (per entry, not per message: what metrics call the gateway's lag behind the log).
         self.entries_behind = 0
+        #: What the cache last refused (None: its last write worked), and how many times.
+        self.cache_error: str | None = None
+        self.cache_errors = 0
+        self._retry = _RETRY_FIRST
+        #: Loop time of the last entry folded in, or of the last look at the stream that
+        #: found nothing missing: how long the follower has not progressed.
+        self.progressed = asyncio.get_running_loop().time()
+        self.watch = NodeWatch(nc, address)
+
+    @property
+    def failed(self) -> bool:
+        """Stopped for good (`error` says why)."""
+        return self.error is not None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -99,11 +123,27 @@ class LogFollower:
             while True:
                 try:
                     await self._follow()
+                except CacheUnwritable as exc:
+                    self.cache_errors += 1
+                    retry = self._retry
+                    if self.cache_error is None or retry >= _RETRY_MAX:
+                        log.error(
+                            "%s; entry %d of the log stays unapplied: trying again in %.2g s",
+                            exc,
+                            self.state.log_seq + 1,
+                            retry,
+                        )
+                    self.cache_error = str(exc)
+                    await asyncio.sleep(retry)
+                    self._retry = min(2 * retry, _RETRY_MAX)
                 except LogUnavailable as exc:
                     self._unreachable(str(exc))
+                    await self.watch.unanswered(str(exc))
                     await asyncio.sleep(_HEARTBEAT)
                 except (TimeoutError, nats.errors.Error) as exc:
-                    self._unreachable(f"the log {self.address} does not answer ({exc!r})")
+                    why = f"the log {self.address} does not answer ({exc!r})"
+                    self._unreachable(why)
+                    await self.watch.unanswered(why)
                     await asyncio.sleep(_HEARTBEAT)
         except asyncio.CancelledError:
             raise
@@ -129,6 +169,7 @@ class LogFollower:
             if self.reachable:
                 log.warning("log %s: no such stream yet: waiting for its writer", self.address)
             self.reachable = True
+            self.progressed = asyncio.get_running_loop().time()
             await asyncio.sleep(_HEARTBEAT)
             return
         sub = await self._js.subscribe(
@@ -149,9 +190,17 @@ class LogFollower:
                     msg = await sub.next_msg(timeout=_STALL)
                 except (TimeoutError, nats.errors.TimeoutError):
                     info = await stream_info(self._js, self.address)
+                    if info is not None and info.cluster is not None and not info.cluster.leader:
+                        # A node that lost its quorum answers from what it had: nothing
+                        # it says about the stream's end can be trusted.
+                        raise LogUnavailable(f"the log {self.address} has no leader") from None
                     if info is not None and info.state.last_seq > self.state.log_seq:
+                        self.entries_behind = info.state.last_seq - self.state.log_seq
+                        await self.watch.unanswered("entries that were not delivered")
                         return  # entries exist that did not come: subscribe again
                     self.reachable = True
+                    self.watch.answered()
+                    self.progressed = asyncio.get_running_loop().time()
                     continue
                 await self._entry(msg)
         finally:
@@ -165,11 +214,23 @@ class LogFollower:
             return  # a redelivery after a resubscription
         if seq != state.log_seq + 1:
             raise LogUnavailable(f"log entry {seq} came where {state.log_seq + 1} was due")
-        self.entries_behind = msg.metadata.num_pending
         was_ended = state.ended
+        before = copy.copy(state)
         batch = state.apply(seq, msg.headers, msg.data)
         if batch is not None:
-            self._deliver(batch)
+            try:
+                self._deliver(batch)
+            except CacheUnwritable:
+                # Not folded in: the same entry is applied again when the cache takes it.
+                state.__dict__.update(before.__dict__)
+                raise
+        self.entries_behind = msg.metadata.num_pending
+        self.progressed = asyncio.get_running_loop().time()
+        self.watch.answered()
+        if self.cache_error is not None:
+            log.warning("the cache takes writes again: following from entry %d", seq)
+            self.cache_error = None
+            self._retry = _RETRY_FIRST
         self._progress.set()
         if self._on_entry is not None:
             self._on_entry()

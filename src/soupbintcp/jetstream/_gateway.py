@@ -9,6 +9,19 @@ records how far into the log the cache reaches, so a restarted gateway resumes t
 never ahead of the cache (written after it), and where it is behind, the batches the cache
 already holds are recognised and skipped.
 
+A restarted gateway trusts its cache only as far as the log's own bytes confirm it: each
+batch the cache already holds (all of it, or its start when a torn write cut the cache inside
+it) is compared with the log's, then what the cache lacks is appended; a cache that differs
+is refused, loudly. A cache that records End of Session but not the count its side file
+says (the tail torn away by a power cut) is copied into a fresh journal without the mark, so
+End of Session is sent only after the log's last message again.
+
+A gateway that cannot follow its log (the follower failed, the cache cannot be written, the
+log does not answer or stays ahead) for `stall_after` seconds lets its clients go: it logs
+an ERROR, answers logins "session not available" and closes the clients' connections, so
+that a client given several gateways fails over to one that follows. When it follows again
+it takes logins again.
+
 With `writer=True` the gateway also appends: `publish` numbers messages and sends them to
 the log (`LogWriter`); they reach this gateway's clients the same way as everyone else's,
 back through the follower.
@@ -18,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from collections.abc import Iterable
@@ -33,11 +45,13 @@ from .._errors import LocalProtocolError
 from .._server._serve import serve
 from .._server._server import Server
 from ..store import FileStore, StoreError
+from ._cache import frames_end, held_frames, load_state, save_state, without_end
 from ._follower import LogFollower
 from ._log import (
     ENTRY,
     SESSION,
     Batch,
+    CacheUnwritable,
     EntryKind,
     LogAddress,
     LogError,
@@ -48,49 +62,35 @@ from ._log import (
 from ._nats import connect_log, stop_task, stream_info, wait_available
 from ._writer import LogWriter
 
-__all__ = ["DEFAULT_SESSION", "Gateway", "open_gateway"]
+__all__ = ["DEFAULT_SESSION", "DEFAULT_STALL_AFTER", "Gateway", "open_gateway"]
 
 log = logging.getLogger("soupbintcp.jetstream")
 
 DEFAULT_SESSION = "SESSION1"
+#: Seconds a gateway may go without following its log before it lets its clients go.
+DEFAULT_STALL_AFTER = 10.0
 _SAVE_INTERVAL = 0.2
-
-
-def _side_path(cache: Path) -> Path:
-    return cache.with_name(cache.name + ".log.json")
-
-
-def _load_state(cache: Path, store: FileStore | None, stream: str) -> LogState:
-    side = _side_path(cache)
-    if store is None or not side.exists():
-        return LogState()
-    try:
-        saved = json.loads(side.read_text(encoding="utf-8"))
-        state = LogState(
-            session_id=saved["session_id"],
-            holder=saved["holder"],
-            count=int(saved["count"]),
-            log_seq=int(saved["log_seq"]),
-            ended=bool(saved["ended"]),
-        )
-        if saved["stream"] != stream:
-            raise ValueError(f"it follows stream {saved['stream']}")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring %s (%s): replaying the log from its start", side, exc)
-        return LogState()
-    if state.count > store.count or state.session_id != store.session_id:
-        log.warning("%s does not match the cache: replaying the log from its start", side)
-        return LogState()
-    return state
+_WATCH_INTERVAL = 0.25
 
 
 class Gateway:
     """A running gateway. Make it with `open_gateway`; `close()` (or `async with`)."""
 
     def __init__(
-        self, address: LogAddress, cache_path: Path, state: LogState, cache: FileStore | None
+        self,
+        address: LogAddress,
+        cache_path: Path,
+        state: LogState,
+        cache: FileStore | None,
+        stall_after: float = DEFAULT_STALL_AFTER,
     ) -> None:
         self.log_address = address
+        self.stall_after = stall_after
+        #: Why the gateway is letting its clients go (None: it follows its log).
+        self.letting_go: str | None = None
+        #: Logged-in clients closed because the gateway could not follow its log.
+        self.clients_let_go = 0
+        self._watching: asyncio.Task[None] | None = None
         self.cache_path = cache_path
         self.state = state
         self.cache = cache
@@ -138,6 +138,45 @@ class Gateway:
         return self._follower is not None and self._follower.reachable
 
     @property
+    def cache_write_errors(self) -> int:
+        """Writes to the cache that failed (a full disk), since the gateway started."""
+        return self._follower.cache_errors if self._follower is not None else 0
+
+    @property
+    def node_moves(self) -> int:
+        """Times the follower left a log node that stopped answering for the stream."""
+        return self._follower.watch.moves if self._follower is not None else 0
+
+    def stall(self) -> tuple[str, float] | None:
+        """Why this gateway is not following its log and for how many seconds it has not
+        progressed, or None while it follows (or the session has ended in it)."""
+        follower = self._follower
+        if follower is None:
+            return None  # not connected since it started: it serves its cache meanwhile
+        if follower.error is not None:
+            why = f"following the log failed: {follower.error}"
+        elif follower.cache_error is not None:
+            why = f"the cache cannot be written: {follower.cache_error}"
+        elif self.state.ended:
+            return None
+        elif not follower.reachable or not self._nc_connected():
+            why = f"the log {self.log_address} does not answer"
+        elif follower.entries_behind > 0:
+            why = f"{follower.entries_behind} entries behind the log"
+        else:
+            return None
+        return why, max(0.0, self._loop.time() - follower.progressed)
+
+    @property
+    def stalled_seconds(self) -> float:
+        """Seconds the gateway has not progressed while it should (0 while it follows)."""
+        stall = self.stall()
+        return stall[1] if stall is not None else 0.0
+
+    def _nc_connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    @property
     def next_sequence(self) -> int:
         """The number the next published message gets (writer only)."""
         return self._writer().next_sequence
@@ -180,15 +219,39 @@ class Gateway:
         cache, server = self.cache, self.server
         assert cache is not None
         assert server is not None
-        last = batch.first + batch.count - 1
-        if last <= cache.count:
-            return  # held already: the side file was behind the cache
-        if batch.first != cache.count + 1:
+        held = cache.count
+        frames, count = batch.frames, batch.count
+        if batch.first <= held:
+            # The cache holds this batch, or its start (the side file was behind the cache,
+            # or a torn write cut the cache inside the batch): only if the bytes agree.
+            have = min(count, held - batch.first + 1)
+            end = frames_end(frames, have)
+            if held_frames(cache, batch.first, have) != frames[:end]:
+                raise LogError(
+                    f"the cache {self.cache_path} holds other bytes than the log under "
+                    f"messages {batch.first}..{batch.first + have - 1}: it is not a copy of "
+                    f"this feed's log (move it away to replay the log into a new cache)"
+                )
+            if have == count:
+                return
+            log.info(
+                "the cache %s holds messages %d..%d of the log's batch %d..%d: appending the rest",
+                self.cache_path,
+                batch.first,
+                held,
+                batch.first,
+                batch.first + count - 1,
+            )
+            frames, count = frames[end:], count - have
+        elif batch.first != held + 1:
             raise LogError(
-                f"the cache {self.cache_path} holds {cache.count} messages but the log's next "
+                f"the cache {self.cache_path} holds {held} messages but the log's next "
                 f"batch starts at {batch.first}: it is the cache of another feed"
             )
-        server.stream().publish_frames(batch.frames, batch.count)
+        try:
+            server.stream().publish_frames(frames, count)
+        except (OSError, StoreError) as exc:
+            raise CacheUnwritable(f"cannot write the cache {self.cache_path}: {exc}") from exc
         if self._save_handle is None:
             self._save_handle = self._loop.call_later(_SAVE_INTERVAL, self._save)
 
@@ -205,22 +268,7 @@ class Gateway:
 
     def _save(self) -> None:
         self._save_handle = None
-        state = self.state
-        saved = {
-            "stream": self.log_address.stream,
-            "session_id": state.session_id,
-            "holder": state.holder,
-            "count": state.count,
-            "log_seq": state.log_seq,
-            "ended": state.ended,
-        }
-        side = _side_path(self.cache_path)
-        tmp = side.with_name(side.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps(saved), encoding="utf-8")
-            os.replace(tmp, side)
-        except OSError as exc:
-            log.warning("cannot record the cache's place in the log in %s: %s", side, exc)
+        save_state(self.cache_path, self.log_address.stream, self.state)
 
     async def _connect_later(self, nats_options: dict[str, Any]) -> None:
         self._nc = await wait_available(self.log_address, "soupbintcp-gateway", **nats_options)
@@ -232,6 +280,42 @@ class Gateway:
             self._nc, self.log_address, self.state, self._deliver, self._on_end, self._entry
         )
         self._follower.start()
+        if self._watching is None:
+            self._watching = self._loop.create_task(self._watch())
+
+    # --- letting clients go ----------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(_WATCH_INTERVAL)
+            self.check_stall()
+
+    def check_stall(self) -> None:
+        """Let the clients go if the gateway has not followed its log for `stall_after`
+        seconds; take logins again once it does."""
+        server = self.server
+        if server is None:
+            return
+        stall = self.stall()
+        if stall is not None and stall[1] >= self.stall_after:
+            if self.letting_go is None:
+                self.letting_go = f"this gateway cannot follow its log: {stall[0]}"
+                server.refuse_logins(self.letting_go)
+                log.error(
+                    "not following the log for %.1f s (%s): refusing logins and closing the "
+                    "connections of %d clients so that they fail over to another gateway",
+                    stall[1],
+                    stall[0],
+                    sum(1 for conn in server.connections if conn.logged_in),
+                )
+            for conn in server.connections:
+                if conn.logged_in and not conn.closed:
+                    conn.close(self.letting_go)
+                    self.clients_let_go += 1
+        elif stall is None and self.letting_go is not None:
+            log.warning("following the log %s again: taking logins", self.log_address)
+            self.letting_go = None
+            server.refuse_logins(None)
 
     # --- closing -------------------------------------------------------------------------
 
@@ -242,12 +326,19 @@ class Gateway:
         if writer is not None:
             if release and writer.fenced is None and not self.state.ended:
                 try:
-                    await writer.append_control(EntryKind.RELEASE)
+                    writer.check()  # one that cannot append cannot release either
+                    await asyncio.wait_for(writer.append_control(EntryKind.RELEASE), 10.0)
                 except (LogError, TimeoutError) as exc:
-                    log.warning("could not release the log: %s", exc)
+                    log.warning(
+                        "could not release the log (%s): the next writer takes over after "
+                        "the takeover time",
+                        str(exc) or type(exc).__name__,
+                    )
             await writer.close()
         if self._connecting is not None:
             await stop_task(self._connecting)
+        if self._watching is not None:
+            await stop_task(self._watching)
         if self._follower is not None:
             await self._follower.close()
         if self.server is not None:
@@ -281,7 +372,7 @@ async def _session_of_log(nc: NATS, address: LogAddress, writer: bool) -> str | 
             # Connected, but the call timed out (a node busy electing a leader, a loaded
             # host): the log is there, so ask again rather than fail the gateway's start.
             if not unanswered:
-                log.warning("log %s: %s; asking again", address, exc or type(exc).__name__)
+                log.warning("log %s: %s; asking again", address, str(exc) or type(exc).__name__)
                 unanswered = True
             await asyncio.sleep(0.25)
             continue
@@ -312,6 +403,7 @@ async def open_gateway(
     replicas: int | None = None,
     nats_options: dict[str, Any] | None = None,
     takeover_after: float = 2.0,
+    stall_after: float = DEFAULT_STALL_AFTER,
     **serve_options: Any,
 ) -> Gateway:
     """Serve the feed whose log is at `log_url` (``nats://HOST:PORT[,...]/STREAM``) on
@@ -321,7 +413,8 @@ async def open_gateway(
 
     If the log is unreachable and the cache holds the session, the gateway serves the
     cache at once and follows the log once it answers; with an empty cache it waits for
-    the log (a session id is needed to answer a login)."""
+    the log (a session id is needed to answer a login). Once it has followed the log, a
+    gateway that cannot for `stall_after` seconds lets its clients go (see the module)."""
     address = parse_log_address(log_url)
     cache_path = Path(cache)
     options = dict(nats_options or {})
@@ -331,7 +424,24 @@ async def open_gateway(
             store = FileStore(cache_path, create=False)
         except StoreError as exc:
             raise LogError(f"cannot use {cache_path} as the cache: {exc}") from exc
-    gateway = Gateway(address, cache_path, _load_state(cache_path, store, address.stream), store)
+    state = load_state(cache_path, store, address.stream)
+    if (
+        store is not None
+        and store.session_ended
+        and not (state.ended and state.count == store.count)
+    ):
+        # End of Session is recorded but the messages before it may be torn away: serve the
+        # cache as open until the log says where the session ends.
+        log.warning(
+            "the cache %s records End of Session after %d messages but its record of the log "
+            "does not confirm them: serving it as open until the log says where it ends",
+            cache_path,
+            store.count,
+        )
+        store = without_end(cache_path, store)
+        state = load_state(cache_path, store, address.stream)
+        state.ended = False
+    gateway = Gateway(address, cache_path, state, store, stall_after)
     try:
         nc: NATS | None
         try:

@@ -31,6 +31,7 @@ from typing import Final
 from .._errors import SoupBinTCPError
 
 __all__ = [
+    "CacheUnwritable",
     "EntryKind",
     "LogAddress",
     "LogError",
@@ -57,6 +58,11 @@ class LogError(SoupBinTCPError):
 
 class LogUnavailable(LogError):
     """No log node answers."""
+
+
+class CacheUnwritable(LogError):
+    """The gateway's cache refused a write (a full disk): the follower keeps the entry and
+    tries it again later."""
 
 
 class WriterFenced(LogError):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import weakref
+from typing import Any, Final
 
 import nats
 from nats.aio.client import Client as NATS
@@ -18,7 +19,14 @@ from nats.js.errors import APIError, NotFoundError
 
 from ._log import LogAddress, LogError, LogUnavailable
 
-__all__ = ["connect_log", "ensure_stream", "stop_task", "stream_info", "wait_available"]
+__all__ = [
+    "NodeWatch",
+    "connect_log",
+    "ensure_stream",
+    "stop_task",
+    "stream_info",
+    "wait_available",
+]
 
 log = logging.getLogger("soupbintcp.jetstream")
 
@@ -28,6 +36,89 @@ _PLACEMENT_WAIT = 10.0
 #: JetStream's answers while peers are missing: no suitable peers (10005), insufficient
 #: resources (10023), no JetStream leader yet (10008).
 _PLACEMENT_ERRORS = (10005, 10023, 10008)
+#: How long the node we are connected to may leave the stream unanswered (no delivery, no
+#: acknowledgement, no stream leader) before we move to another node. A node cut off from
+#: the other two still answers NATS pings, so nats-py alone would stay on it.
+NODE_BOUND: Final = 3.0
+
+
+class _Nodes:
+    """Which node a reconnection tries next: round the pool, skipping the one we left
+    because it stopped answering for the stream (nats-py's own choice may pick it again)."""
+
+    def __init__(self, wait: float) -> None:
+        self.avoid: str | None = None
+        self._turn = 0
+        self._wait = wait
+
+    def choose(self, servers: list[Any], _info: dict[str, Any]) -> tuple[Any, float]:
+        choices = [s for s in servers if s.uri.netloc != self.avoid] or servers
+        self._turn += 1
+        # The first try at once (a node we chose to leave); later ones paced.
+        wait = 0.0 if self._turn == 1 else self._wait
+        return choices[self._turn % len(choices)], wait
+
+    def connected(self) -> None:
+        self.avoid = None
+        self._turn = 0
+
+
+_CHOICES: weakref.WeakKeyDictionary[NATS, _Nodes] = weakref.WeakKeyDictionary()
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as a person reads it: nats-py's often have an empty message."""
+    return str(exc) or type(exc).__name__
+
+
+class NodeWatch:
+    """Moves a connection off a node that stops answering for the stream.
+
+    `answered()` whenever the log answered through this connection (an entry delivered,
+    an append acknowledged, a stream leader named); `unanswered(why)` whenever it did not.
+    Once nothing has answered for `bound` seconds while connected, the connection is moved
+    to another node of the cluster (logged), and the clock starts again.
+    """
+
+    def __init__(self, nc: NATS, address: LogAddress, bound: float = NODE_BOUND) -> None:
+        self._nc = nc
+        self._address = address
+        self._bound = bound
+        self._loop = asyncio.get_running_loop()
+        self._since = self._loop.time()
+        #: How many times this watch moved its connection (for tests and status lines).
+        self.moves = 0
+
+    def answered(self) -> None:
+        self._since = self._loop.time()
+
+    def silent_for(self) -> float:
+        return self._loop.time() - self._since
+
+    async def unanswered(self, why: str) -> None:
+        nc = self._nc
+        if not nc.is_connected:
+            self._since = self._loop.time()  # reconnecting already: nats-py moves it
+            return
+        silent = self.silent_for()
+        if silent < self._bound:
+            return
+        url = nc.connected_url
+        node = url.netloc if url is not None else "?"
+        log.warning(
+            "log %s: node %s has not answered for the stream for %.1f s (%s): it may have "
+            "lost its quorum; moving to another node",
+            self._address,
+            node,
+            silent,
+            why,
+        )
+        self.moves += 1
+        self._since = self._loop.time()
+        choice = _CHOICES.get(nc)
+        if choice is not None:
+            choice.avoid = node
+        await nc.force_reconnect()
 
 
 async def connect_log(address: LogAddress, name: str, **options: Any) -> NATS:
@@ -36,9 +127,14 @@ async def connect_log(address: LogAddress, name: str, **options: Any) -> NATS:
     now."""
 
     async def disconnected() -> None:
+        # nats-py calls this also when a first connection fails or when we close: only a
+        # connection that was up can be lost.
+        if nc.is_closed or not connected:
+            return
         log.warning("log %s: connection lost; reconnecting", address)
 
     async def reconnected() -> None:
+        nodes.connected()
         url = nc.connected_url
         log.warning("log %s: reconnected to %s", address, url.netloc if url else "?")
 
@@ -48,6 +144,8 @@ async def connect_log(address: LogAddress, name: str, **options: Any) -> NATS:
     # nats-py takes fractions of seconds here although its annotations say int.
     timing: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT, "reconnect_time_wait": 0.25}
     nc = NATS()
+    nodes = _Nodes(float((timing | options)["reconnect_time_wait"]))
+    connected = False
     try:
         # nats-py, told to reconnect forever, also retries a first connection forever:
         # bound it, so that a gateway can say the log is unreachable and serve its cache.
@@ -63,15 +161,16 @@ async def connect_log(address: LogAddress, name: str, **options: Any) -> NATS:
                 disconnected_cb=disconnected,
                 reconnected_cb=reconnected,
                 error_cb=error,
+                reconnect_to_server_handler=nodes.choose,
                 **(timing | options),
             ),
             _CONNECT_TIMEOUT * (len(address.servers) + 1) + 1.0,
         )
     except (OSError, TimeoutError, nats.errors.Error) as exc:
         await nc.close()
-        raise LogUnavailable(
-            f"no node of the log {address} answers ({exc or type(exc).__name__})"
-        ) from exc
+        raise LogUnavailable(f"no node of the log {address} answers ({_describe(exc)})") from exc
+    connected = True
+    _CHOICES[nc] = nodes
     return nc
 
 

@@ -14,6 +14,13 @@ connection — is handled one way: stop sending, look at the log as it is (the f
 catches up to its last entry), and if this writer still holds it, send again every batch
 the log does not hold validly, fenced on the entry that is really last. If another writer
 has claimed the log, stop with `WriterFenced`.
+
+A writer never pretends: `publish_many` raises `LogError` once it cannot append (its
+follower stopped, its send loop failed: both latched, said at once in an ERROR line) and
+while its cache cannot be written (it could not see its messages come back from the log).
+`flush` and `append_control` raise the same. So a message whose number `publish_many`
+returned was queued by a writer that could still append; it counts as published once the
+follower has read it back (`confirmed_count`).
 """
 
 from __future__ import annotations
@@ -118,6 +125,8 @@ class LogWriter:
         self._task: asyncio.Task[None] | None = None
         self._inbox = ""
         self.fenced: WriterFenced | None = None
+        #: Why this writer cannot append any more (None while it can).
+        self.failed: LogError | None = None
         self._stopped = False
 
     # --- taking the log --------------------------------------------------------------------
@@ -148,14 +157,38 @@ class LogWriter:
         return self._next
 
     @property
+    def confirmed_count(self) -> int:
+        """Messages the log holds, as read back from it: the ones that count as published."""
+        return self._follower.state.count
+
+    def check(self) -> None:
+        """Raise why this writer cannot append now, if it cannot."""
+        if self.fenced is not None:
+            raise self.fenced
+        if self.failed is not None:
+            raise self.failed
+        follower = self._follower
+        if follower.error is not None:
+            self._fail(LogError(f"the writer's follower stopped: {follower.error}"))
+            raise self.failed  # type: ignore[misc]
+        if follower.cache_error is not None:
+            raise LogError(f"the writer cannot see its messages in the log: {follower.cache_error}")
+
+    def _fail(self, exc: LogError) -> None:
+        if self.failed is None:
+            self.failed = exc
+            log.error("log %s: this writer cannot append any more: %s", self.address, exc)
+        self._wake.set()
+
+    @property
     def backlog(self) -> int:
         """Messages published and not yet held by the log."""
         return self._next - 1 - self._follower.state.count
 
     def publish_many(self, messages: Iterable[bytes]) -> int:
-        """Number `messages` and queue them for the log; return the first number."""
-        if self.fenced is not None:
-            raise self.fenced
+        """Number `messages` and queue them for the log; return the first number.
+        `LogError` (`WriterFenced`) if this writer cannot append (see the module)."""
+        self.check()
         if self._stopped:
             raise LogError("the writer is closed")
         first = self._next
@@ -219,7 +252,10 @@ class LogWriter:
         while self._follower.state.count < target:
             if self.fenced is not None:
                 raise self.fenced
+            if self.failed is not None or self._follower.error is not None:
+                self.check()
             if self._loop.time() > deadline:
+                self.check()
                 raise TimeoutError(f"the log did not take messages up to {target} in time")
             await asyncio.sleep(0.005)
 
@@ -251,20 +287,40 @@ class LogWriter:
     # --- the send loop ---------------------------------------------------------------------
 
     async def _send_loop(self) -> None:
+        try:
+            await self._sending()
+        except asyncio.CancelledError:
+            raise
+        except LogError as exc:
+            self._fail(exc)
+        except Exception as exc:
+            log.exception("log %s: the send loop failed", self.address)
+            self._fail(LogError(f"the send loop failed: {exc!r}"))
+
+    async def _sending(self) -> None:
         # `_stopped` too, not only the cancellation: 3.11's wait_for can swallow a cancel
         # that arrives as the event is set.
-        while self.fenced is None and not self._stopped:
+        while self.fenced is None and self.failed is None and not self._stopped:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), _TICK)
             self._wake.clear()
             now = self._loop.time()
-            if any(now - sent > _ACK_TIMEOUT for sent in self._in_flight.values()):
-                self._trouble = True
+            if self._in_flight:
+                oldest = now - min(self._in_flight.values())
+                if oldest > _ACK_TIMEOUT:
+                    self._trouble = True
+                    await self._follower.watch.unanswered("appends not acknowledged")
+                    if not self._nc.is_connected:
+                        self._in_flight.clear()  # lost with the connection: resend them
+            if self._follower.error is not None:
+                raise LogError(f"the writer's follower stopped: {self._follower.error}")
             if self._trouble:
                 try:
                     await self._resync()
                 except (LogUnavailable, TimeoutError, nats.errors.Error) as exc:
-                    log.warning("log %s: %s; retrying", self.address, exc)
+                    why = str(exc) or type(exc).__name__
+                    log.warning("log %s: %s; retrying", self.address, why)
+                    await self._follower.watch.unanswered(why)
                     await asyncio.sleep(0.25)
                     continue
                 except WriterFenced as exc:
@@ -321,6 +377,8 @@ class LogWriter:
         except ValueError:
             answer = {"error": {"description": "not JSON"}}
         error = answer.get("error") if isinstance(answer, dict) else None
+        if error is None:
+            self._follower.watch.answered()
         if error is not None and not self._trouble:
             if error.get("err_code") != WRONG_LAST_SEQUENCE:
                 log.warning("log %s refused an entry: %s", self.address, error.get("description"))

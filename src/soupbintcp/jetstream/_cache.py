@@ -1,0 +1,114 @@
+"""A gateway's cache beside its log: where it stands in the log, and what a restart trusts.
+
+Layer 4. The cache is a `FileStore` journal of the log's messages; a small side file
+(``<cache>.log.json``) records how far into the log it reaches (`LogState`), written after
+the cache, so never ahead of it unless a power cut tore the cache after both were written.
+What the gateway then trusts is decided against the log's own bytes (`held_frames`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from ..store import FileStore
+from ._log import LogState
+
+__all__ = ["frames_end", "held_frames", "load_state", "save_state", "side_path", "without_end"]
+
+log = logging.getLogger("soupbintcp.jetstream")
+
+
+def side_path(cache: Path) -> Path:
+    return cache.with_name(cache.name + ".log.json")
+
+
+def frames_end(frames: bytes, count: int) -> int:
+    """Where the first `count` Sequenced Data frames of `frames` end (2-byte length each)."""
+    end = 0
+    for _ in range(count):
+        end += 2 + int.from_bytes(frames[end : end + 2], "big")
+    return end
+
+
+def held_frames(cache: FileStore, first: int, count: int) -> bytes:
+    """The frames of messages `first`..`first + count - 1` as the cache holds them."""
+    parts: list[bytes] = []
+    seq, last = first, first + count - 1
+    while seq <= last:
+        frames, got = cache.read_frames(seq, 1 << 20)
+        if not got:
+            break
+        if seq + got - 1 > last:
+            frames, got = frames[: frames_end(frames, last - seq + 1)], last - seq + 1
+        parts.append(frames)
+        seq += got
+    return b"".join(parts)
+
+
+def without_end(path: Path, store: FileStore) -> FileStore:
+    """`store`'s messages in a fresh journal at `path` that does not record End of Session
+    (a journal that does cannot take another message)."""
+    fresh_path = path.with_name(path.name + ".reopen")
+    for stale in (fresh_path, Path(f"{fresh_path}.idx")):
+        stale.unlink(missing_ok=True)
+    fresh = FileStore(fresh_path, session_id=store.session_id)
+    seq = 1
+    while seq <= store.count:
+        frames, got = store.read_frames(seq, 1 << 20)
+        fresh.append_frames(frames, got)
+        seq += got
+    fresh.close()
+    store.close()
+    index = Path(f"{path}.idx")
+    os.replace(fresh_path, path)
+    if Path(f"{fresh_path}.idx").exists():
+        os.replace(f"{fresh_path}.idx", index)
+    else:
+        index.unlink(missing_ok=True)
+    return FileStore(path, create=False)
+
+
+def load_state(cache: Path, store: FileStore | None, stream: str) -> LogState:
+    side = side_path(cache)
+    if store is None or not side.exists():
+        return LogState()
+    try:
+        saved = json.loads(side.read_text(encoding="utf-8"))
+        state = LogState(
+            session_id=saved["session_id"],
+            holder=saved["holder"],
+            count=int(saved["count"]),
+            log_seq=int(saved["log_seq"]),
+            ended=bool(saved["ended"]),
+        )
+        if saved["stream"] != stream:
+            raise ValueError(f"it follows stream {saved['stream']}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring %s (%s): replaying the log from its start", side, exc)
+        return LogState()
+    if state.count > store.count or state.session_id != store.session_id:
+        log.warning("%s does not match the cache: replaying the log from its start", side)
+        return LogState()
+    return state
+
+
+def save_state(cache: Path, stream: str, state: LogState) -> None:
+    """Record how far into the log of `stream` the cache reaches (a warning if it cannot)."""
+    saved = {
+        "stream": stream,
+        "session_id": state.session_id,
+        "holder": state.holder,
+        "count": state.count,
+        "log_seq": state.log_seq,
+        "ended": state.ended,
+    }
+    side = side_path(cache)
+    tmp = side.with_name(side.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(saved), encoding="utf-8")
+        os.replace(tmp, side)
+    except OSError as exc:
+        log.warning("cannot record the cache's place in the log in %s: %s", side, exc)
