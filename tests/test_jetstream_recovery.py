@@ -102,6 +102,9 @@ def _torn_copy(feed: Followed, dest: Path, cut: int, *, side_file: bool) -> Path
     then it is ahead of the torn cache, as after a power cut)."""
     cache = dest / "cache.soup"
     shutil.copy(feed.cache, cache)
+    for sidecar in (".idx", ".crc"):  # the journal's own, as the crash left them
+        if Path(f"{feed.cache}{sidecar}").exists():
+            shutil.copy(f"{feed.cache}{sidecar}", f"{cache}{sidecar}")
     if side_file:
         shutil.copy(f"{feed.cache}.log.json", f"{cache}.log.json")
     with open(cache, "r+b") as journal:

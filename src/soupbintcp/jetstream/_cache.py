@@ -48,12 +48,16 @@ def held_frames(cache: FileStore, first: int, count: int) -> bytes:
     return b"".join(parts)
 
 
+#: The files a `FileStore` keeps beside its journal: its sparse index and its checksums.
+_SIDECARS = (".idx", ".crc")
+
+
 def without_end(path: Path, store: FileStore) -> FileStore:
     """`store`'s messages in a fresh journal at `path` that does not record End of Session
     (a journal that does cannot take another message)."""
     fresh_path = path.with_name(path.name + ".reopen")
-    for stale in (fresh_path, Path(f"{fresh_path}.idx")):
-        stale.unlink(missing_ok=True)
+    for suffix in ("", *_SIDECARS):
+        Path(f"{fresh_path}{suffix}").unlink(missing_ok=True)
     fresh = FileStore(fresh_path, session_id=store.session_id)
     seq = 1
     while seq <= store.count:
@@ -62,12 +66,13 @@ def without_end(path: Path, store: FileStore) -> FileStore:
         seq += got
     fresh.close()
     store.close()
-    index = Path(f"{path}.idx")
     os.replace(fresh_path, path)
-    if Path(f"{fresh_path}.idx").exists():
-        os.replace(f"{fresh_path}.idx", index)
-    else:
-        index.unlink(missing_ok=True)
+    for suffix in _SIDECARS:
+        made = Path(f"{fresh_path}{suffix}")
+        if made.exists():
+            os.replace(made, f"{path}{suffix}")
+        else:
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
     return FileStore(path, create=False)
 
 
