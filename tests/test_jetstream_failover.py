@@ -185,7 +185,9 @@ async def test_6_without_the_log_a_gateway_says_so_serves_its_cache_and_catches_
 ) -> None:
     total, rate = 60_000, 30_000.0
     writer = feed.gateway("writer", generate=rate)
-    gateway = feed.gateway("g0")
+    # Its clients know no other gateway: it must not let them go while the restarted
+    # cluster elects its leaders (however long that takes on a loaded machine).
+    gateway = feed.gateway("g0", extra=["--stall-after", "120"])
     clients = await feed.clients(spread([gateway], 3))
     await clients.progress(total // 4)
     for node in feed.cluster.nodes:  # the whole log goes away for a while

@@ -75,6 +75,15 @@ def render(view: object, rows: int | None = None, height: int = 50) -> Group:
         f"rejected {t.get('rejected', 0):,.0f}, refused {t.get('refused', 0):,.0f}, "
         f"disconnects {t.get('disconnects', 0):,.0f}   (q to quit)",
     )  # fmt: skip
+    stalled = t.get("gateway_stalled", 0)
+    if stalled:
+        letting_go = " (letting its clients go)" if t.get("gateway_letting_go") else ""
+        errors = t.get("gateway_cache_errors", 0)
+        head.append(
+            f"\ngateway not following its log for {stalled:,.1f} s{letting_go}"
+            + (f"; {errors:,.0f} cache write errors" if errors else ""),
+            style="bold red",
+        )
     if view.error is not None:
         head.append(f"\n{view.error}", style="bold red")
     table = Table(expand=True, show_edge=False, pad_edge=False)

@@ -91,6 +91,7 @@ class Gateway:
         #: Logged-in clients closed because the gateway could not follow its log.
         self.clients_let_go = 0
         self._watching: asyncio.Task[None] | None = None
+        self._stalled_since: float | None = None
         self.cache_path = cache_path
         self.state = state
         self.cache = cache
@@ -157,15 +158,25 @@ class Gateway:
             why = f"following the log failed: {follower.error}"
         elif follower.cache_error is not None:
             why = f"the cache cannot be written: {follower.cache_error}"
-        elif self.state.ended:
+        elif self.state.ended or not self._nc_connected():
+            # No node answers at all: from here a log that is down and a gateway cut off
+            # look the same, and every gateway may be in the same place; it serves what it
+            # holds, as it does when it starts without the log.
+            self._stalled_since = None
             return None
-        elif not follower.reachable or not self._nc_connected():
-            why = f"the log {self.log_address} does not answer"
+        elif not follower.reachable:
+            why = f"the log {self.log_address} does not answer for the stream"
         elif follower.entries_behind > 0:
             why = f"{follower.entries_behind} entries behind the log"
         else:
+            self._stalled_since = None
             return None
-        return why, max(0.0, self._loop.time() - follower.progressed)
+        now = self._loop.time()
+        if self._stalled_since is None:
+            # From the later of the last progress and the moment it could have gone on (a
+            # log that came back after being down for all is given the full time).
+            self._stalled_since = max(follower.progressed, now - _WATCH_INTERVAL)
+        return why, now - self._stalled_since
 
     @property
     def stalled_seconds(self) -> float:

@@ -317,6 +317,17 @@ def gateway_families(gateway: Any) -> Iterator[Metric]:
          1 if gateway.log_reachable else 0, GaugeMetricFamily),
         ("soupbintcp_gateway_entries_skipped", "Log entries skipped (not the holder's, or "
          "out of line).", state.skipped, CounterMetricFamily),
+        ("soupbintcp_gateway_stalled_seconds", "Seconds the gateway has not followed its log "
+         "while it should (0 while it follows); past --stall-after it lets its clients go.",
+         getattr(gateway, "stalled_seconds", 0.0), GaugeMetricFamily),
+        ("soupbintcp_gateway_letting_clients_go", "1 while the gateway refuses logins and "
+         "closes its clients because it cannot follow its log.",
+         1 if getattr(gateway, "letting_go", None) else 0, GaugeMetricFamily),
+        ("soupbintcp_gateway_cache_write_errors", "Writes to the cache that failed (a full "
+         "disk): the follower retries them.", getattr(gateway, "cache_write_errors", 0),
+         CounterMetricFamily),
+        ("soupbintcp_gateway_node_moves", "Times the gateway left a log node that stopped "
+         "answering for the stream.", getattr(gateway, "node_moves", 0), CounterMetricFamily),
     ):  # fmt: skip
         family = cls(name, doc, labels=labels)
         family.add_metric(session, value)

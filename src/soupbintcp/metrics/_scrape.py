@@ -139,4 +139,10 @@ class Watch:
             "disconnects": _total(samples, "soupbintcp_server_disconnects_total"),
             "worst_lag": max((c.lag for c in clients), default=0),
         }
+        if any(name == "soupbintcp_gateway_stalled_seconds" for name, _ in samples):
+            totals["gateway_stalled"] = _total(samples, "soupbintcp_gateway_stalled_seconds")
+            totals["gateway_letting_go"] = _total(samples, "soupbintcp_gateway_letting_clients_go")
+            totals["gateway_cache_errors"] = _total(
+                samples, "soupbintcp_gateway_cache_write_errors_total"
+            )
         return FeedView(self.url, clients, totals)
