@@ -203,3 +203,27 @@ async def test_bots_make_a_market_and_malformed_input_is_ignored() -> None:
         await alice.expect(ouch.SystemEvent, ouch.AccountQueryResponse)
         assert venue.malformed == 2
         await alice.close()
+
+
+async def test_bots_are_deterministic_under_a_seed() -> None:
+    from soupbintcp.venue._bots import Bots
+
+    feeds = []
+    for _ in range(2):
+        clock = iter(range(1, 10**9)).__next__
+        async with Venue(["AAPL", "MSFT"], clock=clock) as venue:
+            bots = Bots(venue, 4, seed=11)
+            for _ in range(50):
+                bots.step()
+            assert venue.engine.next_match > 10
+            feeds.append(venue.itch_store.read(1, venue.itch_store.count))
+    assert feeds[0] == feeds[1]
+
+
+def test_symbols_from_a_list_or_a_file(tmp_path: Path) -> None:
+    from soupbintcp.cli._venue import read_symbols
+
+    assert read_symbols("aapl, MSFT,aapl") == ["AAPL", "MSFT"]
+    listing = tmp_path / "symbols.txt"
+    listing.write_text("# the day's list\nAAPL\nMSFT SPY  # and an ETF\n")
+    assert read_symbols(str(listing)) == ["AAPL", "MSFT", "SPY"]

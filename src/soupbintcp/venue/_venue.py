@@ -247,7 +247,13 @@ class Venue:
             message = ouch.decode_inbound(payload)
         except ouch.OuchError as exc:
             self.malformed += 1
-            log.warning("%s: malformed OUCH message ignored: %s", account, exc)
+            # A peer can send these as fast as it likes: the log says the first ten, then
+            # one in a thousand with the count, never one line per message.
+            if self.malformed <= 10 or self.malformed % 1000 == 0:
+                log.warning(
+                    "%s: malformed OUCH message ignored (%d so far): %s",
+                    account, self.malformed, exc,
+                )  # fmt: skip
             return
         self._now = self._clock()
         assert self._inputs is not None
