@@ -1,0 +1,527 @@
+"""The order book of one OUCH account as the client sees it: a sans-IO reducer.
+
+Requests (what the client sends) are recorded with `sent_*`; answers (the outbound stream)
+are applied with the `on_*` methods, each returning the `Answer`s it settles. No I/O and
+no clock here: the same reducer rebuilds the state from a journal after a restart, follows
+the live stream, and decides what a reconnect must re-send (OUCH 5.0 §5.1: every request
+still unanswered, in its original order).
+
+How a request is answered (reference §5):
+
+- Enter: Order Accepted or Rejected for its UserRefNum.
+- Replace: Order Replaced or Rejected for the replacement's number; or the original leaving
+  the book first (outcomes 1 and 2 of §5.3: ignored, or the original cancelled).
+- Cancel: the order's open size at or below the target (a Canceled brought it there, or
+  executions did: §5.4 says a superfluous cancel gets no message); Cancel Pending; Cancel
+  Reject.
+- Modify: Order Modified; or the order already as asked (side, open size at or below the
+  target); or the order gone.
+- Account Query: Account Query Response.
+
+Layer 4 (order client), but it imports nothing: it is the part both drivers share.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Answer",
+    "Fill",
+    "Order",
+    "OrderBook",
+    "OrderStatus",
+    "Request",
+    "RequestKind",
+]
+
+#: The sides that sell: their fills lower the position.
+_SELLS = frozenset("STE")
+
+
+class OrderStatus(enum.Enum):
+    """Where an order (one UserRefNum) stands."""
+
+    #: Sent; neither accepted nor rejected yet.
+    PENDING = "pending"
+    #: On the book, nothing executed.
+    LIVE = "live"
+    #: On the book, some shares executed.
+    PARTLY_FILLED = "partly filled"
+    #: Replaced by another UserRefNum (`Order.replaced_by`); the chain goes on there.
+    REPLACED = "replaced"
+    #: Off the book with shares cancelled (by request, IOC, the venue...).
+    CANCELED = "canceled"
+    #: Rejected (its UserRefNum is used up all the same, §5.2).
+    REJECTED = "rejected"
+    #: Fully executed.
+    DONE = "done"
+
+
+#: Nothing more comes for an order in these states (but a Broken Trade).
+FINAL = frozenset(
+    {OrderStatus.REPLACED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.DONE}
+)
+
+
+class RequestKind(enum.Enum):
+    ENTER = "enter"
+    REPLACE = "replace"
+    CANCEL = "cancel"
+    MODIFY = "modify"
+    QUERY = "account query"
+
+
+@dataclass(slots=True)
+class Fill:
+    """One execution: shares, price in ticks (1/10,000 $), liquidity flag, match number."""
+
+    quantity: int
+    price: int
+    liquidity_flag: str
+    match_number: int
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    """One UserRefNum's order. Quantities in shares, prices in ticks (1/10,000 $)."""
+
+    user_ref_num: int
+    cl_ord_id: str
+    symbol: str
+    side: str
+    price: int
+    time_in_force: str
+    #: Shares accepted (the request's until an answer comes).
+    quantity: int
+    status: OrderStatus = OrderStatus.PENDING
+    #: Shares still open on the book.
+    open: int = 0
+    executed: int = 0
+    canceled: int = 0
+    fills: list[Fill] = field(default_factory=list)
+    order_reference_number: int = 0
+    #: For a replacement: the UserRefNum it replaced; the number that replaced it.
+    replaces: int | None = None
+    replaced_by: int | None = None
+    reject_reason: int | None = None
+    #: Shares executed by the whole chain before this replacement (Replace's Quantity counts them).
+    chain_executed: int = 0
+
+    @property
+    def final(self) -> bool:
+        """Whether nothing more will come for this order (a Broken Trade aside)."""
+        return self.status in FINAL
+
+    def view(self) -> dict[str, object]:
+        """What a comparison with the venue's records looks at."""
+        return {
+            "user_ref_num": self.user_ref_num,
+            "cl_ord_id": self.cl_ord_id,
+            "symbol": self.symbol,
+            "side": self.side,
+            "status": self.status.value,
+            "open": self.open,
+            "executed": self.executed,
+            "canceled": self.canceled,
+            "fills": [(f.quantity, f.price, f.match_number) for f in self.fills],
+        }
+
+
+@dataclass(slots=True, eq=False)
+class Request:
+    """One inbound message sent (or to be sent) and what became of it."""
+
+    kind: RequestKind
+    #: Enter, Replace: the new number; Cancel, Modify: the order's; Query: 0.
+    user_ref_num: int
+    #: The message as it goes on the wire (what a recovery re-sends, unchanged).
+    payload: bytes
+    #: Replace: the original's number. Cancel, Modify: the target open size.
+    target: int = 0
+    #: Modify: the side asked for.
+    side: str = ""
+    #: Written to the connection at least once (a recovery re-sends only these).
+    sent: bool = False
+    answered: bool = False
+    #: How it ended: "accepted", "rejected", "replaced", "canceled", "modified", ...
+    outcome: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A request settled: told to the application once."""
+
+    request: Request
+    outcome: str
+    order: Order | None
+
+
+class OrderBook:
+    """Every order of the account, its fills and positions, and the requests in flight."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, Order] = {}
+        #: Net shares per symbol: bought minus sold (short sales included).
+        self.positions: dict[str, int] = {}
+        #: Requests without an answer, in the order they were made.
+        self._unanswered: dict[int, Request] = {}
+        #: UserRefNum -> keys of the unanswered requests naming it (a Replace names two), so
+        #: an answer costs the same with ten thousand requests in flight as with one.
+        self._naming: dict[int, list[int]] = {}
+        self._next_key = 0
+        #: Highest UserRefNum this book has seen used (sent or in the stream).
+        self.highest_user_ref_num = 0
+        #: From the latest Account Query Response.
+        self.next_user_ref_num: int | None = None
+        self.end_of_day = False
+        #: Outbound messages about an order this book never heard of (a lost journal).
+        self.unknown = 0
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def _record(self, request: Request) -> Request:
+        key = self._next_key
+        self._next_key = key + 1
+        self._unanswered[key] = request
+        self._naming.setdefault(request.user_ref_num, []).append(key)
+        if request.kind is RequestKind.REPLACE:
+            self._naming.setdefault(request.target, []).append(key)
+        return request
+
+    def _keys(self, user_ref_num: int) -> list[int]:
+        keys = self._naming.get(user_ref_num)
+        return list(keys) if keys else []
+
+    def sent_enter(
+        self,
+        payload: bytes,
+        user_ref_num: int,
+        cl_ord_id: str,
+        symbol: str,
+        side: str,
+        quantity: int,
+        price: int,
+        time_in_force: str,
+    ) -> Request:
+        self._use(user_ref_num)
+        self.orders[user_ref_num] = Order(
+            user_ref_num, cl_ord_id, symbol, side, price, time_in_force, quantity
+        )
+        return self._record(Request(RequestKind.ENTER, user_ref_num, payload))
+
+    def sent_replace(
+        self,
+        payload: bytes,
+        orig_user_ref_num: int,
+        user_ref_num: int,
+        cl_ord_id: str,
+        quantity: int,
+        price: int,
+        time_in_force: str,
+    ) -> Request:
+        self._use(user_ref_num)
+        orig = self.orders.get(orig_user_ref_num)
+        symbol, side = (orig.symbol, orig.side) if orig is not None else ("", "")
+        new = Order(user_ref_num, cl_ord_id, symbol, side, price, time_in_force, quantity)
+        new.replaces = orig_user_ref_num
+        self.orders[user_ref_num] = new
+        request = Request(RequestKind.REPLACE, user_ref_num, payload, target=orig_user_ref_num)
+        return self._record(request)
+
+    def sent_cancel(self, payload: bytes, user_ref_num: int, quantity: int) -> Request:
+        return self._record(Request(RequestKind.CANCEL, user_ref_num, payload, target=quantity))
+
+    def sent_modify(self, payload: bytes, user_ref_num: int, side: str, quantity: int) -> Request:
+        request = Request(RequestKind.MODIFY, user_ref_num, payload, target=quantity, side=side)
+        return self._record(request)
+
+    def sent_query(self, payload: bytes) -> Request:
+        return self._record(Request(RequestKind.QUERY, 0, payload))
+
+    def _use(self, user_ref_num: int) -> None:
+        if user_ref_num <= self.highest_user_ref_num:
+            # The one rule that makes every re-send benign (§5.2): never a used number.
+            raise ValueError(
+                f"UserRefNum {user_ref_num} is not above {self.highest_user_ref_num}, the last used"
+            )
+        self.highest_user_ref_num = user_ref_num
+
+    @property
+    def has_unanswered(self) -> bool:
+        return bool(self._unanswered)
+
+    def unanswered(self) -> list[Request]:
+        """Requests still waiting for an answer, in the order they were sent."""
+        return list(self._unanswered.values())
+
+    def settle_superfluous(self) -> list[Answer]:
+        """Settle the requests the venue ignores without a word (§5.1): a Replace of an order
+        no longer live, a Cancel or Modify the order already satisfies. Called when the stream
+        has caught up (so nothing more is coming for them) and before re-sending."""
+        out: list[Answer] = []
+        for key, request in list(self._unanswered.items()):
+            outcome = self._superfluous(request)
+            if outcome:
+                out.append(self._settle(key, request, outcome))
+        return out
+
+    def _superfluous(self, request: Request) -> str:
+        kind = request.kind
+        if kind is RequestKind.REPLACE:
+            orig = self.orders.get(request.target)
+            return "not replaced: original gone" if orig is None or orig.final else ""
+        if kind is RequestKind.CANCEL or kind is RequestKind.MODIFY:
+            order = self.orders.get(request.user_ref_num)
+            if order is None or order.final:
+                return "order gone"
+            if order.status is OrderStatus.PENDING:
+                return ""
+            if order.open <= request.target and (
+                kind is RequestKind.CANCEL or order.side == request.side
+            ):
+                return "already so"
+        return ""
+
+    def _settle(self, key: int, request: Request, outcome: str) -> Answer:
+        del self._unanswered[key]
+        for num in (request.user_ref_num, request.target):
+            keys = self._naming.get(num)
+            if keys is not None and key in keys:
+                keys.remove(key)
+                if not keys:
+                    del self._naming[num]
+        request.answered = True
+        request.outcome = outcome
+        order = self.orders.get(request.user_ref_num)
+        return Answer(request, outcome, order)
+
+    def _answer(self, kind: RequestKind, user_ref_num: int, outcome: str) -> list[Answer]:
+        """Settle the first unanswered request of `kind` for `user_ref_num`."""
+        for key in self._keys(user_ref_num):
+            request = self._unanswered.get(key)
+            if request is None:
+                continue
+            if request.kind is kind and request.user_ref_num == user_ref_num:
+                return [self._settle(key, request, outcome)]
+        return []
+
+    def drop(self, request: Request) -> None:
+        """Forget an unanswered request without telling anyone (a superseded Account Query)."""
+        for key, held in list(self._unanswered.items()):
+            if held is request:
+                self._settle(key, request, "dropped")
+
+    def _after_change(self, order: Order) -> list[Answer]:
+        """Settle what a change to `order` makes superfluous (cancels, modifies, replaces)."""
+        out: list[Answer] = []
+        num = order.user_ref_num
+        for key in self._keys(num):
+            request = self._unanswered.get(key)
+            if request is None:
+                continue
+            if request.kind is RequestKind.QUERY or request.kind is RequestKind.ENTER:
+                continue
+            mine = (
+                request.target == num
+                if request.kind is RequestKind.REPLACE
+                else request.user_ref_num == num
+            )
+            if mine and (outcome := self._superfluous(request)):
+                out.append(self._settle(key, request, outcome))
+        return out
+
+    # --- answers (the outbound stream) --------------------------------------------------------
+
+    def _order(self, user_ref_num: int) -> Order | None:
+        order = self.orders.get(user_ref_num)
+        if order is None:
+            self.unknown += 1
+        return order
+
+    def on_accepted(
+        self,
+        user_ref_num: int,
+        cl_ord_id: str,
+        symbol: str,
+        side: str,
+        quantity: int,
+        price: int,
+        time_in_force: str,
+        order_reference_number: int,
+        dead: bool,
+    ) -> list[Answer]:
+        order = self.orders.get(user_ref_num)
+        if order is None:  # rebuilt from the stream alone (no send journal)
+            order = Order(user_ref_num, cl_ord_id, symbol, side, price, time_in_force, quantity)
+            self.orders[user_ref_num] = order
+            self.highest_user_ref_num = max(self.highest_user_ref_num, user_ref_num)
+        order.cl_ord_id, order.symbol, order.side = cl_ord_id, symbol, side
+        order.quantity, order.price, order.time_in_force = quantity, price, time_in_force
+        order.order_reference_number = order_reference_number
+        order.open = 0 if dead else quantity
+        order.canceled = quantity if dead else 0
+        order.status = OrderStatus.CANCELED if dead else OrderStatus.LIVE
+        return self._answer(RequestKind.ENTER, user_ref_num, "accepted")
+
+    def on_replaced(
+        self,
+        orig_user_ref_num: int,
+        user_ref_num: int,
+        cl_ord_id: str,
+        symbol: str,
+        side: str,
+        quantity: int,
+        price: int,
+        time_in_force: str,
+        order_reference_number: int,
+        dead: bool,
+    ) -> list[Answer]:
+        orig = self.orders.get(orig_user_ref_num)
+        new = self.orders.get(user_ref_num)
+        if new is None:
+            new = Order(user_ref_num, cl_ord_id, symbol, side, price, time_in_force, quantity)
+            new.replaces = orig_user_ref_num
+            self.orders[user_ref_num] = new
+            self.highest_user_ref_num = max(self.highest_user_ref_num, user_ref_num)
+        if orig is not None:
+            new.chain_executed = orig.chain_executed + orig.executed
+            orig.replaced_by = user_ref_num
+            orig.open = 0
+            orig.status = OrderStatus.REPLACED
+        new.cl_ord_id, new.symbol, new.side = cl_ord_id, symbol, side
+        new.price, new.time_in_force = price, time_in_force
+        new.order_reference_number = order_reference_number
+        # Replaced's Quantity is what is open now (§3.3); the order's size is that too.
+        new.quantity = quantity
+        new.open = 0 if dead else quantity
+        new.canceled = quantity if dead else 0
+        new.status = OrderStatus.CANCELED if dead else OrderStatus.LIVE
+        out = self._answer(RequestKind.REPLACE, user_ref_num, "replaced")
+        if orig is not None:
+            out += self._after_change(orig)
+        return out
+
+    def on_rejected(self, user_ref_num: int, reason: int) -> list[Answer]:
+        order = self.orders.get(user_ref_num)
+        if order is None:
+            self.unknown += 1
+            self.highest_user_ref_num = max(self.highest_user_ref_num, user_ref_num)
+            return []
+        order.status = OrderStatus.REJECTED
+        order.reject_reason = reason
+        order.open = 0
+        kind = RequestKind.REPLACE if order.replaces is not None else RequestKind.ENTER
+        return self._answer(kind, user_ref_num, "rejected")
+
+    def on_canceled(self, user_ref_num: int, quantity: int) -> list[Answer]:
+        """Order Canceled or AIQ Canceled: `quantity` shares taken off (a decrement)."""
+        order = self._order(user_ref_num)
+        if order is None:
+            return []
+        order.open = max(0, order.open - quantity)
+        order.canceled += quantity
+        if order.open == 0 and not order.final:
+            order.status = OrderStatus.CANCELED
+        out: list[Answer] = []
+        for key in self._keys(user_ref_num):
+            request = self._unanswered.get(key)
+            if request is None:
+                continue
+            if (
+                request.kind is RequestKind.CANCEL
+                and request.user_ref_num == user_ref_num
+                and order.open <= request.target
+            ):
+                out.append(self._settle(key, request, "canceled"))
+        return out + self._after_change(order)
+
+    def on_executed(
+        self, user_ref_num: int, quantity: int, price: int, liquidity_flag: str, match_number: int
+    ) -> list[Answer]:
+        order = self._order(user_ref_num)
+        if order is None:
+            return []
+        order.open = max(0, order.open - quantity)
+        order.executed += quantity
+        order.fills.append(Fill(quantity, price, liquidity_flag, match_number))
+        self._position(order, quantity)
+        if order.open == 0:
+            order.status = OrderStatus.DONE if order.canceled == 0 else OrderStatus.CANCELED
+        else:
+            order.status = OrderStatus.PARTLY_FILLED
+        return self._after_change(order)
+
+    def on_broken_trade(self, user_ref_num: int, match_number: int) -> list[Answer]:
+        order = self._order(user_ref_num)
+        if order is None:
+            return []
+        for i, fill in enumerate(order.fills):
+            if fill.match_number == match_number:
+                del order.fills[i]
+                order.executed -= fill.quantity
+                self._position(order, -fill.quantity)
+                break
+        return []
+
+    def _position(self, order: Order, quantity: int) -> None:
+        signed = -quantity if order.side in _SELLS else quantity
+        self.positions[order.symbol] = self.positions.get(order.symbol, 0) + signed
+
+    def on_modified(self, user_ref_num: int, side: str, quantity: int) -> list[Answer]:
+        order = self._order(user_ref_num)
+        if order is None:
+            return []
+        order.side = side
+        if quantity < order.open:
+            order.canceled += order.open - quantity
+            order.open = quantity
+            if quantity == 0:
+                order.status = OrderStatus.CANCELED
+        return self._answer(RequestKind.MODIFY, user_ref_num, "modified") + self._after_change(
+            order
+        )
+
+    def on_cancel_pending(self, user_ref_num: int) -> list[Answer]:
+        return self._answer(RequestKind.CANCEL, user_ref_num, "cancel pending")
+
+    def on_cancel_reject(self, user_ref_num: int) -> list[Answer]:
+        return self._answer(RequestKind.CANCEL, user_ref_num, "cancel rejected")
+
+    def on_priority_update(
+        self, user_ref_num: int, price: int, order_reference_number: int
+    ) -> list[Answer]:
+        order = self._order(user_ref_num)
+        if order is not None:
+            order.price = price
+            order.order_reference_number = order_reference_number
+        return []
+
+    def on_account_query_response(self, next_user_ref_num: int) -> list[Answer]:
+        self.next_user_ref_num = next_user_ref_num
+        return self._answer(RequestKind.QUERY, 0, "answered")
+
+    def on_system_event(self, event_code: str) -> list[Answer]:
+        if event_code == "E":
+            self.end_of_day = True
+        return []
+
+    # --- views ---------------------------------------------------------------------------------
+
+    def live(self) -> Iterator[Order]:
+        """Orders that are (or may yet be) on the book: what a kill switch cancels."""
+        return (o for o in self.orders.values() if not o.final)
+
+    def view(self) -> dict[str, object]:
+        """Every order that was answered, and the positions: what a check against the venue
+        compares (pending orders the venue never saw are left out)."""
+        return {
+            "orders": {
+                n: o.view()
+                for n, o in sorted(self.orders.items())
+                if o.status is not OrderStatus.PENDING
+            },
+            "positions": {s: p for s, p in sorted(self.positions.items()) if p},
+        }
