@@ -8,12 +8,13 @@ the same `--state`. Built only on the public API (`soupbintcp.orders`).
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import signal
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -125,8 +126,25 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
     return out
 
 
+def _field(name: str, value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, tuple):
+        return [repr(v) for v in value]
+    if "price" in name and isinstance(value, int):
+        return _price(value)
+    return value.value if isinstance(value, enum.Enum) else value
+
+
 def event_json(event: OrderEvent) -> str:
+    """One outbound message as a JSON line: its sequence number, its type and fields (prices
+    as decimals), and the requests it answered."""
     obj: dict[str, Any] = {"sequence": event.sequence, "type": event.type}
+    msg = event.message
+    if msg is not None:
+        obj["message"] = type(msg).__name__
+        fields: dict[str, Any] = cast(Any, msg)._asdict()
+        obj.update((k, _field(k, v)) for k, v in fields.items() if k != "appendage")
     if event.answers:
         obj["answers"] = [_answer_json(a) for a in event.answers]
     return json.dumps(obj, separators=(",", ":"))

@@ -121,7 +121,7 @@ class Order:
             "user_ref_num": self.user_ref_num,
             "cl_ord_id": self.cl_ord_id,
             "symbol": self.symbol,
-            "side": self.side,
+            "side": str(self.side),
             "status": self.status.value,
             "open": self.open,
             "executed": self.executed,
@@ -179,6 +179,8 @@ class OrderBook:
         self.end_of_day = False
         #: Outbound messages about an order this book never heard of (a lost journal).
         self.unknown = 0
+        #: Outbound messages that are not OUCH 5.0 (kept in the journal, otherwise skipped).
+        self.malformed = 0
 
     # --- requests ---------------------------------------------------------------------------
 

@@ -26,21 +26,15 @@ import enum
 from collections import deque
 from dataclasses import dataclass
 
+from .. import ouch
 from ._book import Answer, OrderBook, Request, RequestKind
-from ._messages import (
-    apply_outbound,
-    encode_cancel,
-    encode_enter,
-    encode_modify,
-    encode_query,
-    encode_replace,
-    record_inbound,
-)
+from ._messages import apply_outbound, record_inbound
 from ._state import StateDir
 from ._throttle import Throttle
 
 __all__ = ["KillSwitchEngaged", "OrderCore", "OrderEvent", "Phase"]
 
+_QUERY = ouch.AccountQueryRequest().encode()
 #: UserRefNum is a u32 (§1.2).
 _MAX_USER_REF_NUM = 0xFFFFFFFF
 
@@ -61,16 +55,18 @@ class Phase(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class OrderEvent:
     """One outbound message, told to the application once: its sequence number, the
-    payload, and the requests it settled (with their orders)."""
+    payload and its decoded message (None if it was not OUCH 5.0), and the requests it
+    settled (with their orders)."""
 
     sequence: int
     payload: bytes
+    message: ouch.Message | None
     answers: tuple[Answer, ...]
 
     @property
     def type(self) -> str:
         """The message's type letter (outbound meanings: `A` Accepted, `E` Executed, ...)."""
-        return chr(self.payload[0])
+        return chr(self.payload[0]) if self.payload else ""
 
 
 class OrderCore:
@@ -145,10 +141,13 @@ class OrderCore:
     ) -> Request:
         self._check_open()
         num = self._number()
-        payload = encode_enter(
-            num, side, quantity, symbol, price, time_in_force, display, capacity,
-            intermarket_sweep, cross_type, cl_ord_id,
-        )  # fmt: skip
+        # The enums check the letters before a number is spent on a message that cannot go.
+        payload = ouch.EnterOrder(
+            num, ouch.Side(side), quantity, symbol, price, ouch.TimeInForce(time_in_force),
+            ouch.Display(display), ouch.Capacity(capacity),
+            ouch.IntermarketSweepEligibility(intermarket_sweep), ouch.CrossType(cross_type),
+            cl_ord_id,
+        ).encode()  # fmt: skip
         book = self.book
         return self._queued(
             book.sent_enter(payload, num, cl_ord_id, symbol, side, quantity, price, time_in_force)
@@ -178,9 +177,10 @@ class OrderCore:
         self._check_open()
         orig = self.current(user_ref_num)
         num = self._number()
-        payload = encode_replace(
-            orig, num, quantity, price, time_in_force, display, intermarket_sweep, cl_ord_id
-        )
+        payload = ouch.ReplaceOrderRequest(
+            orig, num, quantity, price, ouch.TimeInForce(time_in_force), ouch.Display(display),
+            ouch.IntermarketSweepEligibility(intermarket_sweep), cl_ord_id,
+        ).encode()  # fmt: skip
         return self._queued(
             self.book.sent_replace(payload, orig, num, cl_ord_id, quantity, price, time_in_force)
         )
@@ -188,11 +188,12 @@ class OrderCore:
     def cancel(self, user_ref_num: int, quantity: int = 0) -> Request:
         """`quantity`: the size to leave open (0 cancels everything open, §5.4)."""
         num = self.current(user_ref_num)
-        return self._queued(self.book.sent_cancel(encode_cancel(num, quantity), num, quantity))
+        payload = ouch.CancelOrderRequest(num, quantity).encode()
+        return self._queued(self.book.sent_cancel(payload, num, quantity))
 
     def modify(self, user_ref_num: int, side: str, quantity: int) -> Request:
         num = self.current(user_ref_num)
-        payload = encode_modify(num, side, quantity)
+        payload = ouch.ModifyOrderRequest(num, ouch.Side(side), quantity).encode()
         return self._queued(self.book.sent_modify(payload, num, side, quantity))
 
     def cancel_all(self) -> list[Request]:
@@ -219,7 +220,7 @@ class OrderCore:
                 self.book.drop(request)  # a lost link's query: this one supersedes it
         self._resend.clear()
         self.phase = Phase.RECOVERING
-        self._barrier = self.book.sent_query(encode_query())
+        self._barrier = self.book.sent_query(_QUERY)
         self._barrier.sent = True
         return self._barrier.payload
 
@@ -245,11 +246,12 @@ class OrderCore:
         book = self.book
         events: list[OrderEvent] = []
         for i, payload in enumerate(payloads):
-            answers = apply_outbound(book, payload)
-            if self._barrier is not None and self._barrier.answered:
-                self._barrier = None
-                answers += self._caught_up()
-            events.append(OrderEvent(first_sequence + i, payload, tuple(answers)))
+            msg, answers = apply_outbound(book, payload)
+            barrier = self._barrier
+            if barrier is not None and barrier.answered:
+                self._barrier = None  # the client's own query: not the application's news
+                answers = [a for a in answers if a.request is not barrier] + self._caught_up()
+            events.append(OrderEvent(first_sequence + i, payload, msg, tuple(answers)))
         self.received = first_sequence + len(payloads) - 1
         return events
 
