@@ -47,15 +47,42 @@ class VenueDouble:
         self.books: dict[bytes, list[_Order]] = {}
         self.match = 0
         self.orn = 0
-        self.reject_next = 0
-        self.server: soupbintcp.Server | None = None
+        self.reject_next_count = 0
+        self.servers: list[soupbintcp.Server] = []
+        self.addresses: list[tuple[str, int]] = []
 
     def account(self, user: str) -> Account:
         return self.accounts.setdefault(user, Account())
 
     def _pub(self, user: str, data: bytes) -> None:
-        assert self.server is not None
-        self.server.publish(data, user=user)
+        # Every mirror publishes the same stream (§5.7): its own store, the same numbers.
+        for server in self.servers:
+            server.publish(data, user=user)
+
+    # --- what the chaos trials ask (tests/order_chaos_support.ChaosVenue) ---
+
+    def consumed(self, user: str) -> list[tuple[int, str]]:
+        return list(self.account(user).entered)
+
+    def orders(self, user: str) -> dict[int, tuple[str, int, int]]:
+        return {
+            n: (o.clid.decode().rstrip(), o.open, o.executed)
+            for n, o in self.account(user).orders.items()
+        }
+
+    def positions(self, user: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for o in self.account(user).orders.values():
+            sym = o.symbol.decode().rstrip()
+            out[sym] = out.get(sym, 0) + (o.executed if o.side == "B" else -o.executed)
+        return {s: p for s, p in out.items() if p}
+
+    def reject_next(self, count: int) -> None:
+        self.reject_next_count = count
+
+    async def close(self) -> None:
+        for server in self.servers:
+            await server.close()
 
     def on_unsequenced(self, connection: soupbintcp.Connection, data: bytes) -> None:
         user = connection.username.lower()
@@ -70,8 +97,8 @@ class VenueDouble:
                 return
             acct.last = num
             acct.entered.append((num, clid.decode().rstrip()))
-            if self.reject_next:
-                self.reject_next -= 1
+            if self.reject_next_count:
+                self.reject_next_count -= 1
                 self._pub(user, _J.pack(b"J", 0, num, 0x13, clid))
                 return
             self.orn += 1
@@ -101,26 +128,27 @@ class VenueDouble:
                          old.executed, clid, tif)  # fmt: skip
             old.open = 0
             acct.orders[num] = new
-            self._pub(user, _U.pack(b"U", 0, orig, num, old.side.encode(), new.open, old.symbol,
-                                    price, tif, b"Y", self.orn, b"A", b"N", b"N", b"L", clid, 0))  # fmt: skip
+            side = old.side.encode()
+            self._pub(user, _U.pack(b"U", 0, orig, num, side, new.open, old.symbol, price, tif,
+                                    b"Y", self.orn, b"A", b"N", b"N", b"L", clid, 0))  # fmt: skip
             self._cross(new)
             if new.open:
                 book.append(new)
         elif kind == b"X":
             _, num, qty = struct.unpack(">cII", data)
-            order = acct.orders.get(num)
-            if order is None or order.open <= qty:
+            target = acct.orders.get(num)
+            if target is None or target.open <= qty:
                 return
-            self._cancel(order, qty, b"U")
+            self._cancel(target, qty, b"U")
         elif kind == b"M":
             _, num, side, qty = struct.unpack(">cIcI", data)
-            order = acct.orders.get(num)
-            if order is None or order.open == 0:
+            target = acct.orders.get(num)
+            if target is None or target.open == 0:
                 return
-            order.side = side.decode()
-            order.open = min(order.open, qty)
-            if order.open == 0:
-                self.books[order.symbol].remove(order)
+            target.side = side.decode()
+            target.open = min(target.open, qty)
+            if target.open == 0:
+                self.books[target.symbol].remove(target)
             self._pub(user, _M.pack(b"M", 0, num, side, order.open))
         elif kind == b"Q":
             self._pub(user, _Q.pack(b"Q", 0, acct.last + 1))
@@ -140,7 +168,7 @@ class VenueDouble:
         for rest in list(book):
             if order.open == 0:
                 break
-            if (rest.side == "B") == buy or rest.user == order.user:
+            if (rest.side == "B") == buy:
                 continue
             if (order.price < rest.price) if buy else (order.price > rest.price):
                 continue
@@ -154,20 +182,15 @@ class VenueDouble:
                 book.remove(rest)
 
 
-async def start_double(*ports: int) -> tuple[VenueDouble, list[soupbintcp.Server]]:
-    """One double served on several ports that share its state (mirrors, §5.7)."""
+async def start_double(mirrors: int = 1) -> VenueDouble:
+    """One double served by `mirrors` hosts that share its state (§5.7)."""
     venue = VenueDouble()
-    servers = []
-    stores: dict[str, soupbintcp.MemoryStore] = {}
-
-    def store(user: str) -> soupbintcp.MemoryStore:
-        return stores.setdefault(user, soupbintcp.MemoryStore(session_id="DAY1"))
-
-    for port in ports or (0,):
+    for _ in range(mirrors):
         server = await soupbintcp.serve(
-            ("127.0.0.1", port), user_store=store, session_id="DAY1",
-            authenticate=lambda u, p, s, q: True, on_unsequenced=venue.on_unsequenced,
+            ("127.0.0.1", 0), user_store=lambda user: soupbintcp.MemoryStore(session_id="DAY1"),
+            session_id="DAY1", authenticate=lambda u, p, s, q: True,
+            on_unsequenced=venue.on_unsequenced,
         )  # fmt: skip
-        servers.append(server)
-    venue.server = servers[0]
-    return venue, servers
+        venue.servers.append(server)
+        venue.addresses.append(server.address)
+    return venue

@@ -54,7 +54,8 @@ def test_enter_is_answered_by_accepted_then_fills_move_state_and_position() -> N
     _enter(book, 1)
     assert book.orders[1].status is OrderStatus.PENDING
     assert _out(book, accepted(1)) == ["accepted"]
-    assert book.orders[1].status is OrderStatus.LIVE and book.orders[1].open == 100
+    assert book.orders[1].status is OrderStatus.LIVE
+    assert book.orders[1].open == 100
     assert _out(book, executed(1, 30, 7)) == []
     assert book.orders[1].status is OrderStatus.PARTLY_FILLED
     assert _out(book, executed(1, 70, 8)) == []
@@ -90,7 +91,7 @@ def test_rejected_uses_the_number_up_and_answers_the_enter() -> None:
 def test_numbers_only_go_up() -> None:
     book = OrderBook()
     _enter(book, 7)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not above 7"):
         _enter(book, 6)
 
 

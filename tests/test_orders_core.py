@@ -103,7 +103,8 @@ def test_a_restart_resends_from_the_journal_and_never_reuses_a_number(tmp_path: 
     core.state.close()  # type: ignore[union-attr]  # the process dies here
 
     again = OrderCore(StateDir(tmp_path))
-    assert again.received == 2 and again.book.orders[1].status.value == "live"
+    assert again.received == 2
+    assert again.book.orders[1].status.value == "live"
     assert {o.cl_ord_id for o in again.book.orders.values()} == {"C1", "C2", "C3"}
     again.logged_in("DAY1")
     _feed(again, accepted(2), ouch.AccountQueryResponse(0, 4))
@@ -153,7 +154,7 @@ def test_throttle_alone() -> None:
     assert t.delay(0.0) == pytest.approx(0.1)
     assert t.take(0.1, 5) == 1
     assert Throttle(None).take(0.0, 10**6) == 10**6
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive"):
         Throttle(0.0)
 
 
