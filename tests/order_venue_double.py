@@ -149,7 +149,7 @@ class VenueDouble:
             target.open = min(target.open, qty)
             if target.open == 0:
                 self.books[target.symbol].remove(target)
-            self._pub(user, _M.pack(b"M", 0, num, side, order.open))
+            self._pub(user, _M.pack(b"M", 0, num, side, target.open))
         elif kind == b"Q":
             self._pub(user, _Q.pack(b"Q", 0, acct.last + 1))
 
