@@ -32,6 +32,8 @@ from .fault_proxy import FaultProxy
 from .order_chaos_client import KILL_POINTS, run
 
 USER = "acct1"
+#: What each trial adds to the kills: nothing, cuts, cuts and a mirror to fail over to,
+#: scripted rejects and delays.
 KINDS = ("kill", "cut", "failover", "reject")
 
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -53,6 +55,8 @@ class ChaosVenue(Protocol):
         """Net executed shares per symbol (bought minus sold)."""
 
     def reject_next(self, count: int) -> None: ...
+
+    def delay(self, milliseconds: float) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -129,7 +133,9 @@ async def trial(venue: ChaosVenue, seed: int, kind: str, tmp: Path) -> TrialResu
         if kind == "failover":
             addresses.append(venue.addresses[1])  # a mirror: the same account, the same book
     if kind == "reject":
+        # scripted rejects (the numbers are used up all the same) and delayed answers
         venue.reject_next(rng.randint(1, 3))
+        venue.delay(rng.choice([0.0, 2.0, 10.0]))
     max_kills = rng.randint(0, 3)
     try:
         while True:

@@ -1,5 +1,5 @@
 """Chaos trials of the order client (see tests/order_chaos_support.py for what each does
-and checks): 48 in the default suite, 1,000 in the long one."""
+and checks): 50 in the default suite, 1,000 in the long one."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from .order_chaos_support import KINDS, run_trials
-from .order_venue_double import start_double
+from .order_chaos_venue import VenueRecords
 
 
-async def _venue():  # type: ignore[no-untyped-def]
-    return await start_double(mirrors=2)
+async def _venue() -> VenueRecords:
+    return await VenueRecords.start(mirrors=2)
 
 
 async def _trials(count: int, tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ async def _trials(count: int, tmp_path: Path) -> None:
 
 
 async def test_chaos_trials(tmp_path: Path) -> None:
-    await _trials(48, tmp_path)
+    await _trials(50, tmp_path)
 
 
 @pytest.mark.long

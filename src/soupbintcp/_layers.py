@@ -40,6 +40,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("jetstream", 4, "gateways on a replicated NATS JetStream log"),
     Layer("metrics", 4, "Prometheus metrics over the server, clients and MoldUDP64"),
     Layer("venue", 4, "a test exchange: OUCH order entry, matching, ITCH market data"),
+    Layer("orders", 4, "OUCH order entry that never enters twice: OrderClient, the book"),
     Layer("_client", 3, "asyncio and blocking clients: connect, connect_async"),
     Layer("_server", 3, "the asyncio server: serve, Server, its events and status"),
     Layer("moldudp64", 3, "MoldUDP64 transmitter, re-request server, listeners"),
