@@ -15,11 +15,10 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, Self, Unpack
 
-from .._client._async import AsyncClient, connect_async
-from .._client._options import Addresses, ConnectOptions
+from .._client import Addresses, AsyncClient, ConnectOptions, connect_async
 from .._errors import ConnectionLost, LocalProtocolError, SessionEnded, SoupBinTCPError
-from .._session._events import Event, SequencedMessages
-from .._wire._packets import LoginAccepted
+from .._session import Event, SequencedMessages
+from .._wire import LoginAccepted
 from ._book import Answer, Order, OrderBook, Request
 from ._core import OrderCore, OrderEvent, Phase
 from ._state import StateDir

@@ -26,7 +26,8 @@ import enum
 from collections import deque
 from dataclasses import dataclass
 
-from .. import ouch
+import soupbintcp.ouch as ouch
+
 from ._book import Answer, OrderBook, Request, RequestKind
 from ._messages import apply_outbound, record_inbound
 from ._state import StateDir

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import ouch
+import soupbintcp.ouch as ouch
+
 from ._book import Answer, OrderBook, Request
 
 __all__ = ["apply_outbound", "record_inbound"]
