@@ -5,6 +5,7 @@ Layer 4, on the SoupBinTCP client. `OrderClient` (asyncio) and `BlockingOrderCli
 model (orders, fills, positions) both rebuild from the outbound stream.
 """
 
+from ._blocking import BlockingOrderClient, BlockingOrderHandle
 from ._book import Answer, Fill, Order, OrderBook, OrderStatus, Request, RequestKind
 from ._client import OrderClient, OrderHandle
 from ._core import KillSwitchEngaged, OrderCore, OrderEvent, Phase
@@ -13,6 +14,8 @@ from ._throttle import Throttle
 
 __all__ = [
     "Answer",
+    "BlockingOrderClient",
+    "BlockingOrderHandle",
     "Fill",
     "KillSwitchEngaged",
     "Order",

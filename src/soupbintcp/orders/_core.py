@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import soupbintcp.ouch as ouch
 
@@ -36,6 +37,28 @@ from ._throttle import Throttle
 __all__ = ["KillSwitchEngaged", "OrderCore", "OrderEvent", "Phase"]
 
 _QUERY = ouch.AccountQueryRequest().encode()
+
+
+def _letters(kind: type[enum.StrEnum]) -> dict[str, Any]:
+    """Letter -> member: a dict lookup checks a letter 20 times faster than `Enum(letter)`."""
+    return {member.value: member for member in kind}
+
+
+_SIDE = _letters(ouch.Side)
+_TIF = _letters(ouch.TimeInForce)
+_DISPLAY = _letters(ouch.Display)
+_CAPACITY = _letters(ouch.Capacity)
+_ISO = _letters(ouch.IntermarketSweepEligibility)
+_CROSS = _letters(ouch.CrossType)
+
+
+def _member(table: dict[str, Any], value: str, what: str) -> Any:
+    try:
+        return table[value]
+    except KeyError:
+        raise ValueError(f"{what} is one of {', '.join(table)}, not {value!r}") from None
+
+
 #: UserRefNum is a u32 (§1.2).
 _MAX_USER_REF_NUM = 0xFFFFFFFF
 
@@ -144,10 +167,11 @@ class OrderCore:
         num = self._number()
         # The enums check the letters before a number is spent on a message that cannot go.
         payload = ouch.EnterOrder(
-            num, ouch.Side(side), quantity, symbol, price, ouch.TimeInForce(time_in_force),
-            ouch.Display(display), ouch.Capacity(capacity),
-            ouch.IntermarketSweepEligibility(intermarket_sweep), ouch.CrossType(cross_type),
-            cl_ord_id,
+            num, _member(_SIDE, side, "side"), quantity, symbol, price,
+            _member(_TIF, time_in_force, "time_in_force"), _member(_DISPLAY, display, "display"),
+            _member(_CAPACITY, capacity, "capacity"),
+            _member(_ISO, intermarket_sweep, "intermarket_sweep"),
+            _member(_CROSS, cross_type, "cross_type"), cl_ord_id,
         ).encode()  # fmt: skip
         book = self.book
         return self._queued(
@@ -179,8 +203,9 @@ class OrderCore:
         orig = self.current(user_ref_num)
         num = self._number()
         payload = ouch.ReplaceOrderRequest(
-            orig, num, quantity, price, ouch.TimeInForce(time_in_force), ouch.Display(display),
-            ouch.IntermarketSweepEligibility(intermarket_sweep), cl_ord_id,
+            orig, num, quantity, price, _member(_TIF, time_in_force, "time_in_force"),
+            _member(_DISPLAY, display, "display"),
+            _member(_ISO, intermarket_sweep, "intermarket_sweep"), cl_ord_id,
         ).encode()  # fmt: skip
         return self._queued(
             self.book.sent_replace(payload, orig, num, cl_ord_id, quantity, price, time_in_force)
@@ -194,7 +219,7 @@ class OrderCore:
 
     def modify(self, user_ref_num: int, side: str, quantity: int) -> Request:
         num = self.current(user_ref_num)
-        payload = ouch.ModifyOrderRequest(num, ouch.Side(side), quantity).encode()
+        payload = ouch.ModifyOrderRequest(num, _member(_SIDE, side, "side"), quantity).encode()
         return self._queued(self.book.sent_modify(payload, num, side, quantity))
 
     def cancel_all(self) -> list[Request]:

@@ -1,0 +1,178 @@
+"""The order client's cost: round trip and pipelined orders/s through `OrderClient` against
+the bare SoupBinTCP client in the same run, and what the durable UserRefNum costs.
+
+The venue (`soupbintcp.venue.Venue`) runs in its own process. Each figure is a median over
+`--runs` runs, the paths interleaved run by run, each on a fresh account:
+
+- round trip (closed loop, one order in flight): Enter Order (IOC, not crossing) to its
+  Order Accepted. *bare*: `connect_async` + `send_unseq_data(EnterOrder(...).encode())`,
+  waiting for the Accepted in `receive_msg()`; *OrderClient*: `await client.enter(...)`
+  without a state directory (the same work the bare client does plus the book), with a
+  state directory without fsync (journals written to the kernel: survives kill -9), and
+  with fsync (survives a power cut: one fdatasync per order, since one is in flight).
+- pipelined: N orders entered at once, until every one is answered (Accepted, then the IOC's
+  Canceled): orders/s. With state and fsync, the orders of one event-loop turn share one
+  write and one fdatasync (group commit), so the fsync cost is spread over the batch.
+- write-ahead cost: `StateDir.write_ahead` of batches of 1, 16 and 256 messages, with and
+  without fsync: microseconds per message.
+
+    python bench/bench_orders.py [--runs 5] [-n 2000] [--pipelined 20000] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection as Pipe
+from pathlib import Path
+from typing import Any
+
+from benchlib import write_json
+from soupbintcp import connect_async, ouch
+from soupbintcp.orders import OrderClient, StateDir
+from soupbintcp.venue import Venue
+
+PRICE = 10_000  # $1.00: far below anything resting, so an IOC buy never trades
+PATHS = ("bare", "orders-memory", "orders-state", "orders-fsync")
+
+
+def _venue_process(pipe: Pipe) -> None:
+    async def main() -> None:
+        async with Venue(["AAPL"], heartbeat_interval=1.0) as venue:
+            pipe.send(venue.address)
+            await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+
+    asyncio.run(main())
+
+
+def _enter(num: int) -> bytes:
+    return ouch.EnterOrder(
+        num, ouch.Side.BUY, 100, "AAPL", PRICE, ouch.TimeInForce.IOC, cl_ord_id=f"B{num}"
+    ).encode()
+
+
+async def _bare(address: Any, account: str, n: int, pipelined: bool) -> list[float]:
+    client = await connect_async(address, account, "x")
+    await client.receive_msg()  # the day's System Event
+    out: list[float] = []
+    try:
+        if pipelined:
+            t = time.perf_counter()
+            for num in range(1, n + 1):
+                client.send_unseq_data(_enter(num))
+            for _ in range(2 * n):  # Accepted and the IOC's Canceled for each
+                await client.receive_msg()
+            return [n / (time.perf_counter() - t)]
+        for num in range(1, n + 1):
+            t = time.perf_counter()
+            client.send_unseq_data(_enter(num))
+            while (await client.receive_msg()).data[:1] != b"A":
+                pass
+            out.append(time.perf_counter() - t)
+    finally:
+        await client.close()
+    return out
+
+
+async def _orders(
+    address: Any, account: str, n: int, pipelined: bool, state: Path | None, fsync: bool
+) -> list[float]:
+    client = await OrderClient.connect(address, account, "x", state=state, fsync=fsync)
+    out: list[float] = []
+    try:
+        if pipelined:
+            t = time.perf_counter()
+            for i in range(n):
+                client.enter("AAPL", "B", 100, PRICE, time_in_force="3", cl_ord_id=f"B{i}")
+            await client.drain()
+            while client.core.received < 1 + 2 * n:  # the IOCs' Canceled come after
+                await asyncio.sleep(0.001)
+            return [n / (time.perf_counter() - t)]
+        for i in range(n):
+            t = time.perf_counter()
+            await client.enter("AAPL", "B", 100, PRICE, time_in_force="3", cl_ord_id=f"B{i}")
+            out.append(time.perf_counter() - t)
+    finally:
+        await client.close()
+    return out
+
+
+async def _measure(address: Any, runs: int, n: int, m: int, tmp: Path) -> dict[str, Any]:
+    rtt: dict[str, list[float]] = {p: [] for p in PATHS}
+    rate: dict[str, list[float]] = {p: [] for p in PATHS}
+    k = 0
+    for run in range(runs):
+        for path in PATHS:
+            for pipelined, sink, count in ((False, rtt, n), (True, rate, m)):
+                k += 1
+                account = f"u{k}"
+                if path == "fsync" and pipelined is False:
+                    count = max(50, n // 10)
+                if path == "bare":
+                    got = await _bare(address, account, count, pipelined)
+                else:
+                    state = None if path == "orders-memory" else tmp / account
+                    got = await _orders(
+                        address, account, count, pipelined, state, path == "orders-fsync"
+                    )
+                sink[path].append(statistics.median(got))
+        print(f"run {run + 1}/{runs} done", file=sys.stderr)
+    return {
+        "rtt_us": {p: statistics.median(v) * 1e6 for p, v in rtt.items()},
+        "orders_per_s": {p: statistics.median(v) for p, v in rate.items()},
+        "rtt_ratio": {
+            p: statistics.median(v) / statistics.median(rtt["bare"]) for p, v in rtt.items()
+        },
+    }
+
+
+def _write_ahead(tmp: Path, runs: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    payloads = [_enter(i) for i in range(1, 257)]
+    for fsync in (False, True):
+        for batch in (1, 16, 256):
+            per: list[float] = []
+            for run in range(runs):
+                state = StateDir(tmp / f"wa-{fsync}-{batch}-{run}", fsync=fsync)
+                state.bind("BENCH")
+                rounds = max(20, 2048 // batch) if fsync else max(200, 20480 // batch)
+                t = time.perf_counter()
+                for _ in range(rounds):
+                    state.write_ahead(payloads[:batch])
+                per.append((time.perf_counter() - t) / (rounds * batch))
+                state.close()
+            out[f"{'fsync' if fsync else 'no fsync'}, batch {batch}"] = statistics.median(per) * 1e6
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("-n", type=int, default=2000, help="round trips per path and run")
+    parser.add_argument("--pipelined", type=int, default=20000, help="orders per pipelined run")
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+    ours, theirs = mp.Pipe()
+    venue = mp.get_context("fork").Process(target=_venue_process, args=(theirs,), daemon=True)
+    venue.start()
+    address = ours.recv()
+    with tempfile.TemporaryDirectory(prefix="sbt21-bench-", dir=".") as d:
+        tmp = Path(d)
+        results = asyncio.run(_measure(address, args.runs, args.n, args.pipelined, tmp))
+        results["write_ahead_us_per_message"] = _write_ahead(tmp, args.runs)
+    ours.send("stop")
+    venue.join(10)
+    results.update(runs=args.runs, n=args.n, pipelined=args.pipelined)
+    for key in ("rtt_us", "rtt_ratio", "orders_per_s", "write_ahead_us_per_message"):
+        for name, value in results[key].items():
+            print(f"{key:28} {name:22} {value:12,.2f}")
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()
