@@ -38,7 +38,8 @@ async def test_enter_fill_replace_modify_cancel_and_positions(venue: Venue) -> N
         bid = buyer.enter("AAPL", "B", 300, 1_000_000, cl_ord_id="BID1")
         answer = await bid
         assert answer.outcome == "accepted"
-        assert answer.order is not None and answer.order.status is OrderStatus.LIVE
+        assert answer.order is not None
+        assert answer.order.status is OrderStatus.LIVE
         assert (await seller.enter("AAPL", "S", 100, 1_000_000)).outcome == "accepted"
         await wait_for(lambda: buyer.orders[bid.user_ref_num].executed == 100)
         assert buyer.orders[bid.user_ref_num].status is OrderStatus.PARTLY_FILLED
