@@ -161,7 +161,7 @@ def main() -> None:
     venue = mp.get_context("fork").Process(target=_venue_process, args=(theirs,), daemon=True)
     venue.start()
     address = ours.recv()
-    with tempfile.TemporaryDirectory(prefix="sbt21-bench-", dir=".") as d:
+    with tempfile.TemporaryDirectory(prefix="bench-orders-") as d:
         tmp = Path(d)
         results = asyncio.run(_measure(address, args.runs, args.n, args.pipelined, tmp))
         results["write_ahead_us_per_message"] = _write_ahead(tmp, args.runs)

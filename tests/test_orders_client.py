@@ -164,3 +164,17 @@ async def test_the_blocking_twin_has_the_same_shape(venue: Venue, tmp_path: Path
             return c.enter("AAPL", "B", 1, 1_000).user_ref_num
 
     assert await asyncio.to_thread(again) == 5  # 1-4 entered; a cancel takes no number
+
+
+async def test_the_example_of_the_docs_holds() -> None:
+    """docs/order-recovery.md's example of testing a program against the venue's faults."""
+    async with Venue(["AAPL"], listen=[("127.0.0.1", 0)] * 2) as venue:  # two mirrors
+        client = await OrderClient.connect(venue.addresses, "me", "x")
+        venue.drop_after("me", 3)  # the venue closes the link after 3 messages
+        venue.reject_next(1)  # and rejects the next order
+        venue.delay(5)  # and answers 5 ms late
+        handles = [client.enter("AAPL", "B", 100, 1_000_000 + i) for i in range(10)]
+        outcomes = [(await h).outcome for h in handles]
+        assert outcomes.count("rejected") == 1
+        assert client.session.failovers == 1
+        await client.close()
