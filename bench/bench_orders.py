@@ -176,3 +176,36 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def section(res: dict[str, Any]) -> list[str]:
+    """The report's section (bench/run.py)."""
+    names = {
+        "bare": "bare SoupBinTCP client (yardstick)",
+        "orders-memory": "OrderClient, no state directory",
+        "orders-state": "OrderClient, state directory, no fsync",
+        "orders-fsync": "OrderClient, state directory, fsync",
+    }
+    out = [
+        f"## Order client (round trip Enter -> Accepted, closed loop; pipelined "
+        f"{res['pipelined']:,} orders; medians of {res['runs']} runs)",
+        "",
+        "| path | round trip | vs bare | orders/s pipelined |",
+        "| --- | --- | --- | --- |",
+    ]
+    for path, name in names.items():
+        out.append(
+            f"| {name} | {res['rtt_us'][path]:,.0f} µs | {res['rtt_ratio'][path]:.2f}x "
+            f"| {res['orders_per_s'][path]:,.0f} |"
+        )
+    ratio = res["rtt_ratio"]["orders-memory"]
+    out += [
+        "",
+        f"Target: OrderClient round trip <= 1.1x the bare client's: "
+        f"{'met' if ratio <= 1.1 else 'NOT met'} ({ratio:.2f}x).",
+        "",
+        "| write-ahead journal (`StateDir.write_ahead`) | µs per message |",
+        "| --- | --- |",
+    ]
+    out += [f"| {k} | {v:,.2f} |" for k, v in res["write_ahead_us_per_message"].items()]
+    return [*out, ""]

@@ -692,6 +692,13 @@ def main() -> None:
             ["--messages", str(n_store), "--appends", str(n_store // 4)],
             120,
         ),
+        # The order client against the bare client, both against the venue (issue 21).
+        Step(
+            "orders",
+            "bench_orders.py",
+            ["--runs", r, *(["-n", "300", "--pipelined", "3000"] if quick else [])],
+            120 + 60 * runs,
+        ),
     ]
     with tempfile.TemporaryDirectory(prefix="soupbintcp-bench-") as tmp:
         workdir = Path(tmp)
@@ -819,6 +826,7 @@ def render(
     from bench_mold import section as mold_section
     from bench_ouch import section as ouch_section
     from bench_venue import section as venue_section
+    from bench_orders import section as orders_section
 
     for name, section in (
         ("wire", wire_section),
@@ -827,6 +835,7 @@ def render(
         ("ouch", ouch_section),
         ("venue", venue_section),
         ("jetstream", jetstream_section),
+        ("orders", orders_section),
     ):
         res = by_name[name].result
         if res:
