@@ -824,9 +824,9 @@ def render(
         md += speedups["markdown"]
     from bench_jetstream import section as jetstream_section
     from bench_mold import section as mold_section
+    from bench_orders import section as orders_section
     from bench_ouch import section as ouch_section
     from bench_venue import section as venue_section
-    from bench_orders import section as orders_section
 
     for name, section in (
         ("wire", wire_section),
