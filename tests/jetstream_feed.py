@@ -51,9 +51,9 @@ class Proc:
 class Feed:
     """The processes of one feed. `netns`: hosts are network namespaces (needs root)."""
 
-    def __init__(self, tmp: Path, *, netns: bool, nodes: int = 3) -> None:
+    def __init__(self, tmp: Path, *, netns: bool, nodes: int = 3, prefix: str = "sbt") -> None:
         self.tmp = tmp
-        self.lan = Lan() if netns else None
+        self.lan = Lan(prefix) if netns else None
         self.where = "network namespaces (one per host)" if netns else "loopback ports"
         if self.lan is not None:
             self.lan.start()
@@ -90,13 +90,15 @@ class Feed:
         generate: float | None = None,
         wait: bool = True,
         extra: list[str] | None = None,
+        url: str | None = None,
     ) -> Proc:
-        """`soupbintcp serve` on the log: a follower, or the writer with `generate`."""
+        """`soupbintcp serve` on the log: a follower, or the writer with `generate`. `url`:
+        another address of the log (naming only some of its nodes, say)."""
         host = host or self._host()
         port = port or (7000 if host.netns else free_port(host.address))
         cache = cache or self.tmp / f"{name}.soup"
         argv = [sys.executable, "-m", "soupbintcp", "serve",
-                "--listen", f"{host.address}:{port}", "--store", self.url,
+                "--listen", f"{host.address}:{port}", "--store", url or self.url,
                 "--cache", str(cache), "--user", "user", *(extra or [])]  # fmt: skip
         if generate is not None:
             argv += ["--generate", str(generate)]

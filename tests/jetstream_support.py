@@ -83,9 +83,9 @@ class Lan:
 
     SUBNET = "10.199.{}.{}"
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "sbt") -> None:
         tag = os.urandom(2).hex()
-        self.prefix = f"sbt{tag}"
+        self.prefix = f"{prefix}{tag}"
         self.bridge_ns = f"{self.prefix}lan"
         self.hosts: list[Host] = []
         self._octet = int(tag, 16) % 250
@@ -132,6 +132,20 @@ class Lan:
     def mend(self, host: Host) -> None:
         index = self.hosts.index(host) + 1
         _run("ip", "-n", self.bridge_ns, "link", "set", f"p{index}", "up")
+
+    def split(self, host: Host, others: Sequence[Host]) -> None:
+        """Cut `host` off from `others` only (both ways, by blackhole routes): it still
+        reaches and is reached by every other host, as a node behind a partial partition."""
+        self._routes("add", host, others)
+
+    def heal(self, host: Host, others: Sequence[Host]) -> None:
+        self._routes("del", host, others)
+
+    @staticmethod
+    def _routes(verb: str, host: Host, others: Sequence[Host]) -> None:
+        for a, b in [(host, o) for o in others] + [(o, host) for o in others]:
+            assert a.netns is not None
+            _run("ip", "-n", a.netns, "route", verb, "blackhole", f"{b.address}/32")
 
     def stop(self) -> None:
         for host in self.hosts:

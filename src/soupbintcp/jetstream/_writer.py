@@ -71,6 +71,7 @@ _ACK_TIMEOUT: Final = 2.0
 #: The largest entry we send; NATS refuses payloads over its max_payload (1 MiB by default).
 _MAX_ENTRY: Final = 512 * 1024
 _TICK: Final = 0.05
+_RESYNC_GAP: Final = 0.25
 
 
 class LogWriter:
@@ -120,6 +121,7 @@ class LogWriter:
         self._reply = 0
         self._round = 0
         self._trouble = False
+        self._last_resync = 0.0
         self._last_send = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -379,16 +381,28 @@ class LogWriter:
         error = answer.get("error") if isinstance(answer, dict) else None
         if error is None:
             self._follower.watch.answered()
-        if error is not None and not self._trouble:
+            return
+        # A node that refuses every append (a cut-off leader answers from what it holds)
+        # counts as not answering: once nothing succeeds for the bound, we move off it.
+        await self._follower.watch.unanswered(f"appends refused: {error.get('description')}")
+        if not self._trouble:
             if error.get("err_code") != WRONG_LAST_SEQUENCE:
                 log.warning("log %s refused an entry: %s", self.address, error.get("description"))
             self._trouble = True
             self._wake.set()
 
     async def _resync(self) -> None:
-        """Look at the log as it is and resend from there."""
+        """Look at the log as it is and resend from there (at most every `_RESYNC_GAP`
+        seconds: a log refusing every append is not hammered, nor the log file flooded)."""
+        wait = self._last_resync + _RESYNC_GAP - self._loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_resync = self._loop.time()
         deadline = self._loop.time() + _ACK_TIMEOUT
         while self._in_flight and self._loop.time() < deadline:
+            await self._follower.watch.unanswered("appends not acknowledged")
+            if not self._nc.is_connected:
+                break  # lost with the connection: resent below
             await asyncio.sleep(0.01)
         self._round += 1
         self._in_flight.clear()
