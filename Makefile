@@ -14,7 +14,7 @@ BUILT  := $(VENV)/.speedups-$(shell cat $(CORE).pyx hatch_build.py | cksum | cut
 EXTRAS := '.[cli,itch,metrics,nats,fast]'
 DOCS_STAMP := $(VENV)/.docs-$(CKSUM)
 
-.PHONY: help test test-long lint format demo docs bench clean cython speedups package-check tcpdump
+.PHONY: help test test-long lint format demo docs bench clean cython speedups package-check tcpdump node-peers
 
 help:
 	@echo "make demo       server + client over loopback with live progress"
@@ -70,10 +70,24 @@ format: $(STAMP)
 tcpdump:
 	@command -v tcpdump >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq tcpdump >/dev/null; }
 
+# The npm peer the conformance tests run `soupbintcp check` against (tests/peers/node), from
+# its lock file. Where npm is absent the tests that need it say so and skip.
+NODE_PEERS := tests/peers/node
+NODE_STAMP := $(NODE_PEERS)/node_modules/.installed-$(shell cat $(NODE_PEERS)/package-lock.json | cksum | cut -d' ' -f1)
+
+$(NODE_STAMP): $(NODE_PEERS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(NODE_PEERS) --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: the node-soupbintcp conformance tests will be skipped"; \
+	fi
+
+node-peers: $(NODE_STAMP)
+
 # Both ways: the whole suite on the compiled fast path, then the tests marked fast_path (the
 # code it replaces) again with the pure-Python code forced, the fallback of every user without
 # a compiler; then the packaging step. pyproject's addopts leave out the `long` variants.
-test: lint $(BUILT) tcpdump
+test: lint $(BUILT) tcpdump node-peers
 	$(BIN)/python -m pytest -q
 	SOUPBINTCP_PURE_PYTHON=1 $(BIN)/python -m pytest -q -m "fast_path and not long"
 	$(BIN)/python tests/package_check.py
@@ -81,7 +95,7 @@ test: lint $(BUILT) tcpdump
 package-check: $(STAMP)
 	$(BIN)/python tests/package_check.py
 
-test-long: $(BUILT) tcpdump
+test-long: $(BUILT) tcpdump node-peers
 	$(BIN)/python -m pytest -q -m "long or not long"
 
 demo: $(DEMO_STAMP)
@@ -95,5 +109,5 @@ bench: $(BUILT)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build/site
+	rm -rf $(VENV) $(NODE_PEERS)/node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis build/site
 	rm -f src/soupbintcp/_speedups/*.so src/soupbintcp/_speedups/*.pyd $(CORE).c

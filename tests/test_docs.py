@@ -16,6 +16,7 @@ from types import ModuleType
 import pytest
 
 import soupbintcp
+import soupbintcp.check
 import soupbintcp.gateways
 import soupbintcp.itch
 import soupbintcp.metrics
@@ -36,6 +37,7 @@ PUBLIC = (
     soupbintcp.moldudp64,
     soupbintcp.gateways,
     soupbintcp.metrics,
+    soupbintcp.check,
 )
 
 

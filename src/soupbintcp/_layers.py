@@ -39,6 +39,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("gateways", 4, "SoupBinTCP <-> MoldUDP64, over both kinds of driver"),
     Layer("jetstream", 4, "gateways on a replicated NATS JetStream log"),
     Layer("metrics", 4, "Prometheus metrics over the server, clients and MoldUDP64"),
+    Layer("check", 4, "a conformance suite for any SoupBinTCP or MoldUDP64 implementation"),
     Layer("venue", 4, "a test exchange: OUCH order entry, matching, ITCH market data"),
     Layer("orders", 4, "OUCH order entry that never enters twice: OrderClient, the book"),
     Layer("_client", 3, "asyncio and blocking clients: connect, connect_async"),

@@ -13,7 +13,7 @@ import click
 
 import soupbintcp
 
-from . import _demo, _journal, _mold, _order, _pcap, _record, _serve, _tail, _top, _venue
+from . import _check, _demo, _journal, _mold, _order, _pcap, _record, _serve, _tail, _top, _venue
 from ._common import describe_error, stderr
 from ._logging import setup_logging
 
@@ -61,12 +61,13 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str, loop: st
     soupbintcp top 127.0.0.1:9100            who is connected and how far behind (--metrics)
     soupbintcp venue --listen :7001 ...      a test exchange: OUCH in, ITCH out
     soupbintcp order send o.jsonl --venue H:P OUCH orders, each entered exactly once
+    soupbintcp check server 127.0.0.1:7000   conformance suite (server, client, mold-transmitter)
     """
     setup_logging(verbose, quiet, log_format)
     ctx.obj = {"loop": loop, "verbose": verbose, "quiet": quiet}
 
 
-for _module in (_demo, _mold, _record, _serve, _tail, _top, _venue):
+for _module in (_check, _demo, _mold, _record, _serve, _tail, _top, _venue):
     cli.add_command(_module.command)
 cli.add_command(_journal.group)
 cli.add_command(_pcap.group)
