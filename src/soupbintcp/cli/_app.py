@@ -7,7 +7,10 @@ commands share lives in a helper module (`_common`, `_connect`, `_ops`, `_output
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 
 import click
 
@@ -74,10 +77,35 @@ cli.add_command(_pcap.group)
 cli.add_command(_order.group)
 
 
+#: The group's options that may also come after the command (`soupbintcp tail ... -q`).
+_ANYWHERE = frozenset({"-q", "--quiet", "-v", "-vv", "-vvv", "--verbose"})
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """`-q` and `-v` given after the command moved before it, where click reads them."""
+    if "--" in argv:
+        cut = argv.index("--")
+        return hoist_global_options(argv[:cut]) + argv[cut:]
+    first = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), len(argv))
+    later = [arg for arg in argv[first:] if arg in _ANYWHERE]
+    return [*later, *argv[:first], *(arg for arg in argv[first:] if arg not in _ANYWHERE)]
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code. Errors are one line on stderr."""
+    args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM is Ctrl-C, from the start: every command stops the same way on both.
+        signal.signal(signal.SIGTERM, _as_sigint)
     try:
-        result = cli.main(args=argv, prog_name="soupbintcp", standalone_mode=False)
+        result = cli.main(args=args, prog_name="soupbintcp", standalone_mode=False)
+    except BrokenPipeError:
+        return _stdout_gone()
+    except SystemExit:
+        # click's answer to a closed stdout: it wraps stdout, then exits 1.
+        if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):
+            return _stdout_gone()
+        raise
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
@@ -99,6 +127,18 @@ def run(argv: list[str] | None = None) -> int:
     if isinstance(result, int):
         return result
     return 0
+
+
+def _stdout_gone() -> int:
+    """The reader went away (`| head`): done, quietly; later writes go nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    os.close(devnull)
+    return 0
+
+
+def _as_sigint(*_: object) -> None:
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,9 @@ import each other: what two of them need lives in a helper module (this one, `_c
 from __future__ import annotations
 
 import inspect
+import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,10 +25,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 PASSWORD_ENV = "SOUPBINTCP_PASSWORD"  # noqa: S105 - the variable's name, not a password
 USER_ENV = "SOUPBINTCP_USER"
 
+
+class _Stderr(Console):
+    """The commands' stderr. With `--log-format json` (`json_lines`), every line printed on
+    it (what a command says, its summary) is a JSON object as the log lines are."""
+
+    json_lines = False
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if not self.json_lines:
+            super().print(*objects, **options)
+            return
+        now = time.time()
+        moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        line = {
+            "time": f"{moment}.{int(now * 1000) % 1000:03d}Z",
+            "level": "info",
+            "logger": "soupbintcp.cli",
+            "message": " ".join(str(o) for o in objects),
+        }
+        self.file.write(json.dumps(line) + "\n")
+        self.file.flush()
+
+
 # A line stays a line in logs (soft_wrap); text is printed literally (markup=False): paths,
 # usernames and error messages hold square brackets ("soupbintcp[fast]", "[SSL: ...]") that
 # console markup would eat. Styled lines ask for markup and escape what they interpolate.
-stderr = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+stderr = _Stderr(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 #: Where `serve` and `mold serve` keep their journal unless told.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl as _ssl
 from pathlib import Path
@@ -70,36 +71,73 @@ async def connect(
     """
     context = tls_context(**tls)
     accepted: list[int] = []
+    first = address[0] if isinstance(address, list) else address
+    where = f"{first[0]}:{first[1]}"
 
     def on_status(event: soupbintcp.Event) -> None:
         log.debug("status: %r", event)
         if isinstance(event, soupbintcp.LoginAccepted):
             accepted.append(event.sequence)
 
-    try:
-        client = await soupbintcp.connect_async(
-            address,
-            username,
-            password,
-            ssl=context,
-            server_hostname=tls["server_name"] if context else None,
-            on_status=on_status,
-            **options,
-        )
-        return client, accepted
-    except soupbintcp.LoginRejected as exc:
-        if username or exc.reason is not soupbintcp.RejectReason.NOT_AUTHORIZED:
+    delay = 0.0
+    while True:
+        try:
+            client = await soupbintcp.connect_async(
+                address,
+                username,
+                password,
+                ssl=context,
+                server_hostname=tls["server_name"] if context else None,
+                on_status=on_status,
+                **options,
+            )
+            return client, accepted
+        except ConnectionRefusedError:
+            if not options.get("reconnect"):
+                raise
+            # Started before the server: wait for it, as reconnecting would.
+            if not delay:
+                stderr.print(
+                    f"waiting for the server at {where} (connection refused): trying again "
+                    "until it is up (Ctrl-C to stop)"
+                )
+            delay = min(max(delay * 2, 0.1), 2.0)
+            await asyncio.sleep(delay)
+            continue
+        except soupbintcp.LoginRejected as exc:
+            if exc.reason is not soupbintcp.RejectReason.NOT_AUTHORIZED:
+                raise
+            if not username:
+                raise UserError(
+                    f"{describe_error(exc)}: no username was given (--user with {PASSWORD_ENV},"
+                    " or --credentials-file); only a server run with --no-auth takes none"
+                ) from None
+            if not password:
+                raise UserError(
+                    f"{describe_error(exc)}: no password was given for {username!r} (set "
+                    f"{PASSWORD_ENV}, or --password, or --credentials-file)"
+                ) from None
             raise
-        raise UserError(
-            f"{describe_error(exc)}: no username was given (--user with {PASSWORD_ENV}, "
-            "or --credentials-file); only a server run with --no-auth takes none"
-        ) from None
-    except (soupbintcp.ConnectionLost, soupbintcp.RemoteProtocolError) as exc:
-        if context is not None:
-            raise
-        # A TLS server takes our Login Request for a broken handshake and hangs up (or
-        # answers with a TLS alert, which is no SoupBinTCP packet).
-        raise UserError(
-            f"{describe_error(exc)}: if the server uses TLS, add --tls (and --ca-file for "
-            "a private CA)"
-        ) from None
+        except (ConnectionResetError, _ssl.SSLError, soupbintcp.ConnectionLost) as exc:
+            if context is None and not isinstance(exc, soupbintcp.ConnectionLost):
+                raise
+            if context is None:
+                # A TLS server takes our Login Request for a broken handshake and hangs up.
+                raise UserError(
+                    f"{describe_error(exc)}: if the server uses TLS, add --tls (and --ca-file "
+                    "for a private CA)"
+                ) from None
+            if isinstance(exc, _ssl.SSLCertVerificationError):
+                raise
+            raise UserError(
+                f"the TLS handshake with {where} failed ({describe_error(exc)}): is the server "
+                "serving TLS? For a plain server, leave out --tls"
+            ) from None
+        except soupbintcp.RemoteProtocolError as exc:
+            if context is not None:
+                raise
+            # Or it answers with a TLS alert, which is no SoupBinTCP packet.
+            raise UserError(
+                f"{describe_error(exc)}: if the server uses TLS, add --tls (and --ca-file for "
+                "a private CA)"
+            ) from None

@@ -17,6 +17,10 @@ class _ConsoleHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            if stderr.json_lines:  # a JSON line already: as it is
+                stderr.file.write(self.format(record) + "\n")
+                stderr.file.flush()
+                return
             stderr.print(self.format(record), markup=False, highlight=False)
         except Exception:  # pragma: no cover - logging must never raise
             self.handleError(record)
@@ -57,6 +61,7 @@ def setup_logging(verbose: int, quiet: bool = False, fmt: str = "text") -> None:
     debug detail; ``-vv``: also asyncio's and every other library's debug lines."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     handler = _ConsoleHandler()
+    stderr.json_lines = fmt == "json"
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from ._common import (
     DEFAULT_STORE,
     UserError,
     credential_options,
+    describe_error,
     plural,
     server_credentials,
     stderr,
@@ -36,6 +36,7 @@ from ._mold_lines import named
 from ._mold_lines import summary as _summary
 from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
+from ._signals import Stop
 from ._sinks import BinaryFileSink, JournalSink, Sink
 
 Address = tuple[str, int]
@@ -68,12 +69,8 @@ def command() -> None:
     """
 
 
-def _stop_event() -> asyncio.Event:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
+def _stop_event() -> Stop:
+    return Stop()  # the first Ctrl-C or SIGTERM stops, the second at once
 
 
 class _StoreFeed:
@@ -159,7 +156,7 @@ def serve_command(
             feed = _StoreFeed(store)
             loop = asyncio.get_running_loop()
             generator = (
-                loop.create_task(generate_feed(into_store(feed), generate, stop))
+                loop.create_task(generate_feed(into_store(feed), generate, stop.event))
                 if generate
                 else None
             )
@@ -168,15 +165,24 @@ def serve_command(
             finally:
                 if generator is not None:
                     await generator
-                stderr.print(f"ending session {session!r}: End of Session for {end_linger:g} s")
+                stderr.print(f"ending session {session!r}")
+                stop.waiting(f"End of Session on the group for {end_linger:g} s (--end-linger)")
                 await asyncio.gather(*(line.end_session(linger=end_linger) for line in lines))
                 for line in lines:
                     await line.close()
                 await requests.close()
+                failed = sum(line.send_failures for line in lines)
+                failures = f"; {failed:,} sends failed" if failed else ""
                 stderr.print(
-                    f"stopped: {tx.messages_sent:,} messages in {tx.packets_sent:,} packets; "
-                    f"{requests.answers:,} answers, {requests.rate_limited:,} rate-limited, "
-                    f"{requests.malformed + requests.other_session:,} ignored"
+                    f"stopped: {tx.messages_sent:,} messages in {tx.packets_sent:,} packets"
+                    f"{failures}; {requests.answers:,} answers, {requests.rate_limited:,} "
+                    f"rate-limited, {requests.malformed + requests.other_session:,} ignored"
+                )
+            if not any(line.sends_ok for line in lines) and tx.last_error is not None:
+                raise UserError(
+                    f"nothing could be sent to {named(group)}: "
+                    f"{describe_error(tx.last_error)} (is there a route for multicast? give "
+                    "the address of the interface to send from: --interface ADDR)"
                 )
             return 0
 

@@ -22,5 +22,7 @@ def run_async(coro: Coroutine[Any, Any, int], loop: str = "auto") -> int:
         except ImportError:
             if loop == "uvloop":
                 raise UserError("uvloop is not installed: pip install 'soupbintcp[fast]'") from None
+    # SIGTERM is Ctrl-C (`_app.run` makes it so): the runner cancels the command, whose
+    # summary is printed. Commands that drain handle both themselves (`_signals.Stop`).
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(coro)

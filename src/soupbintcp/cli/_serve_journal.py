@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import ssl as _ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from ._common import UserError, describe_error, plural, stderr
 from ._generate import generate, into_store
 from ._ops import bind_metrics, operations
 from ._replay import replay
+from ._signals import Stop
 
 __all__ = ["Plan", "ServeOptions", "anyone", "remove_journal", "serve_journal"]
 
@@ -73,10 +73,7 @@ async def serve_journal(
     plan: Plan,
     listening: list[bool],
 ) -> int:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = Stop()
     auth = {"credentials": credentials} if credentials is not None else {"authenticate": anyone}
     # Everything the command needs is bound before anything is published: a busy port or a
     # missing extra stops it here, with the journal as it was (and the session open).
@@ -105,7 +102,7 @@ async def _serve(
     options: ServeOptions,
     plan: Plan,
     listening: list[bool],
-    stop: asyncio.Event,
+    stop: Stop,
     endpoint: Any,
 ) -> int:
     loop = asyncio.get_running_loop()
@@ -141,9 +138,11 @@ async def _serve(
         async with operations(plan.metrics, server, *mold_drivers, status_of=server,
                               status_interval=plan.status_interval, endpoint=endpoint):  # fmt: skip
             if plan.generate:
-                tasks.append(loop.create_task(generate(into_store(server), plan.generate, stop)))
+                tasks.append(
+                    loop.create_task(generate(into_store(server), plan.generate, stop.event))
+                )
             if plan.replay is not None or plan.end_after_replay:
-                tasks.append(loop.create_task(_replay_then_end(server, plan, stop)))
+                tasks.append(loop.create_task(_replay_then_end(server, plan, stop.event)))
             for task in tasks:
                 task.add_done_callback(task_done)
             await stop.wait()
@@ -154,9 +153,16 @@ async def _serve(
         if stopped and plan.end_on_stop and not server.session_ended:
             await server.end_session()
             if multicast is not None:
+                stop.waiting("End of Session to linger on the MoldUDP64 group")
                 await multicast.end_session()
         if multicast is not None:
             await multicast.close()
+        if clients := len(server.status().clients):
+            stop.waiting(
+                f"{plural(clients, 'client')} to receive the rest"
+                + (" and End of Session" if server.session_ended else "")
+                + f" (up to {options.drain_timeout:g} s, --drain-timeout)"
+            )
         await server.close()
         ended = "ended" if server.session_ended else "left open"
         stderr.print(
@@ -165,6 +171,13 @@ async def _serve(
         )
     if failed:
         raise UserError(f"cannot publish into {store.path}: {describe_error(failed[0])}") from None
+    if multicast is not None:
+        tx = multicast.transmitter
+        if not tx.sends_ok and tx.last_error is not None:
+            raise UserError(
+                f"nothing could be sent to the MoldUDP64 group: {describe_error(tx.last_error)}"
+                " (is there a route for multicast? give the interface: --mold-interface ADDR)"
+            )
     return 0
 
 

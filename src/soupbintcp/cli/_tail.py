@@ -131,9 +131,13 @@ def command(
         except soupbintcp.SoupBinTCPError as exc:
             end = f"{client.close_reason.value if client.close_reason else 'error'}: {exc}"
             raise
+        except BrokenPipeError:
+            end = ""  # stdout was closed (`| head`): stop quietly
+            raise
         finally:
             await ops.aclose()
-            sys.stdout.buffer.flush()
+            if end:
+                sys.stdout.buffer.flush()
             if not client.is_closed:
                 try:
                     await client.logout()
@@ -142,11 +146,12 @@ def command(
                     raise
             elapsed = max(time.monotonic() - started, 1e-9)
             span = f", sequence {first:,}..{last:,}" if first is not None and last else ""
-            stderr.print(
-                f"{plural(received, 'message')} in {elapsed:.2f} s "
-                f"({received / elapsed:,.0f} msg/s){span}{printer.summary()}, "
-                f"{client_figures(client)}; stopped: {end}"
-            )
+            if end:
+                stderr.print(
+                    f"{plural(received, 'message')} in {elapsed:.2f} s "
+                    f"({received / elapsed:,.0f} msg/s){span}{printer.summary()}, "
+                    f"{client_figures(client)}; stopped: {end}"
+                )
         return 0
 
     return run_async(main(), ctx.obj["loop"])

@@ -288,6 +288,9 @@ def transmitter_families(transmitter: Transmitter) -> Iterator[Metric]:
          transmitter.messages_sent, CounterMetricFamily),
         ("soupbintcp_moldudp64_next_sequence", "Sequence number of the next message to send.",
          transmitter.next_sequence, GaugeMetricFamily),
+        ("soupbintcp_moldudp64_send_failures", "Sends the network refused (no route to the "
+         "group, no such device...), a full buffer aside.",
+         transmitter.send_failures, CounterMetricFamily),
     ):  # fmt: skip
         family = cls(name, doc, labels=labels)
         family.add_metric(session, value)

@@ -15,6 +15,7 @@ packets at the next sequence number instead.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 from typing import Final, Self, TypedDict, Unpack
@@ -40,6 +41,9 @@ _READ_CHUNK: Final = 4096
 #: End of Session is repeated this often while it lingers: listeners that lost one learn
 #: of it soon from the next.
 _END_INTERVAL: Final = 0.25
+#: Errors of a full send buffer: the datagram goes again next tick. Any other error (no
+#: route to the group, no such device) is a failure, said once at WARNING, then counted.
+_TRANSIENT: Final = frozenset({errno.ENOBUFS, errno.EAGAIN, errno.EINTR})
 
 
 def session_of(store: MessageStore, session_id: str | None) -> str:
@@ -102,6 +106,12 @@ class Transmitter:
         self.heartbeats_sent = 0
         #: Datagrams the socket refused (buffer full): they are sent again next tick.
         self.send_retries = 0
+        #: Sends that failed otherwise (no route to the group, no such device...), and the
+        #: last such error: said once at WARNING, then counted here.
+        self.send_failures = 0
+        self.last_error: OSError | None = None
+        #: Datagrams the network took (data, heartbeats, End of Session).
+        self.sends_ok = 0
 
     def __repr__(self) -> str:
         return (
@@ -152,15 +162,11 @@ class Transmitter:
                 datagram, n = pack_downstream(field, first + i, messages, i, maxp)
                 try:
                     sock.sendto(datagram, dest)
-                except (BlockingIOError, InterruptedError):
+                except OSError as exc:
                     blocked = True
-                    self.send_retries += 1
+                    self._send_failed(exc)
                     break
-                except OSError as exc:  # ENOBUFS and the like: the network is full
-                    log.debug("sending to %s:%s failed: %s", *dest, exc)
-                    blocked = True
-                    self.send_retries += 1
-                    break
+                self.sends_ok += 1
                 i += n
                 budget -= 1
             self._next = first + i
@@ -170,35 +176,68 @@ class Transmitter:
         self.packets_sent += self.burst - budget
         if self.packets_sent > sent_before:
             self._last_sent = now
+            self.last_error = None
         elif self._ended:
             if now >= self._last_sent + _END_INTERVAL:
                 self._send_marker(end_of_session(field, self._next), now)
-            if now >= self._end_deadline and not self._done.done():
-                self._done.set_result(None)
         elif now >= self._last_sent + self.heartbeat_interval:
             self._send_marker(encode_downstream(field, self._next, ()), now)
             self.heartbeats_sent += 1
+        if self._ended and now >= self._end_deadline and not self._done.done():
+            self._done.set_result(None)  # lingered long enough, whatever is left
         if self._next <= durable and not blocked:
             self._handle = self._loop.call_soon(self._pump)
         else:
             self._handle = self._loop.call_later(self.tick, self._pump)
 
+    def _send_failed(self, exc: OSError) -> None:
+        if isinstance(exc, BlockingIOError | InterruptedError) or exc.errno in _TRANSIENT:
+            self.send_retries += 1  # the network is full: again next tick
+            return
+        if self.send_failures == 0:
+            log.warning(
+                "cannot send to the MoldUDP64 group %s:%s: %s (is there a route for multicast "
+                "to it? give the interface to send from, --interface ADDR); retrying, and "
+                "counting the failures",
+                *self.group,
+                exc.strerror or exc,
+            )
+        self.send_failures += 1
+        self.last_error = exc
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last send failed for a reason other than a full buffer."""
+        return self.last_error is not None
+
     def _send_marker(self, datagram: bytes, now: float) -> None:
         assert self._sock is not None
         try:
             self._sock.sendto(datagram, self.group)
-        except OSError:
-            self.send_retries += 1
+        except OSError as exc:
+            self._send_failed(exc)
             return
+        self.sends_ok += 1
+        self.last_error = None
         self._last_sent = now
 
     async def end_session(self, linger: float = 5.0) -> None:
         """Send everything the store holds, then End of Session packets (at the next
         sequence number) for `linger` seconds; returns then. Re-requests are answered
-        meanwhile by the re-request server, which the caller closes afterwards."""
+        meanwhile by the re-request server, which the caller closes afterwards.
+
+        It never waits longer than about twice `linger`: sending what is left gets at most
+        `linger` seconds, and none while sends fail (no route to the group): what was not
+        sent then is for listeners to ask for."""
         if not self._ended:
             self.store.flush()
-            while self._next <= self.store.durable_count and self._sock is not None:
+            deadline = self._loop.time() + linger
+            while (
+                self._next <= self.store.durable_count
+                and self._sock is not None
+                and not self.failing
+                and self._loop.time() < deadline
+            ):
                 await asyncio.sleep(self.tick)
             self._ended = True
             self._end_deadline = self._loop.time() + linger
