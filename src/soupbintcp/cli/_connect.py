@@ -62,12 +62,15 @@ async def connect(
     username: str,
     password: str,
     tls: dict[str, Any],
+    *,
+    wait_for_server: bool = False,
     **options: Any,
 ) -> tuple[soupbintcp.AsyncClient, list[int]]:
     """`connect_async` with the TLS options; a failed plain login says TLS may be needed.
 
     Returns the client and the sequence number of each Login Accepted so far (the first is
     where the server started); every status event is logged at debug level (``-v``).
+    `wait_for_server`: a refused first connection is tried again until the server is up.
     """
     context = tls_context(**tls)
     accepted: list[int] = []
@@ -93,7 +96,7 @@ async def connect(
             )
             return client, accepted
         except ConnectionRefusedError:
-            if not options.get("reconnect"):
+            if not wait_for_server:
                 raise
             # Started before the server: wait for it, as reconnecting would.
             if not delay:

@@ -120,6 +120,7 @@ def command(
             session_id=session_id or (existing.session_id if existing else None) or "",
             sequence=first,
             reconnect=reconnect,
+            wait_for_server=reconnect,  # a recorder may be started before its server
         )
         if accepted and accepted[0] < first:
             # The server's session ends before the recording does: a different session or a
