@@ -686,6 +686,13 @@ def main() -> None:
             ["--runs", str(few), "-n", "10000" if quick else "50000"],
             120 + 120 * few,
         ),
+        # pcap import (issue 25): ours, compiled and pure, against dpkt's and scapy's readers.
+        Step(
+            "pcap",
+            "bench_pcap.py",
+            ["--runs", str(few), "--packets", "50000" if quick else "200000"],
+            600,
+        ),
         Step(
             "store",
             "bench_store.py",
@@ -827,6 +834,7 @@ def render(
     from bench_orders import section as orders_section
     from bench_ouch import section as ouch_section
     from bench_venue import section as venue_section
+    from bench_pcap import section as pcap_section
 
     for name, section in (
         ("wire", wire_section),
@@ -834,6 +842,7 @@ def render(
         ("mold", mold_section),
         ("ouch", ouch_section),
         ("venue", venue_section),
+        ("pcap", pcap_section),
         ("jetstream", jetstream_section),
         ("orders", orders_section),
     ):

@@ -1,11 +1,12 @@
 """SoupBinTCP read back from one reassembled direction of a TCP connection.
 
 Layer 3 (captures). `FrameReader` is the sink of a `HalfStream`: it splits the bytes into
-SoupBinTCP packets and keeps what numbering needs. Sequenced Data carries no number on the
-wire: a message's number is the Login Accepted's Sequence Number plus its place after it.
-So a message is numbered only when the capture shows its connection's Login Accepted and
-every byte between the two; after a gap in the stream, or in a connection whose start the
-capture missed, nothing more of that connection can be numbered, and the reader says so.
+SoupBinTCP packets with the wire layer's own `PacketDecoder` (its compiled batch split when
+built) and keeps what numbering needs. Sequenced Data carries no number on the wire: a
+message's number is the Login Accepted's Sequence Number plus its place after it. So a
+message is numbered only when the capture shows its connection's Login Accepted and every
+byte between the two; after a gap in the stream, or in a connection whose start the capture
+missed, nothing more of that connection can be numbered, and the reader says so.
 """
 
 from __future__ import annotations
@@ -14,25 +15,24 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from .._errors import SoupBinTCPError
-from .._wire import LoginAccepted, LoginRequest
+from .._wire import (
+    EndOfSession,
+    LoginAccepted,
+    LoginReject,
+    LoginRequest,
+    PacketDecoder,
+    Role,
+    SequencedData,
+    ServerHeartbeat,
+    UnsequencedData,
+)
 
 __all__ = ["FrameReader", "Run"]
 
-# Packet types and the frame lengths (type byte included) the spec fixes for them.
-_FIXED: Final = {
-    ord("A"): (31,),
-    ord("J"): (2,),
-    ord("H"): (1,),
-    ord("Z"): (1,),
-    ord("R"): (1,),
-    ord("O"): (1,),
-    ord("L"): (47, 52),
-}
-_FREE: Final = frozenset(b"+SU")  # any length
-_S: Final = ord("S")
-_U: Final = ord("U")
-_A: Final = ord("A")
 _L: Final = ord("L")
+#: What a connection may start with: a Login Request from the client; Login Accepted or
+#: Rejected (or Debug) from the server.
+_FIRST: Final = (LoginRequest, LoginAccepted, LoginReject)
 
 
 @dataclass
@@ -50,15 +50,15 @@ class Run:
 
 
 class FrameReader:
-    """The SoupBinTCP packets of one direction (either: the types say which side sent them)."""
+    """The SoupBinTCP packets of one direction (the first packet says which side sent it)."""
 
     def __init__(self, *, midstream: bool = False) -> None:
-        self._buf = b""
-        self._offset = 0  # stream offset of _buf's first byte
+        self._decoder: PacketDecoder | None = None
+        self._head = b""  # bytes before the role is known (fewer than 3)
         #: Why this direction stopped being read (None: read to the end).
         self.stopped: str | None = None
-        self.soup = False  # its first packet was one SoupBinTCP's login starts with
-        self.packets = 0
+        self.soup = False  # its first packet was one a SoupBinTCP connection starts with
+        self.packets = 0  # packets other than Sequenced Data
         self.unsequenced = 0
         self.heartbeats = 0
         self.ended = False  # End of Session seen
@@ -70,75 +70,59 @@ class FrameReader:
         if midstream:
             self.stopped = "the capture starts inside this connection (no Login seen)"
 
-    @property
-    def sent_sequenced(self) -> bool:
-        return bool(self.accepted)
-
     def data(self, chunk: bytes, time_ns: int) -> None:
         if self.stopped is not None:
             return
-        buf = self._buf + chunk if self._buf else chunk
-        pos = 0
-        size = len(buf)
-        run = self._run
-        while pos + 3 <= size:
-            length = (buf[pos] << 8) | buf[pos + 1]
-            end = pos + 2 + length
-            if end > size:
-                break
-            kind = buf[pos + 2]
-            if kind == _S and run is not None:
-                run.payloads.append(buf[pos + 3 : end])
-                run.times.append(time_ns)
-            elif not self._other(kind, length, buf[pos + 3 : end]):
-                self._buf = b""
+        decoder = self._decoder
+        if decoder is None:
+            head = self._head + chunk
+            if len(head) < 3:
+                self._head = head
                 return
-            else:
-                run = self._run
-            pos = end
-            self.packets += 1
-        self._offset += pos
-        self._buf = buf[pos:]
-
-    def _other(self, kind: int, length: int, payload: bytes) -> bool:
-        """Any packet but Sequenced Data after a login; False (and stopped) if not SoupBinTCP."""
-        fixed = _FIXED.get(kind)
-        if (fixed is None and kind not in _FREE) or (fixed is not None and length not in fixed):
-            self._stop(f"not a SoupBinTCP packet: type {kind:#04x}, length {length}")
-            return False
-        if not self.packets:
-            if kind not in (_A, _L, ord("J"), ord("+")):
-                self._stop(f"does not start with a login (type {chr(kind)!r})")
-                return False
-            self.soup = True
+            decoder = self._decoder = PacketDecoder(Role.CLIENT if head[2] == _L else Role.SERVER)
+            chunk = head
+        decoder.feed(chunk)
         try:
-            if kind == _A:
-                accepted = LoginAccepted.decode_payload(payload)
-                session, sequence = accepted.session, accepted.sequence
-                self.accepted.append((session, sequence))
-                self._run = Run(sequence, session)
-                self.runs.append(self._run)
-            elif kind == _L:
-                login = LoginRequest.decode_payload(payload)
-                self.login = (login.username, login.session, login.sequence)
-            elif kind == _S:
-                self._stop("Sequenced Data before Login Accepted")
-                return False
+            while True:
+                run = self._run
+                if run is not None:
+                    payloads = decoder.next_sequenced_payloads()
+                    if payloads:
+                        run.payloads += payloads
+                        run.times += [time_ns] * len(payloads)
+                packet = decoder.next_packet()
+                if packet is None:
+                    return
+                self._packet(packet)
         except SoupBinTCPError as exc:
             self._stop(str(exc))
-            return False
-        if kind == _U:
+
+    def _packet(self, packet: object) -> None:
+        if not self.packets and not self.soup:
+            if not isinstance(packet, _FIRST):
+                raise SoupBinTCPError(f"does not start with a login ({type(packet).__name__})")
+            self.soup = True
+        self.packets += 1
+        if isinstance(packet, LoginAccepted):
+            self.accepted.append((packet.session, packet.sequence))
+            self._run = Run(packet.sequence, packet.session)
+            self.runs.append(self._run)
+        elif isinstance(packet, SequencedData):
+            raise SoupBinTCPError("Sequenced Data before Login Accepted")
+        elif isinstance(packet, LoginRequest):
+            self.login = (packet.username, packet.session, packet.sequence)
+        elif isinstance(packet, UnsequencedData):
             self.unsequenced += 1
-        elif kind == ord("H") or kind == ord("R"):
+        elif isinstance(packet, ServerHeartbeat):
             self.heartbeats += 1
-        elif kind == ord("Z"):
+        elif isinstance(packet, EndOfSession):
             self.ended = True
-        elif kind == ord("J"):
+        elif isinstance(packet, LoginReject):
             self.rejected = True
-        return True
 
     def _stop(self, why: str) -> None:
-        self.stopped = f"at stream byte {self._offset:,}: {why}"
+        offset = self._decoder.offset if self._decoder is not None else 0
+        self.stopped = f"at stream byte {offset:,}: {why}"
         self._run = None
 
     def gap(self, start: int, end: int) -> None:
@@ -149,9 +133,8 @@ class FrameReader:
                 "what follows cannot be numbered"
             )
             self._run = None
-        self._buf = b""
 
     def finish(self) -> None:
         """The direction ended: a packet cut short at its end is reported."""
-        if self._buf and self.stopped is None:
-            self.stopped = f"the capture ends inside a packet ({len(self._buf)} bytes)"
+        if self.stopped is None and self._decoder is not None and self._decoder.buffered:
+            self.stopped = f"the capture ends inside a packet ({self._decoder.buffered} bytes)"
