@@ -833,8 +833,8 @@ def render(
     from bench_mold import section as mold_section
     from bench_orders import section as orders_section
     from bench_ouch import section as ouch_section
-    from bench_venue import section as venue_section
     from bench_pcap import section as pcap_section
+    from bench_venue import section as venue_section
 
     for name, section in (
         ("wire", wire_section),
