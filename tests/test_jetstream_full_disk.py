@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -219,3 +221,33 @@ async def test_a_writer_whose_disk_fills_raises_counts_only_what_the_log_holds_a
     assert writer.writer.confirmed_count == numbered
     await within(writer.end_session(), 30)
     assert await within(_client([_address(follower)], numbered), 30) == (numbered, True, 0)
+
+
+async def test_the_writer_command_exits_non_zero_when_its_disk_fills(
+    cluster: NatsCluster,
+    gateways: list[Gateway],
+    tmp_path: Path,
+    small_disk: Callable[[int], Tmpfs],
+) -> None:
+    url = f"{cluster.store_url}/FULLC"
+    disk = small_disk(256 * 1024)
+    argv = [sys.executable, "-m", "soupbintcp", "--loop", "asyncio", "serve", "--store", url,
+            "--listen", "127.0.0.1:0", "--user", "u", "--cache", str(disk.path / "w.soup"),
+            "--generate", "20000"]  # fmt: skip
+    env = {**os.environ, "SOUPBINTCP_PASSWORD": "secret", "PYTHONUNBUFFERED": "1"}
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, env=env
+    )
+    try:
+        _, err = await within(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text = err.decode()
+    assert proc.returncode == 1, text
+    assert "cannot see its messages in the log" in text
+    published = int(re.findall(r"published ([\d,]+)", text)[-1].replace(",", ""))
+    follower = await _open(gateways, url, tmp_path / "g.soup")
+    await within(wait_for(lambda: follower.durable_count >= published, 30))
+    assert published > 0
