@@ -7,8 +7,11 @@ and `soupbintcp pcap info` / `journal import --pcap` say so from the command lin
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,3 +131,46 @@ async def test_a_moldudp64_capture_imports_the_transmitted_session(tmp_path: Pat
     assert (report.first, report.count) == (1, 3000)
     with JournalReader(journal) as reader:
         assert reader.read(1, 3000) == messages
+
+
+async def test_serve_paces_an_imported_capture_by_its_capture_times(tmp_path: Path) -> None:
+    from .capture_support import pcap_file
+    from .test_capture_reads_what_the_wire_proves import T0, conversation, server_bytes
+
+    # Three messages captured 0.3 s apart (each in its own segment), then served at 1x.
+    stream = server_bytes("PACE", 1, [b"one", b"two", b"three"])
+    cuts = [len(stream) - 14, len(stream) - 8]  # after message 1 (6 bytes), 2 (6 bytes)
+    frames = conversation(stream, cuts=cuts)
+    frames = [(T0 + max(0, i - 3) * 300_000_000, f) for i, (_, f) in enumerate(frames)]
+    (tmp_path / "paced.pcap").write_bytes(pcap_file(frames))
+    imported = tmp_path / "paced.soup"
+    assert (
+        cli("journal", "import", "--pcap", str(tmp_path / "paced.pcap"), str(imported)).returncode
+        == 0
+    )
+    times = CaptureTimes.read(times_path(imported)).times
+    assert [t - times[0] for t in times] == [0, 300_000_000, 600_000_000]
+
+    served = tmp_path / "served.soup"
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "--loop", "asyncio", "serve", "--listen", "127.0.0.1:0", "--store", str(served),
+        "--import-journal", str(imported), "--pace", "1x", "--end-session-after-replay",
+        "--no-auth", stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    try:
+        port = None
+        while port is None:
+            line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+            assert line, "serve ended"
+            if m := re.search(r"127\.0\.0\.1:(\d+)", line):
+                port = int(m[1])
+        client = await soupbintcp.connect_async(("127.0.0.1", port), "u", "p", sequence=1)
+        arrived = [(time.monotonic(), msg.data) async for msg in client]
+        await client.close()
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert [data for _, data in arrived] == [b"one", b"two", b"three"]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(arrived)]
+    assert all(0.2 < gap < 0.6 for gap in gaps), gaps

@@ -136,6 +136,10 @@ def test_ouch_symbol_follows_the_order_from_its_acceptance(
     assert shown(capfd, j, "--protocol", "ouch50", "--symbol", "AAPL") == [1, 4]
     assert shown(capfd, j, "--protocol", "ouch50", "--symbol", "MSFT", "--type", "E") == [3]
     assert shown(capfd, j, "--type", "E") == [3, 4]
+    # --decode ouch50 says what the payloads are: --symbol follows it.
+    assert run(["journal", "dump", j, "--decode", "ouch50", "--symbol", "MSFT"]) == 0
+    lines = capfd.readouterr().out.splitlines()
+    assert [int(line.split("\t")[0]) for line in lines] == [2, 3]
 
 
 async def test_tail_filters_stops_at_to_and_stamps_receive_times(tmp_path: Path) -> None:

@@ -127,9 +127,12 @@ def make_filter(
     symbols: str | None,
     since: str | None,
     until: str | None,
-    protocol: str,
+    protocol: str | None,
+    decode: str = "none",
 ) -> Callable[[bytes], bool] | None:
-    """The filter the options ask for, or None when they ask for none."""
+    """The filter the options ask for, or None when they ask for none. The payloads are
+    `protocol`'s, else what `--decode` says they are (ITCH 5.0 unless ouch50)."""
+    protocol = protocol or ("ouch50" if decode == "ouch50" else "itch50")
     if not (types or symbols or since or until):
         return None
     letters = None
@@ -162,9 +165,9 @@ def filter_options(func: F) -> F:
                      help="ITCH: only messages at or after this time of day."),
         click.option("--until", metavar="HH:MM[:SS]",
                      help="ITCH: only messages before this time of day."),
-        click.option("--protocol", type=click.Choice(["itch50", "ouch50"]), default="itch50",
-                     show_default=True,
-                     help="What the payloads are, for --symbol and --since/--until."),
+        click.option("--protocol", type=click.Choice(["itch50", "ouch50"]),
+                     help="What the payloads are, for --symbol and --since/--until "
+                     "[default: ouch50 with --decode ouch50, else itch50]."),
     ]  # fmt: skip
     for option in reversed(options):
         func = option(func)

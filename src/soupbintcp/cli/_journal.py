@@ -132,7 +132,7 @@ def dump(
     --since/--until and --from/--to pick which."""
     printer = MessagePrinter(sys.stdout.buffer, fmt, decode)
     times = capture_times(file) if timestamps else None
-    keep = make_filter(**find)  # type: ignore[arg-type]
+    keep = make_filter(**find, decode=decode)
     shown = 0
     with _open(file) as reader:
         last = reader.count if to is None else min(reader.count, to)

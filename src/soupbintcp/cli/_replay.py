@@ -5,6 +5,8 @@ offset 5); a message is published when as much time has passed since the replay 
 had passed in the capture since its first message, divided by the pace factor. Messages
 without a readable timestamp (too short) go with the one before them; a timestamp earlier
 than the one before (not ITCH, or past midnight) does not make the replay wait.
+`--import-journal FILE` replays a journal made by `journal import --pcap` the same way, at
+the capture times kept beside it (FILE.times), whatever protocol its messages are.
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ from pathlib import Path
 import click
 
 import soupbintcp
-from soupbintcp.store import iter_binaryfile
+from soupbintcp.capture import times_path
+from soupbintcp.store import FileStore, JournalReader, import_binaryfile, iter_binaryfile
 
-__all__ = ["PACES", "parse_pace", "replay"]
+from ._captures import capture_times
+
+JOURNAL_MAGIC = b"SBTCPJNL"  # a journal's first bytes (store/_journal.py)
+
+__all__ = ["PACES", "import_source", "parse_pace", "replay"]
 
 PACES = ("1x", "10x", "100x", "max")
 _BATCH = 2000  # at most this many messages in one publish_many
@@ -44,9 +51,39 @@ def itch_time(message: bytes) -> int | None:
     return int.from_bytes(message[5:11], "big") if len(message) >= 11 else None
 
 
+def _is_journal(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(8) == JOURNAL_MAGIC
+
+
 def _timed(path: Path) -> Iterator[tuple[int | None, bytes]]:
-    for message in iter_binaryfile(path):
-        yield itch_time(message), message
+    if not _is_journal(path):
+        for message in iter_binaryfile(path):
+            yield itch_time(message), message
+        return
+    # Without capture times (a journal a server wrote) nothing is paced: all at once.
+    times = capture_times(path) if times_path(path).exists() else []
+    with JournalReader(path) as reader:
+        sequence = 1
+        while sequence <= reader.count:
+            batch = reader.read(sequence, _BATCH)
+            for offset, message in enumerate(batch):
+                at = sequence + offset - 1
+                yield (times[at] if at < len(times) else None), message
+            sequence += len(batch)
+
+
+def import_source(path: Path, store: FileStore) -> int:
+    """Everything of a BinaryFILE or a journal appended to `store` at once (no --pace)."""
+    if not _is_journal(path):
+        return import_binaryfile(path, store)
+    count = 0
+    with JournalReader(path) as reader:
+        while count < reader.count:
+            batch = reader.read(count + 1, _BATCH)
+            store.append_many(batch)
+            count += len(batch)
+    return count
 
 
 async def replay(

@@ -9,7 +9,6 @@ import click
 
 import soupbintcp
 from soupbintcp.store import Durability, FileStore
-from soupbintcp.store import import_binaryfile as import_binary_file
 
 from ._common import (
     ADDRESS,
@@ -26,7 +25,7 @@ from ._common import (
     stderr,
 )
 from ._ops import metrics_option, status_option
-from ._replay import PACES, parse_pace
+from ._replay import PACES, import_source, parse_pace
 from ._run import run_async
 from ._serve_journal import Plan, ServeOptions, anyone, remove_journal, serve_journal
 from ._serve_log import is_log_url, serve_log
@@ -67,6 +66,12 @@ from ._serve_log import is_log_url, serve_log
     "--import-binaryfile",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Serve a Nasdaq BinaryFILE (e.g. ITCH 5.0) as is: imported into an empty journal.",
+)
+@click.option(
+    "--import-journal",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Serve a journal made by `journal import --pcap` as is (into an empty --store); "
+    "with --pace, live at its capture times.",
 )
 @click.option(
     "--pace",
@@ -177,6 +182,7 @@ def command(
     credentials_file: Path | None,
     no_auth: bool,
     import_binaryfile: Path | None,
+    import_journal: Path | None,
     pace: str | None,
     end_session_after_replay: bool,
     generate: float | None,
@@ -212,8 +218,14 @@ def command(
         None if mold_group is None else (mold_group, mold_request_listen, mold_interface, mold_ttl)
     )
     factor = parse_pace(pace) if pace is not None else None
+    if import_journal is not None:
+        if import_binaryfile is not None:
+            raise UserError("give --import-binaryfile or --import-journal, not both")
+        import_binaryfile = import_journal  # a replay source: paced by its capture times
     if (pace or end_session_after_replay) and import_binaryfile is None:
-        raise UserError("--pace and --end-session-after-replay go with --import-binaryfile")
+        raise UserError(
+            "--pace and --end-session-after-replay go with --import-binaryfile or --import-journal"
+        )
     if pace and generate:
         raise UserError("--pace replays a file; --generate makes a feed up: choose one")
     ssl_context = None
@@ -266,7 +278,7 @@ def command(
                     f"{plural(store.count, 'message')} (give a new --store)"
                 )
             if pace is None:
-                imported = import_binary_file(import_binaryfile, store)
+                imported = import_source(import_binaryfile, store)
                 stderr.print(f"imported {plural(imported, 'message')} from {import_binaryfile}")
         session = session_id or store.session_id or DEFAULT_SESSION
         if store.session_ended and (generate or pace is not None):

@@ -76,7 +76,7 @@ def command(
     symbols: str | None,
     since: str | None,
     until: str | None,
-    protocol: str,
+    protocol: str | None,
     timestamps: bool,
     fmt: str,
     decode: str,
@@ -94,7 +94,7 @@ def command(
     """
     username, secret = client_credentials(user, password, credentials_file)
     printer = MessagePrinter(sys.stdout.buffer, fmt, decode)
-    keep = make_filter(types, symbols, since, until, protocol)
+    keep = make_filter(types, symbols, since, until, protocol, decode)
 
     async def main() -> int:
         started = time.monotonic()
