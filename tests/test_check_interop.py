@@ -11,6 +11,7 @@ import asyncio
 import functools
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from importlib.metadata import version
@@ -20,12 +21,14 @@ import pytest
 
 from soupbintcp.check import (
     CATALOGUE,
+    ListenerTarget,
     MoldTarget,
     Outcome,
     Result,
     ServerTarget,
     Target,
     catalogue_markdown,
+    listener_command,
     matrix_markdown,
     replace_section,
     run_cases,
@@ -106,6 +109,11 @@ CLIENTS: dict[str, dict[str, Outcome]] = {
         **dict.fromkeys(RESUME, NA),
     },
 }
+#: Our listener as a user runs it, started for each case by the suite.
+MOLD_TAIL = f"{sys.executable} -m soupbintcp --loop asyncio mold tail --group {{group}} " + (
+    "--request {request} --interface 127.0.0.1"
+)
+LISTENERS: dict[str, dict[str, Outcome]] = {"soupbintcp mold tail": {}}
 MOLD: dict[str, dict[str, Outcome]] = {
     # The session does not end while the cases watch (tests/test_check_mold.py ends one).
     "soupbintcp mold": {"moldudp64-1.00/end-of-session/repeated": NA},
@@ -140,11 +148,16 @@ async def _mold_column() -> list[Result]:
         await requests.close()
 
 
+async def _listener_column(command: str) -> list[Result]:
+    cases = select(CATALOGUE, Target.MOLD_LISTENER)
+    return await run_cases(cases, ListenerTarget(listener_command(command)), jobs=len(cases))
+
+
 async def _collect(with_node: bool) -> dict[str, dict[str, list[Result]]]:
     # The peers' own tasks die loudly on some cases (nasdaq-protocols' reader on a 4.10 Login
     # Request): the results say so; their tracebacks would only bury the test's output.
     asyncio.get_running_loop().set_exception_handler(lambda loop, context: None)
-    jobs: dict[tuple[str, str], Awaitable[list[Result]]] = {
+    servers_and_clients: dict[tuple[str, str], Awaitable[list[Result]]] = {
         ("server", "soupbintcp serve"): _server_column(peers.our_server, "soupbintcp"),
         ("server", "soupbintcp serve (Omega)"): _server_column(
             functools.partial(peers.our_server, "omega"), "omega"
@@ -155,15 +168,23 @@ async def _collect(with_node: bool) -> dict[str, dict[str, list[Result]]]:
             peers.our_client("omega"), "omega"
         ),
         ("client", NASDAQ): _client_column(peers.nasdaq_client(), "soupbintcp"),
-        ("mold", "soupbintcp mold"): _mold_column(),
     }
     if with_node:
-        jobs["server", NODE] = _server_column(peers.node_server, "soupbintcp")
-        jobs["client", NODE] = _client_column(peers.node_client(), "soupbintcp")
-    results = await asyncio.gather(*jobs.values())
-    out: dict[str, dict[str, list[Result]]] = {"server": {}, "client": {}, "mold": {}}
-    for (kind, name), got in zip(jobs, results, strict=True):
-        out[kind][name] = got
+        servers_and_clients["server", NODE] = _server_column(peers.node_server, "soupbintcp")
+        servers_and_clients["client", NODE] = _client_column(peers.node_client(), "soupbintcp")
+    out: dict[str, dict[str, list[Result]]] = {
+        k: {} for k in ("server", "client", "mold", "listener")
+    }
+    # In turns: the cadence cases allow 0.6 s of lateness, and eight listener processes
+    # starting at once (or some 200 cases on one event loop) can take more than that.
+    for jobs in (
+        servers_and_clients,
+        {("listener", "soupbintcp mold tail"): _listener_column(MOLD_TAIL)},
+        {("mold", "soupbintcp mold"): _mold_column()},
+    ):
+        results = await asyncio.gather(*jobs.values())
+        for (kind, name), got in zip(jobs, results, strict=True):
+            out[kind][name] = got
     return out
 
 
@@ -198,13 +219,17 @@ def test_mold_results() -> None:
     _check("mold", "soupbintcp mold", MOLD["soupbintcp mold"])
 
 
+def test_listener_results() -> None:
+    _check("listener", "soupbintcp mold tail", LISTENERS["soupbintcp mold tail"])
+
+
 def test_the_docs_show_this_run_and_the_catalogue() -> None:
     if not peers.node_ready():
         pytest.skip("node is not installed: the matrix would lack its columns")
     run = matrix(True)
     page = DOC.read_text(encoding="utf-8")
     wanted = replace_section(page, "catalogue", catalogue_markdown(CATALOGUE))
-    for kind in ("server", "client", "mold"):
+    for kind in ("server", "client", "mold", "listener"):
         wanted = replace_section(wanted, f"matrix-{kind}", matrix_markdown(run[kind]))
     if os.environ.get("SOUPBINTCP_UPDATE_DOCS") == "1":
         DOC.write_text(wanted, encoding="utf-8")

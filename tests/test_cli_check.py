@@ -130,6 +130,16 @@ async def test_mold_transmitter(mold: tuple[tuple[str, int], tuple[str, int]]) -
     assert "soupbintcp check: 3/3 (MUST 3/3), 0 n/a" in out
 
 
+async def test_mold_listener_with_run_starts_our_mold_tail() -> None:
+    tail = (
+        f"{sys.executable} -m soupbintcp mold tail --group {{group}} --request {{request}} "
+        "--interface 127.0.0.1"
+    )
+    code, out, err = await cli("check", "mold-listener", "--run", tail, "--cases", "requests-the-gap")
+    assert code == 0, out + err
+    assert "soupbintcp check: 1/1 (MUST 1/1), 0 n/a" in out
+
+
 def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["check", "server", "127.0.0.1:1", "--dialect", "omega", "--list"]) == 0
     out = capsys.readouterr().out

@@ -9,6 +9,7 @@ The command line is `soupbintcp check server|client|mold-transmitter`.
 from . import (  # noqa: F401 - they register their cases
     _client_cases,
     _client_resume,
+    _listener_cases,
     _mold_cases,
     _server_login,
     _server_stream,
@@ -16,6 +17,7 @@ from . import (  # noqa: F401 - they register their cases
 from ._case import Case, Failed, Level, NotApplicable, Outcome, Result, Target
 from ._client_target import ClientTarget, Launched, command_launcher
 from ._docs import catalogue_markdown, matrix_markdown, replace_section
+from ._listener_target import ListenerTarget, Printing, listener_command
 from ._mold_target import MoldTarget
 from ._registry import CATALOGUE
 from ._report import exit_status, score, tally, to_html, to_json, to_junit
@@ -30,15 +32,18 @@ __all__ = [
     "Failed",
     "Launched",
     "Level",
+    "ListenerTarget",
     "MoldTarget",
     "NotApplicable",
     "Outcome",
+    "Printing",
     "Result",
     "ServerTarget",
     "Target",
     "catalogue_markdown",
     "command_launcher",
     "exit_status",
+    "listener_command",
     "matrix_markdown",
     "replace_section",
     "run_cases",

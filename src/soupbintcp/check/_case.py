@@ -39,6 +39,7 @@ class Target(enum.Enum):
     SERVER = "server"
     CLIENT = "client"
     MOLD_TRANSMITTER = "mold-transmitter"
+    MOLD_LISTENER = "mold-listener"
 
 
 class Outcome(enum.Enum):

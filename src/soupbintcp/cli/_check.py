@@ -129,6 +129,7 @@ def command() -> None:
     soupbintcp check server 127.0.0.1:7000 -u user --password secret
     soupbintcp check client --listen 127.0.0.1:7001 --run "my-client 127.0.0.1:7001"
     soupbintcp check mold-transmitter --group 239.1.1.1:5000 --request 127.0.0.1:5001
+    soupbintcp check mold-listener --run "my-listener {group} {request}"
 
     Each case is named after the spec section it tests and has the spec's own word for how
     binding it is (MUST, SHOULD, MAY). The exit status is 1 when a MUST case fails.
@@ -275,6 +276,49 @@ def mold_command(
         "target": "mold-transmitter",
         "group": f"{group[0]}:{group[1]}",
         "request": f"{request[0]}:{request[1]}",
+        "cases": len(selected),
+    }
+    reports = {"json": json_path, "junit": junit_path, "html": html_path}
+    return run_suite(ctx, selected, target, about, reports, jobs)
+
+
+@command.command("mold-listener")
+@click.option("--run", "run_command", metavar="COMMAND", required=True,
+              help="Start the listener under test for each case (shell; {group} and {request} "
+                   "are replaced by the case's GROUP:PORT and HOST:PORT). It must print each "
+                   "message it delivers on a line of its own.")  # fmt: skip
+@click.option("--interface", metavar="ADDRESS", default="127.0.0.1", show_default=True,
+              help="Local address the suite transmits and answers on.")  # fmt: skip
+@report_options
+@click.pass_context
+def listener_command(
+    ctx: click.Context,
+    /,
+    run_command: str,
+    interface: str,
+    cases: tuple[str, ...],
+    exclude: tuple[str, ...],
+    list_only: bool,
+    jobs: int,
+    json_path: Path | None,
+    junit_path: Path | None,
+    html_path: Path | None,
+) -> int:
+    """Run the MoldUDP64 listener cases: the suite transmits on a group of its own per case,
+    dropping, duplicating and reordering on purpose, and serves (or withholds) re-requests.
+
+    It judges the listener's requests (the gap and no more, the lost tail, retries, the rest
+    of a short answer) and what it prints (each message once, in order; nothing of another
+    session or of a malformed packet), e.g.
+    --run "soupbintcp mold tail --group {group} --request {request} --interface 127.0.0.1".
+    """
+    selected = check.select(check.CATALOGUE, check.Target.MOLD_LISTENER, None, cases, exclude)
+    if list_only:
+        return list_cases(selected)
+    target = check.ListenerTarget(check.listener_command(run_command), interface)
+    about: dict[str, object] = {
+        "target": "mold-listener",
+        "run": run_command,
         "cases": len(selected),
     }
     reports = {"json": json_path, "junit": junit_path, "html": html_path}
