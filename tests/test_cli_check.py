@@ -135,7 +135,9 @@ async def test_mold_listener_with_run_starts_our_mold_tail() -> None:
         f"{sys.executable} -m soupbintcp mold tail --group {{group}} --request {{request}} "
         "--interface 127.0.0.1"
     )
-    code, out, err = await cli("check", "mold-listener", "--run", tail, "--cases", "requests-the-gap")
+    code, out, err = await cli(
+        "check", "mold-listener", "--run", tail, "--cases", "requests-the-gap"
+    )
     assert code == 0, out + err
     assert "soupbintcp check: 1/1 (MUST 1/1), 0 n/a" in out
 

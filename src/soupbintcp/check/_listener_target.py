@@ -97,7 +97,8 @@ class ListenerRun:
             if len(self.asked) > after:
                 return self.asked[after]
             await asyncio.sleep(0.02)
-        raise Failed(f"no request number {after + 1} within {timeout:g} s ({self.shown_requests()})")
+        shown = self.shown_requests()
+        raise Failed(f"no request number {after + 1} within {timeout:g} s ({shown})")
 
     def shown_requests(self, after: int = 0) -> str:
         """The requests after the first `after`, for a failure line: the count, the first 3."""
