@@ -67,7 +67,8 @@ class BrokenListener:
             self.session = session
         if session != self.session and not self.has("accepts-other-session"):
             return
-        blocks, offset = [], 20
+        blocks: list[bytes] = []
+        offset = 20
         while offset + 2 <= len(data) and len(blocks) < count:
             (size,) = struct.unpack_from(">H", data, offset)
             blocks.append(data[offset + 2 : offset + 2 + size])
