@@ -111,6 +111,8 @@ class Venue:
         self._drop_after: dict[str, int] = {}
         self._received: dict[str, int] = {}
         self.malformed = 0
+        self._pending_inputs: list[bytes] = []
+        self._flush_scheduled = False
 
     # --- starting and stopping ---------------------------------------------------------------
 
@@ -167,8 +169,11 @@ class Venue:
         return self
 
     async def close(self) -> None:
+        """Stop the bots, publish what is pending, close the servers and the journals."""
         if self._bots is not None:
             self._bots.stop()
+        if self._inputs is not None and not getattr(self._inputs, "closed", False):
+            self._flush()
         if self._delay_timer is not None:
             self._delay_timer.cancel()
         self._publish_delayed(force=True)
@@ -256,12 +261,16 @@ class Venue:
                 )  # fmt: skip
             return
         self._now = self._clock()
-        assert self._inputs is not None
-        self._inputs.append(encode_input("I", self._now, account, payload))
+        self._pending_inputs.append(encode_input("I", self._now, account, payload))
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s -> %r", account, message)
         self.engine.handle(account, message)
-        self._flush()
+        if not self._flush_scheduled:
+            # What the messages of one read from the network cause is journaled and
+            # published together at the end of this turn of the loop: one append per
+            # journal and per account stream instead of one per message.
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _on_unsequenced(self, connection: Connection, data: bytes) -> None:
         account = connection.username.lower()
@@ -287,8 +296,7 @@ class Venue:
 
     def _act(self, kind: str, account: str, data: bytes = b"") -> None:
         self._now = self._clock()
-        assert self._inputs is not None
-        self._inputs.append(encode_input(kind, self._now, account, data))
+        self._pending_inputs.append(encode_input(kind, self._now, account, data))
         self._apply(kind, account, data)
         self._flush()
 
@@ -350,6 +358,13 @@ class Venue:
         return store
 
     def _flush(self) -> None:
+        """Journal the inputs, then publish what they caused (never the other way round:
+        nothing goes out that a restart could not rebuild)."""
+        self._flush_scheduled = False
+        if self._pending_inputs:
+            assert self._inputs is not None
+            self._inputs.append_many(self._pending_inputs)
+            self._pending_inputs.clear()
         engine = self.engine
         if engine.outbound:
             out, engine.outbound = engine.outbound, []
