@@ -227,3 +227,18 @@ def test_symbols_from_a_list_or_a_file(tmp_path: Path) -> None:
     listing = tmp_path / "symbols.txt"
     listing.write_text("# the day's list\nAAPL\nMSFT SPY  # and an ETF\n")
     assert read_symbols(str(listing)) == ["AAPL", "MSFT", "SPY"]
+
+
+async def test_a_day_with_bots_resumes_without_them(tmp_path: Path) -> None:
+    async with Venue(["AAPL"], data=tmp_path, bots=2, seed=3) as venue:
+        await wait_for(lambda: venue.engine.next_match > 3, timeout=10)
+        venue._bots.stop()  # the bots stop trading; what they did is in the journals
+        await asyncio.sleep(0.05)
+        books = venue.engine.books["AAPL"].depth()
+        matches = venue.engine.next_match
+        itch = venue.itch_store.count
+    async with Venue(["AAPL"], data=tmp_path) as venue:
+        assert venue.engine.books["AAPL"].depth() == books
+        assert venue.engine.next_match == matches
+        assert venue.itch_store.count == itch
+        assert not list((tmp_path / "accounts").glob("*bot*"))  # nobody reads a bot's answers

@@ -1,10 +1,12 @@
 """Other participants: seeded market makers and takers, so a program under test sees a market.
 
-Bot *i* is account ``bot<i>``: even ones make markets (a bid and an offer a few cents
-either side of a drifting mid price, at most 8 resting orders, the oldest cancelled
-first), odd ones take (IOC orders through the mid). Each has its own `random.Random`
-seeded from ``seed`` and its number, and acts every ``interval`` seconds; their orders go
-through the venue's input journal like any account's, so a restart replays them.
+Bot *i* is account ``*bot<i>`` (no SoupBinTCP login can name it: usernames are
+alphanumeric, so a client never shares a bot's account). Even ones make markets (a bid
+and an offer a few cents either side of a drifting mid price, at most 8 resting orders,
+the oldest cancelled first), odd ones take (IOC orders through the mid). Each has its own
+`random.Random` seeded from ``seed`` and its number, and acts every ``interval`` seconds;
+their orders go through the venue's input journal like any account's, so a restart
+replays them.
 """
 
 from __future__ import annotations
@@ -15,17 +17,24 @@ from typing import Any
 
 import soupbintcp.ouch as ouch
 
-__all__ = ["Bots"]
+__all__ = ["BOT_PREFIX", "Bots", "bot_names"]
+
+#: Bots' accounts start with it; their answers are never published (nobody reads them).
+BOT_PREFIX = "*"
 
 _MAX_RESTING = 8
 _CENT = 100  # ticks
 
 
+def bot_names(count: int) -> list[str]:
+    """The accounts of ``count`` bots."""
+    return [f"{BOT_PREFIX}bot{i}" for i in range(1, count + 1)]
+
+
 class Bots:
     def __init__(self, venue: Any, count: int, seed: int, interval: float = 0.02) -> None:
         self.venue = venue
-        self.names = [f"bot{i}" for i in range(1, count + 1)]
-        venue.bot_accounts.update(self.names)
+        self.names = bot_names(count)
         self.rngs = {name: random.Random(f"{seed}:{name}") for name in self.names}
         base = random.Random(seed)
         self.mids = {s: 1_000_000 + base.randrange(-50, 50) * _CENT for s in venue.symbols}

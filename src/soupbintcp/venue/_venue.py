@@ -27,6 +27,7 @@ from .._server._serve import serve
 from .._server._server import Server
 from ..moldudp64 import RequestServer, Transmitter, serve_requests, transmit
 from ..store import Durability, FileStore, MemoryStore, MessageStore
+from ._bots import BOT_PREFIX, Bots
 from ._days import DayFiles, next_session_id
 from ._engine import Engine
 from ._inputs import encode_input, iterate, read_reject, reject_data
@@ -102,7 +103,6 @@ class Venue:
         self._inputs: MessageStore | None = None
         self._transmitter: Transmitter | None = None
         self._requests: RequestServer | None = None
-        self.bot_accounts: set[str] = set()
         self._bots: Any = None
         # scripted faults
         self.delay_seconds = 0.0
@@ -155,8 +155,6 @@ class Venue:
             if request_listen is not None:
                 self._requests = await serve_requests(self._itch_store, request_listen)
         if self._bot_count:
-            from ._bots import Bots
-
             self._bots = Bots(self, self._bot_count, self.seed)
             self._bots.start()
         log.info(
@@ -331,7 +329,7 @@ class Venue:
             market.extend(self.market_data.encode(self.engine.market))
             self.engine.market.clear()
         for account, messages in per_account.items():
-            if account in self.bot_accounts or account.startswith("bot"):
+            if account.startswith(BOT_PREFIX):
                 continue
             stream = self.server.stream(account)
             have = stream.store.count - 1  # the first is the System Event S of the factory
@@ -371,15 +369,14 @@ class Venue:
             if log.isEnabledFor(logging.DEBUG):
                 for account, message in out:
                     log.debug("%s <- %r", account, message)
-            bots = self.bot_accounts
             if len(out) == 1:
                 account, message = out[0]
-                if account not in bots:
+                if not account.startswith(BOT_PREFIX):
                     self._publish(account, [message.encode()])
             else:  # one append per account stream, in order within each
                 per_account: dict[str, list[bytes]] = {}
                 for account, message in out:
-                    if account not in bots:
+                    if not account.startswith(BOT_PREFIX):
                         per_account.setdefault(account, []).append(message.encode())
                 for account, payloads in per_account.items():
                     self._publish(account, payloads)
