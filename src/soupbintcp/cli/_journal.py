@@ -264,9 +264,13 @@ def export(
 def import_(
     paths: tuple[Path, ...], session_id: str | None, capture: Path | None, stream: str | None
 ) -> int:
-    """Append the messages of a Nasdaq BINARYFILE to a new (or empty) journal FILE:
-    `import BINARYFILE FILE`; or those of one stream of a capture: `import --pcap CAPTURE
-    FILE`, numbered as on the wire, with the capture times kept in FILE.times."""
+    """Append the messages of a Nasdaq BINARYFILE to a journal FILE: `import BINARYFILE
+    FILE`; or those of one stream of a capture: `import --pcap CAPTURE FILE`, numbered as on
+    the wire, with the capture times kept in FILE.times.
+
+    A BINARYFILE import is resumable: killed half-way, run the same command again. The
+    messages FILE holds already are checked, byte for byte, to be the first of BINARYFILE,
+    and the import continues after them (FILE is refused if they differ)."""
     if capture is not None:
         if len(paths) != 1:
             raise click.UsageError("with --pcap, give only the journal FILE to write")
@@ -277,10 +281,12 @@ def import_(
     if not binaryfile.is_file():
         raise click.UsageError(f"BINARYFILE {str(binaryfile)!r} does not exist")
     with FileStore(file, session_id=session_id or None) as store:
-        if store.count:
-            raise UserError(
-                f"{file} already holds {plural(store.count, 'message')}: import into a new journal"
+        held = store.count
+        if held:
+            stderr.print(
+                f"{file} holds {plural(held, 'message')} already: checking they are the "
+                f"first of {binaryfile}, then importing the rest"
             )
-        imported = import_binaryfile(binaryfile, store)
+        imported = import_binaryfile(binaryfile, store, resume=True)
     stderr.print(f"imported {plural(imported, 'message')} from {binaryfile} into {file}")
     return 0

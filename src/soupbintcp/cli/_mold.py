@@ -100,7 +100,8 @@ class _StoreFeed:
 @click.option(
     "--import-binaryfile",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Transmit a Nasdaq BinaryFILE: imported into an empty journal.",
+    help="Transmit a Nasdaq BinaryFILE: imported into the journal, resumably (an interrupted "
+    "import goes on after what the journal holds, once checked to be the file's first).",
 )
 @_interface
 @click.option("--ttl", type=click.IntRange(0, 255), default=1, show_default=True)
@@ -133,9 +134,7 @@ def serve_command(
         session = session_id or store.session_id or DEFAULT_SESSION
         first = store.count + 1
         if import_binaryfile is not None:
-            if store.count:
-                raise UserError(f"--import-binaryfile needs an empty journal, not {store_path}")
-            imported = import_binary_file(import_binaryfile, store)
+            imported = import_binary_file(import_binaryfile, store, resume=True)
             stderr.print(f"imported {imported:,} messages from {import_binaryfile}")
 
         async def main() -> int:

@@ -23,6 +23,7 @@ from soupbintcp.capture import times_path
 from soupbintcp.store import FileStore, JournalReader, import_binaryfile, iter_binaryfile
 
 from ._captures import capture_times
+from ._common import UserError
 
 JOURNAL_MAGIC = b"SBTCPJNL"  # a journal's first bytes (store/_journal.py)
 
@@ -74,16 +75,26 @@ def _timed(path: Path) -> Iterator[tuple[int | None, bytes]]:
 
 
 def import_source(path: Path, store: FileStore) -> int:
-    """Everything of a BinaryFILE or a journal appended to `store` at once (no --pace)."""
+    """Everything of a BinaryFILE or a journal appended to `store` at once (no --pace).
+
+    Resumable: what `store` holds already must be the source's first messages (checked,
+    byte for byte); the import goes on after them."""
     if not _is_journal(path):
-        return import_binaryfile(path, store)
-    count = 0
+        return import_binaryfile(path, store, resume=True)
+    count = held = store.count
     with JournalReader(path) as reader:
+        for first in range(1, held + 1, _BATCH):
+            want = min(_BATCH, held - first + 1)
+            if reader.read(first, want) != store.read(first, want):
+                raise UserError(
+                    f"{store.path} is not an interrupted import of {path}: messages "
+                    f"{first:,}..{first + want - 1:,} differ (import into a new journal)"
+                )
         while count < reader.count:
             batch = reader.read(count + 1, _BATCH)
             store.append_many(batch)
             count += len(batch)
-    return count
+    return count - held
 
 
 async def replay(

@@ -65,7 +65,9 @@ from ._serve_log import is_log_url, serve_log
 @click.option(
     "--import-binaryfile",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Serve a Nasdaq BinaryFILE (e.g. ITCH 5.0) as is: imported into an empty journal.",
+    help="Serve a Nasdaq BinaryFILE (e.g. ITCH 5.0) as is: imported into the journal, "
+    "resumably (an interrupted import goes on after the messages the journal holds, once they "
+    "are checked to be the file's first).",
 )
 @click.option(
     "--import-journal",
@@ -272,9 +274,9 @@ def command(
     listening: list[bool] = []  # set once the server listens: from then on the journal stays
     try:
         if import_binaryfile is not None:
-            if store.count:
+            if store.count and pace is not None:
                 raise UserError(
-                    f"--import-binaryfile needs an empty journal; {store_path} already holds "
+                    f"--pace needs an empty journal; {store_path} already holds "
                     f"{plural(store.count, 'message')} (give a new --store)"
                 )
             if pace is None:

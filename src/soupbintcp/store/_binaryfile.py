@@ -75,21 +75,57 @@ def iter_binaryfile(source: Source, *, batch: int = DEFAULT_BATCH) -> Iterator[b
             yield from payloads
 
 
-def import_binaryfile(source: Source, store: MessageStore, *, batch: int = DEFAULT_BATCH) -> int:
-    """Append every message of a BinaryFILE to `store`; return how many.
+def import_binaryfile(
+    source: Source, store: MessageStore, *, batch: int = DEFAULT_BATCH, resume: bool = False
+) -> int:
+    """Append every message of a BinaryFILE to `store`; return how many were appended.
 
     Streams in bounded memory: `batch` bytes are read at a time and their messages appended
     with one `append_many`. A truncated final record raises `StoreError` naming its offset,
     after everything before it is imported. A record over 65534 bytes (it cannot be a
     Sequenced Data packet) raises `LocalProtocolError`, after the batches before it.
+
+    `resume`: `store` may already hold the first messages of this file (an import that was
+    interrupted): they are compared with the file, byte for byte, and the import goes on
+    after them. `StoreError` names the first message that differs (nothing is appended
+    then), or says the store holds more messages than the file.
     """
     imported = 0
+    held = store.durable_count if resume else 0
+    seen = 0  # messages of the file read so far
     with ExitStack() as stack:
         stream = _open_source(source, stack)
         for payloads in _batches(stream, batch):
+            if seen < held:
+                overlap = payloads[: held - seen]
+                _check_overlap(store, seen + 1, overlap)
+                seen += len(payloads)
+                payloads = payloads[len(overlap) :]
+                if not payloads:
+                    continue
+            else:
+                seen += len(payloads)
             store.append_many(payloads)
             imported += len(payloads)
+    if seen < held:
+        raise StoreError(
+            f"the store holds {held:,} messages but the file only {seen:,}: it is not an "
+            "interrupted import of this file"
+        )
     return imported
+
+
+def _check_overlap(store: MessageStore, first: int, payloads: list[bytes]) -> None:
+    held = store.read(first, len(payloads))
+    if held != payloads:
+        bad = next(
+            (i for i, (a, b) in enumerate(zip(held, payloads, strict=False)) if a != b),
+            min(len(held), len(payloads)),
+        )
+        raise StoreError(
+            f"message {first + bad:,} in the store differs from the file's: the store is not "
+            "an interrupted import of this file (import into a new journal)"
+        )
 
 
 def encode_records(messages: Iterable[bytes]) -> bytes:
