@@ -149,9 +149,13 @@ def test_journal_info_dump_verify_export_import(itch_journal: Path, tmp_path: Pa
     with FileStore(again) as store:
         assert store.session_id == "COPY"
         assert store.read(1, 3001) == [*synthetic_messages(1, 3000), b"not ITCH"]
-    refused = run("journal", "import", str(binary), str(again))
-    assert refused.returncode == 1
-    assert "already holds 3,001 messages" in refused.stderr
+    # Run again, the import resumes after what the journal holds: all of it, so nothing.
+    resumed = run("journal", "import", str(binary), str(again))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "holds 3,001 messages already" in resumed.stderr
+    assert "imported 0 messages" in resumed.stderr
+    with FileStore(again) as store:
+        assert store.count == 3001
 
 
 def test_journal_verify_exit_code_says_what_is_wrong(itch_journal: Path) -> None:
