@@ -108,6 +108,34 @@ async def test_order_send_survives_kill_9_and_a_rerun(tmp_path: Path) -> None:
         assert not venue.engine.accounts["alice"].orders
 
 
+async def test_order_send_stops_cleanly_on_sigterm_and_goes_on_when_rerun(tmp_path: Path) -> None:
+    ids = _orders_file(tmp_path / "orders.jsonl", 40, random.Random(5))
+    async with Venue(["AAPL"]) as venue:
+        args = [*CLI, "order", "send", str(tmp_path / "orders.jsonl"), "--venue",
+                "{}:{}".format(*venue.address), "--user", "bob", "--state",
+                str(tmp_path / "state"), "--rate", "40"]  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=ENV
+        )
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        await asyncio.wait_for(proc.stdout.readline(), 30)  # running: a response printed
+        proc.send_signal(signal.SIGTERM)
+        err = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
+        assert await proc.wait() == 130
+        assert "rerun with the same --state" in err
+        assert "Traceback" not in err
+        code, _, err = await _cli(*args[len(CLI) :])
+        assert code == 0, err
+        stream = venue.server.stream("bob").store  # type: ignore[union-attr]
+        entered = [
+            m.cl_ord_id
+            for m in map(ouch.decode_outbound, stream.read(1, stream.count))
+            if isinstance(m, ouch.OrderAccepted | ouch.Rejected)
+        ]
+        assert Counter(entered) == Counter(ids)
+
+
 @pytest.mark.parametrize(
     ("line", "error"),
     [

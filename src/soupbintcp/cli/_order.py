@@ -174,10 +174,26 @@ async def _open(
     return await OrderClient.connect(address, user, password, state=state, **kw)
 
 
-def _stop_on_signals(task: asyncio.Task[Any]) -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM: the command stops cleanly (journals closed)."""
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _until(work: Any, stop: asyncio.Event) -> bool:
+    """Await `work` unless `stop` is set first; whether it finished."""
+    done = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not done.done():
+        done.cancel()
+        return False
+    done.result()
+    return True
 
 
 @click.group("order")
@@ -223,7 +239,8 @@ def send(
     with the same --state, it re-sends what may not have arrived (the venue ignores a repeat)
     and goes on with the lines not sent yet. Responses print as JSON lines on stdout, each
     once (a run killed between keeping a response and printing it does not print it again:
-    `order status` shows the state). Exits 0 once every order has its answer.
+    `order status` shows the state). Exits 0 once every order has its answer; Ctrl-C or
+    SIGTERM stops it cleanly (exit 130), to be run again the same way.
     """
     username, secret = client_credentials(user, password, credentials_file)
     intents = read_intents(orders)
@@ -233,9 +250,7 @@ def send(
         out.write(event_json(event) + "\n")
 
     async def main() -> int:
-        task = asyncio.current_task()
-        assert task is not None
-        _stop_on_signals(task)
+        stop = _stop_on_signals()
         client = await _open(address, username, secret, state, rate=rate, on_event=on_event)
         try:
             known = {o.cl_ord_id for o in client.orders.values() if o.replaces is None}
@@ -245,7 +260,12 @@ def send(
                     i.symbol, i.side, i.quantity, i.price,
                     time_in_force=i.tif, display=i.display, cl_ord_id=i.cl_ord_id,
                 )  # fmt: skip
-            await client.drain()
+            if not await _until(client.drain(), stop):
+                stderr.print(
+                    "interrupted: what was sent is in the state; rerun with the same --state "
+                    "to go on (nothing is entered twice)"
+                )
+                return 130
             statuses: dict[str, int] = {}
             for order in client.orders.values():
                 statuses[order.status.value] = statuses.get(order.status.value, 0) + 1

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Self, Unpack
 
 from .._client import Addresses, BlockingClient, ConnectOptions, connect
-from .._errors import LocalProtocolError, SessionEnded, SoupBinTCPError
+from .._errors import SoupBinTCPError
 from .._session import Event, SequencedMessages
 from .._wire import LoginAccepted
 from ._book import Answer, Order, OrderBook, Request
@@ -243,7 +243,7 @@ class BlockingOrderClient:
         try:
             for payload in payloads:
                 client.send_unseq_data(payload)
-        except (LocalProtocolError, SessionEnded):
+        except SoupBinTCPError:  # not connected, or the session ended
             self._core.disconnected()  # journaled: the next login re-sends them
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, Self, Unpack
 
 from .._client import Addresses, AsyncClient, ConnectOptions, connect_async
-from .._errors import ConnectionLost, LocalProtocolError, SessionEnded, SoupBinTCPError
+from .._errors import ConnectionLost, SessionEnded, SoupBinTCPError
 from .._session import Event, SequencedMessages
 from .._wire import LoginAccepted
 from ._book import Answer, Order, OrderBook, Request
@@ -62,6 +62,7 @@ class OrderClient:
         self._futures: dict[Request, asyncio.Future[Answer]] = {}
         self._flush_scheduled = False
         self._turn_open = False
+        self._timer: asyncio.TimerHandle | None = None
         self._logins: list[str] = []
         self._reader: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
@@ -155,6 +156,7 @@ class OrderClient:
         future: asyncio.Future[Answer] = self._loop.create_future()
         if self._end is not None:
             future.set_exception(self._end)
+            future.exception()
         else:
             self._futures[request] = future
             self._schedule_flush()
@@ -261,11 +263,13 @@ class OrderClient:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._end is not None:
+            return  # closed: what waits is in the journal for the next run
         core = self._core
         self._write(core.take(self._loop.time()))
         if core.sendable:  # held back by the throttle
             self._flush_scheduled = True
-            self._loop.call_later(core.delay(self._loop.time()), self._flush)
+            self._timer = self._loop.call_later(core.delay(self._loop.time()), self._flush)
 
     def _write(self, payloads: list[bytes]) -> None:
         client = self._client
@@ -274,7 +278,7 @@ class OrderClient:
         try:
             for payload in payloads:
                 client.send_unseq_data(payload)
-        except LocalProtocolError:
+        except SoupBinTCPError:  # not connected, or the session ended
             self._core.disconnected()  # they are journaled: the next login re-sends them
 
     async def _read(self) -> None:
@@ -320,6 +324,7 @@ class OrderClient:
         for future in self._futures.values():
             if not future.done():
                 future.set_exception(exc)
+                future.exception()  # a handle nobody awaits is not an error to log
         self._futures.clear()
         self._changed.set()
 
@@ -327,6 +332,8 @@ class OrderClient:
         """Log out and close the journals (requests not answered are re-sent by the next
         run with the same state)."""
         self._finish(SessionEnded("closed by the application"))
+        if self._timer is not None:
+            self._timer.cancel()
         if self._client is not None:
             await self._client.close()
         if self._reader is not None:
