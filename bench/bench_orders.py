@@ -16,7 +16,7 @@ The venue (`soupbintcp.venue.Venue`) runs in its own process. Each figure is a m
 - write-ahead cost: `StateDir.write_ahead` of batches of 1, 16 and 256 messages, with and
   without fsync: microseconds per message.
 
-    python bench/bench_orders.py [--runs 5] [-n 2000] [--pipelined 20000] [--json OUT]
+    python bench/bench_orders.py [--runs 5] [-n 2000] [--pipelined 20000] [--loop uvloop]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from benchlib import write_json
+from benchlib import run_on, write_json
 from soupbintcp import connect_async, ouch
 from soupbintcp.orders import OrderClient, StateDir
 from soupbintcp.venue import Venue
@@ -155,6 +155,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("-n", type=int, default=2000, help="round trips per path and run")
     parser.add_argument("--pipelined", type=int, default=20000, help="orders per pipelined run")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     ours, theirs = mp.Pipe()
@@ -163,11 +164,13 @@ def main() -> None:
     address = ours.recv()
     with tempfile.TemporaryDirectory(prefix="bench-orders-") as d:
         tmp = Path(d)
-        results = asyncio.run(_measure(address, args.runs, args.n, args.pipelined, tmp))
+        results = run_on(
+            args.loop, lambda: _measure(address, args.runs, args.n, args.pipelined, tmp)
+        )
         results["write_ahead_us_per_message"] = _write_ahead(tmp, args.runs)
     ours.send("stop")
     venue.join(10)
-    results.update(runs=args.runs, n=args.n, pipelined=args.pipelined)
+    results.update(runs=args.runs, n=args.n, pipelined=args.pipelined, loop=args.loop)
     for key in ("rtt_us", "rtt_ratio", "orders_per_s", "write_ahead_us_per_message"):
         for name, value in results[key].items():
             print(f"{key:28} {name:22} {value:12,.2f}")
@@ -188,7 +191,8 @@ def section(res: dict[str, Any]) -> list[str]:
     }
     out = [
         f"## Order client (round trip Enter -> Accepted, closed loop; pipelined "
-        f"{res['pipelined']:,} orders; medians of {res['runs']} runs)",
+        f"{res['pipelined']:,} orders; {res.get('loop', 'asyncio')}; "
+        f"medians of {res['runs']} runs)",
         "",
         "| path | round trip | vs bare | orders/s pipelined |",
         "| --- | --- | --- | --- |",
