@@ -56,6 +56,9 @@ class ChaosVenue(Protocol):
 
     def reject_next(self, count: int) -> None: ...
 
+    def ignored(self) -> int:
+        """Inbound messages the venue dropped without an answer (repeats, superfluous)."""
+
     def delay(self, milliseconds: float) -> None: ...
 
     async def close(self) -> None: ...
@@ -70,6 +73,7 @@ class TrialResult:
     cuts: int = 0
     failovers: int = 0
     intents: int = 0
+    ignored: int = 0
 
 
 def make_intents(rng: random.Random) -> list[dict[str, Any]]:
@@ -163,6 +167,7 @@ async def trial(venue: ChaosVenue, seed: int, kind: str, tmp: Path) -> TrialResu
             result.cuts = proxy.cuts
             await proxy.close()
     check(venue, intents, state, seed)
+    result.ignored = venue.ignored()
     return result
 
 

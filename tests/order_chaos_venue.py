@@ -79,6 +79,9 @@ class VenueRecords:
     def reject_next(self, count: int) -> None:
         self.venue.reject_next(count)
 
+    def ignored(self) -> int:
+        return self.venue.engine.ignored
+
     def delay(self, milliseconds: float) -> None:
         self.venue.delay(milliseconds)
 

@@ -26,7 +26,8 @@ async def _trials(count: int, tmp_path: Path) -> None:
         points.update(r.kill_points)
     print(
         f"{count} trials: {dict(kinds)}; {kills} kills at {dict(points)}; "
-        f"{sum(r.cuts for r in results)} cuts; {sum(r.runs for r in results)} runs"
+        f"{sum(r.cuts for r in results)} cuts; {sum(r.runs for r in results)} runs; "
+        f"{sum(r.ignored for r in results)} requests the venue ignored (repeats, superfluous)"
     )
     assert kills > count // 2
     assert sum(r.cuts for r in results) > 0

@@ -21,6 +21,7 @@ from soupbintcp.orders import (
 )
 from soupbintcp.venue import Venue
 
+from .fault_proxy import FaultProxy
 from .helpers import wait_for
 
 
@@ -178,3 +179,19 @@ async def test_the_example_of_the_docs_holds() -> None:
         assert outcomes.count("rejected") == 1
         assert client.session.failovers == 1
         await client.close()
+
+
+async def test_a_link_cut_during_the_first_login_is_retried(venue: Venue) -> None:
+    """A restarted program must not die of a cut during its login (found by the long chaos
+    trials, seed 377); a refused connection still fails at once."""
+    proxy = FaultProxy(venue.address, cut_at=lambda n: 20 if n == 0 else None)
+    address = await proxy.start()
+    try:
+        client = await OrderClient.connect(address, "alice", "x")
+        assert proxy.cuts == 1
+        assert (await client.enter("AAPL", "B", 100, 900_000)).outcome == "accepted"
+        await client.close()
+    finally:
+        await proxy.close()
+    with pytest.raises(ConnectionRefusedError):
+        await OrderClient.connect(("127.0.0.1", 9), "alice", "x")

@@ -21,7 +21,7 @@ from .._errors import SoupBinTCPError
 from .._session import Event, SequencedMessages
 from .._wire import LoginAccepted
 from ._book import Answer, Order, OrderBook, Request
-from ._core import OrderCore, OrderEvent, Phase
+from ._core import OrderCore, OrderEvent, Phase, first_login_retry
 from ._state import StateDir
 
 __all__ = ["BlockingOrderClient", "BlockingOrderHandle"]
@@ -98,9 +98,20 @@ class BlockingOrderClient:
         options["on_status"] = on_status
         try:
             session_id = state_dir.session_id or "" if state_dir is not None else ""
-            self._client = connect(
-                address, username, password, session_id, core.received + 1, **options
-            )
+            attempt = 0
+            while True:
+                try:
+                    self._client = connect(
+                        address, username, password, session_id, core.received + 1, **options
+                    )
+                    break
+                except SoupBinTCPError as exc:
+                    delay = first_login_retry(exc, attempt, options.get("reconnect"))
+                    if delay is None:
+                        raise
+                    self._logins.clear()
+                    attempt += 1
+                    time.sleep(delay)
             deadline = None if timeout is None else time.monotonic() + timeout
             while core.phase is not Phase.READY:
                 self._pump(_left(deadline))

@@ -20,7 +20,7 @@ from .._errors import ConnectionLost, SessionEnded, SoupBinTCPError
 from .._session import Event, SequencedMessages
 from .._wire import LoginAccepted
 from ._book import Answer, Order, OrderBook, Request
-from ._core import OrderCore, OrderEvent, Phase
+from ._core import OrderCore, OrderEvent, Phase, first_login_retry
 from ._state import StateDir
 
 __all__ = ["OrderClient", "OrderHandle"]
@@ -104,14 +104,25 @@ class OrderClient:
         self._user_status = user_status
         options["on_status"] = self._on_status
         try:
-            self._client = await connect_async(
-                address,
-                username,
-                password,
-                session_id=state_dir.session_id or "" if state_dir is not None else "",
-                sequence=core.received + 1,
-                **options,
-            )
+            attempt = 0
+            while True:
+                try:
+                    self._client = await connect_async(
+                        address,
+                        username,
+                        password,
+                        session_id=state_dir.session_id or "" if state_dir is not None else "",
+                        sequence=core.received + 1,
+                        **options,
+                    )
+                    break
+                except SoupBinTCPError as exc:
+                    delay = first_login_retry(exc, attempt, options.get("reconnect"))
+                    if delay is None:
+                        raise
+                    self._logins.clear()
+                    attempt += 1
+                    await asyncio.sleep(delay)
             self._reader = loop.create_task(self._read())
             self._login_if_pending()
             while core.phase is not Phase.READY:
