@@ -86,6 +86,8 @@ async def _main(
             if third and order.status in (OrderStatus.LIVE, OrderStatus.PARTLY_FILLED):
                 client.cancel(order.user_ref_num)
         await asyncio.wait_for(client.drain(), 10.0)
+        # and everything the venue did since (an order's later fills): the final view
+        await asyncio.wait_for(client.sync(), 10.0)
     finally:
         await client.close()
 

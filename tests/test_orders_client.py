@@ -42,7 +42,8 @@ async def test_enter_fill_replace_modify_cancel_and_positions(venue: Venue) -> N
         assert answer.order is not None
         assert answer.order.status is OrderStatus.LIVE
         assert (await seller.enter("AAPL", "S", 100, 1_000_000)).outcome == "accepted"
-        await wait_for(lambda: buyer.orders[bid.user_ref_num].executed == 100)
+        await buyer.sync()  # the fill the seller's order caused is in the buyer's book now
+        assert buyer.orders[bid.user_ref_num].executed == 100
         assert buyer.orders[bid.user_ref_num].status is OrderStatus.PARTLY_FILLED
         assert buyer.positions == {"AAPL": 100}
         assert seller.positions == {"AAPL": -100}
@@ -150,6 +151,7 @@ async def test_the_blocking_twin_has_the_same_shape(venue: Venue, tmp_path: Path
             hit = client.enter("AAPL", "B", 100, 1_000_000, time_in_force="3")
             outcomes.append(hit.wait(5).outcome)
             client.drain(5)
+            client.sync(5)
             outcomes.append(client.cancel(handles[2]).wait(5).outcome)
             return outcomes, dict(client.positions)
 

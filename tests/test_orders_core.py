@@ -158,6 +158,20 @@ def test_throttle_alone() -> None:
         Throttle(0.0)
 
 
+def test_a_login_supersedes_a_sync_query_of_the_lost_link() -> None:
+    core = OrderCore(None)
+    _ready(core, next_num=1)
+    sync = core.query()
+    assert _nums(core.take(0.0)) == [("Q", 0)]
+    core.disconnected()
+    core.logged_in("DAY1")  # the sync's answer may never come: told "superseded"
+    assert [a.outcome for a in core.superseded] == ["superseded"]
+    assert sync.answered
+    # the barrier is answered by the next response, not mistaken for the sync's
+    _feed(core, ouch.AccountQueryResponse(0, 1))
+    assert core.phase is Phase.READY
+
+
 def test_kill_switch_cancels_every_live_order_and_refuses_new_ones() -> None:
     core = OrderCore(None)
     _ready(core)

@@ -150,6 +150,12 @@ def event_json(event: OrderEvent) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+async def _drain_and_sync(client: OrderClient) -> None:
+    """Every order answered, then everything the venue did since (fills) received."""
+    await client.drain()
+    await client.sync()
+
+
 def _connect_options(func: Any) -> Any:
     func = credential_options(func)
     func = click.option(
@@ -260,7 +266,7 @@ def send(
                     i.symbol, i.side, i.quantity, i.price,
                     time_in_force=i.tif, display=i.display, cl_ord_id=i.cl_ord_id,
                 )  # fmt: skip
-            if not await _until(client.drain(), stop):
+            if not await _until(_drain_and_sync(client), stop):
                 stderr.print(
                     "interrupted: what was sent is in the state; rerun with the same --state "
                     "to go on (nothing is entered twice)"

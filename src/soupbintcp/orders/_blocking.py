@@ -197,6 +197,17 @@ class BlockingOrderClient:
         """Receive what has arrived (waiting up to `timeout` for something): the events."""
         return self._pump(timeout)
 
+    def sync(self, timeout: float | None = None) -> None:
+        """Receive until the client holds everything the venue has done up to now (see
+        `OrderClient.sync`)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            while self._core.phase is not Phase.READY:
+                self._pump(_left(deadline))
+            handle = self._handle(self._core.query())
+            if self._wait_for(handle.request, _left(deadline)).outcome != "superseded":
+                return
+
     def drain(self, timeout: float | None = None) -> None:
         """Receive until every request has its answer (`TimeoutError` after `timeout`)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -221,6 +232,9 @@ class BlockingOrderClient:
             session = self._logins[-1]
             self._logins.clear()
             self._write([core.logged_in(session)])
+            for answer in core.superseded:
+                self._answers[answer.request] = answer
+            core.superseded.clear()
         if core.sendable:  # the throttle decides how long we may wait before sending more
             delay = core.delay(time.monotonic())
             timeout = delay if timeout is None else min(timeout, delay)

@@ -310,11 +310,12 @@ class OrderBook:
                 return [self._settle(key, request, outcome)]
         return []
 
-    def drop(self, request: Request) -> None:
-        """Forget an unanswered request without telling anyone (a superseded Account Query)."""
+    def supersede(self, request: Request) -> Answer | None:
+        """Settle an unanswered request as superseded (an Account Query of a lost link)."""
         for key, held in list(self._unanswered.items()):
             if held is request:
-                self._settle(key, request, "dropped")
+                return self._settle(key, request, "superseded")
+        return None
 
     def _after_change(self, order: Order) -> list[Answer]:
         """Settle what a change to `order` makes superfluous (cancels, modifies, replaces)."""

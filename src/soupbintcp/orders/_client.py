@@ -203,6 +203,17 @@ class OrderClient:
     def release_kill_switch(self) -> None:
         self._core.release_kill_switch()
 
+    async def sync(self) -> None:
+        """Wait until the client holds everything the venue has done up to now (fills
+        included): an Account Query's answer follows all of it in the stream."""
+        while True:
+            while self._core.phase is not Phase.READY:
+                if self._end is not None:
+                    raise self._end
+                await self._wait_change()
+            if (await self._handle(self._core.query())).outcome != "superseded":
+                return
+
     async def drain(self) -> None:
         """Wait until every request has its answer."""
         while not self._core.idle:
@@ -254,6 +265,8 @@ class OrderClient:
             self._finish(exc)
             return
         self._write([query])
+        self._tell_answers(self._core.superseded)
+        self._core.superseded.clear()
         self._changed.set()
 
     def _schedule_flush(self) -> None:
@@ -310,15 +323,19 @@ class OrderClient:
             self._finish(ConnectionLost(f"order client stopped: {exc!r}"))
             raise
 
-    def _tell(self, events: list[OrderEvent]) -> None:
+    def _tell_answers(self, answers: list[Answer] | tuple[Answer, ...]) -> None:
         futures = self._futures
+        for answer in answers:
+            future = futures.pop(answer.request, None)
+            if future is not None and not future.done():
+                future.set_result(answer)
+
+    def _tell(self, events: list[OrderEvent]) -> None:
         on_event = self._on_event
         queue = self._events
         for event in events:
-            for answer in event.answers:
-                future = futures.pop(answer.request, None)
-                if future is not None and not future.done():
-                    future.set_result(answer)
+            if event.answers:
+                self._tell_answers(event.answers)
             if on_event is not None:
                 try:
                     result = on_event(event)

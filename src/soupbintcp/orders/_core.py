@@ -137,6 +137,8 @@ class OrderCore:
         self._queue: deque[Request] = deque()
         self._resend: deque[Request] = deque()
         self._barrier: Request | None = None
+        #: Answers of `sync()` queries a login superseded, for the driver to tell.
+        self.superseded: list[Answer] = []
         self._next = 1
         self._disconnected_while_live = False
         if state is not None:
@@ -240,6 +242,11 @@ class OrderCore:
         payload = ouch.ModifyOrderRequest(num, _member(_SIDE, side, "side"), quantity).encode()
         return self._queued(self.book.sent_modify(payload, num, side, quantity))
 
+    def query(self) -> Request:
+        """An Account Query: its answer comes after everything the venue did before it, so
+        once it is answered the book holds all of that (`sync()` of the drivers)."""
+        return self._queued(self.book.sent_query(_QUERY))
+
     def cancel_all(self) -> list[Request]:
         """The kill switch: cancel every order that is or may be on the book, and refuse new
         ones until `release_kill_switch`."""
@@ -260,8 +267,10 @@ class OrderCore:
             self._disconnected_while_live = True  # a reconnect: the link was lost
         self.logins += 1
         for request in self.book.unanswered():
-            if request.kind is RequestKind.QUERY:
-                self.book.drop(request)  # a lost link's query: this one supersedes it
+            if request.kind is RequestKind.QUERY:  # a lost link's: this login's supersedes it
+                answer = self.book.supersede(request)
+                if answer is not None and request is not self._barrier:
+                    self.superseded.append(answer)  # a `sync()`: its driver asks again
         self._resend.clear()
         self.phase = Phase.RECOVERING
         self._barrier = self.book.sent_query(_QUERY)
