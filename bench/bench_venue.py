@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from benchlib import write_json
@@ -84,12 +85,22 @@ def _orders(n: int) -> list[bytes]:
     return out
 
 
-async def _pipeline(port: int, payloads: list[bytes], window: int, answers_each: int) -> float:
-    """Orders per second: send with ``window`` in flight, until every order is answered
-    (an order's first answer is Accepted; ``answers_each`` = 0 counts every message)."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _pipeline(
+    port: int, payloads: list[bytes], window: int, answers_each: int, pid: int
+) -> tuple[float, float]:
+    """(orders per second of wall time, orders per CPU second of the server process): send
+    with ``window`` in flight until every order is answered (its Accepted or Rejected;
+    ``answers_each`` counts every message instead)."""
     client = await connect_async(("127.0.0.1", port), "bench", "pw", sequence=0)
     n = len(payloads)
     sent = answered = 0
+    cpu = _cpu_seconds(pid)
     start = time.perf_counter()
     while answered < n:
         while sent < n and sent - answered < window:
@@ -100,13 +111,16 @@ async def _pipeline(port: int, payloads: list[bytes], window: int, answers_each:
                 if answers_each or data[:1] in (b"A", b"J"):
                     answered += 1
     elapsed = time.perf_counter() - start
+    cpu = _cpu_seconds(pid) - cpu
     await client.close()
-    return n / elapsed
+    return n / elapsed, n / max(cpu, 1e-3)
 
 
 def measure(n: int, runs: int, window: int) -> dict[str, Any]:
     venue_rates: list[float] = []
     echo_rates: list[float] = []
+    venue_cpu: list[float] = []
+    echo_cpu: list[float] = []
     itch_per_order: list[float] = []
     payloads = _orders(n)
     for _ in range(runs):
@@ -118,7 +132,9 @@ def measure(n: int, runs: int, window: int) -> dict[str, Any]:
                 "--symbols", "AAPL", "--no-auth", "--data", tmp,
             ])  # fmt: skip
             try:
-                venue_rates.append(asyncio.run(_pipeline(port, payloads, window, 0)))
+                wall, cpu = asyncio.run(_pipeline(port, payloads, window, 0, proc.pid))
+                venue_rates.append(wall)
+                venue_cpu.append(cpu)
             finally:
                 _stop(proc)
             from soupbintcp import FileStore
@@ -128,7 +144,9 @@ def measure(n: int, runs: int, window: int) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="sbt-bench-echo-") as tmp:
             proc, port = _start([sys.executable, "-c", ECHO_SERVER, tmp])
             try:
-                echo_rates.append(asyncio.run(_pipeline(port, payloads, window, 1)))
+                wall, cpu = asyncio.run(_pipeline(port, payloads, window, 1, proc.pid))
+                echo_rates.append(wall)
+                echo_cpu.append(cpu)
             finally:
                 _stop(proc)
     from soupbintcp.testing import start_venue
@@ -146,6 +164,8 @@ def measure(n: int, runs: int, window: int) -> dict[str, Any]:
         "venue": statistics.median(venue_rates),
         "echo": statistics.median(echo_rates),
         "ratio": statistics.median(v / e for v, e in zip(venue_rates, echo_rates, strict=True)),
+        "venue_cpu": statistics.median(venue_cpu),
+        "echo_cpu": statistics.median(echo_cpu),
         "itch_per_order": statistics.median(itch_per_order),
         "fixture_start_ms": statistics.median(starts) * 1000,
         "load": os.getloadavg()[0],
@@ -165,7 +185,9 @@ def section(res: dict[str, Any]) -> list[str]:
         "| figure | value |",
         "|---|---|",
         f"| venue orders/s, end to end | {res['venue']:,.0f} (≥ {TARGET:,} {met}) |",
+        f"| venue orders per CPU second of the venue process | {res['venue_cpu']:,.0f} |",
         f"| transport alone (echo server, FileStore streams), msg/s | {res['echo']:,.0f} |",
+        f"| transport alone, messages per CPU second of the server | {res['echo_cpu']:,.0f} |",
         f"| venue vs transport alone | {res['ratio']:.2f}x |",
         f"| ITCH messages published per order | {res['itch_per_order']:.2f} |",
         f"| `venue` fixture start (start_venue), ms | {res['fixture_start_ms']:.1f} |",
