@@ -11,6 +11,7 @@ shorter than the IP header says: `missing` counts the bytes the capture lacks.
 from __future__ import annotations
 
 import ipaddress
+import struct
 from typing import Final, NamedTuple
 
 from ._files import (
@@ -68,45 +69,56 @@ def _network(linktype: int, p: bytes) -> tuple[int, int]:
     return 0, 0
 
 
+#: Ethernet + IPv4 in one call: EtherType, version/IHL, total length, flags/fragment offset,
+#: protocol, source and destination addresses.
+_ETH_IPV4: Final = struct.Struct("!12xHBxH2xHxB2x8s").unpack_from
+_TCP: Final = struct.Struct("!4sIxxxxBB").unpack_from  # ports, sequence, data offset, flags
+_UDP: Final = struct.Struct("!4sH").unpack_from  # ports, length
+
+
 def decode(linktype: int, p: bytes) -> Segment | None:
     """The TCP segment or UDP datagram in captured frame `p`, or None."""
     try:
-        if linktype == LINKTYPE_ETHERNET and p[12] == 8 and p[13] == 0:
-            ethertype, off = _IPV4, 14  # the common case, without the general peeling
-        else:
-            ethertype, off = _network(linktype, p)
+        if linktype == LINKTYPE_ETHERNET and len(p) >= 34:
+            # The common case, one struct call for both headers.
+            ethertype, vihl, total, fragment, protocol, addresses = _ETH_IPV4(p)
+            if ethertype == _IPV4 and vihl >> 4 == 4:
+                if fragment & 0x3FFF:
+                    return None  # a fragment: more follow, or it is not the first
+                l4 = 14 + (vihl & 15) * 4
+                return _transport(p, protocol, addresses, l4, 14 + total)
+        ethertype, off = _network(linktype, p)
         if ethertype == _IPV4:
             ihl = (p[off] & 15) * 4
             if ((p[off + 6] << 8) | p[off + 7]) & 0x3FFF:
-                return None  # a fragment: more follow, or it is not the first
-            protocol = p[off + 9]
-            l4 = off + ihl
+                return None
             end = off + ((p[off + 2] << 8) | p[off + 3])
-            addresses = p[off + 12 : off + 20]
-        elif ethertype == _IPV6:
-            protocol = p[off + 6]
-            l4 = off + 40
-            end = l4 + ((p[off + 4] << 8) | p[off + 5])
-            addresses = p[off + 8 : off + 40]
-        else:
-            return None
-        if protocol == TCP:
-            start = l4 + (p[l4 + 12] >> 4) * 4
-            sequence = int.from_bytes(p[l4 + 4 : l4 + 8], "big")
-            flags = p[l4 + 13]
-        elif protocol == UDP:
-            start = l4 + 8
-            end = min(end, l4 + ((p[l4 + 4] << 8) | p[l4 + 5]))
-            sequence = flags = 0
-        else:
-            return None
-        key = addresses + p[l4 : l4 + 4]
-    except IndexError:
-        return None  # cut inside the headers: nothing can be said about it
-    if len(key) not in (12, 36) or end < start:
+            return _transport(p, p[off + 9], p[off + 12 : off + 20], off + ihl, end)
+        if ethertype == _IPV6:
+            end = off + 40 + ((p[off + 4] << 8) | p[off + 5])
+            return _transport(p, p[off + 6], p[off + 8 : off + 40], off + 40, end)
+    except (IndexError, struct.error):
+        pass  # cut inside the headers: nothing can be said about it
+    return None
+
+
+def _transport(p: bytes, protocol: int, addresses: bytes, l4: int, end: int) -> Segment | None:
+    if protocol == TCP:
+        ports, sequence, offset, flags = _TCP(p, l4)
+        start = l4 + (offset >> 4) * 4
+    elif protocol == UDP:
+        ports, length = _UDP(p, l4)
+        start = l4 + 8
+        end = min(end, l4 + length)
+        sequence = flags = 0
+    else:
+        return None
+    if end < start:
         return None
     payload = p[start:end]
-    return Segment(protocol, key, sequence, flags, payload, end - start - len(payload))
+    return Segment(
+        protocol, addresses + ports, sequence, flags, payload, end - start - len(payload)
+    )
 
 
 def flip(key: bytes) -> bytes:
