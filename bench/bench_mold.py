@@ -5,6 +5,8 @@ the reference.
 - listener: `receive_msg()`, `async for` and `receive_batch()`, fed by a sender in another
   process that sends pre-encoded datagrams in rounds the socket buffer holds (it waits for
   the listener to finish each round: the listener is measured, not the kernel's drops);
+- A/B: the same `receive_batch()` listener joined to two groups, every datagram sent to
+  both (the lines of a redundant pair): twice the datagrams for the same messages;
 - gap fill: a live feed paced at `--rate` msg/s from another process (transmitter and
   re-request server), 5 % of its datagrams dropped at random, to a listener that must
   deliver every message in order; the figure is messages / (first sent to last delivered),
@@ -68,8 +70,9 @@ def _datagrams(n: int) -> list[bytes]:
     return out
 
 
-def _sender(n: int, group: Address, pipe: Connection) -> None:
-    """Send the stream in rounds; wait for the listener's word after each."""
+def _sender(n: int, groups: list[Address], pipe: Connection) -> None:
+    """Send the stream in rounds (each datagram to every group: A/B lines); wait for the
+    listener's word after each."""
     datagrams = _datagrams(n)
     sock = sender_socket(LOOP, 0, True)
     sock.setblocking(True)
@@ -77,14 +80,19 @@ def _sender(n: int, group: Address, pipe: Connection) -> None:
     while pipe.recv() == "go":
         for start in range(0, len(datagrams), ROUND):
             for datagram in datagrams[start : start + ROUND]:
-                sock.sendto(datagram, group)
+                for group in groups:
+                    sock.sendto(datagram, group)
             pipe.recv()  # the listener has read this round
-        sock.sendto(end_of_session(FIELD, n + 1), group)
+        for group in groups:
+            sock.sendto(end_of_session(FIELD, n + 1), group)
 
 
-async def _listen_rounds(group: Address, pipe: Connection, n: int, path: str) -> float:
+async def _listen_rounds(groups: list[Address], pipe: Connection, n: int, path: str) -> float:
     marks = _round_marks(n)
-    listener = await listen_async(group, None, sequence=1, interface=LOOP, max_queue=10**7)
+    listener = await listen_async(
+        groups if len(groups) > 1 else groups[0], None, sequence=1, interface=LOOP,
+        max_queue=10**7,
+    )  # fmt: skip
     pipe.send("go")
     count = 0
     started = time.perf_counter()
@@ -135,14 +143,14 @@ def _round_marks(n: int) -> list[int]:
     return marks
 
 
-def listener_rate(n: int, path: str) -> float:
-    group = random_group()
+def listener_rate(n: int, path: str, lines: int = 1) -> float:
+    groups = [random_group() for _ in range(lines)]
     ours, theirs = mp.Pipe()
-    proc = mp.Process(target=_sender, args=(n, group, theirs), daemon=True)
+    proc = mp.Process(target=_sender, args=(n, groups, theirs), daemon=True)
     proc.start()
     try:
         assert ours.recv() == "ready"
-        return run_on("asyncio", lambda: _listen_rounds(group, ours, n, path))
+        return run_on("asyncio", lambda: _listen_rounds(groups, ours, n, path))
     finally:
         ours.send("stop")
         proc.join(5)
@@ -319,6 +327,10 @@ def main() -> None:
         figures.setdefault("transmitter", []).append(run_on("asyncio", lambda: _transmit(n)))
         for path in ("receive_msg()", "async for", "receive_batch()"):
             figures.setdefault(path, []).append(listener_rate(n, path))
+        # A/B (issue 25): every datagram on two groups, one listener keeping the first copy.
+        figures.setdefault("receive_batch(), A/B lines", []).append(
+            listener_rate(n, "receive_batch()", lines=2)
+        )
         quiet, _ = run_on("asyncio", lambda: _transmit_flooded(n, None))
         control, _ = run_on("asyncio", lambda: _transmit_flooded(n, "sink"))
         flooded, reads = run_on("asyncio", lambda: _transmit_flooded(n, "server"))

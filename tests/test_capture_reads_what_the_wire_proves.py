@@ -295,3 +295,27 @@ def test_merging_runs_keeps_the_first_copy_and_names_every_gap_even_of_one() -> 
     ]
     assert merged.gaps == [(4, 5)]
     assert (merged.duplicates, merged.conflicts) == (2, 1)
+
+
+def test_ipv6_and_linux_cooked_captures_read_as_ethernet_ipv4_does(tmp_path: Path) -> None:
+    msgs = messages(1, 6)
+    datagram = mold(b"MOLD6", 1, msgs)
+    udp = struct.pack(">HHHH", 9000, 5000, 8 + len(datagram), 0) + datagram
+    # IPv6 (RFC 8200): version 6, payload length, next header 17 (UDP), hop limit, addresses.
+    ipv6 = (
+        struct.pack(">IHBB", 6 << 28, len(udp), 17, 64)
+        + bytes(15)
+        + b"\1"
+        + b"\xff\x02"
+        + bytes(13)
+        + b"\1"
+    )
+    ethernet = b"\0" * 12 + b"\x86\xdd" + ipv6 + udp
+    # Linux cooked (SLL, tcpdump -i any): 16 bytes, the protocol in the last two.
+    sll = b"\0\0\0\1\0\6" + bytes(8) + b"\x86\xdd" + ipv6 + udp
+    for linktype, frame in ((1, ethernet), (113, sll)):
+        data = bytearray(pcap_file([(T0, frame)]))
+        data[20:24] = struct.pack("<I", linktype)
+        (found,) = Capture(bytes(data)).streams
+        assert (found.session, found.address) == ("MOLD6", "[ff02::1]:5000")
+        assert found.merged.pieces[0].payloads == msgs
