@@ -179,6 +179,12 @@ class MoldListener(GapBook):
                 return []
             self.packets += 1
             return self._marker(sequence, count == END_OF_SESSION_COUNT, now)
+        if sequence + count <= self._next:
+            # Every message of it was delivered already (the other line's copy, a late
+            # answer): dropped without cutting it into messages.
+            self.packets += 1
+            self.duplicates += count
+            return []
         try:
             messages = decode_blocks(data, count)
         except MoldUDP64Error:
