@@ -31,8 +31,8 @@ from ._common import (
 )
 from ._generate import generate as generate_feed
 from ._generate import into_store
+from ._mold_lines import binding, named, waiting_hint
 from ._mold_lines import listen_lines as _listen
-from ._mold_lines import named
 from ._mold_lines import summary as _summary
 from ._output import MessagePrinter, decode_option, format_option
 from ._run import run_async
@@ -139,13 +139,15 @@ def serve_command(
 
         async def main() -> int:
             stop = _stop_event()
-            requests = await serve_requests(store, request_listen, session_id=session)
-            lines = [
-                await transmit(
-                    store, line, session_id=session, interface=interface, ttl=ttl, first=first
-                )
-                for line in group
-            ]
+            with binding("the re-request server", request_listen):
+                requests = await serve_requests(store, request_listen, session_id=session)
+            with binding(f"the transmitter of {named(group)}"):
+                lines = [
+                    await transmit(
+                        store, line, session_id=session, interface=interface, ttl=ttl, first=first
+                    )
+                    for line in group
+                ]
             tx = lines[0]
             stderr.print(
                 f"transmitting session {session!r} from {store.path} ({store.count:,} "
@@ -372,7 +374,12 @@ def gateway_command(
         session = session_id
         if session is None and not store_path.exists():
             stderr.print(f"waiting for a packet on {named(group[:1])} to learn the session")
-            session = await discover_session(group[0], interface=interface)
+            with binding(f"a listener of {named(group[:1])}"):
+                session = await waiting_hint(
+                    discover_session(group[0], interface=interface),
+                    f"a first packet on {named(group[:1])}",
+                    interface,
+                )
         store_path.parent.mkdir(parents=True, exist_ok=True)
         store = FileStore(store_path, session_id=session)
         try:

@@ -1,15 +1,60 @@
-"""Helpers of the `mold` commands: joining one group or the A/B lines of a session, and
-the summary line, per line when there are several."""
+"""Helpers of the `mold` commands: joining one group or the A/B lines of a session, the
+summary line (per line when there are several), and errors that say what to do."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
 import time
+from collections.abc import Awaitable, Iterator
+from typing import TypeVar
 
 from soupbintcp.moldudp64 import AsyncListener, listen_async
 
-from ._common import plural
+from ._common import UserError, describe_error, plural, stderr
 
-__all__ = ["listen_lines", "named", "summary"]
+__all__ = ["binding", "listen_lines", "named", "summary", "waiting_hint"]
+
+T = TypeVar("T")
+
+#: Seconds `mold gateway` waits for a first packet before it says what it checked.
+HINT_AFTER = 5.0
+
+
+@contextlib.contextmanager
+def binding(what: str, address: tuple[str, int] | None = None) -> Iterator[None]:
+    """Say which address and what to do when opening `what` fails: a port in use, no
+    interface for multicast (ENODEV: no route, and no --interface)."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" {address[0]}:{address[1]}" if address else ""
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = ": another process has that port (give another HOST:PORT)"
+        elif exc.errno in (errno.ENODEV, errno.EADDRNOTAVAIL, errno.ENETUNREACH):
+            hint = (
+                ": no interface to use for multicast (no route for it?): give the address of "
+                "the interface with --interface ADDR (127.0.0.1: this host only)"
+            )
+        raise UserError(f"cannot open {what}{where}: {describe_error(exc)}{hint}") from None
+
+
+async def waiting_hint(work: Awaitable[T], what: str, interface: str | None) -> T:
+    """Await `work`; if it takes more than `HINT_AFTER` seconds, say what is being waited
+    for and what to check, once."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait([task], timeout=HINT_AFTER)
+    if not done:
+        via = f"interface {interface}" if interface else "the system's choice of interface"
+        stderr.print(
+            f"still waiting for {what} after {HINT_AFTER:g} s, listening through {via}: is the "
+            "transmitter running, and does its multicast reach this host? On one host, give "
+            "both sides --interface 127.0.0.1; across hosts, the interface on that network"
+        )
+    return await task
+
 
 Address = tuple[str, int]
 
@@ -26,9 +71,10 @@ async def listen_lines(
     interface: str | None,
 ) -> AsyncListener:
     """One listener fed by every group given (the first copy of each message wins)."""
-    return await listen_async(
-        list(groups), request, sequence=sequence, session_id=session_id, interface=interface
-    )
+    with binding(f"a listener of {named(groups)}"):
+        return await listen_async(
+            list(groups), request, sequence=sequence, session_id=session_id, interface=interface
+        )
 
 
 def summary(listener: AsyncListener, received: int, started: float, end: str) -> str:
