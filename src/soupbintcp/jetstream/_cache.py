@@ -14,9 +14,17 @@ import os
 from pathlib import Path
 
 from ..store import FileStore
-from ._log import LogState
+from ._log import Batch, LogError, LogState
 
-__all__ = ["frames_end", "held_frames", "load_state", "save_state", "side_path", "without_end"]
+__all__ = [
+    "frames_end",
+    "held_frames",
+    "load_state",
+    "new_part",
+    "save_state",
+    "side_path",
+    "without_end",
+]
 
 log = logging.getLogger("soupbintcp.jetstream")
 
@@ -117,3 +125,39 @@ def save_state(cache: Path, stream: str, state: LogState) -> None:
         os.replace(tmp, side)
     except OSError as exc:
         log.warning("cannot record the cache's place in the log in %s: %s", side, exc)
+
+
+def new_part(cache: FileStore, cache_path: Path, batch: Batch) -> tuple[bytes, int] | None:
+    """The part of `batch` the cache lacks (frames, count), None if it holds all of it.
+
+    Where the cache holds the batch or its start (the side file was behind the cache, or a
+    torn write cut the cache inside the batch), the bytes it holds must be the log's:
+    `LogError` otherwise, as when the batch does not continue the cache."""
+    held = cache.count
+    frames, count = batch.frames, batch.count
+    if batch.first > held:
+        if batch.first != held + 1:
+            raise LogError(
+                f"the cache {cache_path} holds {held} messages but the log's next batch starts "
+                f"at {batch.first}: it is the cache of another feed"
+            )
+        return frames, count
+    have = min(count, held - batch.first + 1)
+    end = frames_end(frames, have)
+    if held_frames(cache, batch.first, have) != frames[:end]:
+        raise LogError(
+            f"the cache {cache_path} holds other bytes than the log under messages "
+            f"{batch.first}..{batch.first + have - 1}: it is not a copy of this feed's log "
+            "(move it away to replay the log into a new cache)"
+        )
+    if have == count:
+        return None
+    log.info(
+        "the cache %s holds messages %d..%d of the log's batch %d..%d: appending the rest",
+        cache_path,
+        batch.first,
+        held,
+        batch.first,
+        batch.first + count - 1,
+    )
+    return frames[end:], count - have

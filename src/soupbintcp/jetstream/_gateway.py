@@ -37,19 +37,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Self
 
-import nats.errors
 from nats.aio.client import Client as NATS
-from nats.js.api import StreamInfo
 
 from .._errors import LocalProtocolError
 from .._server._serve import serve
 from .._server._server import Server
 from ..store import FileStore, StoreError
-from ._cache import frames_end, held_frames, load_state, save_state, without_end
+from ._cache import load_state, new_part, save_state, without_end
 from ._follower import LogFollower
 from ._log import (
-    ENTRY,
-    SESSION,
     Batch,
     CacheUnwritable,
     EntryKind,
@@ -59,7 +55,8 @@ from ._log import (
     LogUnavailable,
     parse_log_address,
 )
-from ._nats import connect_log, stop_task, stream_info, wait_available
+from ._nats import connect_log, session_of_log, stop_task, wait_available
+from ._stall import StallGuard
 from ._writer import LogWriter
 
 __all__ = ["DEFAULT_SESSION", "DEFAULT_STALL_AFTER", "Gateway", "open_gateway"]
@@ -70,7 +67,6 @@ DEFAULT_SESSION = "SESSION1"
 #: Seconds a gateway may go without following its log before it lets its clients go.
 DEFAULT_STALL_AFTER = 10.0
 _SAVE_INTERVAL = 0.2
-_WATCH_INTERVAL = 0.25
 
 
 class Gateway:
@@ -85,13 +81,14 @@ class Gateway:
         stall_after: float = DEFAULT_STALL_AFTER,
     ) -> None:
         self.log_address = address
-        self.stall_after = stall_after
-        #: Why the gateway is letting its clients go (None: it follows its log).
-        self.letting_go: str | None = None
-        #: Logged-in clients closed because the gateway could not follow its log.
-        self.clients_let_go = 0
-        self._watching: asyncio.Task[None] | None = None
-        self._stalled_since: float | None = None
+        self._guard = StallGuard(
+            address,
+            state,
+            stall_after,
+            server=lambda: self.server,
+            follower=lambda: self._follower,
+            connected=lambda: self._nc is not None and self._nc.is_connected,
+        )
         self.cache_path = cache_path
         self.state = state
         self.cache = cache
@@ -149,34 +146,9 @@ class Gateway:
         return self._follower.watch.moves if self._follower is not None else 0
 
     def stall(self) -> tuple[str, float] | None:
-        """Why this gateway is not following its log and for how many seconds it has not
-        progressed, or None while it follows (or the session has ended in it)."""
-        follower = self._follower
-        if follower is None:
-            return None  # not connected since it started: it serves its cache meanwhile
-        if follower.error is not None:
-            why = f"following the log failed: {follower.error}"
-        elif follower.cache_error is not None:
-            why = f"the cache cannot be written: {follower.cache_error}"
-        elif self.state.ended or not self._nc_connected():
-            # No node answers at all: from here a log that is down and a gateway cut off
-            # look the same, and every gateway may be in the same place; it serves what it
-            # holds, as it does when it starts without the log.
-            self._stalled_since = None
-            return None
-        elif not follower.reachable:
-            why = f"the log {self.log_address} does not answer for the stream"
-        elif follower.entries_behind > 0:
-            why = f"{follower.entries_behind} entries behind the log"
-        else:
-            self._stalled_since = None
-            return None
-        now = self._loop.time()
-        if self._stalled_since is None:
-            # From the later of the last progress and the moment it could have gone on (a
-            # log that came back after being down for all is given the full time).
-            self._stalled_since = max(follower.progressed, now - _WATCH_INTERVAL)
-        return why, now - self._stalled_since
+        """Why this gateway is not following its log and for how many seconds, or None
+        while it follows (or the session has ended in it). See `StallGuard`."""
+        return self._guard.stall()
 
     @property
     def stalled_seconds(self) -> float:
@@ -184,8 +156,15 @@ class Gateway:
         stall = self.stall()
         return stall[1] if stall is not None else 0.0
 
-    def _nc_connected(self) -> bool:
-        return self._nc is not None and self._nc.is_connected
+    @property
+    def letting_go(self) -> str | None:
+        """Why the gateway is letting its clients go (None: it follows its log)."""
+        return self._guard.letting_go
+
+    @property
+    def clients_let_go(self) -> int:
+        """Logged-in clients closed because the gateway could not follow its log."""
+        return self._guard.clients_let_go
 
     @property
     def next_sequence(self) -> int:
@@ -230,35 +209,10 @@ class Gateway:
         cache, server = self.cache, self.server
         assert cache is not None
         assert server is not None
-        held = cache.count
-        frames, count = batch.frames, batch.count
-        if batch.first <= held:
-            # The cache holds this batch, or its start (the side file was behind the cache,
-            # or a torn write cut the cache inside the batch): only if the bytes agree.
-            have = min(count, held - batch.first + 1)
-            end = frames_end(frames, have)
-            if held_frames(cache, batch.first, have) != frames[:end]:
-                raise LogError(
-                    f"the cache {self.cache_path} holds other bytes than the log under "
-                    f"messages {batch.first}..{batch.first + have - 1}: it is not a copy of "
-                    f"this feed's log (move it away to replay the log into a new cache)"
-                )
-            if have == count:
-                return
-            log.info(
-                "the cache %s holds messages %d..%d of the log's batch %d..%d: appending the rest",
-                self.cache_path,
-                batch.first,
-                held,
-                batch.first,
-                batch.first + count - 1,
-            )
-            frames, count = frames[end:], count - have
-        elif batch.first != held + 1:
-            raise LogError(
-                f"the cache {self.cache_path} holds {held} messages but the log's next "
-                f"batch starts at {batch.first}: it is the cache of another feed"
-            )
+        part = new_part(cache, self.cache_path, batch)
+        if part is None:
+            return
+        frames, count = part
         try:
             server.stream().publish_frames(frames, count)
         except (OSError, StoreError) as exc:
@@ -291,42 +245,7 @@ class Gateway:
             self._nc, self.log_address, self.state, self._deliver, self._on_end, self._entry
         )
         self._follower.start()
-        if self._watching is None:
-            self._watching = self._loop.create_task(self._watch())
-
-    # --- letting clients go ----------------------------------------------------------------
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(_WATCH_INTERVAL)
-            self.check_stall()
-
-    def check_stall(self) -> None:
-        """Let the clients go if the gateway has not followed its log for `stall_after`
-        seconds; take logins again once it does."""
-        server = self.server
-        if server is None:
-            return
-        stall = self.stall()
-        if stall is not None and stall[1] >= self.stall_after:
-            if self.letting_go is None:
-                self.letting_go = f"this gateway cannot follow its log: {stall[0]}"
-                server.refuse_logins(self.letting_go)
-                log.error(
-                    "not following the log for %.1f s (%s): refusing logins and closing the "
-                    "connections of %d clients so that they fail over to another gateway",
-                    stall[1],
-                    stall[0],
-                    sum(1 for conn in server.connections if conn.logged_in),
-                )
-            for conn in server.connections:
-                if conn.logged_in and not conn.closed:
-                    conn.close(self.letting_go)
-                    self.clients_let_go += 1
-        elif stall is None and self.letting_go is not None:
-            log.warning("following the log %s again: taking logins", self.log_address)
-            self.letting_go = None
-            server.refuse_logins(None)
+        self._guard.start()
 
     # --- closing -------------------------------------------------------------------------
 
@@ -348,8 +267,7 @@ class Gateway:
             await writer.close()
         if self._connecting is not None:
             await stop_task(self._connecting)
-        if self._watching is not None:
-            await stop_task(self._watching)
+        await self._guard.close()
         if self._follower is not None:
             await self._follower.close()
         if self.server is not None:
@@ -369,39 +287,6 @@ class Gateway:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-
-async def _session_of_log(nc: NATS, address: LogAddress, writer: bool) -> str | None:
-    """The session id the log's first entry records (None: the stream is empty or missing)."""
-    js = nc.jetstream()
-    said = unanswered = False
-    while True:
-        try:
-            info = await stream_info(js, address)
-            first = await js.get_msg(address.stream, seq=1) if _holds_entries(info) else None
-        except (LogUnavailable, nats.errors.TimeoutError, TimeoutError) as exc:
-            # Connected, but the call timed out (a node busy electing a leader, a loaded
-            # host): the log is there, so ask again rather than fail the gateway's start.
-            if not unanswered:
-                log.warning("log %s: %s; asking again", address, str(exc) or type(exc).__name__)
-                unanswered = True
-            await asyncio.sleep(0.25)
-            continue
-        if first is not None:
-            headers = first.headers or {}
-            if headers.get(ENTRY) != EntryKind.SESSION.value or not headers.get(SESSION):
-                raise LogError(f"stream {address.stream} is not a soupbintcp feed")
-            return str(headers[SESSION])
-        if writer:
-            return None
-        if not said:
-            log.warning("log %s: waiting for the writer to start the feed", address)
-            said = True
-        await asyncio.sleep(0.25)
-
-
-def _holds_entries(info: StreamInfo | None) -> bool:
-    return info is not None and info.state.last_seq > 0
 
 
 async def open_gateway(
@@ -472,7 +357,7 @@ async def open_gateway(
         sid = store.session_id if store is not None else None
         if nc is not None:
             gateway._nc = nc
-            logged = await _session_of_log(nc, address, writer)
+            logged = await session_of_log(nc, address, writer)
             if logged is not None and sid is not None and logged != sid:
                 raise LogError(
                     f"the cache {cache_path} holds session {sid!r} but the log {address} "

@@ -17,12 +17,13 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
-from ._log import LogAddress, LogError, LogUnavailable
+from ._log import ENTRY, SESSION, EntryKind, LogAddress, LogError, LogUnavailable
 
 __all__ = [
     "NodeWatch",
     "connect_log",
     "ensure_stream",
+    "session_of_log",
     "stop_task",
     "stream_info",
     "wait_available",
@@ -273,3 +274,36 @@ async def stop_task(task: asyncio.Task[None]) -> None:
         await asyncio.wait([task], timeout=0.1)
     if not task.cancelled() and task.exception() is not None:
         log.debug("%r ended with %r", task, task.exception())
+
+
+async def session_of_log(nc: NATS, address: LogAddress, writer: bool) -> str | None:
+    """The session id the log's first entry records (None: the stream is empty or missing)."""
+    js = nc.jetstream()
+    said = unanswered = False
+    while True:
+        try:
+            info = await stream_info(js, address)
+            first = await js.get_msg(address.stream, seq=1) if _holds_entries(info) else None
+        except (LogUnavailable, nats.errors.TimeoutError, TimeoutError) as exc:
+            # Connected, but the call timed out (a node busy electing a leader, a loaded
+            # host): the log is there, so ask again rather than fail the gateway's start.
+            if not unanswered:
+                log.warning("log %s: %s; asking again", address, str(exc) or type(exc).__name__)
+                unanswered = True
+            await asyncio.sleep(0.25)
+            continue
+        if first is not None:
+            headers = first.headers or {}
+            if headers.get(ENTRY) != EntryKind.SESSION.value or not headers.get(SESSION):
+                raise LogError(f"stream {address.stream} is not a soupbintcp feed")
+            return str(headers[SESSION])
+        if writer:
+            return None
+        if not said:
+            log.warning("log %s: waiting for the writer to start the feed", address)
+            said = True
+        await asyncio.sleep(0.25)
+
+
+def _holds_entries(info: StreamInfo | None) -> bool:
+    return info is not None and info.state.last_seq > 0
