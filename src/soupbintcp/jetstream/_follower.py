@@ -189,17 +189,17 @@ class LogFollower:
                 try:
                     msg = await sub.next_msg(timeout=_STALL)
                 except (TimeoutError, nats.errors.TimeoutError):
-                    info = await stream_info(self._js, self.address)
-                    if info is not None and info.cluster is not None and not info.cluster.leader:
-                        # A node that lost its quorum answers from what it had: nothing
-                        # it says about the stream's end can be trusted.
-                        raise LogUnavailable(f"the log {self.address} has no leader") from None
+                    info = await stream_info(self._js, self.address, quorum=True)
                     if info is not None and info.state.last_seq > self.state.log_seq:
                         self.entries_behind = info.state.last_seq - self.state.log_seq
                         await self.watch.unanswered("entries that were not delivered")
                         return  # entries exist that did not come: subscribe again
                     self.reachable = True
-                    self.watch.answered()
+                    if self.state.holder is None or self.state.ended:
+                        # Nobody is appending: silence is all there is to hear. While a
+                        # writer holds the log it speaks every half second, so only its
+                        # entries (or its acknowledgements) say this node still answers.
+                        self.watch.answered()
                     self.progressed = asyncio.get_running_loop().time()
                     continue
                 await self._entry(msg)

@@ -14,7 +14,7 @@ from typing import Any, Final
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig, StreamInfo
+from nats.js.api import PeerInfo, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
 from ._log import ENTRY, SESSION, EntryKind, LogAddress, LogError, LogUnavailable
@@ -41,6 +41,9 @@ _PLACEMENT_ERRORS = (10005, 10023, 10008)
 #: acknowledgement, no stream leader) before we move to another node. A node cut off from
 #: the other two still answers NATS pings, so nats-py alone would stay on it.
 NODE_BOUND: Final = 3.0
+#: A replica not heard from for this long (seconds; JetStream's heartbeat is every second)
+#: is not in step with its leader.
+_PEER_SILENCE: Final = 3.0
 
 
 class _Nodes:
@@ -179,14 +182,38 @@ async def _connect(nc: NATS, **options: Any) -> None:
     await nc.connect(**options)
 
 
-async def stream_info(js: JetStreamContext, address: LogAddress) -> StreamInfo | None:
-    """The stream's info, or None if it does not exist. `LogUnavailable` on a timeout."""
+async def stream_info(
+    js: JetStreamContext, address: LogAddress, *, quorum: bool = False
+) -> StreamInfo | None:
+    """The stream's info, or None if it does not exist. `LogUnavailable` on a timeout; with
+    `quorum`, also when the answer cannot be trusted to say where the log ends: the stream
+    has no leader, or the leader that answered has no replica in step with it (a leader cut
+    off from the others answers from what it holds, entries no quorum took included)."""
     try:
-        return await js.stream_info(address.stream)
+        info = await js.stream_info(address.stream)
     except NotFoundError:
         return None
     except (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
         raise LogUnavailable(f"the log {address} does not answer ({type(exc).__name__})") from exc
+    cluster = info.cluster
+    if quorum and cluster is not None:
+        if not cluster.leader:
+            raise LogUnavailable(f"the log {address} has no leader for the stream")
+        replicas = cluster.replicas or []
+        if replicas and not any(_in_step(peer) for peer in replicas):
+            raise LogUnavailable(
+                f"the log {address}: the stream's leader {cluster.leader} has no replica in "
+                "step with it (it may be cut off from them)"
+            )
+    return info
+
+
+def _in_step(peer: PeerInfo) -> bool:
+    """A replica the leader heard from lately. JetStream calls a replica `current` for up to
+    ten of its one-second heartbeats after it last heard from it; a leader cut off from its
+    replicas says so only then. `active` (nanoseconds since heard from) says it sooner."""
+    recent = peer.active is None or peer.active < _PEER_SILENCE * 1e9
+    return bool(peer.current) and not peer.offline and recent
 
 
 async def ensure_stream(

@@ -406,9 +406,11 @@ class LogWriter:
             await asyncio.sleep(0.01)
         self._round += 1
         self._in_flight.clear()
-        info = await stream_info(self._js, self.address)
+        info = await stream_info(self._js, self.address, quorum=True)
         last = info.state.last_seq if info is not None else 0
-        await self._follower.caught_up(last, timeout=30.0)
+        # Bounded: entries the follower is not given in time send us round again (and
+        # count towards moving off a node that does not answer).
+        await self._follower.caught_up(last, timeout=_ACK_TIMEOUT)
         state = self._follower.state
         if state.holder != self.token:
             raise WriterFenced(self._claim.taken(state.holder))
