@@ -27,6 +27,13 @@ loop added together.
 
     python bench/bench_latency.py [--rate 10000] [--seconds 3] [--runs 3] [--plot PNG]
     python bench/bench_latency.py --profile uvloop    # cProfile of server and client
+    python bench/bench_latency.py --closed-loop [--before SRC]  # roundtrip.py's pairs
+
+`--closed-loop` runs the pairs of `roundtrip.py` instead: a closed-loop ping-pong (one request
+in flight) for the blocking client, the async client on asyncio and uvloop and a hand-written
+client, each beside its raw yardstick, then the blocking client open-loop at 5,000/s from a
+sender thread; with `--before SRC` another source tree's client and server too, in the same
+rounds.
 """
 
 from __future__ import annotations
@@ -505,6 +512,23 @@ def plot(results: dict[str, dict[str, Any]], path: Path, rate: int) -> None:
     plt.close(fig)
 
 
+def closed_loop(args: argparse.Namespace) -> None:
+    import roundtrip
+
+    trees = {"this tree": roundtrip.SRC}
+    if args.before is not None:
+        trees = {"before": args.before, "after": roundtrip.SRC}
+    rate = 5000
+    res: dict[str, Any] = {"rate": rate}
+    res["closed"] = roundtrip.measure(trees, args.requests, args.runs)
+    res["open"] = roundtrip.measure(trees, args.requests, args.runs, rate)
+    print("\n".join(roundtrip.section(res)))
+    for what, most, ratio in roundtrip.targets(res):
+        shown = "not measured" if ratio is None else f"{ratio:.2f}x"
+        print(f"{what}: {shown} (target <= {most}x)")
+    write_json(args.json, {"roundtrip": res})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rate", type=int, default=10_000, help="requests per second")
@@ -515,7 +539,13 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="write the percentile plot (PNG) here")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--profile", choices=LOOPS, help="only profile one run on this loop")
+    parser.add_argument("--closed-loop", action="store_true", help="roundtrip.py's pairs")
+    parser.add_argument("--before", type=Path, help="with --closed-loop: another tree too")
+    parser.add_argument("--requests", type=int, default=3000, help="with --closed-loop")
     args = parser.parse_args()
+    if args.closed_loop:
+        closed_loop(args)
+        return
     if args.profile:
         profiles = profile_run(args.profile, args.rate, args.seconds, args.warmup)
         write_json(args.json, {"profile": profiles})

@@ -244,6 +244,20 @@ def evaluate(
     return targets
 
 
+def roundtrip_targets(res: dict[str, Any] | None) -> list[Target]:
+    """The round-trip ratios (`roundtrip.py`): each pair against its yardstick, same run."""
+    from roundtrip import targets
+
+    out = []
+    for what, most, ratio in targets(res or {}):
+        if ratio is None:
+            out.append(Target(what, f"≤ {most}x", "not measured", None))
+            continue
+        met = ratio <= most
+        out.append(Target(what, f"≤ {most}x", f"{ratio:.2f}x", met, "" if met else f"{ratio:.2f}x"))
+    return out
+
+
 def headline(targets: list[Target]) -> list[str]:
     rows = []
     for t in targets:
@@ -659,6 +673,12 @@ def main() -> None:
             ["--runs", r, "--seconds", "1" if quick else "3", "--plot", str(plot)],
             60 + 40 * runs,
         ),
+        Step(
+            "roundtrip",
+            "bench_latency.py",
+            ["--closed-loop", "--runs", r, "--requests", "1000" if quick else "3000"],
+            120 + 60 * runs,
+        ),
         Step("wire", "bench_wire.py", ["--runs", r], 60 + 10 * runs),
         # Compiled vs pure (and the pure code before the fast path), modes interleaved.
         Step(
@@ -721,6 +741,7 @@ def main() -> None:
         server_loops = (result("server") or {}).get("loops", {})
         latency = result("latency")
         targets = evaluate(client, server_loops, latency, loops)
+        targets += roundtrip_targets((result("roundtrip") or {}).get("roundtrip"))
 
         profiles: list[tuple[Target, Step]] = []
         if args.profile != "none":
@@ -825,6 +846,11 @@ def render(
         md += server_section(server_loops, stalled)
     if latency:
         md += latency_section(latency)
+    roundtrip = (by_name["roundtrip"].result or {}).get("roundtrip")
+    if roundtrip:
+        from roundtrip import section as roundtrip_section
+
+        md += roundtrip_section(roundtrip)
     md += rss_section({k: v for k, v in rss.items() if v})
     speedups = by_name["speedups"].result
     if speedups:

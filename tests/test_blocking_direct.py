@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from soupbintcp import BlockingClient, LocalProtocolError, Message, connect, serve
+from soupbintcp import (
+    BlockingClient,
+    LocalProtocolError,
+    Message,
+    SequencedMessages,
+    connect,
+    serve,
+)
 from soupbintcp._client import _blocking_io
 from soupbintcp.store import MemoryStore
 
@@ -174,3 +181,21 @@ def test_a_heartbeat_timeout_wakes_a_caller_waiting_for_ever(srv: Harness) -> No
     assert not thread.is_alive()
     assert [type(e).__name__ for e in errors] == ["HeartbeatTimeout"]
     client.close()
+
+
+def test_streams_and_round_trips_mixed_arrive_once_in_order(echo: tuple[str, int]) -> None:
+    """Bursts (read by the I/O thread while the application works) and single answers
+    (read by the waiting caller) alternate: every message once, in order."""
+    with connect(echo, "u4", "-") as client:
+        sequences: list[int | None] = []
+        for burst in range(3):
+            for i in range(2000):
+                client.send_unseq_data(b"%04d%06d" % (burst, i) + bytes(100))
+            while len(sequences) < (burst + 1) * 2000 + burst * 50:
+                for item in client.receive_batch(timeout=WAIT):
+                    assert isinstance(item, SequencedMessages)
+                    sequences.extend(range(item.first_sequence, item.next_sequence))
+            for i in range(50):
+                client.send_unseq_data(b"ping%06d" % i)
+                sequences.append(client.receive_msg(timeout=WAIT).sequence)
+        assert sequences == list(range(1, len(sequences) + 1))

@@ -45,18 +45,17 @@ hand-off between threads:
 
 from __future__ import annotations
 
-import selectors
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Final, Self, TypeVar, Unpack
+from collections.abc import Iterator
+from typing import Final, Self, Unpack
 
 from .._errors import ConnectionLost, LocalProtocolError, SessionEnded
 from .._session._client import ClientSession, ClientState
 from .._session._events import BatchItem, FramesItem, Message
-from ._blocking_io import BlockingIO, Stopped
-from ._blocking_read import read_directly
+from ._blocking_connect import Stopped, open_for, sleep_unless_stopped
+from ._blocking_io import BlockingIO
+from ._blocking_read import await_items
 from ._core import LIVE_FOR_LOGOUT, log
 from ._options import Address, Addresses, ClientConfig, ConnectOptions
 from ._reconnect import Attempts, CloseReason
@@ -65,7 +64,6 @@ __all__ = ["BlockingClient", "connect"]
 
 #: How long `close()` waits for the I/O thread.
 _JOIN_TIMEOUT: Final = 5.0
-_T = TypeVar("_T")
 
 
 class BlockingClient(BlockingIO):
@@ -79,8 +77,7 @@ class BlockingClient(BlockingIO):
     def __init__(
         self, config: ClientConfig, session: ClientSession, busy_poll: float = 0.0
     ) -> None:
-        self._init_io(config, session)
-        self._busy_poll = busy_poll
+        self._init_io(config, session, busy_poll)
         self._connect_error: BaseException | None = None  # why the first login failed
 
     # --- public API ------------------------------------------------------------------------
@@ -168,14 +165,14 @@ class BlockingClient(BlockingIO):
         msg = next(self._inbox._run, None)  # within a run, no lock
         if msg is not None:
             return msg
-        return self._await(self._inbox._take_one, timeout)
+        return await_items(self, self._inbox._take_one, timeout)
 
     def receive_batch(self, timeout: float | None = None) -> list[BatchItem]:
         """Everything received so far (at least one message, waiting up to `timeout` if there
         is none): runs of sequenced payloads as `SequencedMessages(first_sequence, messages)`
         and unsequenced messages as `UnsequencedData`, in stream order. Raises as
         `receive_msg`."""
-        return self._await(self._core.all_or_end, timeout)
+        return await_items(self, self._core.all_or_end, timeout)
 
     def receive_frames(self, timeout: float | None = None) -> list[FramesItem]:
         """As `receive_batch`, but each run of sequenced messages as a zero-copy view:
@@ -184,7 +181,7 @@ class BlockingClient(BlockingIO):
         order, across reconnects, like every other path (they may be mixed). From the first
         call on, runs are kept as views as they arrive; runs received before it are copied
         into one buffer each."""
-        return self._await(self._core.frames_or_end, timeout)
+        return await_items(self, self._core.frames_or_end, timeout)
 
     def __iter__(self) -> Self:
         """Iterating yields messages until End of Session (or logout, or close); other errors
@@ -273,64 +270,6 @@ class BlockingClient(BlockingIO):
 
     # --- the application's side: helpers called with _lock held ----------------------------
 
-    def _wait(self, timeout: float | None, deadline: float | None) -> float | None:
-        if timeout is None:
-            self._cond.wait()
-            return None
-        now = time.monotonic()
-        if deadline is None:
-            deadline = now + timeout
-        remaining = deadline - now
-        if remaining <= 0:
-            raise TimeoutError(f"no message received within {timeout:g} s")
-        self._cond.wait(remaining)
-        return deadline
-
-    def _await(self, take: Callable[[], _T | None], timeout: float | None) -> _T:
-        """What `take()` (called with _lock held) gives once it gives something. Meanwhile
-        this thread reads the socket itself if nobody else does (no hand-off from the I/O
-        thread), else waits for whoever does."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        cond_deadline: float | None = None
-        while True:
-            with self._lock:
-                out = take()
-                if out:
-                    return out
-                sock = self._claim()
-                if sock is None:
-                    cond_deadline = self._wait(timeout, cond_deadline)
-                    continue
-            try:
-                read_directly(self, sock, deadline, self._busy_poll)
-            finally:
-                # The I/O thread watches the socket again at its next look (within
-                # `_REARM`), not now: it would be woken by the answer to our next request.
-                with self._lock:
-                    self._app_reading = False
-                    self._read_lock.release()
-            if deadline is not None and time.monotonic() >= deadline:
-                with self._lock:
-                    if out := take():
-                        return out
-                assert timeout is not None
-                raise TimeoutError(f"no message received within {timeout:g} s")
-
-    def _claim(self) -> socket.socket | None:
-        """The socket, for this thread to read until something arrives, if it may (with
-        _lock held): logged in over plain TCP, reading not paused, nobody else reading.
-        The I/O thread then stops watching it for reading."""
-        sock = self._sock
-        if sock is None or self._inbox._paused or not self._read_lock.acquire(blocking=False):
-            return None
-        self._app_reading = True
-        if self._mask & selectors.EVENT_READ:
-            self._set_mask(sock, self._mask & ~selectors.EVENT_READ)
-        if not self._ticking:  # the I/O thread may sleep for a second: let it look soon
-            self._ticking = True
-            self._wake()
-        return sock
-
     def _write(self, data: bytes) -> None:
         was_empty = not self._out
         self._out += data
@@ -404,7 +343,7 @@ class BlockingClient(BlockingIO):
         attempts = Attempts(self._core.reconnect, len(self._core.addresses), first=first)
         while True:
             delay = attempts.delay()
-            if delay and not self._sleep(delay):
+            if delay and not sleep_unless_stopped(self, delay):
                 return None
             err, logged_in = self._attempt(self._core.next_address(attempts))
             if err is None or logged_in:
@@ -423,7 +362,7 @@ class BlockingClient(BlockingIO):
     def _attempt(self, address: Address) -> tuple[Exception | None, bool]:
         """Connect to `address` and serve the connection: as `_serve`."""
         try:
-            sock = self._open(address)
+            sock = open_for(self, address)
         except Stopped:
             return None, False
         except TimeoutError:

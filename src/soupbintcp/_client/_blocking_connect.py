@@ -2,7 +2,8 @@
 within `connect_timeout`, waiting through the I/O thread's selector so that a session that
 ends meanwhile stops it (`Stopped`).
 
-Layer 3 (drivers). Used by `_blocking_io`; the wait is its `_wait_io`.
+Layer 3 (drivers). Used by `_blocking`'s connection attempts; the wait is `wait_io`, through
+the client's selector, and the backoff between attempts `sleep_unless_stopped`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ import socket
 import ssl as _ssl
 import time
 from collections.abc import Callable
-from typing import Final
+from functools import partial
+from typing import TYPE_CHECKING, Final
 
 from ._options import Address, ClientConfig
 
-__all__ = ["Stopped", "WaitIO", "open_socket"]
+if TYPE_CHECKING:
+    from ._blocking_io import BlockingIO
+
+__all__ = ["Stopped", "WaitIO", "open_for", "open_socket", "sleep_unless_stopped", "wait_io"]
 
 #: connect_ex() results meaning "connected" or "in progress" (10035: Windows' WSAEWOULDBLOCK).
 _CONNECTING: Final = frozenset(
@@ -101,3 +106,44 @@ def _start_tls(
     except BaseException:
         tls.close()
         raise
+
+
+# --- waiting through the I/O thread's selector ---------------------------------------------
+
+
+def sleep_unless_stopped(client: BlockingIO, delay: float) -> bool:
+    """Wait `delay` seconds before a reconnect; False if the session ended meanwhile."""
+    deadline = time.monotonic() + delay
+    while not client._stopping():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        if client._selector.select(remaining):
+            client._drain_wake()
+    return False
+
+
+def wait_io(client: BlockingIO, sock: socket.socket, events: int, deadline: float) -> None:
+    """Wait until `sock` is ready for `events`; TimeoutError at `deadline`, `Stopped` if
+    the session ends meanwhile."""
+    selector = client._selector
+    selector.register(sock, events)
+    try:
+        while True:
+            if client._stopping():
+                raise Stopped
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            for key, _ in selector.select(remaining):
+                if key.fileobj is sock:
+                    return
+                client._drain_wake()
+    finally:
+        selector.unregister(sock)
+
+
+def open_for(client: BlockingIO, address: Address) -> socket.socket:
+    """A connected (and, with `ssl`, TLS-established) non-blocking socket."""
+    config = client._core.config
+    return open_socket(address, config, client._core.address[0], partial(wait_io, client))

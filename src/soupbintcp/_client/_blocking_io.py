@@ -24,14 +24,16 @@ from .._errors import SoupBinTCPError
 from .._session._client import ClientSession
 from .._session._events import Event
 from .._wire._packets import LoginAccepted
-from ._blocking_connect import Stopped, open_socket
+from ._blocking_connect import Stopped
 from ._core import ClientCore
-from ._options import Address, ClientConfig
+from ._options import ClientConfig
 from ._reconnect import CloseReason, ended_by
 
 __all__ = ["BlockingIO", "Stopped"]
 
 _RECV_SIZE: Final = 256 * 1024
+#: A read of this much or more means a stream flows rather than answers to requests.
+_STREAM_BYTES: Final = 8 * 1024
 #: While an application thread reads the socket itself, how often the I/O thread looks whether
 #: it has left (then it watches the socket again: bytes that arrive while the application is
 #: away are read into the queue, heartbeats and the end of the connection seen, within this).
@@ -48,7 +50,8 @@ class BlockingIO:
     """The I/O thread's side of `BlockingClient`: it owns the `ClientCore` (session, inbox,
     reconnect bookkeeping) and is its driver."""
 
-    def _init_io(self, config: ClientConfig, session: ClientSession) -> None:
+    def _init_io(self, config: ClientConfig, session: ClientSession, busy_poll: float) -> None:
+        self._busy_poll = busy_poll  # how long a reading application thread spins
         self._core = ClientCore(
             config,
             session,
@@ -86,6 +89,9 @@ class BlockingIO:
         self._sock: socket.socket | None = None
         self._mask = 0  # the socket's events in the selector
         self._app_reading = False  # an application thread reads the socket
+        #: The last read brought `_STREAM_BYTES` or more: a stream flows, which the I/O
+        #: thread reads while the application works (no application thread takes over).
+        self._streaming = False
         self._ticking = False  # the I/O thread looks every _REARM s whether it still does
         #: What an application thread found while reading, for the I/O thread: the error
         #: that ends the connection, and events for `on_status` (it runs in the I/O thread).
@@ -133,40 +139,6 @@ class BlockingIO:
         with contextlib.suppress(OSError):
             while self._wake_r.recv(4096):
                 pass
-
-    def _sleep(self, delay: float) -> bool:
-        """Wait `delay` seconds before a reconnect; False if the session ended meanwhile."""
-        deadline = time.monotonic() + delay
-        while not self._stopping():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return True
-            if self._selector.select(remaining):
-                self._drain_wake()
-        return False
-
-    def _wait_io(self, sock: socket.socket, events: int, deadline: float) -> None:
-        """Wait until `sock` is ready for `events`; TimeoutError at `deadline`, `Stopped` if
-        the session ends meanwhile."""
-        selector = self._selector
-        selector.register(sock, events)
-        try:
-            while True:
-                if self._stopping():
-                    raise Stopped
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                for key, _ in selector.select(remaining):
-                    if key.fileobj is sock:
-                        return
-                    self._drain_wake()
-        finally:
-            selector.unregister(sock)
-
-    def _open(self, address: Address) -> socket.socket:
-        """A connected (and, with `ssl`, TLS-established) non-blocking socket."""
-        return open_socket(address, self._core.config, self._core.address[0], self._wait_io)
 
     # --- one connection --------------------------------------------------------------------
 
@@ -369,6 +341,7 @@ class BlockingIO:
         return None
 
     def _received(self, data: bytes) -> Exception | None:
+        self._streaming = len(data) >= _STREAM_BYTES
         status: list[Event] = []
         with self._lock:
             try:

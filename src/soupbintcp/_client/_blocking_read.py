@@ -2,7 +2,7 @@
 `receive_batch()` reads the socket itself while nobody else does, instead of waiting for
 the I/O thread to read it and wake it (a hand-off measured at ~100 µs each way).
 
-Layer 3. `BlockingClient._await` claims the socket (with `_lock` held, taking `_read_lock`
+Layer 3. `await_items` claims the socket (with `_lock` held, taking `_read_lock`
 and the socket out of the I/O thread's read set), calls `read_directly` without the lock,
 then gives the socket back. Only data is handled here; the end of the connection (EOF, an
 error, a protocol error) is the I/O thread's, as it would be without this path.
@@ -12,15 +12,94 @@ from __future__ import annotations
 
 import math
 import select
+import selectors
 import socket
 import time
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeVar
 
 from ._blocking_io import BlockingIO
 
-__all__ = ["read_directly"]
+__all__ = ["await_items", "read_directly"]
 
+_T = TypeVar("_T")
+
+#: One recv(): 64 KiB, below glibc's mmap threshold (256 KiB measured slower per round trip).
 _RECV_SIZE: Final = 64 * 1024
+#: At most this much per call when a stream fills the buffer (the I/O thread reads as much).
+_MAX_READ: Final = 256 * 1024
+
+
+def wait_cond(client: BlockingIO, timeout: float | None, deadline: float | None) -> float | None:
+    """Wait on the condition (with _lock held) until the caller's deadline."""
+    if timeout is None:
+        client._cond.wait()
+        return None
+    now = time.monotonic()
+    if deadline is None:
+        deadline = now + timeout
+    remaining = deadline - now
+    if remaining <= 0:
+        raise TimeoutError(f"no message received within {timeout:g} s")
+    client._cond.wait(remaining)
+    return deadline
+
+
+def await_items(client: BlockingIO, take: Callable[[], _T | None], timeout: float | None) -> _T:
+    """What `take()` (called with _lock held) gives once it gives something. Meanwhile
+    this thread reads the socket itself if nobody else does (no hand-off from the I/O
+    thread), else waits for whoever does."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    cond_deadline: float | None = None
+    while True:
+        with client._lock:
+            out = take()
+            if out:
+                return out
+            sock = claim(client)
+            if sock is None:
+                cond_deadline = wait_cond(client, timeout, cond_deadline)
+                continue
+        try:
+            read_directly(client, sock, deadline, client._busy_poll)
+        finally:
+            # After an answer the I/O thread watches the socket again at its next look
+            # (within `_REARM`), not now: it would be woken by the answer to our next
+            # request. A stream (a read of `_STREAM_BYTES` or more) goes back to it at
+            # once, to be read on while the application works through what it took.
+            with client._lock:
+                client._app_reading = False
+                if client._streaming and client._sock is sock and not client._inbox._paused:
+                    client._set_mask(sock, client._mask | selectors.EVENT_READ)
+                client._read_lock.release()
+        if deadline is not None and time.monotonic() >= deadline:
+            with client._lock:
+                if out := take():
+                    return out
+            assert timeout is not None
+            raise TimeoutError(f"no message received within {timeout:g} s")
+
+
+def claim(client: BlockingIO) -> socket.socket | None:
+    """The socket, for this thread to read until something arrives, if it may (with
+    _lock held): logged in over plain TCP, no stream flowing, reading not paused, nobody
+    else reading.
+    The I/O thread then stops watching it for reading."""
+    sock = client._sock
+    if (
+        sock is None
+        or client._streaming  # the I/O thread reads it while the application works
+        or client._inbox._paused
+        or not client._read_lock.acquire(blocking=False)
+    ):
+        return None
+    client._app_reading = True
+    if client._mask & selectors.EVENT_READ:
+        client._set_mask(sock, client._mask & ~selectors.EVENT_READ)
+    if not client._ticking:  # the I/O thread may sleep for a second: let it look soon
+        client._ticking = True
+        client._wake()
+    return sock
 
 
 def read_directly(
@@ -29,7 +108,11 @@ def read_directly(
     """Read `sock` until some bytes were handed to the session, `deadline` passed, or the
     connection ends (then leave it to the I/O thread). With `busy_poll` > 0, spin on the
     non-blocking socket that many seconds before sleeping in `poll()` (for users who pin a
-    core: it saves the wake-up, and costs a core while it spins)."""
+    core: it saves the wake-up, and costs a core while it spins).
+
+    The answer is waited for in `poll()` first (a read that finds nothing would cost a
+    system call per round trip); a read that fills the buffer is read on, up to
+    `_MAX_READ` bytes."""
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     spin_until = time.monotonic() + busy_poll if busy_poll > 0 else 0.0
@@ -56,6 +139,8 @@ def read_directly(
                 if client._sock is sock:
                     client._sock = None  # the connection ends: the I/O thread's to handle
             return
+        if len(data) == _RECV_SIZE:
+            data = _read_on(sock, data)
         err = client._received(data)
         if err is not None:
             with client._lock:
@@ -63,3 +148,22 @@ def read_directly(
                 client._handover_error = err
                 client._wake()
         return
+
+
+def _read_on(sock: socket.socket, first: bytes) -> bytes:
+    """More of a stream that filled the buffer, up to `_MAX_READ` bytes in all (what is
+    left, and any error, is for the next read)."""
+    chunks = [first]
+    size = len(first)
+    while size < _MAX_READ:
+        try:
+            data = sock.recv(_RECV_SIZE)
+        except OSError:  # BlockingIOError: nothing more yet
+            break
+        if not data:
+            break
+        chunks.append(data)
+        size += len(data)
+        if len(data) < _RECV_SIZE:
+            break
+    return b"".join(chunks)
