@@ -6,6 +6,7 @@ while a caller waits."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from soupbintcp import (
     connect,
     serve,
 )
-from soupbintcp._client import _blocking_io
+from soupbintcp._client import _blocking_io, _blocking_read
 from soupbintcp.store import MemoryStore
 
 from .test_blocking_client import (
@@ -199,3 +200,25 @@ def test_streams_and_round_trips_mixed_arrive_once_in_order(echo: tuple[str, int
                 client.send_unseq_data(b"ping%06d" % i)
                 sequences.append(client.receive_msg(timeout=WAIT).sequence)
         assert sequences == list(range(1, len(sequences) + 1))
+
+
+def test_a_slow_reader_is_not_taken_for_a_dead_link(
+    srv: Harness,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The caller holds the socket but is slow to read it (descheduled, on a loaded host):
+    what waits there shows the server alive, as when the I/O thread read before it looked
+    at its timers."""
+    srv.server.heartbeat_interval = 0.05
+    real = _blocking_read.read_directly
+
+    def slow(*args: Any) -> None:
+        time.sleep(0.6)  # two heartbeat timeouts, the server's heartbeats waiting unread
+        real(*args)
+
+    monkeypatch.setattr(_blocking_read, "read_directly", slow)
+    with srv.connect(heartbeat_interval=0.05, heartbeat_timeout=0.3) as client:
+        srv.publish(b"late")
+        assert client.receive_msg(timeout=WAIT) == Message((1, b"late"))
+        assert client.reconnects == 0
+        assert not client.is_closed

@@ -13,6 +13,7 @@ once.
 from __future__ import annotations
 
 import contextlib
+import select
 import selectors
 import socket
 import ssl as _ssl
@@ -32,6 +33,17 @@ from ._reconnect import CloseReason, ended_by
 __all__ = ["BlockingIO", "Stopped"]
 
 _RECV_SIZE: Final = 256 * 1024
+
+
+def _readable(sock: socket.socket | None) -> bool:
+    """Whether bytes (or the end) wait on `sock`, without reading them."""
+    if sock is None:
+        return False
+    with contextlib.suppress(OSError, ValueError):
+        return bool(select.select([sock], [], [], 0)[0])
+    return False
+
+
 #: A read of this much or more means a stream flows rather than answers to requests.
 _STREAM_BYTES: Final = 8 * 1024
 #: While an application thread reads the socket itself, how often the I/O thread looks whether
@@ -384,8 +396,14 @@ class BlockingIO:
             due = self._core.session.next_timer()
             if due is None or now < due:
                 return None
+            session = self._core.session
+            if self._app_reading and _readable(self._conn_sock):
+                # An application thread reads the socket and has yet to take what waits
+                # there: the server spoke (the I/O thread would have read it before
+                # looking at its timers). A dead link leaves nothing there.
+                session.peer_alive(now)
             try:
-                out = self._core.session.handle_timer(now)
+                out = session.handle_timer(now)
             except SoupBinTCPError as exc:
                 return exc
             if out:
