@@ -259,11 +259,7 @@ class NatsCluster:
             self.nodes.append(
                 NatsNode(f"n{index + 1}", host, host.port(), host.port(), host.port(), store)
             )
-        if size > 1:
-            for node in self.nodes:
-                node.routes = [
-                    f"nats://{o.host.address}:{o.cluster_port}" for o in self.nodes if o is not node
-                ]
+        self._route()
 
     @property
     def urls(self) -> list[str]:
@@ -275,9 +271,41 @@ class NatsCluster:
         return "nats://" + ",".join(self.urls)
 
     def start(self, timeout: float = 30.0) -> None:
+        """Start every node. A port chosen free may be taken by another process (other test
+        runs share the machine) before nats-server binds it: then every node gets new ports
+        and the cluster starts again (three tries)."""
+        for attempt in range(3):
+            for node in self.nodes:
+                node.start()
+            try:
+                self.wait_healthy(timeout)
+                return
+            except RuntimeError:
+                if attempt == 2 or not self._port_taken():
+                    raise
+            self._kill_all()
+            for node in self.nodes:
+                node.port, node.cluster_port, node.monitor_port = (
+                    node.host.port(),
+                    node.host.port(),
+                    node.host.port(),
+                )
+            self._route()
+
+    def _port_taken(self) -> bool:
+        logs = (node.store_dir.parent / f"{node.name}.log" for node in self.nodes)
+        return any("address already in use" in log.read_text(errors="replace") for log in logs)
+
+    def _kill_all(self) -> None:
         for node in self.nodes:
-            node.start()
-        self.wait_healthy(timeout)
+            node.kill()
+
+    def _route(self) -> None:
+        if len(self.nodes) > 1:
+            for node in self.nodes:
+                node.routes = [
+                    f"nats://{o.host.address}:{o.cluster_port}" for o in self.nodes if o is not node
+                ]
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
