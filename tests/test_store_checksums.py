@@ -210,3 +210,27 @@ def test_a_bad_side_file_of_another_journal_is_not_trusted(tmp_path: Path) -> No
     a.write_bytes(bytes(data))
     with pytest.raises(StoreError, match="format version 9"):
         JournalReader(a)
+
+
+def test_one_message_appends_are_checksummed_with_their_block_and_found(tmp_path: Path) -> None:
+    journal = tmp_path / "single.soup"
+    messages = messages_of(7, 3000)
+    with FileStore(journal, index_interval=16) as store:
+        for i, m in enumerate(messages, 1):
+            store.append(m)
+            if i % 500 == 0:  # reads between appends check what is not summed yet
+                assert store.read(i - 10, 11) == messages[i - 11 : i]
+        copy = tmp_path / "killed.soup"  # what a kill now leaves: the side file behind
+        for suffix in ("", ".idx", ".crc"):
+            Path(f"{copy}{suffix}").write_bytes(Path(f"{journal}{suffix}").read_bytes())
+    with JournalReader(journal, index_interval=16) as reader:
+        report = reader.verify()
+        assert (report.ok, report.unchecked_bytes, report.messages) == (True, 0, 3000)
+    with FileStore(copy, index_interval=16) as store:  # adopts what the side file lacked
+        assert store.read(1, 3000) == messages
+    data = bytearray(journal.read_bytes())
+    at = len(data) - 100  # in the records of the last, small appends
+    data[at] ^= 1
+    journal.write_bytes(bytes(data))
+    with JournalReader(journal, index_interval=16) as reader:
+        assert reader.verify().damage_message == first_damaged(messages, at)

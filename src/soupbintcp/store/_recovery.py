@@ -199,7 +199,7 @@ def open_checksums(
         )
     try:
         sums.checksum_from(rfd, sums.covered, found.end)
-        sums.open_for_writing(header.journal_id, fsync=fsync, rewrite=rewrite)
+        sums.open_for_writing(header.journal_id, rfd, fsync=fsync, rewrite=rewrite)
         sums.persist()
     except OSError as exc:
         raise StoreError(f"cannot write the checksums of journal {path}: {exc}") from exc
