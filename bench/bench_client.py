@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import soupbintcp
+import soupbintcp.lowlevel
 from benchlib import LOOPS, peak_rss_bytes, profile_text, run_on, write_json
 from feed_server import FeedServer
 
@@ -66,7 +67,7 @@ async def via_batch(address: Address, n: int) -> int:
     count = 0
     async for batch in client.batches():
         for item in batch:
-            if type(item) is soupbintcp.SequencedMessages:
+            if type(item) is soupbintcp.lowlevel.SequencedMessages:
                 count += len(item.messages)
     await client.close()
     return count
@@ -80,7 +81,7 @@ async def via_frames(address: Address, n: int) -> int:
     try:
         while True:
             for item in await receive():
-                if type(item) is soupbintcp.SequencedFrames:
+                if type(item) is soupbintcp.lowlevel.SequencedFrames:
                     count += len(item.offsets)
     except soupbintcp.SessionEnded:
         pass
@@ -91,7 +92,7 @@ async def via_frames(address: Address, n: int) -> int:
 async def count_bytes(address: Address, n: int) -> int:
     """Transport limit: log in, then only count bytes until End of Session."""
     reader, writer = await asyncio.open_connection(*address)
-    writer.write(soupbintcp.LoginRequest("bench", "bench", "", 1).encode())
+    writer.write(soupbintcp.lowlevel.LoginRequestPacket("bench", "bench", "", 1).encode())
     total = 0
     while data := await reader.read(262144):
         total += len(data)
@@ -129,7 +130,7 @@ async def naive_reader(address: Address, n: int) -> int:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[int] = loop.create_future()
     transport, _ = await loop.create_connection(lambda: _NaiveReader(done), *address)
-    transport.write(soupbintcp.LoginRequest("bench", "bench", "", 1).encode())
+    transport.write(soupbintcp.lowlevel.LoginRequestPacket("bench", "bench", "", 1).encode())
     count = await done
     transport.close()
     return count
@@ -151,7 +152,7 @@ async def compiled_counter(address: Address, n: int) -> int:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[int] = loop.create_future()
     transport, _ = await loop.create_connection(lambda: _CompiledCounter(done), *address)
-    transport.write(soupbintcp.LoginRequest("bench", "bench", "", 1).encode())
+    transport.write(soupbintcp.lowlevel.LoginRequestPacket("bench", "bench", "", 1).encode())
     count = await done
     transport.close()
     return count
@@ -251,7 +252,7 @@ async def batch_rss(address: Address, n: int) -> dict[str, float]:
     async with asyncio.timeout(600):
         async for batch in client.batches():
             for item in batch:
-                if type(item) is soupbintcp.SequencedMessages:
+                if type(item) is soupbintcp.lowlevel.SequencedMessages:
                     count += len(item.messages)
     elapsed = time.perf_counter() - t
     await client.close()

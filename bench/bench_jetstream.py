@@ -65,7 +65,7 @@ def _client(address: tuple[str, int], n: int, pipe: Connection, stamped: bool) -
         lat: list[int] = []
         while got < n:
             for item in await client.receive_batch():
-                if isinstance(item, soupbintcp.SequencedMessages):
+                if isinstance(item, soupbintcp.lowlevel.SequencedMessages):
                     if stamped:
                         now = time.monotonic_ns()
                         lat.extend(now - STAMP.unpack_from(m)[1] for m in item.messages)
@@ -256,7 +256,7 @@ async def _failover(kills: int, rate: float, tmp: Path) -> dict[str, Any]:
             items = await asyncio.wait_for(client.receive_batch(), 30)
             at = time.monotonic()
             for item in items:
-                if isinstance(item, soupbintcp.SequencedMessages):
+                if isinstance(item, soupbintcp.lowlevel.SequencedMessages):
                     if item.first_sequence != expected:
                         problems += 1
                     for payload in item.messages:

@@ -28,9 +28,10 @@ from typing import Any
 
 from bench_wire import naive_reader, stream
 from benchlib import itch_payloads, write_json
-from soupbintcp import Message, PacketDecoder, Role
+from soupbintcp import Message
 from soupbintcp._speedups import PURE_PYTHON_VARIABLE, _core
 from soupbintcp._wire._moldudp64 import HEADER_LENGTH, pack_downstream, pure_decode_blocks
+from soupbintcp.lowlevel import PacketDecoder, Role
 from speedups_report import report
 
 BENCH = Path(__file__).resolve().parent

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchlib import write_json
-from soupbintcp import SequencedData
+from soupbintcp.lowlevel import SequencedDataPacket
 from soupbintcp.store import Durability, FileStore, MemoryStore, MessageStore
 
 POOL_SIZE = 10_000
@@ -67,7 +67,7 @@ def bench_appends(
 ) -> dict[str, float]:
     batch = 1000
     frames = [
-        (b"".join(SequencedData(m).encode() for m in messages[i : i + batch]), batch)
+        (b"".join(SequencedDataPacket(m).encode() for m in messages[i : i + batch]), batch)
         for i in range(0, POOL_SIZE, batch)
     ]
 

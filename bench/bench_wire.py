@@ -13,7 +13,13 @@ import time
 from collections.abc import Callable
 
 from benchlib import itch_payloads, write_json
-from soupbintcp import ClientSession, PacketDecoder, Role, SequencedMessages, ServerSession
+from soupbintcp.lowlevel import (
+    ClientSession,
+    PacketDecoder,
+    Role,
+    SequencedMessages,
+    ServerConnectionState,
+)
 
 N = 500_000
 CHUNK = 65_536
@@ -21,7 +27,7 @@ CHUNK = 65_536
 
 def stream(n: int) -> tuple[list[bytes], ClientSession]:
     client = ClientSession("user", "secret")
-    server = ServerSession(0.0)
+    server = ServerConnectionState(0.0)
     server.receive_data(client.login(0.0), 0.0)
     client.receive_data(server.accept("BENCH", 1, 0.0), 0.0)
     blob = server.send_sequenced_many(itch_payloads(n), 0.0)

@@ -15,14 +15,19 @@ import time
 from multiprocessing.connection import Connection
 
 from benchlib import itch_payloads
-from soupbintcp import EndOfSession, LoginAccepted, LoginRequest, decode_packet
+from soupbintcp.lowlevel import (
+    EndOfSessionPacket,
+    LoginAcceptedPacket,
+    LoginRequestPacket,
+    decode_packet,
+)
 
 
 def encode_stream(payloads: list[bytes]) -> bytes:
     return b"".join((len(p) + 1).to_bytes(2, "big") + b"S" + p for p in payloads)
 
 
-def _read_login(conn: socket.socket) -> LoginRequest:
+def _read_login(conn: socket.socket) -> LoginRequestPacket:
     buf = b""
     while len(buf) < 2 or len(buf) < 2 + int.from_bytes(buf[:2], "big"):
         chunk = conn.recv(4096)
@@ -30,7 +35,7 @@ def _read_login(conn: socket.socket) -> LoginRequest:
             raise ConnectionError("closed before login")
         buf += chunk
     packet = decode_packet(buf[: 2 + int.from_bytes(buf[:2], "big")])
-    assert isinstance(packet, LoginRequest)
+    assert isinstance(packet, LoginRequestPacket)
     return packet
 
 
@@ -39,10 +44,10 @@ def _serve_one(conn: socket.socket, stream: bytes, repeat: int) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             request = _read_login(conn)
-            conn.sendall(LoginAccepted("BENCH", max(1, request.sequence)).encode())
+            conn.sendall(LoginAcceptedPacket("BENCH", max(1, request.sequence)).encode())
             for _ in range(repeat):
                 conn.sendall(stream)
-            conn.sendall(EndOfSession().encode())
+            conn.sendall(EndOfSessionPacket().encode())
             conn.settimeout(30)
             while conn.recv(65536):  # drain until the client closes
                 pass

@@ -14,19 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from soupbintcp import (
+from soupbintcp import Dialect, LocalProtocolError, ProtocolError, SequenceGap, SessionTimeout
+from soupbintcp._session._events import EVENT_TYPES, Event
+from soupbintcp.lowlevel import (
     ClientSession,
     ClientState,
-    Dialect,
-    LocalProtocolError,
-    LoginAccepted,
+    LoginAcceptedPacket,
     NoMoreMessages,
-    ProtocolError,
     SequencedMessages,
-    SequenceGap,
-    SessionTimeout,
 )
-from soupbintcp._session._events import EVENT_TYPES, Event
 
 from ._common import MAX_OPS, Reader, run
 
@@ -88,7 +84,7 @@ class _Checker:
         client = self.client
         for event in events:
             assert isinstance(event, EVENT_TYPES), f"not an event: {event!r}"
-            if isinstance(event, LoginAccepted):
+            if isinstance(event, LoginAcceptedPacket):
                 # Counting starts at the server's number when the client asked for "only new
                 # messages", or on the first login for a number beyond the end of the session
                 # (the server answers lower); otherwise it goes on where it stopped, across

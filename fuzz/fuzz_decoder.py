@@ -11,17 +11,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from soupbintcp import (
-    Dialect,
-    LocalProtocolError,
-    Packet,
-    PacketDecoder,
-    RemoteProtocolError,
-    Role,
-    SequencedData,
-    decode_packet,
-)
+from soupbintcp import Dialect, LocalProtocolError, RemoteProtocolError
 from soupbintcp._wire._packets import CLIENT_PACKETS, SERVER_PACKETS
+from soupbintcp.lowlevel import Packet, PacketDecoder, Role, SequencedDataPacket, decode_packet
 
 from ._common import run
 
@@ -73,7 +65,7 @@ def decode_all(
                         if dialect is Dialect.OMEGA:
                             assert payload, "Omega: an empty S must not be in the batch"
                         assert len(payload) + 1 <= cap, "batch payload over the cap"
-                        packets.append(SequencedData(payload))
+                        packets.append(SequencedDataPacket(payload))
                     consumed = sum(len(p) + 3 for p in payloads)
                     assert decoder.offset == start + consumed, "batch consumed wrong bytes"
                     if batch_mode == 2 and payloads:

@@ -14,21 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from soupbintcp import (
-    Dialect,
-    LocalProtocolError,
-    LoginAccepted,
-    LoginRequest,
-    PacketDecoder,
-    ProtocolError,
-    RejectReason,
-    Role,
-    SequencedData,
-    ServerSession,
-    ServerState,
-    SessionTimeout,
-)
+from soupbintcp import Dialect, LocalProtocolError, ProtocolError, RejectReason, SessionTimeout
 from soupbintcp._session._events import EVENT_TYPES
+from soupbintcp.lowlevel import (
+    LoginAcceptedPacket,
+    LoginRequestPacket,
+    PacketDecoder,
+    Role,
+    SequencedDataPacket,
+    ServerConnectionState,
+    ServerState,
+)
 
 from ._common import MAX_OPS, Reader, run
 
@@ -73,7 +69,9 @@ def client_packet(r: Reader) -> bytes:
             payload += _field(r, 5, left=True)
         return _wire(ord("L"), payload)
     if kind == 2:
-        return LoginRequest("user", "secret", "", r.u16(), r.choice((None, 0, 1, 2500))).encode()
+        return LoginRequestPacket(
+            "user", "secret", "", r.u16(), r.choice((None, 0, 1, 2500))
+        ).encode()
     if kind in (3, 4):
         return _wire(ord("U"), r.take(r.byte() % 40))
     if kind == 5:
@@ -85,7 +83,7 @@ def client_packet(r: Reader) -> bytes:
     if kind == 8:  # a type byte from anywhere, with any payload
         return _wire(_TYPES[r.byte() % len(_TYPES)], r.take(r.byte() % 60))
     if kind == 9:  # Login Request with one byte mangled or a wrong length
-        mangled = bytearray(LoginRequest("user", "secret", "S", 1, 1000).payload())
+        mangled = bytearray(LoginRequestPacket("user", "secret", "S", 1, 1000).payload())
         mangled[r.byte() % len(mangled)] = r.byte()
         return _wire(ord("L"), bytes(mangled[: 46 + r.byte() % 8]))
     if kind == 10:
@@ -96,7 +94,7 @@ def client_packet(r: Reader) -> bytes:
 class _Checker:
     """Runs one operation at a time, checking each call against its contract."""
 
-    def __init__(self, server: ServerSession) -> None:
+    def __init__(self, server: ServerConnectionState) -> None:
         self.server = server
         self.now = 0.0
         self.sent = PacketDecoder(Role.SERVER, dialect=server.dialect)
@@ -111,7 +109,7 @@ class _Checker:
             return
         for event in events:
             assert isinstance(event, EVENT_TYPES), f"not an event: {event!r}"
-            if isinstance(event, LoginRequest):
+            if isinstance(event, LoginRequestPacket):
                 assert server.login_request is event or server.state is ServerState.ERROR
         if server.state is ServerState.ERROR:
             assert events, "ERROR entered silently"
@@ -150,12 +148,12 @@ class _Checker:
         self.sent.feed(out)
         count = 0
         while (packet := self.sent.next_packet()) is not None:
-            if isinstance(packet, LoginAccepted):
+            if isinstance(packet, LoginAcceptedPacket):
                 assert packet.sequence == server.next_sequence
                 assert packet.session == server.session_id
                 count = 0
                 continue
-            if isinstance(packet, SequencedData) and (
+            if isinstance(packet, SequencedDataPacket) and (
                 packet.data or server.dialect is not Dialect.OMEGA
             ):
                 count += 1
@@ -246,7 +244,7 @@ def check(data: bytes) -> None:
     cfg = r.byte()
     timing = r.byte()
     dialect = Dialect.OMEGA if cfg & 1 else Dialect.SOUPBINTCP
-    server = ServerSession(
+    server = ServerConnectionState(
         0.0,
         heartbeat_interval=(1.0, 0.5, 2.0, 0.25)[timing & 3],
         client_heartbeat_timeout=(15.0, 3.0, 1.0, 0.5)[(timing >> 2) & 3],
@@ -256,7 +254,7 @@ def check(data: bytes) -> None:
     )
     checker = _Checker(server)
     if cfg & 0x10:  # most interesting inputs start with a login
-        checker.receive(LoginRequest("user", "secret", "", 1).encode())
+        checker.receive(LoginRequestPacket("user", "secret", "", 1).encode())
         checker.call(8, r)
     ops = 0
     while not r.done and ops < MAX_OPS:

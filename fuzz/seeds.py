@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Final
 
-from soupbintcp import (
-    ClientHeartbeat,
-    Debug,
-    EndOfSession,
-    LoginAccepted,
-    LoginReject,
-    LoginRequest,
-    LogoutRequest,
-    RejectReason,
-    SequencedData,
-    ServerHeartbeat,
-    UnsequencedData,
+from soupbintcp import RejectReason
+from soupbintcp.lowlevel import (
+    ClientHeartbeatPacket,
+    DebugPacket,
+    EndOfSessionPacket,
+    LoginAcceptedPacket,
+    LoginRejectedPacket,
+    LoginRequestPacket,
+    LogoutRequestPacket,
+    SequencedDataPacket,
+    ServerHeartbeatPacket,
+    UnsequencedDataPacket,
 )
 
 from ._common import CORPUS
@@ -28,26 +28,26 @@ __all__ = ["TARGETS", "seeds", "write"]
 
 TARGETS: Final = ("fuzz_decoder", "fuzz_client_session", "fuzz_server_session")
 
-_A1: Final = LoginAccepted("SESSION1", 1).encode()
-_L400: Final = LoginRequest("user", "secret", "", 1).encode()
-_L410: Final = LoginRequest("user", "secret", "SESSION1", 1, 2500).encode()
-_S: Final = b"".join(SequencedData(bytes([i]) * i).encode() for i in range(1, 6))
-_S_EMPTY: Final = SequencedData(b"").encode()
+_A1: Final = LoginAcceptedPacket("SESSION1", 1).encode()
+_L400: Final = LoginRequestPacket("user", "secret", "", 1).encode()
+_L410: Final = LoginRequestPacket("user", "secret", "SESSION1", 1, 2500).encode()
+_S: Final = b"".join(SequencedDataPacket(bytes([i]) * i).encode() for i in range(1, 6))
+_S_EMPTY: Final = SequencedDataPacket(b"").encode()
 _SERVER_ALL: Final = (
-    Debug("hello").encode()
+    DebugPacket("hello").encode()
     + _A1
     + _S
-    + UnsequencedData(b"u1").encode()
-    + ServerHeartbeat().encode()
-    + SequencedData(b"x" * 300).encode()
-    + EndOfSession().encode()
+    + UnsequencedDataPacket(b"u1").encode()
+    + ServerHeartbeatPacket().encode()
+    + SequencedDataPacket(b"x" * 300).encode()
+    + EndOfSessionPacket().encode()
 )
 _CLIENT_ALL: Final = (
     _L410
-    + Debug("hi").encode()
-    + UnsequencedData(b"order").encode()
-    + ClientHeartbeat().encode()
-    + LogoutRequest().encode()
+    + DebugPacket("hi").encode()
+    + UnsequencedDataPacket(b"order").encode()
+    + ClientHeartbeatPacket().encode()
+    + LogoutRequestPacket().encode()
 )
 
 
@@ -84,36 +84,40 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "server-all-types": _decoder(_SERVER, b"", _SERVER_ALL),
         "server-all-types-chunked": _decoder(_SERVER | _BATCH, b"\x00\x04\x02", _SERVER_ALL),
         "server-batch-drain": _decoder(_SERVER | _DRAIN, b"\x07", _A1 + _S * 4),
-        "server-reject": _decoder(_SERVER, b"\x01", LoginReject(RejectReason("S")).encode()),
+        "server-reject": _decoder(
+            _SERVER, b"\x01", LoginRejectedPacket(RejectReason("S")).encode()
+        ),
         "omega-empty-s": _decoder(
             _SERVER | _OMEGA | _BATCH, b"\x02\x05", _A1 + _S + _S_EMPTY + _S + _S_EMPTY
         ),
         "omega-capped": _decoder(_SERVER | _OMEGA | (6 << 2), b"\x03", _A1 + _S + _S_EMPTY),
         "client-login-400": _decoder(0, b"", _L400),
         "client-login-410-chunked": _decoder(0, b"\x00\x01\x09", _CLIENT_ALL),
-        "client-capped": _decoder(5 << 2, b"\x05", _L410 + UnsequencedData(b"x" * 60).encode()),
-        "client-omega": _decoder(_OMEGA, b"\x02", _L400 + ClientHeartbeat().encode()),
+        "client-capped": _decoder(
+            5 << 2, b"\x05", _L410 + UnsequencedDataPacket(b"x" * 60).encode()
+        ),
+        "client-omega": _decoder(_OMEGA, b"\x02", _L400 + ClientHeartbeatPacket().encode()),
     }
     client = {
         "stream": bytes((_C_LOGIN, 0)) + _feed(_SERVER_ALL[8:]),
         "debug-then-accept": bytes((_C_LOGIN, 0)) + _feed(_SERVER_ALL),
         "omega": bytes((_C_OMEGA | _C_LOGIN, 0)) + _feed(_A1 + _S + _S_EMPTY + _S + _S_EMPTY),
-        "rejected": bytes((_C_LOGIN, 0)) + _feed(LoginReject(RejectReason("A")).encode()),
+        "rejected": bytes((_C_LOGIN, 0)) + _feed(LoginRejectedPacket(RejectReason("A")).encode()),
         "login-410": bytes((_C_410 | _C_LOGIN, 0, 50)) + _feed(_A1 + _S),
         "resume-duplicates": bytes((_C_LOGIN, 0))
         + _feed(_A1 + _S)
         + bytes((_LOST, _LOGIN))
-        + _feed(LoginAccepted("SESSION1", 3).encode() + _S),
+        + _feed(LoginAcceptedPacket("SESSION1", 3).encode() + _S),
         "resume-gap": bytes((_C_LOGIN | _C_SESSION, 0))
         + _feed(_A1 + _S[:8])
         + bytes((_LOST, _LOGIN))
-        + _feed(LoginAccepted("SESSION1", 9).encode()),
+        + _feed(LoginAcceptedPacket("SESSION1", 9).encode()),
         "resume-other-session": bytes((_C_LOGIN, 0))
         + _feed(_A1)
         + bytes((_LOST, _LOGIN))
-        + _feed(LoginAccepted("OTHER", 1).encode()),
+        + _feed(LoginAcceptedPacket("OTHER", 1).encode()),
         "sequence-0": bytes((_C_LOGIN | _C_SEQ0, 0))
-        + _feed(LoginAccepted("SESSION1", 70).encode() + _S),
+        + _feed(LoginAcceptedPacket("SESSION1", 70).encode() + _S),
         "s-run-split": bytes((_C_LOGIN, 0))
         + _feed(_A1)
         + bytes((_S_RUN, 20) + (3, 0x61, 0x62, 0x63) * 20)
@@ -127,7 +131,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "logout": bytes((_C_LOGIN, 0))
         + _feed(_A1 + _S)
         + bytes((_DEBUG, 3, 0x61, 0x62, 0x63, _LOGOUT))
-        + _feed(_S + EndOfSession().encode())
+        + _feed(_S + EndOfSessionPacket().encode())
         + bytes((_LOST, _LOGIN)),
     }
     # op 1, kind 0: a Login Request 4.00 built field by field ("user", "secret", blank, "1");
@@ -138,10 +142,10 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "full": bytes((_SRV_LOGIN, 0, 0, 0))
         + bytes((_SEQ, 3, 0x61, 0x62, 0x63, _MANY, 3, 1, 0x61, 2, 0x62, 0x63, 0, _SENT, 4))
         + bytes((_SV_UNSEQ, 1, 0x75, _SV_DEBUG, 2, 0x68, 0x69))
-        + _feed(UnsequencedData(b"order").encode() + ClientHeartbeat().encode())
-        + _feed(Debug("x").encode())
+        + _feed(UnsequencedDataPacket(b"order").encode() + ClientHeartbeatPacket().encode())
+        + _feed(DebugPacket("x").encode())
         + bytes((_END,))
-        + _feed(LogoutRequest().encode()),
+        + _feed(LogoutRequestPacket().encode()),
         "login-410": bytes((0, 0)) + _feed(_L410) + bytes((_ACCEPT, 0, 0) + (_SV_TO_TIMER,) * 3),
         "login-400-fields": bytes((0, 0)) + login_fields + bytes((_ACCEPT, 1, 4, 0, 9)),
         "login-410-built": bytes((0, 0)) + login_410 + bytes((_ACCEPT, 0, 0, _SEQ, 0)),
@@ -151,13 +155,15 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "capped": bytes((3 << 1, 0))
         + _feed(_L410)
         + bytes((_ACCEPT, 0, 0))
-        + _feed(UnsequencedData(b"y" * 10).encode() + UnsequencedData(b"z" * 60).encode()),
+        + _feed(
+            UnsequencedDataPacket(b"y" * 10).encode() + UnsequencedDataPacket(b"z" * 60).encode()
+        ),
         "login-timeout": bytes((0, 0x10, _SV_ADVANCE, 100, _SV_TIMER)),
         "heartbeat-timeout": bytes((_SRV_LOGIN, 0x04, 0, 0))
         + bytes((_SV_TO_TIMER,) * 4)
-        + _feed(ClientHeartbeat().encode())
+        + _feed(ClientHeartbeatPacket().encode())
         + bytes((_SV_TO_TIMER,) * 4),
-        "pipelined": bytes((0, 0)) + _feed(_L400 + UnsequencedData(b"early").encode()),
+        "pipelined": bytes((0, 0)) + _feed(_L400 + UnsequencedDataPacket(b"early").encode()),
     }
     return {"fuzz_decoder": decoder, "fuzz_client_session": client, "fuzz_server_session": server}
 

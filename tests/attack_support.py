@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import soupbintcp
-from soupbintcp import AsyncClient, SequencedMessages, Server
+from soupbintcp import AsyncClient, Server
+from soupbintcp.lowlevel import SequencedMessages
 
 USER, PASSWORD, SESSION = "honest", "secret", "ATTACK1"
 ATTACKER, ATTACKER_PASSWORD = "evil", "evil1"

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from soupbintcp import ClientSession, Event, SequencedMessages, ServerSession
+from soupbintcp.lowlevel import ClientSession, Event, SequencedMessages, ServerConnectionState
 
 T = TypeVar("T")
 
@@ -22,10 +22,10 @@ def login_pair(
     session_id: str = "SESSION1",
     sequence: int = 1,
     now: float = 0.0,
-) -> tuple[ClientSession, ServerSession]:
+) -> tuple[ClientSession, ServerConnectionState]:
     """A client and a server session logged in to each other, no sockets."""
     client = client or ClientSession("user", "secret")
-    server = ServerSession(now)
+    server = ServerConnectionState(now)
     server.receive_data(client.login(now), now)
     client.receive_data(server.accept(session_id, sequence, now), now)
     return client, server

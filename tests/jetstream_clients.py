@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import soupbintcp
+import soupbintcp.lowlevel
 from soupbintcp.cli._synthetic import synthetic_message
 
 POLICY = soupbintcp.ReconnectPolicy(initial_delay=0.02, max_delay=0.25, max_attempts=None)
@@ -63,7 +64,7 @@ async def run_client(outcome: Outcome, deadline: float) -> None:
             outcome.longest_gap = max(outcome.longest_gap, now - last)
             last = now
             for item in items:
-                if not isinstance(item, soupbintcp.SequencedMessages):
+                if not isinstance(item, soupbintcp.lowlevel.SequencedMessages):
                     continue
                 if item.first_sequence != expected:
                     outcome.ok = False

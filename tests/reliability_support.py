@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from soupbintcp import AsyncClient, BlockingClient, ReconnectPolicy, SequencedMessages
+from soupbintcp import AsyncClient, BlockingClient, ReconnectPolicy
+from soupbintcp.lowlevel import SequencedMessages
 
 T = TypeVar("T")
 

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from ssl import SSLContext
 from typing import cast
 
-from soupbintcp import (
-    LoginRequest,
-    LogoutRequest,
-    RejectReason,
-    ServerSession,
-    SoupBinTCPError,
-    UnsequencedData,
+from soupbintcp import RejectReason, SoupBinTCPError
+from soupbintcp.lowlevel import (
+    LoginRequestPacket,
+    LogoutRequestPacket,
+    ServerConnectionState,
+    UnsequencedDataPacket,
 )
 
 
@@ -27,7 +26,7 @@ class _Conn(asyncio.Protocol):
     def __init__(self, server: ScriptedServer) -> None:
         self.server = server
         self.loop = asyncio.get_running_loop()
-        self.session = ServerSession(
+        self.session = ServerConnectionState(
             self.loop.time(),
             heartbeat_interval=server.heartbeat_interval,
             client_heartbeat_timeout=server.client_heartbeat_timeout,
@@ -58,13 +57,13 @@ class _Conn(asyncio.Protocol):
             self.abort()
             return
         for event in events:
-            if isinstance(event, LoginRequest):
+            if isinstance(event, LoginRequestPacket):
                 self.login(event)
-            elif isinstance(event, UnsequencedData):
+            elif isinstance(event, UnsequencedDataPacket):
                 self.server.unsequenced.append(event.data)
                 if self.server.echo_unsequenced:
                     self.write(self.session.send_unsequenced(b"echo:" + event.data, self.now))
-            elif isinstance(event, LogoutRequest):
+            elif isinstance(event, LogoutRequestPacket):
                 self.server.logouts += 1
                 assert self.transport is not None
                 self.transport.close()
@@ -73,7 +72,7 @@ class _Conn(asyncio.Protocol):
     def now(self) -> float:
         return self.loop.time()
 
-    def login(self, request: LoginRequest) -> None:
+    def login(self, request: LoginRequestPacket) -> None:
         server = self.server
         server.logins.append(request)
         if server.silent_login:
@@ -100,7 +99,7 @@ class _Conn(asyncio.Protocol):
         self.schedule()
 
     def flush(self) -> None:
-        from soupbintcp import ServerState
+        from soupbintcp.lowlevel import ServerState
 
         if self.session.state is not ServerState.LOGGED_IN:
             return
@@ -136,7 +135,7 @@ class ScriptedServer:
         self.session_id = session_id
         self.history: list[bytes] = []
         self.connections: set[_Conn] = set()
-        self.logins: list[LoginRequest] = []
+        self.logins: list[LoginRequestPacket] = []
         self.unsequenced: list[bytes] = []
         self.logouts = 0
         self.connection_count = 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import soupbintcp
+import soupbintcp.lowlevel
 from soupbintcp import CloseReason, FileStore, LocalProtocolError, SessionEnded, StoreError
 from soupbintcp.store import MemoryStore
 
@@ -78,7 +79,7 @@ async def read_to_the_end(client: soupbintcp.AsyncClient, timeout: float = 30) -
     try:
         while True:
             for item in await asyncio.wait_for(client.receive_batch(), timeout):
-                assert isinstance(item, soupbintcp.SequencedMessages), item
+                assert isinstance(item, soupbintcp.lowlevel.SequencedMessages), item
                 if not first:
                     first = item.first_sequence
                 assert item.first_sequence == first + len(got)

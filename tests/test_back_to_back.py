@@ -6,14 +6,14 @@ import random
 
 import pytest
 
-from soupbintcp import (
+from soupbintcp.lowlevel import (
     ClientSession,
-    EndOfSession,
-    LoginAccepted,
-    LoginRequest,
+    EndOfSessionPacket,
+    LoginAcceptedPacket,
+    LoginRequestPacket,
     SequencedMessages,
-    ServerSession,
-    UnsequencedData,
+    ServerConnectionState,
+    UnsequencedDataPacket,
 )
 
 # fast_path: `make test` runs these again on the pure-Python code.
@@ -23,13 +23,13 @@ pytestmark = pytest.mark.fast_path
 def test_100000_sequenced_messages_numbered_correctly() -> None:
     rng = random.Random(7)
     client = ClientSession("user", "secret", client_heartbeat_timeout_ms=3000)
-    server = ServerSession(0.0)
+    server = ServerConnectionState(0.0)
     now = 0.0
     [request] = server.receive_data(client.login(now), now)
-    assert isinstance(request, LoginRequest)
+    assert isinstance(request, LoginRequestPacket)
     assert server.client_heartbeat_timeout == 3.0
     assert client.receive_data(server.accept("SESSION1", 1, now), now) == [
-        LoginAccepted("SESSION1", 1)
+        LoginAcceptedPacket("SESSION1", 1)
     ]
     expected = 1
     sent = 0
@@ -50,7 +50,7 @@ def test_100000_sequenced_messages_numbered_correctly() -> None:
                     assert event.first_sequence == expected
                     expected = event.next_sequence
                 else:
-                    assert isinstance(event, UnsequencedData)
+                    assert isinstance(event, UnsequencedDataPacket)
         now += 0.01
         # both sides keep the link alive
         for raw in (server.handle_timer(now),):
@@ -60,12 +60,12 @@ def test_100000_sequenced_messages_numbered_correctly() -> None:
             server.receive_data(raw, now)
     assert expected == 100_001
     assert client.next_sequence == server.next_sequence == 100_001
-    assert client.receive_data(server.end_session(now), now) == [EndOfSession()]
+    assert client.receive_data(server.end_session(now), now) == [EndOfSessionPacket()]
 
 
 def test_heartbeats_keep_an_idle_link_alive_for_a_minute() -> None:
     client = ClientSession("user", "secret", heartbeat_timeout=3.0)
-    server = ServerSession(0.0, client_heartbeat_timeout=3.0)
+    server = ServerConnectionState(0.0, client_heartbeat_timeout=3.0)
     server.receive_data(client.login(0.0), 0.0)
     client.receive_data(server.accept("S", 1, 0.0), 0.0)
     now = 0.0

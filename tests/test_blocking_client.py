@@ -21,27 +21,29 @@ import trustme
 
 from soupbintcp import (
     BlockingClient,
-    ClientHeartbeat,
-    ClientState,
     CloseReason,
     ConnectionLost,
-    Debug,
-    Event,
     HeartbeatTimeout,
     LocalProtocolError,
-    LoginAccepted,
     LoginRejected,
     LoginTimeout,
     Message,
     ReconnectPolicy,
     RejectReason,
     RemoteProtocolError,
-    SequencedMessages,
     SequenceGap,
-    ServerSession,
     SessionEnded,
     SessionTimeout,
     connect,
+)
+from soupbintcp.lowlevel import (
+    ClientHeartbeatPacket,
+    ClientState,
+    DebugPacket,
+    Event,
+    LoginAcceptedPacket,
+    SequencedMessages,
+    ServerConnectionState,
 )
 
 from .helpers import wire
@@ -67,7 +69,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str =
 # --- the server, in an event loop thread ----------------------------------------------------
 
 
-class _CountingSession(ServerSession):
+class _CountingSession(ServerConnectionState):
     """A ServerSession that counts the Client Heartbeats it receives."""
 
     def __init__(self, now: float, server: TestServer, **kwargs: Any) -> None:
@@ -76,7 +78,9 @@ class _CountingSession(ServerSession):
 
     def receive_data(self, data: bytes, now: float) -> list[Event]:
         events = super().receive_data(data, now)
-        self._test_server.client_heartbeats += sum(isinstance(e, ClientHeartbeat) for e in events)
+        self._test_server.client_heartbeats += sum(
+            isinstance(e, ClientHeartbeatPacket) for e in events
+        )
         return events
 
 
@@ -383,13 +387,13 @@ def test_debug_packets_go_to_on_status_and_the_log(
 
     caplog.set_level(logging.DEBUG, logger="soupbintcp.client")
     with srv.connect(on_status=on_status) as client:
-        srv.call(lambda: srv.server.send_raw(Debug("hello there").encode()))
+        srv.call(lambda: srv.server.send_raw(DebugPacket("hello there").encode()))
         srv.publish(b"data")
         assert client.receive_msg(timeout=WAIT) == Message((1, b"data"))
-        wait_until(lambda: any(isinstance(e, Debug) for e in list(seen)))
+        wait_until(lambda: any(isinstance(e, DebugPacket) for e in list(seen)))
         with lock:
-            assert isinstance(seen[0], LoginAccepted)
-            assert Debug("hello there") in seen
+            assert isinstance(seen[0], LoginAcceptedPacket)
+            assert DebugPacket("hello there") in seen
         assert "hello there" in caplog.text
         with pytest.raises(TimeoutError):
             client.receive_msg(timeout=0.01)  # the debug text was not delivered as data
@@ -743,14 +747,14 @@ def test_close_from_on_status_does_not_deadlock(srv: Harness) -> None:
     holder: list[BlockingClient] = []
 
     def on_status(event: Event) -> None:
-        if isinstance(event, Debug) and holder:
+        if isinstance(event, DebugPacket) and holder:
             holder[0].close()  # in the I/O thread
 
     client = srv.connect(on_status=on_status)
     holder.append(client)
     srv.publish(b"a")
     wait_until(lambda: client.queued == 1)
-    srv.call(lambda: srv.server.send_raw(Debug("bye").encode()))
+    srv.call(lambda: srv.server.send_raw(DebugPacket("bye").encode()))
     assert client.wait_closed(WAIT)
     assert client.close_reason is CloseReason.CLOSED
     assert client.receive_msg(timeout=WAIT) == Message((1, b"a"))

@@ -14,25 +14,28 @@ import trustme
 import uvloop
 
 import soupbintcp
+import soupbintcp.lowlevel
 from soupbintcp import (
     AsyncClient,
     CloseReason,
     ConnectionLost,
-    Debug,
     HeartbeatTimeout,
     LocalProtocolError,
-    LoginAccepted,
     LoginRejected,
     LoginTimeout,
     Message,
     ReconnectPolicy,
     RejectReason,
     RemoteProtocolError,
-    SequencedMessages,
     SequenceGap,
     SessionEnded,
     SessionMismatch,
-    UnsequencedData,
+)
+from soupbintcp.lowlevel import (
+    DebugPacket,
+    LoginAcceptedPacket,
+    SequencedMessages,
+    UnsequencedDataPacket,
 )
 
 from .fault_proxy import FaultProxy
@@ -210,11 +213,11 @@ async def test_debug_is_observable_not_data(
     statuses: list[object] = []
     client = await connect(scripted, on_status=statuses.append)
     with caplog.at_level(logging.DEBUG, logger="soupbintcp.client"):
-        scripted.send_raw(Debug("hello from the server").encode())
+        scripted.send_raw(DebugPacket("hello from the server").encode())
         scripted.publish(b"x")
         assert await within(client.receive_msg()) == Message((1, b"x"))
-    assert Debug("hello from the server") in statuses
-    assert any(isinstance(s, LoginAccepted) for s in statuses)
+    assert DebugPacket("hello from the server") in statuses
+    assert any(isinstance(s, LoginAcceptedPacket) for s in statuses)
     assert "hello from the server" in caplog.text
     await client.close()
 
@@ -232,7 +235,7 @@ async def test_batch_path(scripted: ScriptedServer) -> None:
     batch = await within(client.receive_batch())
     assert batch == [
         SequencedMessages(2, [b"msg-2", b"msg-3"]),
-        UnsequencedData(b"echo:u"),
+        UnsequencedDataPacket(b"echo:u"),
         SequencedMessages(4, [b"msg-4", b"msg-5"]),
     ]
     scripted.end_session()
@@ -299,7 +302,7 @@ async def test_reconnect_skips_resent_duplicates(scripted: ScriptedServer) -> No
 
 async def test_reconnect_gap_is_an_error(scripted: ScriptedServer) -> None:
     client = await connect(scripted, reconnect=FAST)
-    scripted.login_reply = soupbintcp.LoginAccepted("SESSION1", 9).encode()
+    scripted.login_reply = soupbintcp.lowlevel.LoginAcceptedPacket("SESSION1", 9).encode()
     scripted.drop_all()
     with pytest.raises(SequenceGap) as info:
         await within(client.receive_msg())
@@ -309,7 +312,7 @@ async def test_reconnect_gap_is_an_error(scripted: ScriptedServer) -> None:
 
 async def test_reconnect_into_another_session_is_an_error(scripted: ScriptedServer) -> None:
     client = await connect(scripted, reconnect=FAST)
-    scripted.login_reply = soupbintcp.LoginAccepted("OTHER", 1).encode()
+    scripted.login_reply = soupbintcp.lowlevel.LoginAcceptedPacket("OTHER", 1).encode()
     scripted.drop_all()
     with pytest.raises(SessionMismatch):
         await within(client.receive_msg())

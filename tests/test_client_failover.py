@@ -18,16 +18,17 @@ from typing import Any
 import pytest
 
 import soupbintcp
+import soupbintcp.lowlevel
 from soupbintcp import (
     AsyncClient,
     BlockingClient,
     CloseReason,
     LocalProtocolError,
-    LoginAccepted,
     LoginTimeout,
     ReconnectPolicy,
     serve,
 )
+from soupbintcp.lowlevel import LoginAcceptedPacket
 
 from .gateway_server import PASSWORD, USER, filled, payload
 from .helpers import wait_for, within
@@ -69,7 +70,7 @@ class Gateways:
                 ("127.0.0.1", 0), store=store, session_id=session, credentials=CREDENTIALS
             )
         self.mismatch = ScriptedServer("OTHER")
-        self.mismatch.login_reply = LoginAccepted("OTHER", 1).encode()
+        self.mismatch.login_reply = LoginAcceptedPacket("OTHER", 1).encode()
         self.mismatch_address = await self.mismatch.start()
         return self
 
@@ -122,7 +123,7 @@ async def test_async_failover_resumes_exactly_once_skipping_another_session(
     await gateways.kill("a")  # mid-stream: most of the feed is still to come
     while len(got) < gateways.n:
         for item in await within(client.receive_batch()):
-            assert isinstance(item, soupbintcp.SequencedMessages)
+            assert isinstance(item, soupbintcp.lowlevel.SequencedMessages)
             got += [(item.first_sequence + i, m) for i, m in enumerate(item.messages)]
     check_feed(got, gateways.n)  # type: ignore[arg-type]
     assert client.address == b  # "other" and "mismatch" do not serve FEED: skipped
@@ -148,7 +149,7 @@ async def test_blocking_failover_resumes_exactly_once_skipping_another_session(
         await gateways.kill("a")
         while len(got) < gateways.n:
             for item in await asyncio.to_thread(client.receive_batch, 10.0):
-                assert isinstance(item, soupbintcp.SequencedMessages)
+                assert isinstance(item, soupbintcp.lowlevel.SequencedMessages)
                 got += [(item.first_sequence + i, m) for i, m in enumerate(item.messages)]
         check_feed(got, gateways.n)  # type: ignore[arg-type]
         assert client.address == b
@@ -202,7 +203,7 @@ async def test_sigkilled_gateway_process_resumes_on_another_exactly_once() -> No
         procs[0].kill()  # SIGKILL mid-stream
         while len(got) < n:
             for item in await within(client.receive_batch()):
-                assert isinstance(item, soupbintcp.SequencedMessages)
+                assert isinstance(item, soupbintcp.lowlevel.SequencedMessages)
                 got += [(item.first_sequence + i, m) for i, m in enumerate(item.messages)]
         check_feed(got, n)  # type: ignore[arg-type]
         assert (client.address, client.failovers) == (second, 1)
@@ -290,7 +291,7 @@ async def test_policy_retries_a_first_login_that_timed_out(
         client = await asyncio.to_thread(soupbintcp.connect, address, USER, PASSWORD, **kwargs)
     await flip
     assert len(scripted.logins) >= 2  # the first went unanswered, a later one was accepted
-    assert client.state is soupbintcp.ClientState.LOGGED_IN
+    assert client.state is soupbintcp.lowlevel.ClientState.LOGGED_IN
     assert client.reconnects == 0  # still the first login, as far as the session goes
     if isinstance(client, AsyncClient):
         assert tuple(await within(client.receive_msg())) == (1, b"one")

@@ -5,26 +5,28 @@ from __future__ import annotations
 import pytest
 
 from soupbintcp import (
-    ClientHeartbeat,
-    ClientSession,
-    ClientState,
-    Debug,
     Dialect,
-    EndOfSession,
     HeartbeatTimeout,
     LocalProtocolError,
-    LoginAccepted,
-    LoginReject,
-    LoginRequest,
     LoginTimeout,
-    NoMoreMessages,
     RejectReason,
     RemoteProtocolError,
-    SequencedMessages,
     SequenceGap,
-    ServerHeartbeat,
     SessionMismatch,
-    UnsequencedData,
+)
+from soupbintcp.lowlevel import (
+    ClientHeartbeatPacket,
+    ClientSession,
+    ClientState,
+    DebugPacket,
+    EndOfSessionPacket,
+    LoginAcceptedPacket,
+    LoginRejectedPacket,
+    LoginRequestPacket,
+    NoMoreMessages,
+    SequencedMessages,
+    ServerHeartbeatPacket,
+    UnsequencedDataPacket,
     decode_packet,
 )
 
@@ -35,7 +37,7 @@ pytestmark = pytest.mark.fast_path
 
 
 def accepted(session: str = "SESSION1", sequence: int = 1) -> bytes:
-    return LoginAccepted(session, sequence).encode()
+    return LoginAcceptedPacket(session, sequence).encode()
 
 
 def s(payload: bytes) -> bytes:
@@ -51,7 +53,7 @@ def logged_in(**kwargs: object) -> ClientSession:
 
 def test_login_request_carries_session_and_sequence() -> None:
     client = ClientSession("user", "secret", session_id="SES", sequence=7)
-    assert decode_packet(client.login(0.0)) == LoginRequest("user", "secret", "SES", 7)
+    assert decode_packet(client.login(0.0)) == LoginRequestPacket("user", "secret", "SES", 7)
     assert client.state is ClientState.LOGIN_SENT
 
 
@@ -59,14 +61,14 @@ def test_login_request_410_when_heartbeat_timeout_is_given() -> None:
     client = ClientSession("user", "secret", client_heartbeat_timeout_ms=5000)
     raw = client.login(0.0)
     assert len(raw) == 54
-    assert decode_packet(raw) == LoginRequest("user", "secret", "", 1, 5000)
+    assert decode_packet(raw) == LoginRequestPacket("user", "secret", "", 1, 5000)
 
 
 def test_login_accepted() -> None:
     client = ClientSession("user", "secret")
     client.login(0.0)
     events = client.receive_data(accepted("SESSION1", 1), 0.1)
-    assert events == [LoginAccepted("SESSION1", 1)]
+    assert events == [LoginAcceptedPacket("SESSION1", 1)]
     assert client.state is ClientState.LOGGED_IN
     assert client.session_id == "SESSION1"
     assert client.next_sequence == 1
@@ -76,7 +78,9 @@ def test_login_accepted() -> None:
 def test_login_rejected(reason: RejectReason) -> None:
     client = ClientSession("user", "secret")
     client.login(0.0)
-    assert client.receive_data(LoginReject(reason).encode(), 0.1) == [LoginReject(reason)]
+    assert client.receive_data(LoginRejectedPacket(reason).encode(), 0.1) == [
+        LoginRejectedPacket(reason)
+    ]
     assert client.state is ClientState.REJECTED
     assert client.is_terminal
     assert client.next_timer() is None
@@ -95,8 +99,8 @@ def test_unknown_reject_code_is_a_remote_error_not_a_hang() -> None:
 def test_debug_is_observable_during_login() -> None:
     client = ClientSession("user", "secret")
     client.login(0.0)
-    events = client.receive_data(Debug("hello").encode() + accepted(), 0.0)
-    assert events == [Debug("hello"), LoginAccepted("SESSION1", 1)]
+    events = client.receive_data(DebugPacket("hello").encode() + accepted(), 0.0)
+    assert events == [DebugPacket("hello"), LoginAcceptedPacket("SESSION1", 1)]
 
 
 def test_sequence_counting_ignores_unsequenced_data() -> None:
@@ -104,11 +108,11 @@ def test_sequence_counting_ignores_unsequenced_data() -> None:
     stream = s(b"a") + wire(b"U", b"x") + s(b"b") + wire(b"H") + wire(b"U", b"y") + s(b"c")
     events = client.receive_data(stream, 1.0)
     assert sequenced(events) == [(1, b"a"), (2, b"b"), (3, b"c")]
-    assert [e for e in events if isinstance(e, UnsequencedData)] == [
-        UnsequencedData(b"x"),
-        UnsequencedData(b"y"),
+    assert [e for e in events if isinstance(e, UnsequencedDataPacket)] == [
+        UnsequencedDataPacket(b"x"),
+        UnsequencedDataPacket(b"y"),
     ]
-    assert ServerHeartbeat() in events
+    assert ServerHeartbeatPacket() in events
     assert client.next_sequence == 4
 
 
@@ -166,7 +170,7 @@ def test_end_of_session() -> None:
     client = logged_in()
     events = client.receive_data(s(b"a") + wire(b"Z") + wire(b"H"), 1.0)
     assert sequenced(events) == [(1, b"a")]
-    assert EndOfSession() in events
+    assert EndOfSessionPacket() in events
     assert client.state is ClientState.ENDED
     assert client.next_timer() is None
     with pytest.raises(RemoteProtocolError, match="Sequenced Data received in state 'ended'"):
@@ -199,8 +203,8 @@ def test_unsequenced_before_login_accepted_is_refused() -> None:
         ("login_sent", wire(b"U", b"x"), "UnsequencedData packet received in state 'login sent'"),
         ("login_sent", wire(b"Z"), "EndOfSession packet received"),
         ("logged_in", accepted(), "LoginAccepted packet received in state 'logged in'"),
-        ("logged_in", wire(b"J", b"A"), "LoginReject packet received"),
-        ("logged_in", LoginRequest("u", "p").encode(), "type b'L' at offset"),
+        ("logged_in", wire(b"J", b"A"), "LoginRejected packet received"),
+        ("logged_in", LoginRequestPacket("u", "p").encode(), "type b'L' at offset"),
         ("logged_in", wire(b"R"), "type b'R'"),
         ("logged_in", wire(b"O"), "type b'O'"),
         ("logged_in", wire(b"?"), "type b'\\?'"),
@@ -236,7 +240,7 @@ def test_resume_after_connection_lost_asks_for_next_sequence() -> None:
     client.connection_lost()
     assert client.state is ClientState.DISCONNECTED
     request = decode_packet(client.login(1.0))
-    assert request == LoginRequest("user", "secret", "SESSION1", 3)
+    assert request == LoginRequestPacket("user", "secret", "SESSION1", 3)
     client.receive_data(accepted(sequence=3), 1.0)
     assert sequenced(client.receive_data(s(b"c"), 1.1)) == [(3, b"c")]
 
@@ -359,12 +363,12 @@ def test_a_server_heartbeat_before_the_login_answer_is_a_sign_of_life_not_the_an
     # Some servers send heartbeats from accept, before they answer the Login Request.
     client = ClientSession("user", "secret", login_timeout=5.0)
     client.login(0.0)
-    assert client.receive_data(wire(b"H"), 1.0) == [ServerHeartbeat()]
+    assert client.receive_data(wire(b"H"), 1.0) == [ServerHeartbeatPacket()]
     assert client.state is ClientState.LOGIN_SENT
     assert client.next_timer() == 5.0  # the login deadline still stands
     events = client.receive_data(accepted(), 2.0)
     assert client.state is ClientState.LOGGED_IN
-    assert any(isinstance(e, LoginAccepted) for e in events)
+    assert any(isinstance(e, LoginAcceptedPacket) for e in events)
 
 
 def test_a_client_that_paused_reading_is_not_timed_out_for_the_servers_silence() -> None:
@@ -374,7 +378,7 @@ def test_a_client_that_paused_reading_is_not_timed_out_for_the_servers_silence()
     client.reading_paused(0.5)
     for now in (1.0, 2.0, 3.0, 10.0, 30.0):  # heartbeats still go out, no timeout
         assert client.next_timer() is not None
-        assert client.handle_timer(now) in (b"", ClientHeartbeat().encode())
+        assert client.handle_timer(now) in (b"", ClientHeartbeatPacket().encode())
     assert client.state is ClientState.LOGGED_IN
     client.reading_resumed(30.0)
     assert client.next_timer() == 31.0

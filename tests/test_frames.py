@@ -7,14 +7,14 @@ from array import array
 from hypothesis import given
 from hypothesis import strategies as st
 
-from soupbintcp import SequencedData
 from soupbintcp._wire._frames import Walk, frame_payloads, walk
+from soupbintcp.lowlevel import SequencedDataPacket
 
 payload_lists = st.lists(st.binary(max_size=40), max_size=30)
 
 
 def frames_of(messages: list[bytes]) -> bytes:
-    return b"".join(SequencedData(m).encode() for m in messages)
+    return b"".join(SequencedDataPacket(m).encode() for m in messages)
 
 
 def records_of(messages: list[bytes]) -> bytes:

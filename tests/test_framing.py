@@ -8,24 +8,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soupbintcp import (
-    ClientHeartbeat,
-    Debug,
-    Dialect,
-    EndOfSession,
-    LoginAccepted,
-    LoginReject,
-    LoginRequest,
-    LogoutRequest,
+from soupbintcp import Dialect, ProtocolError, RejectReason, RemoteProtocolError
+from soupbintcp.lowlevel import (
+    ClientHeartbeatPacket,
+    DebugPacket,
+    EndOfSessionPacket,
+    LoginAcceptedPacket,
+    LoginRejectedPacket,
+    LoginRequestPacket,
+    LogoutRequestPacket,
     Packet,
     PacketDecoder,
-    ProtocolError,
-    RejectReason,
-    RemoteProtocolError,
     Role,
-    SequencedData,
-    ServerHeartbeat,
-    UnsequencedData,
+    SequencedDataPacket,
+    ServerHeartbeatPacket,
+    UnsequencedDataPacket,
 )
 
 from .helpers import wire
@@ -40,27 +37,27 @@ alnum = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abc", max_size=10)
 payload = st.binary(max_size=80)
 
 server_packets = st.one_of(
-    st.builds(Debug, st.text(alphabet=st.characters(max_codepoint=127), max_size=20)),
-    st.builds(LoginAccepted, alnum, st.integers(0, 10**20 - 1)),
-    st.builds(LoginReject, st.sampled_from(RejectReason)),
-    st.builds(SequencedData, payload),
-    st.builds(UnsequencedData, payload),
-    st.just(ServerHeartbeat()),
-    st.just(EndOfSession()),
+    st.builds(DebugPacket, st.text(alphabet=st.characters(max_codepoint=127), max_size=20)),
+    st.builds(LoginAcceptedPacket, alnum, st.integers(0, 10**20 - 1)),
+    st.builds(LoginRejectedPacket, st.sampled_from(RejectReason)),
+    st.builds(SequencedDataPacket, payload),
+    st.builds(UnsequencedDataPacket, payload),
+    st.just(ServerHeartbeatPacket()),
+    st.just(EndOfSessionPacket()),
 )
 client_packets = st.one_of(
-    st.builds(Debug, st.text(alphabet=st.characters(max_codepoint=127), max_size=20)),
+    st.builds(DebugPacket, st.text(alphabet=st.characters(max_codepoint=127), max_size=20)),
     st.builds(
-        LoginRequest,
+        LoginRequestPacket,
         ascii_token,
         ascii_token,
         alnum,
         st.integers(0, 10**20 - 1),
         st.one_of(st.none(), st.integers(0, 99999)),
     ),
-    st.builds(UnsequencedData, payload),
-    st.just(ClientHeartbeat()),
-    st.just(LogoutRequest()),
+    st.builds(UnsequencedDataPacket, payload),
+    st.just(ClientHeartbeatPacket()),
+    st.just(LogoutRequestPacket()),
 )
 
 
@@ -73,7 +70,7 @@ def drain(decoder: PacketDecoder) -> list[Packet]:
     """Everything decodable, mixing the batch path and the packet path as a session does."""
     out: list[Packet] = []
     while True:
-        out.extend(SequencedData(p) for p in decoder.next_sequenced_payloads())
+        out.extend(SequencedDataPacket(p) for p in decoder.next_sequenced_payloads())
         packet = decoder.next_packet()
         if packet is None:
             return out
@@ -137,7 +134,7 @@ def test_any_bytes_decode_or_raise_protocol_error(
 
 
 def test_never_consumes_half_a_packet() -> None:
-    raw = SequencedData(b"abcdef").encode()
+    raw = SequencedDataPacket(b"abcdef").encode()
     decoder = PacketDecoder(Role.SERVER)
     for i in range(len(raw) - 1):
         decoder.feed(raw[i : i + 1])
@@ -156,7 +153,7 @@ def test_batch_path_stops_at_other_packets_and_keeps_order() -> None:
     )
     assert decoder.next_sequenced_payloads() == [b"1", b"22"]
     assert decoder.next_sequenced_payloads() == []
-    assert decoder.next_packet() == ServerHeartbeat()
+    assert decoder.next_packet() == ServerHeartbeatPacket()
     assert decoder.next_sequenced_payloads() == [b""]
     assert decoder.next_packet() is None
     decoder.feed(b"4")
@@ -167,7 +164,7 @@ def test_omega_empty_sequenced_data_is_not_in_the_batch() -> None:
     decoder = PacketDecoder(Role.SERVER, dialect=Dialect.OMEGA)
     decoder.feed(wire(b"S", b"1") + wire(b"S") + wire(b"S", b"2"))
     assert decoder.next_sequenced_payloads() == [b"1"]
-    assert decoder.next_packet() == SequencedData(b"")
+    assert decoder.next_packet() == SequencedDataPacket(b"")
     assert decoder.next_sequenced_payloads() == [b"2"]
 
 
@@ -181,8 +178,8 @@ def test_omega_server_has_no_unsequenced_or_end_of_session(letter: bytes) -> Non
 
 def test_unexpected_type_names_byte_and_offset() -> None:
     decoder = PacketDecoder(Role.SERVER)
-    decoder.feed(wire(b"H") + wire(b"S", b"abc") + LoginRequest("u", "p").encode())
-    assert decoder.next_packet() == ServerHeartbeat()
+    decoder.feed(wire(b"H") + wire(b"S", b"abc") + LoginRequestPacket("u", "p").encode())
+    assert decoder.next_packet() == ServerHeartbeatPacket()
     assert decoder.next_sequenced_payloads() == [b"abc"]
     with pytest.raises(RemoteProtocolError, match=r"type b'L' at offset 11"):
         decoder.next_packet()
@@ -220,6 +217,6 @@ def test_zero_length_is_an_error() -> None:
 def test_malformed_field_error_names_the_packet_offset() -> None:
     decoder = PacketDecoder(Role.SERVER)
     decoder.feed(wire(b"H") + wire(b"J", b"X"))
-    assert decoder.next_packet() == ServerHeartbeat()
+    assert decoder.next_packet() == ServerHeartbeatPacket()
     with pytest.raises(RemoteProtocolError, match=r"reason code.*offset 3"):
         decoder.next_packet()

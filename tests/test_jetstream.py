@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import soupbintcp
+import soupbintcp.lowlevel
 from soupbintcp.cli._synthetic import synthetic_message, synthetic_messages
 from soupbintcp.jetstream import (
     EntryKind,
@@ -88,7 +89,7 @@ async def receive_all(address: tuple[str, int], until: int, sequence: int = 1) -
         expected = sequence
         while expected <= until:
             for item in await within(client.receive_batch(), 30):
-                assert isinstance(item, soupbintcp.SequencedMessages)
+                assert isinstance(item, soupbintcp.lowlevel.SequencedMessages)
                 assert item.first_sequence == expected
                 for payload in item.messages:
                     assert payload == synthetic_message(expected)

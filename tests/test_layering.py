@@ -14,16 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from soupbintcp._layers import DOCUMENTS, FACADES, LAYERS, RANKS, block
+from soupbintcp._layers import DOCUMENTS, FACADES, LAYERS, PUBLIC_FACADES, RANKS, block
 
 PACKAGE = "soupbintcp"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent / "src" / PACKAGE
 ROOT = SOURCE_ROOT.parent.parent
 CLI_RANK = RANKS["cli"]
 # What the command line may import of its own package: the public API only.
-CLI_ALLOWED = {PACKAGE} | {
-    f"{PACKAGE}.{layer.name}" for layer in LAYERS if layer.public and layer.rank < CLI_RANK
-}
+CLI_ALLOWED = (
+    {PACKAGE}
+    | {f"{PACKAGE}.{layer.name}" for layer in LAYERS if layer.public and layer.rank < CLI_RANK}
+    | {f"{PACKAGE}.{facade}" for facade in PUBLIC_FACADES}
+)
 
 
 def _layer_of(module: str) -> str | None:

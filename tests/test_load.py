@@ -20,7 +20,8 @@ from typing import IO, Any
 import pytest
 
 import soupbintcp
-from soupbintcp import FileStore, LoginAccepted, SequencedMessages, Server, SessionEnded, serve
+from soupbintcp import FileStore, Server, SessionEnded, serve
+from soupbintcp.lowlevel import LoginAcceptedPacket, SequencedMessages
 
 from .reliability_support import (
     CREDENTIALS,
@@ -73,7 +74,7 @@ async def many_clients(journal: Path, clients: int, history: int, seed: int) -> 
                 accepted: list[int] = []
 
                 def status(event: object) -> None:
-                    if isinstance(event, LoginAccepted):
+                    if isinstance(event, LoginAcceptedPacket):
                         accepted.append(event.sequence)
 
                 await asyncio.sleep(rng.random())  # logins land all along the publishing

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import soupbintcp
+import soupbintcp.lowlevel
 from soupbintcp import Connection, MemoryStore, Server, serve
 from soupbintcp.metrics import MetricsEndpoint, serve_metrics
 
@@ -60,7 +61,9 @@ async def receive(client: soupbintcp.AsyncClient) -> int:
     """Messages in the next batch."""
     batch = await client.receive_batch()
     return sum(
-        len(item.messages) for item in batch if isinstance(item, soupbintcp.SequencedMessages)
+        len(item.messages)
+        for item in batch
+        if isinstance(item, soupbintcp.lowlevel.SequencedMessages)
     )
 
 

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from soupbintcp import Message, SequencedMessages, SessionEnded
+from soupbintcp import Message, SessionEnded
+from soupbintcp.lowlevel import SequencedMessages
 from soupbintcp.moldudp64 import (
     AsyncListener,
     ListenerState,

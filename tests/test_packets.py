@@ -5,25 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from soupbintcp import (
-    ClientHeartbeat,
-    Debug,
-    EndOfSession,
-    LocalProtocolError,
-    LoginAccepted,
-    LoginReject,
-    LoginRequest,
-    LogoutRequest,
+from soupbintcp import LocalProtocolError, RejectReason, RemoteProtocolError
+from soupbintcp._wire._packets import CLIENT_PACKETS, SERVER_PACKETS
+from soupbintcp.lowlevel import (
+    ClientHeartbeatPacket,
+    DebugPacket,
+    EndOfSessionPacket,
+    LoginAcceptedPacket,
+    LoginRejectedPacket,
+    LoginRequestPacket,
+    LogoutRequestPacket,
     Packet,
     PacketType,
-    RejectReason,
-    RemoteProtocolError,
-    SequencedData,
-    ServerHeartbeat,
-    UnsequencedData,
+    SequencedDataPacket,
+    ServerHeartbeatPacket,
+    UnsequencedDataPacket,
     decode_packet,
 )
-from soupbintcp._wire._packets import CLIENT_PACKETS, SERVER_PACKETS
 
 from .helpers import wire
 
@@ -32,45 +30,45 @@ pytestmark = pytest.mark.fast_path
 
 GOLDEN: list[tuple[Packet, bytes]] = [
     # 2.1 Debug: "+" then free text
-    (Debug("host abc"), b"\x00\x09+host abc"),
+    (DebugPacket("host abc"), b"\x00\x09+host abc"),
     # 2.2.1 Login Accepted: Session offset 3 len 10 left padded, Sequence offset 13 len 20
     (
-        LoginAccepted("SESSION1", 1),
+        LoginAcceptedPacket("SESSION1", 1),
         b"\x00\x1fA" + b"  SESSION1" + b" " * 19 + b"1",
     ),
     (
-        LoginAccepted("A", 12345678901234567890),
+        LoginAcceptedPacket("A", 12345678901234567890),
         b"\x00\x1fA" + b"         A" + b"12345678901234567890",
     ),
     # 2.2.2 Login Rejected: reason offset 3 len 1
-    (LoginReject(RejectReason.NOT_AUTHORIZED), b"\x00\x02JA"),
-    (LoginReject(RejectReason.SESSION_NOT_AVAILABLE), b"\x00\x02JS"),
+    (LoginRejectedPacket(RejectReason.NOT_AUTHORIZED), b"\x00\x02JA"),
+    (LoginRejectedPacket(RejectReason.SESSION_NOT_AVAILABLE), b"\x00\x02JS"),
     # 2.2.3 Sequenced Data / 2.2.4 Unsequenced Data: any payload
-    (SequencedData(b"\x00\x01\n\xff"), b"\x00\x05S\x00\x01\n\xff"),
-    (SequencedData(b""), b"\x00\x01S"),
-    (UnsequencedData(b"hello"), b"\x00\x06Uhello"),
+    (SequencedDataPacket(b"\x00\x01\n\xff"), b"\x00\x05S\x00\x01\n\xff"),
+    (SequencedDataPacket(b""), b"\x00\x01S"),
+    (UnsequencedDataPacket(b"hello"), b"\x00\x06Uhello"),
     # 2.2.5 / 2.2.6 / 2.3.3 / 2.3.4: type byte only
-    (ServerHeartbeat(), b"\x00\x01H"),
-    (EndOfSession(), b"\x00\x01Z"),
-    (ClientHeartbeat(), b"\x00\x01R"),
-    (LogoutRequest(), b"\x00\x01O"),
+    (ServerHeartbeatPacket(), b"\x00\x01H"),
+    (EndOfSessionPacket(), b"\x00\x01Z"),
+    (ClientHeartbeatPacket(), b"\x00\x01R"),
+    (LogoutRequestPacket(), b"\x00\x01O"),
     # 2.3.1 Login Request 4.00: Username 3/6, Password 9/10 (right padded),
     # Requested Session 19/10, Requested Sequence 29/20 -> payload 46, length field 47
     (
-        LoginRequest("user", "secret", "SESSION1", 42),
+        LoginRequestPacket("user", "secret", "SESSION1", 42),
         b"\x00\x2fL" + b"user  " + b"secret    " + b"  SESSION1" + b" " * 18 + b"42",
     ),
     (
-        LoginRequest("abcdef", "0123456789", "", 0),
+        LoginRequestPacket("abcdef", "0123456789", "", 0),
         b"\x00\x2fL" + b"abcdef" + b"0123456789" + b" " * 10 + b" " * 19 + b"0",
     ),
     # 4.10: Heartbeat Timeout at offset 49, 5 digits -> payload 51, length field 52
     (
-        LoginRequest("user", "secret", "", 1, 15000),
+        LoginRequestPacket("user", "secret", "", 1, 15000),
         b"\x00\x34L" + b"user  " + b"secret    " + b" " * 10 + b" " * 19 + b"1" + b"15000",
     ),
     (
-        LoginRequest("u", "p", "S", 7, 250),
+        LoginRequestPacket("u", "p", "S", 7, 250),
         b"\x00\x34L" + b"u     " + b"p         " + b"         S" + b" " * 19 + b"7" + b"  250",
     ),
 ]
@@ -87,7 +85,7 @@ def test_golden_decode(packet: Packet, raw: bytes) -> None:
 
 
 def test_login_request_offsets_match_spec_table() -> None:
-    raw = LoginRequest("USER", "PASS", "SES", 99, 1000).encode()
+    raw = LoginRequestPacket("USER", "PASS", "SES", 99, 1000).encode()
     assert raw[2:3] == b"L"
     assert raw[3:9].rstrip() == b"USER"
     assert raw[9:19].rstrip() == b"PASS"
@@ -98,7 +96,7 @@ def test_login_request_offsets_match_spec_table() -> None:
 
 
 def test_login_accepted_offsets_match_spec_table() -> None:
-    raw = LoginAccepted("SES", 5).encode()
+    raw = LoginAcceptedPacket("SES", 5).encode()
     assert raw[3:13] == b"       SES"
     assert raw[13:33] == b" " * 19 + b"5"
 
@@ -109,14 +107,14 @@ def test_login_accepted_offsets_match_spec_table() -> None:
         # tolerant parsing: the other padding, zero padding
         (
             wire(b"L", b"  user" + b"    secret" + b"SESSION1  " + b"42" + b" " * 18),
-            LoginRequest("user", "secret", "SESSION1", 42),
+            LoginRequestPacket("user", "secret", "SESSION1", 42),
         ),
         (
             wire(b"L", b"user  " + b"secret    " + b"  SESSION1" + b"0" * 18 + b"42" + b"01000"),
-            LoginRequest("user", "secret", "SESSION1", 42, 1000),
+            LoginRequestPacket("user", "secret", "SESSION1", 42, 1000),
         ),
-        (wire(b"A", b"SESSION1  " + b"7" + b" " * 19), LoginAccepted("SESSION1", 7)),
-        (wire(b"A", b" " * 10 + b"0" * 19 + b"7"), LoginAccepted("", 7)),
+        (wire(b"A", b"SESSION1  " + b"7" + b" " * 19), LoginAcceptedPacket("SESSION1", 7)),
+        (wire(b"A", b" " * 10 + b"0" * 19 + b"7"), LoginAcceptedPacket("", 7)),
     ],
 )
 def test_tolerant_parsing(raw: bytes, expected: Packet) -> None:
@@ -126,20 +124,20 @@ def test_tolerant_parsing(raw: bytes, expected: Packet) -> None:
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: LoginRequest("toolong", "p"),
-        lambda: LoginRequest("u", "password123"),
-        lambda: LoginRequest("u", "p", "SESSION1234"),
-        lambda: LoginRequest("u", "p", "SES-1"),
-        lambda: LoginRequest("u", "p", "", -1),
-        lambda: LoginRequest("u", "p", "", 10**20),
-        lambda: LoginRequest("u", "p", "", 1, 100000),
-        lambda: LoginRequest("u", "p", "", 1, -1),
-        lambda: LoginRequest("usé", "p"),
-        lambda: LoginRequest("a b", "p"),
-        lambda: LoginAccepted("SESSION1", -1).encode(),
-        lambda: LoginAccepted("SESSION12345", 1).encode(),
-        lambda: Debug("héllo").encode(),
-        lambda: SequencedData(b"x" * 65535).encode(),
+        lambda: LoginRequestPacket("toolong", "p"),
+        lambda: LoginRequestPacket("u", "password123"),
+        lambda: LoginRequestPacket("u", "p", "SESSION1234"),
+        lambda: LoginRequestPacket("u", "p", "SES-1"),
+        lambda: LoginRequestPacket("u", "p", "", -1),
+        lambda: LoginRequestPacket("u", "p", "", 10**20),
+        lambda: LoginRequestPacket("u", "p", "", 1, 100000),
+        lambda: LoginRequestPacket("u", "p", "", 1, -1),
+        lambda: LoginRequestPacket("usé", "p"),
+        lambda: LoginRequestPacket("a b", "p"),
+        lambda: LoginAcceptedPacket("SESSION1", -1).encode(),
+        lambda: LoginAcceptedPacket("SESSION12345", 1).encode(),
+        lambda: DebugPacket("héllo").encode(),
+        lambda: SequencedDataPacket(b"x" * 65535).encode(),
     ],
 )
 def test_values_that_do_not_fit_raise_local_error(make: object) -> None:
@@ -148,9 +146,9 @@ def test_values_that_do_not_fit_raise_local_error(make: object) -> None:
 
 
 def test_largest_payload_fits() -> None:
-    raw = SequencedData(b"x" * 65534).encode()
+    raw = SequencedDataPacket(b"x" * 65534).encode()
     assert raw[:2] == b"\xff\xff"
-    assert decode_packet(raw) == SequencedData(b"x" * 65534)
+    assert decode_packet(raw) == SequencedDataPacket(b"x" * 65534)
 
 
 @pytest.mark.parametrize(
@@ -186,9 +184,9 @@ def test_direction_tables() -> None:
     assert set(CLIENT_PACKETS) == {ord(c) for c in "+LURO"}
     assert all(cls.packet_type == t for t, cls in SERVER_PACKETS.items())
     with pytest.raises(RemoteProtocolError, match="'L'"):
-        decode_packet(LoginRequest("u", "p").encode(), SERVER_PACKETS)
+        decode_packet(LoginRequestPacket("u", "p").encode(), SERVER_PACKETS)
     with pytest.raises(RemoteProtocolError, match="'S'"):
-        decode_packet(SequencedData(b"x").encode(), CLIENT_PACKETS)
+        decode_packet(SequencedDataPacket(b"x").encode(), CLIENT_PACKETS)
 
 
 def test_packet_types_are_the_spec_letters() -> None:
@@ -196,7 +194,7 @@ def test_packet_types_are_the_spec_letters() -> None:
 
 
 def test_debug_decoding_never_fails() -> None:
-    assert decode_packet(wire(b"+", b"\xff\xfe")) == Debug("\ufffd\ufffd")
+    assert decode_packet(wire(b"+", b"\xff\xfe")) == DebugPacket("\ufffd\ufffd")
 
 
 def test_reject_reason_descriptions() -> None:
@@ -205,7 +203,7 @@ def test_reject_reason_descriptions() -> None:
 
 
 def test_packets_are_frozen_and_slotted() -> None:
-    packet = LoginAccepted("S", 1)
+    packet = LoginAcceptedPacket("S", 1)
     with pytest.raises(AttributeError):
         packet.sequence = 2  # type: ignore[misc]
     assert not hasattr(packet, "__dict__")

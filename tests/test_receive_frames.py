@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import soupbintcp
-from soupbintcp import (
+from soupbintcp import SessionEnded
+from soupbintcp.lowlevel import (
     Event,
     FramesItem,
     SequencedFrames,
     SequencedMessages,
-    ServerSession,
-    SessionEnded,
-    UnsequencedData,
+    ServerConnectionState,
+    UnsequencedDataPacket,
 )
 
 from .fault_proxy import FaultProxy
@@ -39,7 +39,7 @@ def messages_of(events: list[Event]) -> list[tuple[int | None, bytes]]:
     for event in events:
         if isinstance(event, SequencedMessages | SequencedFrames):
             out.extend((m.sequence, m.data) for m in event.to_messages())
-        elif isinstance(event, UnsequencedData):
+        elif isinstance(event, UnsequencedDataPacket):
             out.append((None, event.data))
     return out
 
@@ -82,7 +82,7 @@ def test_session_view_matches_the_payload_runs(
             events += client.receive_data(stream[a:b], 0.0)
         # Resume after the connection is lost: the server resends from before the next one.
         client.connection_lost()
-        server2 = ServerSession(0.0)
+        server2 = ServerConnectionState(0.0)
         server2.receive_data(client.login(0.0), 0.0)
         start = max(1, client.next_sequence - overlap)
         events += client.receive_data(server2.accept("SESSION1", start, 0.0), 0.0)

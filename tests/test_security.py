@@ -20,23 +20,25 @@ import trustme
 
 import soupbintcp
 from soupbintcp import (
-    ClientSession,
     ConnectionLost,
     LocalProtocolError,
     LoginRejected,
-    LoginRequest,
     LoginTimeout,
     MemoryStore,
     RemoteProtocolError,
-    SequencedMessages,
     Server,
-    ServerSession,
     SoupBinTCPError,
-    decode_packet,
     serve,
 )
 from soupbintcp._server import _auth as _server_auth
 from soupbintcp._server._auth import Credentials
+from soupbintcp.lowlevel import (
+    ClientSession,
+    LoginRequestPacket,
+    SequencedMessages,
+    ServerConnectionState,
+    decode_packet,
+)
 
 from .helpers import wire
 from .reliability_support import numbered, numbered_range, wait_until
@@ -223,7 +225,10 @@ async def test_no_credential_in_logs_or_errors(caplog: pytest.LogCaptureFixture)
     everything = "\n".join(
         [caplog.text, *(r.getMessage() for r in caplog.records)]
         + [f"{e!s} {e!r}" for e in errors]
-        + [repr(LoginRequest(USER, GOOD, SESSION, 1, 5000)), str(LoginRequest(USER, BAD))]
+        + [
+            repr(LoginRequestPacket(USER, GOOD, SESSION, 1, 5000)),
+            str(LoginRequestPacket(USER, BAD)),
+        ]
     ).lower()
     for secret in SECRETS:
         assert secret.lower() not in everything, secret
@@ -242,7 +247,7 @@ def test_malformed_password_field_is_not_quoted_in_decode_errors(v410: bool) -> 
     packet = raw_login(MALFORMED, v410=v410)
     with pytest.raises(RemoteProtocolError) as info:
         decode_packet(packet)
-    session = ServerSession(0.0)
+    session = ServerConnectionState(0.0)
     error: BaseException | None = None
     try:
         session.receive_data(packet, 0.0)

@@ -11,22 +11,19 @@ from typing import Any
 
 import pytest
 
-from soupbintcp import (
+from soupbintcp import MemoryStore, RejectReason, Server, serve
+from soupbintcp.events import (
     ConnectionAccepted,
     ConnectionClosed,
     ConnectionRefused,
     LoggedIn,
     LoggedOut,
-    LoginRefused,
+    LoginRejectedSent,
     LoginTimedOut,
-    MemoryStore,
     ProtocolViolation,
-    RejectReason,
-    Server,
     ServerEvent,
-    SessionEnd,
+    SessionEnding,
     SessionStarted,
-    serve,
 )
 
 from .helpers import wire
@@ -77,7 +74,7 @@ async def scripted(server: Server, seen: list[ServerEvent]) -> list[ServerEvent]
     await until(lambda: closed(seen, 2), "rejected A closed")
     expected += [
         ConnectionAccepted(connection=2, peer=p2),
-        LoginRefused(connection=2, peer=p2, user=USER, reason=RejectReason.NOT_AUTHORIZED,
+        LoginRejectedSent(connection=2, peer=p2, user=USER, reason=RejectReason.NOT_AUTHORIZED,
                      detail="not authorized"),
         ConnectionClosed(connection=2, peer=p2, user=USER, reason="login_rejected",
                          detail="login rejected: not authorized ('A')", logged_in=False),
@@ -90,7 +87,7 @@ async def scripted(server: Server, seen: list[ServerEvent]) -> list[ServerEvent]
     why = f"session 'OTHER' not available (current session {SESSION!r})"
     expected += [
         ConnectionAccepted(connection=3, peer=p3),
-        LoginRefused(connection=3, peer=p3, user=USER,
+        LoginRejectedSent(connection=3, peer=p3, user=USER,
                      reason=RejectReason.SESSION_NOT_AVAILABLE, detail=why),
         ConnectionClosed(connection=3, peer=p3, user=USER, reason="login_rejected",
                          detail=f"login rejected: {why} ('S')", logged_in=False),
@@ -193,7 +190,7 @@ async def test_a_coroutine_listener_and_the_iterator_see_the_same_list() -> None
         assert iterated == expected[1:]
         await server.end_session()
     await asyncio.wait_for(consumer, 5)  # the iteration ends when the server closes
-    assert iterated[-1] == SessionEnd(session=SESSION, head=3)
+    assert iterated[-1] == SessionEnding(session=SESSION, head=3)
 
 
 @pytest.mark.parametrize("kind", ["function", "coroutine"])

@@ -9,7 +9,8 @@ import random
 import pytest
 
 import soupbintcp
-from soupbintcp import AsyncClient, LoginAccepted, SequencedMessages, serve
+from soupbintcp import AsyncClient, serve
+from soupbintcp.lowlevel import LoginAcceptedPacket, SequencedMessages
 from soupbintcp.store import MemoryStore
 
 from .helpers import wait_for, within
@@ -68,7 +69,7 @@ async def test_fifty_clients_join_at_different_sequences_while_publishing() -> N
             accepted: list[int] = []
 
             def status(event: object) -> None:
-                if isinstance(event, LoginAccepted):
+                if isinstance(event, LoginAcceptedPacket):
                     accepted.append(event.sequence)
 
             await asyncio.sleep(rng.random() * 0.06)

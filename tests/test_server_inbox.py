@@ -17,7 +17,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from soupbintcp import Connection, ServerSession, ServerState, serve
+from soupbintcp import Connection, serve
+from soupbintcp.lowlevel import ServerConnectionState, ServerState
 from soupbintcp.store import MemoryStore
 
 from .helpers import wire
@@ -111,7 +112,7 @@ def test_slow_unsequenced_handler_does_not_get_a_heartbeating_client_closed() ->
 def test_an_ended_session_waits_for_nothing_while_the_driver_is_not_reading() -> None:
     # After End of Session only the client's timeout can be due (test_server_session.py
     # covers a logged-in session): while the server is not reading, nothing is.
-    session = ServerSession(0.0, heartbeat_interval=1.0, client_heartbeat_timeout=5.0)
+    session = ServerConnectionState(0.0, heartbeat_interval=1.0, client_heartbeat_timeout=5.0)
     session.receive_data(login_packet(), 0.0)
     session.accept(SESSION, 1, 0.0)
     session.end_session(0.0)

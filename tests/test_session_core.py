@@ -7,21 +7,18 @@ from typing import Any
 import pytest
 
 import soupbintcp
-from soupbintcp import (
-    ClientSession,
-    ClientState,
-    RemoteProtocolError,
-    ServerConnectionState,
-    ServerState,
-)
+import soupbintcp.lowlevel
+from soupbintcp import RemoteProtocolError
 from soupbintcp._session._client import _RULES as CLIENT_RULES
 from soupbintcp._session._core import Rules
 from soupbintcp._session._server import _RULES as SERVER_RULES
+from soupbintcp.lowlevel import ClientSession, ClientState, ServerConnectionState, ServerState
 
 
 def test_server_session_is_a_deprecated_alias() -> None:
-    assert soupbintcp.ServerSession is ServerConnectionState
-    assert "ServerConnectionState" in soupbintcp.__all__
+    with pytest.warns(DeprecationWarning, match=r"lowlevel\.ServerConnectionState"):
+        assert soupbintcp.ServerSession is ServerConnectionState
+    assert "ServerConnectionState" in soupbintcp.lowlevel.__all__
 
 
 @pytest.mark.parametrize("rules", [CLIENT_RULES, SERVER_RULES], ids=["client", "server"])

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import soupbintcp
-from soupbintcp import Dialect, Message, PacketDecoder, RemoteProtocolError, Role
+from soupbintcp import Dialect, Message, RemoteProtocolError
 from soupbintcp._errors import MoldUDP64Error, MoldUDP64Fault
 from soupbintcp._speedups import PURE_PYTHON_VARIABLE
 from soupbintcp._wire._frames import (
@@ -36,6 +36,7 @@ from soupbintcp._wire._frames import (
     walk,
 )
 from soupbintcp._wire._moldudp64 import HEADER_LENGTH, decode_blocks, pure_decode_blocks
+from soupbintcp.lowlevel import PacketDecoder, Role
 
 from .helpers import wire
 

@@ -49,28 +49,30 @@ from hypothesis.stateful import (
 )
 
 from soupbintcp import (
-    ClientSession,
-    ClientState,
-    Debug,
     Dialect,
-    EndOfSession,
-    Event,
     HeartbeatTimeout,
     LocalProtocolError,
-    LoginAccepted,
-    LoginReject,
-    LoginRequest,
     LoginTimeout,
-    NoMoreMessages,
-    Packet,
     RejectReason,
     RemoteProtocolError,
-    SequencedMessages,
     SequenceGap,
-    ServerHeartbeat,
     SessionMismatch,
     SoupBinTCPError,
-    UnsequencedData,
+)
+from soupbintcp.lowlevel import (
+    ClientSession,
+    ClientState,
+    DebugPacket,
+    EndOfSessionPacket,
+    Event,
+    LoginAcceptedPacket,
+    LoginRejectedPacket,
+    LoginRequestPacket,
+    NoMoreMessages,
+    Packet,
+    SequencedMessages,
+    ServerHeartbeatPacket,
+    UnsequencedDataPacket,
     decode_packet,
 )
 
@@ -89,11 +91,17 @@ DEBUG_AFTER_REJECT_FIXED = True
 
 _S = ClientState
 _SPEC_RECEIVE: dict[ClientState, frozenset[type[Packet] | str]] = {
-    _S.LOGIN_SENT: frozenset({Debug, LoginAccepted, LoginReject, ServerHeartbeat}),
-    _S.LOGGED_IN: frozenset({Debug, "S", UnsequencedData, ServerHeartbeat, EndOfSession}),
-    _S.LOGGING_OUT: frozenset({Debug, "S", UnsequencedData, ServerHeartbeat, EndOfSession}),
-    _S.ENDED: frozenset({Debug, ServerHeartbeat}),
-    _S.REJECTED: frozenset({Debug}),
+    _S.LOGIN_SENT: frozenset(
+        {DebugPacket, LoginAcceptedPacket, LoginRejectedPacket, ServerHeartbeatPacket}
+    ),
+    _S.LOGGED_IN: frozenset(
+        {DebugPacket, "S", UnsequencedDataPacket, ServerHeartbeatPacket, EndOfSessionPacket}
+    ),
+    _S.LOGGING_OUT: frozenset(
+        {DebugPacket, "S", UnsequencedDataPacket, ServerHeartbeatPacket, EndOfSessionPacket}
+    ),
+    _S.ENDED: frozenset({DebugPacket, ServerHeartbeatPacket}),
+    _S.REJECTED: frozenset({DebugPacket}),
 }
 _HEARTBEAT = wire(b"R")
 #: What the application sees, one entry per message or packet: ("S", sequence, payload) for
@@ -165,7 +173,7 @@ class ClientMachine(RuleBasedStateMachine):
         self.model = Model()
         # the server actor
         self.srv = "none"  # none | pending | accepted | rejected | ended
-        self.srv_request: LoginRequest | None = None
+        self.srv_request: LoginRequestPacket | None = None
         self.srv_next = 0  # sequence number of the next Sequenced Data on this connection
         self.journal: dict[int, bytes] = {}  # the session's messages, by sequence number
         # the wire of the current connection
@@ -310,7 +318,7 @@ class ClientMachine(RuleBasedStateMachine):
         state = _S.LOGIN_SENT if m.answer_pending else m.state
         if kind not in _SPEC_RECEIVE.get(state, frozenset()):
             return RemoteProtocolError
-        if isinstance(packet, LoginAccepted):
+        if isinstance(packet, LoginAcceptedPacket):
             if m.session_id and packet.session != m.session_id:
                 return SessionMismatch
             if packet.sequence < 1:
@@ -326,10 +334,10 @@ class ClientMachine(RuleBasedStateMachine):
             m.state = _S.LOGGING_OUT if m.answer_pending else _S.LOGGED_IN
             m.answer_pending = False
             m.logins += 1
-        elif isinstance(packet, LoginReject):
+        elif isinstance(packet, LoginRejectedPacket):
             m.state = _S.REJECTED
             m.answer_pending = False
-        elif isinstance(packet, EndOfSession):
+        elif isinstance(packet, EndOfSessionPacket):
             m.state = _S.ENDED
         elif kind == "S":
             if item.seq is None:  # Omega: "no more messages", not a message
@@ -365,10 +373,10 @@ class ClientMachine(RuleBasedStateMachine):
         request = self.srv_request
         assert request is not None
         if debug_first:
-            self.queue(Debug("welcome").encode(), Debug("welcome"))
+            self.queue(DebugPacket("welcome").encode(), DebugPacket("welcome"))
         if answer == "reject":
             reason = data.draw(st.sampled_from(RejectReason), label="reason")
-            self.queue(LoginReject(reason).encode(), LoginReject(reason))
+            self.queue(LoginRejectedPacket(reason).encode(), LoginRejectedPacket(reason))
             self.srv = "rejected"
             self.flush(data)
             return
@@ -385,7 +393,7 @@ class ClientMachine(RuleBasedStateMachine):
             st.sampled_from([request.session or "SESSION1"] * 5 + ["SESSION1", "OTHER"]),
             label="session",
         )
-        accepted = LoginAccepted(session, start)
+        accepted = LoginAcceptedPacket(session, start)
         self.queue(accepted.encode(), accepted)
         self.srv = "accepted"
         self.srv_next = start
@@ -422,22 +430,22 @@ class ClientMachine(RuleBasedStateMachine):
         accepted = self.srv == "accepted"
         if self.srv == "rejected":  # 2.2.2: only Debug may follow Login Rejected
             text = data.draw(_text, label="debug text")
-            self.queue(wire(b"+", text.encode()), Debug(text))
+            self.queue(wire(b"+", text.encode()), DebugPacket(text))
         elif what == "garbage":
             self.queue_garbage(data.draw(st.sampled_from(_GARBAGE), label="garbage"))
         elif what == "no more" and accepted and self.omega:
             self.queue(wire(b"S"), _sequenced(b""))
         elif what == "unsequenced" and accepted and not self.omega:
             payload = data.draw(_payloads, label="unsequenced")
-            self.queue(wire(b"U", payload), UnsequencedData(payload))
+            self.queue(wire(b"U", payload), UnsequencedDataPacket(payload))
         elif what == "heartbeat" and self.srv != "pending":
-            self.queue(wire(b"H"), ServerHeartbeat())
+            self.queue(wire(b"H"), ServerHeartbeatPacket())
         elif what == "end of session" and accepted and not self.omega:
-            self.queue(wire(b"Z"), EndOfSession())
+            self.queue(wire(b"Z"), EndOfSessionPacket())
             self.srv = "ended"
         else:
             text = data.draw(_text, label="debug text")
-            self.queue(wire(b"+", text.encode()), Debug(text))
+            self.queue(wire(b"+", text.encode()), DebugPacket(text))
         self.flush(data)
 
     def queue_garbage(self, kind: str) -> None:
@@ -456,15 +464,19 @@ class ClientMachine(RuleBasedStateMachine):
         elif kind == "A numbered 0":
             if self.race_avoided:
                 return  # an answer, after all: the race the machine keeps away from
-            self.queue(wire(b"A", b"  SESSION1" + b"0".rjust(20)), LoginAccepted("SESSION1", 0))
+            self.queue(
+                wire(b"A", b"  SESSION1" + b"0".rjust(20)), LoginAcceptedPacket("SESSION1", 0)
+            )
         elif kind == "unexpected A":
             if self.srv == "pending":
                 return  # not unexpected then
-            self.queue(LoginAccepted("SESSION1", 1).encode(), LoginAccepted("SESSION1", 1))
+            self.queue(
+                LoginAcceptedPacket("SESSION1", 1).encode(), LoginAcceptedPacket("SESSION1", 1)
+            )
         elif kind == "unexpected J":
             if self.srv == "pending":
                 return
-            self.queue(wire(b"J", b"A"), LoginReject(RejectReason.NOT_AUTHORIZED))
+            self.queue(wire(b"J", b"A"), LoginRejectedPacket(RejectReason.NOT_AUTHORIZED))
         elif kind == "omega End of Session":
             if not self.omega:
                 return
@@ -616,7 +628,7 @@ class ClientMachine(RuleBasedStateMachine):
         m = self.model
         raw = self.client.login(self.now)
         request = decode_packet(raw)
-        assert request == LoginRequest(
+        assert request == LoginRequestPacket(
             "user", "secret", m.session_id, m.expected, self.heartbeat_ms
         ), "the Login Request must ask for the session followed and the next message"
         m.state = _S.LOGIN_SENT
@@ -758,7 +770,7 @@ def _logged_out_before_the_answer(sequence: int = 1) -> ClientSession:
 
 
 @pytest.mark.parametrize(
-    "answer", [LoginAccepted("SESSION1", 1), LoginReject(RejectReason.NOT_AUTHORIZED)]
+    "answer", [LoginAcceptedPacket("SESSION1", 1), LoginRejectedPacket(RejectReason.NOT_AUTHORIZED)]
 )
 def test_logout_before_the_login_answer_takes_the_answer(answer: Packet) -> None:
     """2.2.1 / 2.2.2: the server answers every Login Request with Login Accepted or
@@ -785,8 +797,8 @@ def test_debug_after_login_rejected_is_legal(same_chunk: bool) -> None:
     comes in the same chunk and raises LocalProtocolError when it comes in the next one."""
     client = ClientSession("user", "secret")
     client.login(0.0)
-    reject = LoginReject(RejectReason.NOT_AUTHORIZED)
-    debug = Debug("bye")
+    reject = LoginRejectedPacket(RejectReason.NOT_AUTHORIZED)
+    debug = DebugPacket("bye")
     if same_chunk:
         events = client.receive_data(reject.encode() + debug.encode(), 0.1)
     else:
@@ -802,7 +814,7 @@ def test_empty_receive_is_not_a_sign_of_life() -> None:
     bytes are nothing (no driver passes b"" today, so this is latent)."""
     client = ClientSession("user", "secret", heartbeat_timeout=5.0)
     client.login(0.0)
-    client.receive_data(LoginAccepted("SESSION1", 1).encode(), 0.0)
+    client.receive_data(LoginAcceptedPacket("SESSION1", 1).encode(), 0.0)
     assert client.receive_data(b"", 4.0) == []
     with pytest.raises(HeartbeatTimeout):
         client.handle_timer(5.0)

@@ -44,21 +44,23 @@ from hypothesis.stateful import (
 )
 
 from soupbintcp import (
-    ClientHeartbeat,
-    Debug,
     Dialect,
     HeartbeatTimeout,
     LocalProtocolError,
-    LoginRequest,
     LoginTimeout,
-    LogoutRequest,
-    Packet,
     RejectReason,
     RemoteProtocolError,
-    ServerSession,
-    ServerState,
     SoupBinTCPError,
-    UnsequencedData,
+)
+from soupbintcp.lowlevel import (
+    ClientHeartbeatPacket,
+    DebugPacket,
+    LoginRequestPacket,
+    LogoutRequestPacket,
+    Packet,
+    ServerConnectionState,
+    ServerState,
+    UnsequencedDataPacket,
 )
 
 from .helpers import wire
@@ -70,23 +72,23 @@ OMEGA_EMPTY_FIXED = True
 
 _S = ServerState
 _SPEC_RECEIVE: dict[ServerState, dict[type[Packet], ServerState]] = {
-    _S.AWAITING_LOGIN: {Debug: _S.AWAITING_LOGIN, LoginRequest: _S.LOGIN_PENDING},
+    _S.AWAITING_LOGIN: {DebugPacket: _S.AWAITING_LOGIN, LoginRequestPacket: _S.LOGIN_PENDING},
     _S.LOGIN_PENDING: {
-        Debug: _S.LOGIN_PENDING,
-        ClientHeartbeat: _S.LOGIN_PENDING,
-        LogoutRequest: _S.CLOSED,
+        DebugPacket: _S.LOGIN_PENDING,
+        ClientHeartbeatPacket: _S.LOGIN_PENDING,
+        LogoutRequestPacket: _S.CLOSED,
     },
     _S.LOGGED_IN: {
-        Debug: _S.LOGGED_IN,
-        UnsequencedData: _S.LOGGED_IN,
-        ClientHeartbeat: _S.LOGGED_IN,
-        LogoutRequest: _S.CLOSED,
+        DebugPacket: _S.LOGGED_IN,
+        UnsequencedDataPacket: _S.LOGGED_IN,
+        ClientHeartbeatPacket: _S.LOGGED_IN,
+        LogoutRequestPacket: _S.CLOSED,
     },
     _S.ENDED: {
-        Debug: _S.ENDED,
-        UnsequencedData: _S.ENDED,
-        ClientHeartbeat: _S.ENDED,
-        LogoutRequest: _S.CLOSED,
+        DebugPacket: _S.ENDED,
+        UnsequencedDataPacket: _S.ENDED,
+        ClientHeartbeatPacket: _S.ENDED,
+        LogoutRequestPacket: _S.CLOSED,
     },
 }
 _TIMER_STATES = (_S.AWAITING_LOGIN, _S.LOGIN_PENDING, _S.LOGGED_IN, _S.ENDED)
@@ -123,7 +125,7 @@ class Model:
     next_sequence: int = 0
     session_id: str = ""
     client_timeout: float = 15.0
-    login_request: LoginRequest | None = None
+    login_request: LoginRequestPacket | None = None
     error: type[SoupBinTCPError] | None = None
     last_sent: float = 0.0
     last_received: float = 0.0
@@ -163,7 +165,7 @@ class ServerMachine(RuleBasedStateMachine):
         self.default_timeout = client_timeout
         self.login_timeout = login_timeout
         self.cap = cap
-        self.server = ServerSession(
+        self.server = ServerConnectionState(
             self.now,
             heartbeat_interval=interval,
             client_heartbeat_timeout=client_timeout,
@@ -234,7 +236,7 @@ class ServerMachine(RuleBasedStateMachine):
         allowed = _SPEC_RECEIVE.get(m.state, {})
         if type(packet) not in allowed:
             return RemoteProtocolError
-        if isinstance(packet, LoginRequest):
+        if isinstance(packet, LoginRequestPacket):
             m.login_request = packet
             if packet.heartbeat_timeout_ms:  # 4.10, and not 0
                 m.client_timeout = packet.heartbeat_timeout_ms / 1000
@@ -282,9 +284,9 @@ class ServerMachine(RuleBasedStateMachine):
         debug_first: bool,
     ) -> None:
         if debug_first:
-            self.queue_packet(Debug("hello"))
+            self.queue_packet(DebugPacket("hello"))
         ms = timeout_ms if version == "4.10" else None
-        self.queue_packet(LoginRequest("user", "secret", session, sequence, ms))
+        self.queue_packet(LoginRequestPacket("user", "secret", session, sequence, ms))
         self.client_sent_login = True
         self.flush(data)
 
@@ -311,18 +313,18 @@ class ServerMachine(RuleBasedStateMachine):
         if what == "garbage":
             self.queue_garbage(data.draw(st.sampled_from(_GARBAGE), label="garbage"))
         elif what == "heartbeat" and logged_in:
-            self.queue_packet(ClientHeartbeat())
+            self.queue_packet(ClientHeartbeatPacket())
         elif what == "unsequenced" and logged_in:
-            self.queue_packet(UnsequencedData(data.draw(_payloads, label="unsequenced")))
+            self.queue_packet(UnsequencedDataPacket(data.draw(_payloads, label="unsequenced")))
         elif what == "logout" and self.client_sent_login:
-            self.queue_packet(LogoutRequest())
+            self.queue_packet(LogoutRequestPacket())
             self.client_done = True
         else:
-            self.queue_packet(Debug(data.draw(_text, label="debug text")))
+            self.queue_packet(DebugPacket(data.draw(_text, label="debug text")))
         self.flush(data)
 
     def queue_garbage(self, kind: str) -> None:
-        login = LoginRequest("user", "secret", "", 1).encode()
+        login = LoginRequestPacket("user", "secret", "", 1).encode()
         if kind == "unknown type":
             self.queue(wire(b"?", b"xyz"), None, header_fault=3)
         elif kind == "server type":
@@ -330,7 +332,7 @@ class ServerMachine(RuleBasedStateMachine):
         elif kind == "zero length":
             self.queue(b"\x00\x00", None, header_fault=2)
         elif kind == "over the cap":
-            self.queue_packet(UnsequencedData(b"u" * 70))  # a header fault under a cap of 60
+            self.queue_packet(UnsequencedDataPacket(b"u" * 70))  # a header fault under a cap of 60
         elif kind == "short login":
             self.queue(wire(b"L", login[3:-1]), None)
         elif kind == "non-numeric sequence":
@@ -339,12 +341,12 @@ class ServerMachine(RuleBasedStateMachine):
             self.queue(login[:3] + b"us er " + login[9:], None)
         elif kind == "second login":
             if self.client_sent_login:
-                self.queue_packet(LoginRequest("user", "secret", "", 1))
+                self.queue_packet(LoginRequestPacket("user", "secret", "", 1))
         elif kind == "unsequenced before login":
             if self.model.state in (_S.AWAITING_LOGIN, _S.LOGIN_PENDING):
-                self.queue_packet(UnsequencedData(b"early"))
+                self.queue_packet(UnsequencedDataPacket(b"early"))
         elif self.model.state in (_S.AWAITING_LOGIN, _S.LOGIN_PENDING):
-            self.queue_packet(ClientHeartbeat())
+            self.queue_packet(ClientHeartbeatPacket())
 
     # --- the network -------------------------------------------------------------------------
 
@@ -643,8 +645,8 @@ def test_omega_empty_message_is_not_counted_as_sent() -> None:
     the client does not count it (`NoMoreMessages`). A server that counts it as a message
     numbers every later message one higher than the client does: after a reconnect the
     client asks for n and gets message n+1 as n, silently."""
-    server = ServerSession(0.0, dialect=Dialect.OMEGA)
-    server.receive_data(LoginRequest("user", "secret").encode(), 0.0)
+    server = ServerConnectionState(0.0, dialect=Dialect.OMEGA)
+    server.receive_data(LoginRequestPacket("user", "secret").encode(), 0.0)
     server.accept("S", 1, 0.0)
     calls: list[Callable[[], bytes]] = [
         lambda: server.send_sequenced(b"", 0.0),
@@ -659,8 +661,8 @@ def test_omega_empty_message_is_not_counted_as_sent() -> None:
 def test_empty_receive_is_not_a_sign_of_life() -> None:
     """1.3 / 2.3.1: the client is dead after nothing was received for the heartbeat
     timeout. Zero bytes are nothing."""
-    server = ServerSession(0.0, client_heartbeat_timeout=5.0)
-    server.receive_data(LoginRequest("user", "secret").encode(), 0.0)
+    server = ServerConnectionState(0.0, client_heartbeat_timeout=5.0)
+    server.receive_data(LoginRequestPacket("user", "secret").encode(), 0.0)
     server.accept("S", 1, 0.0)
     assert server.receive_data(b"", 4.0) == []
     with pytest.raises(HeartbeatTimeout):
@@ -669,8 +671,8 @@ def test_empty_receive_is_not_a_sign_of_life() -> None:
 
 def test_sequenced_sent_refuses_a_negative_count() -> None:
     """1.2: sequence numbers only count up. A negative count is the caller's error."""
-    server = ServerSession(0.0)
-    server.receive_data(LoginRequest("user", "secret").encode(), 0.0)
+    server = ServerConnectionState(0.0)
+    server.receive_data(LoginRequestPacket("user", "secret").encode(), 0.0)
     server.accept("S", 5, 0.0)
     with pytest.raises(LocalProtocolError):
         server.sequenced_sent(-3, 0.0)

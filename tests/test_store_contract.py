@@ -18,14 +18,15 @@ from hypothesis.stateful import (
     rule,
 )
 
-from soupbintcp import LocalProtocolError, PacketDecoder, Role, SequencedData
+from soupbintcp import LocalProtocolError
+from soupbintcp.lowlevel import PacketDecoder, Role, SequencedDataPacket
 from soupbintcp.store import Durability, FileStore, MemoryStore, MessageStore, StoreError
 
 StoreFactory = Callable[[], MessageStore]
 
 
 def frames_of(messages: list[bytes]) -> bytes:
-    return b"".join(SequencedData(m).encode() for m in messages)
+    return b"".join(SequencedDataPacket(m).encode() for m in messages)
 
 
 def decode(frames: bytes) -> list[bytes]:
@@ -112,11 +113,11 @@ def test_largest_payload(store: MessageStore) -> None:
     assert len(big) == 65534
     store.append(big)
     store.append_many([b"a", big])
-    store.append_frames(SequencedData(big).encode(), 1)
+    store.append_frames(SequencedDataPacket(big).encode(), 1)
     store.flush()
     assert store.read(1, 4) == [big, b"a", big, big]
     frames, n = store.read_frames(1, 10)
-    assert (n, frames) == (1, SequencedData(big).encode())
+    assert (n, frames) == (1, SequencedDataPacket(big).encode())
 
 
 def test_oversized_payload_appends_nothing(store: MessageStore) -> None:

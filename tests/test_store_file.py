@@ -17,13 +17,13 @@ import pytest
 
 import soupbintcp.store._frames as frames_module
 import soupbintcp.store._recovery as recovery_module
-from soupbintcp import PacketDecoder, Role, SequencedData
+from soupbintcp.lowlevel import PacketDecoder, Role, SequencedDataPacket
 from soupbintcp.store import Durability, FileStore, JournalCorruptError, StoreError
 from soupbintcp.store._file import HEADER_SIZE, IDX_HEADER_SIZE, MAGIC
 
 
 def frames_of(messages: list[bytes]) -> bytes:
-    return b"".join(SequencedData(m).encode() for m in messages)
+    return b"".join(SequencedDataPacket(m).encode() for m in messages)
 
 
 def sample(i: int) -> bytes:

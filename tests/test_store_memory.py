@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soupbintcp import SequencedData
+from soupbintcp.lowlevel import SequencedDataPacket
 from soupbintcp.store import MemoryStore
 
 
@@ -25,8 +25,8 @@ def test_frames_are_one_contiguous_run() -> None:
     store = MemoryStore()
     messages = [bytes([i % 256]) * (i % 300) for i in range(5000)]
     store.append_many(messages[:2500])
-    store.append_frames(b"".join(SequencedData(m).encode() for m in messages[2500:]), 2500)
-    expected = b"".join(SequencedData(m).encode() for m in messages)
+    store.append_frames(b"".join(SequencedDataPacket(m).encode() for m in messages[2500:]), 2500)
+    expected = b"".join(SequencedDataPacket(m).encode() for m in messages)
     frames, n = store.read_frames(1, len(expected))
     assert (frames, n) == (expected, 5000)
     # A window in the middle is the matching slice of the whole.

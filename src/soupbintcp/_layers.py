@@ -58,7 +58,10 @@ LAYERS: tuple[Layer, ...] = (
 )
 
 #: Modules of the package root that are no layer: they re-export, and may import anything.
-FACADES = frozenset({"__init__", "__main__"})
+#: `lowlevel` and `events` are public namespaces (`soupbintcp.lowlevel`, `soupbintcp.events`).
+FACADES = frozenset({"__init__", "__main__", "lowlevel", "events"})
+#: The facades users import (and so the command line may).
+PUBLIC_FACADES = frozenset({"lowlevel", "events"})
 
 RANKS: dict[str, int] = {layer.name: layer.rank for layer in LAYERS}
 

@@ -2,7 +2,7 @@
 
 Offers the layers above: `serve` / `Server` and what a server is configured with
 (`Authenticate`, `UserStoreFactory`, `OnEvent`, `OnUnsequenced`), its connections and per-user
-`Stream`s, the events it reports (`ServerEvent` and its kinds, `CLOSE_REASONS`,
+`Stream`s, the events it reports (`ServerEvent` and its kinds, `CONNECTION_CLOSED_REASONS`,
 `PROTOCOL_FAULTS`) and its status (`ServerStatus`, `ClientStatus`, `status_line`, ...).
 Never imports `_client` or `moldudp64`, its siblings at layer 3.
 """
@@ -10,7 +10,7 @@ Never imports `_client` or `moldudp64`, its siblings at layer 3.
 from __future__ import annotations
 
 from ._events import (
-    CLOSE_REASONS,
+    CONNECTION_CLOSED_REASONS,
     PROTOCOL_FAULTS,
     ConnectionAccepted,
     ConnectionClosed,
@@ -21,11 +21,11 @@ from ._events import (
     HeartbeatTimedOut,
     LoggedIn,
     LoggedOut,
-    LoginRefused,
+    LoginRejectedSent,
     LoginTimedOut,
     ProtocolViolation,
     ServerEvent,
-    SessionEnd,
+    SessionEnding,
     SessionStarted,
     Stalled,
     StoreFlushed,
@@ -45,7 +45,7 @@ from ._server import (
 from ._status import ClientStatus, ServerStats, ServerStatus, StreamStatus, status_line
 
 __all__ = [
-    "CLOSE_REASONS",
+    "CONNECTION_CLOSED_REASONS",
     "PROTOCOL_FAULTS",
     "Authenticate",
     "ClientStatus",
@@ -59,7 +59,7 @@ __all__ = [
     "HeartbeatTimedOut",
     "LoggedIn",
     "LoggedOut",
-    "LoginRefused",
+    "LoginRejectedSent",
     "LoginTimedOut",
     "OnEvent",
     "OnUnsequenced",
@@ -68,7 +68,7 @@ __all__ = [
     "ServerEvent",
     "ServerStats",
     "ServerStatus",
-    "SessionEnd",
+    "SessionEnding",
     "SessionStarted",
     "Stalled",
     "StoreFlushFailed",

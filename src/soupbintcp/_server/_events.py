@@ -142,8 +142,9 @@ class LoggedIn(ConnectionEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LoginRefused(ConnectionEvent):
-    """Login Rejected with `reason` ("A" not authorized, "S" session not available)."""
+class LoginRejectedSent(ConnectionEvent):
+    """Login Rejected went to this client, with `reason` ("A" not authorized, "S" session not
+    available). Was `LoginRefused`."""
 
     reason: RejectReason
     detail: str
@@ -232,7 +233,7 @@ class EndOfSessionSent(ConnectionEvent):
 
 
 #: What `ConnectionClosed.reason` may be: a short, stable name per way a connection ends.
-CLOSE_REASONS: Final = (
+CONNECTION_CLOSED_REASONS: Final = (
     "refused",  # not admitted (see ConnectionRefused): never in a ConnectionClosed
     "logout",
     "closed_by_client",
@@ -259,8 +260,8 @@ CLOSE_REASONS: Final = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionClosed(ConnectionEvent):
-    """The connection is gone. `reason` is one of `CLOSE_REASONS`, `detail` says it for a
-    person; the figures are the connection's at the end (`session` "" and the figures 0 for
+    """The connection is gone. `reason` is one of `CONNECTION_CLOSED_REASONS`, `detail` says it
+    for a person; the figures are the connection's at the end (`session` "" and the figures 0 for
     one that never logged in). `up` is seconds since it was accepted."""
 
     reason: str
@@ -299,9 +300,10 @@ class SessionStarted(ServerEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SessionEnd(ServerEvent):
-    """The session ended (`end_session()`): End of Session goes to every client once it
-    has all the messages, `head` of them in the shared feed (0 with per-user streams)."""
+class SessionEnding(ServerEvent):
+    """The session is ending (`end_session()`): End of Session goes to every client once it
+    has all the messages, `head` of them in the shared feed (0 with per-user streams); each
+    one is an `EndOfSessionSent`. Was `SessionEnd`."""
 
     LEVEL: ClassVar[int] = logging.INFO
     session: str
@@ -380,3 +382,9 @@ def protocol_fault(detail: str) -> str:
     if "received in state" in detail:
         return "unexpected packet"
     return "malformed packet"
+
+
+# The 0.1 names (issue 23 renamed them), kept for code written against them.
+LoginRefused = LoginRejectedSent
+SessionEnd = SessionEnding
+CLOSE_REASONS = CONNECTION_CLOSED_REASONS

@@ -16,7 +16,7 @@ from ..store import EndsSession, MessageStore
 from ._auth import normalize_username
 from ._config import ServerConfig, UserStoreFactory
 from ._dispatch import EventDispatcher
-from ._events import SessionEnd
+from ._events import SessionEnding
 from ._stream import Stream
 
 __all__ = ["FeedSession"]
@@ -111,7 +111,7 @@ class FeedSession:
                     log.exception("recording the end of the session in %r failed", store)
             stream.end()
         head = self.shared.head if self.shared is not None else 0
-        self._events.emit(SessionEnd(session=self.id, head=head))
+        self._events.emit(SessionEnding(session=self.id, head=head))
 
 
 def _recorded_ended(store: MessageStore) -> bool:

@@ -33,7 +33,7 @@ from ._events import (
     HandlerFailed,
     LoggedIn,
     LoggedOut,
-    LoginRefused,
+    LoginRejectedSent,
     ProtocolViolation,
     protocol_fault,
     refusal_cap,
@@ -243,7 +243,7 @@ class ServerProtocol(asyncio.Protocol):
 
     def reject_login(self, reason: RejectReason, detail: str) -> None:
         self.write(self.session.reject(reason, self.loop.time()))
-        self.events.emit(LoginRefused(**self.about(), reason=reason, detail=detail))
+        self.events.emit(LoginRejectedSent(**self.about(), reason=reason, detail=detail))
         self.close(
             "login_rejected", f"login rejected: {detail} ({reason.value!r})", logging.WARNING
         )
@@ -338,7 +338,7 @@ class ServerProtocol(asyncio.Protocol):
 
     def close(self, reason: str, detail: str, level: int, *, abort: bool = False) -> None:
         """Close once, and say why in one event (and so one log line) with the connection's
-        figures: `reason` is one of `CLOSE_REASONS`, `detail` says it for a person."""
+        figures: `reason` is one of `CONNECTION_CLOSED_REASONS`, `detail` says it for a person."""
         if self.closed:
             return
         self.closed = True

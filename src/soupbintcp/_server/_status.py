@@ -22,7 +22,7 @@ from ._events import (
     ConnectionRefused,
     EndOfSessionSent,
     LoggedIn,
-    LoginRefused,
+    LoginRejectedSent,
     ProtocolViolation,
     ServerEvent,
     StoreFlushed,
@@ -136,7 +136,7 @@ def _logged_in(stats: ServerStats, event: ServerEvent) -> None:
 
 
 def _login_refused(stats: ServerStats, event: ServerEvent) -> None:
-    assert isinstance(event, LoginRefused)
+    assert isinstance(event, LoginRejectedSent)
     stats.logins[event.reason.name.lower()] += 1
 
 
@@ -173,7 +173,7 @@ _COUNTERS: Final[dict[type[ServerEvent], Callable[[ServerStats, ServerEvent], No
     ConnectionAccepted: _accepted,
     ConnectionRefused: _refused,
     LoggedIn: _logged_in,
-    LoginRefused: _login_refused,
+    LoginRejectedSent: _login_refused,
     ConnectionClosed: _closed,
     ProtocolViolation: _violation,
     TLSHandshakeFailed: _tls_failed,

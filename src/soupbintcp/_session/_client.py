@@ -253,7 +253,8 @@ class ClientSession(SessionCore[ClientState]):
         allowed = self._rx or {}
         if ptype not in allowed:
             raise RemoteProtocolError(
-                f"{type(packet).__name__} packet received in state {self._state.value!r}"
+                f"{type(packet).__name__.removesuffix('Packet')} packet received in state "
+                f"{self._state.value!r}"
             )
         if ptype == PacketType.SEQUENCED_DATA:
             # Only an empty message in the Omega dialect takes this path.

@@ -32,17 +32,27 @@ __all__ = [
     "MAX_PAYLOAD_LENGTH",
     "SERVER_PACKETS",
     "ClientHeartbeat",
+    "ClientHeartbeatPacket",
     "Debug",
+    "DebugPacket",
     "EndOfSession",
+    "EndOfSessionPacket",
     "LoginAccepted",
+    "LoginAcceptedPacket",
     "LoginReject",
+    "LoginRejectedPacket",
     "LoginRequest",
+    "LoginRequestPacket",
     "LogoutRequest",
+    "LogoutRequestPacket",
     "Packet",
     "PacketType",
     "SequencedData",
+    "SequencedDataPacket",
     "ServerHeartbeat",
+    "ServerHeartbeatPacket",
     "UnsequencedData",
+    "UnsequencedDataPacket",
     "decode_packet",
     "frame",
     "parse_session",
@@ -122,7 +132,8 @@ def _expect_length(cls: type[Packet], payload: bytes, *lengths: int) -> None:
     if len(payload) not in lengths:
         want = " or ".join(str(n) for n in lengths)
         raise RemoteProtocolError(
-            f"{cls.__name__} payload is {len(payload)} bytes, the spec says {want}"
+            f"{cls.__name__.removesuffix('Packet')} payload is {len(payload)} bytes, "
+            f"the spec says {want}"
         )
 
 
@@ -151,7 +162,7 @@ class Packet:
 
 
 @dataclass(frozen=True, slots=True)
-class Debug(Packet):
+class DebugPacket(Packet):
     """ "+": free-form human-readable text, either direction; applications ignore it."""
 
     packet_type: ClassVar[PacketType] = PacketType.DEBUG
@@ -165,12 +176,12 @@ class Debug(Packet):
 
     @classmethod
     def decode_payload(cls, payload: bytes) -> Self:
-        # Debug text is only ever logged: never fail on it.
+        # DebugPacket text is only ever logged: never fail on it.
         return cls(payload.decode("ascii", errors="replace"))
 
 
 @dataclass(frozen=True, slots=True)
-class LoginAccepted(Packet):
+class LoginAcceptedPacket(Packet):
     """ "A": the session now logged into and the sequence number of the next Sequenced Data."""
 
     packet_type: ClassVar[PacketType] = PacketType.LOGIN_ACCEPTED
@@ -193,7 +204,7 @@ class LoginAccepted(Packet):
 
 
 @dataclass(frozen=True, slots=True)
-class LoginReject(Packet):
+class LoginRejectedPacket(Packet):
     """ "J": the login was refused; the server closes the connection after it."""
 
     packet_type: ClassVar[PacketType] = PacketType.LOGIN_REJECTED
@@ -226,35 +237,35 @@ class _DataPacket(Packet):
 
 
 @dataclass(frozen=True, slots=True)
-class SequencedData(_DataPacket):
+class SequencedDataPacket(_DataPacket):
     """ "S": one sequenced message; its number is implied by counting."""
 
     packet_type: ClassVar[PacketType] = PacketType.SEQUENCED_DATA
 
 
 @dataclass(frozen=True, slots=True)
-class UnsequencedData(_DataPacket):
+class UnsequencedDataPacket(_DataPacket):
     """ "U": one unsequenced message, either direction, best effort."""
 
     packet_type: ClassVar[PacketType] = PacketType.UNSEQUENCED_DATA
 
 
 @dataclass(frozen=True, slots=True)
-class ServerHeartbeat(Packet):
+class ServerHeartbeatPacket(Packet):
     """ "H": the server had nothing to send for a second."""
 
     packet_type: ClassVar[PacketType] = PacketType.SERVER_HEARTBEAT
 
 
 @dataclass(frozen=True, slots=True)
-class EndOfSession(Packet):
+class EndOfSessionPacket(Packet):
     """ "Z": the session is over; no more messages will be in it."""
 
     packet_type: ClassVar[PacketType] = PacketType.END_OF_SESSION
 
 
 @dataclass(frozen=True, slots=True)
-class LoginRequest(Packet):
+class LoginRequestPacket(Packet):
     """ "L": the first packet of every connection.
 
     `heartbeat_timeout_ms` is the SoupBinTCP 4.10 field; `None` encodes the 4.00 packet
@@ -305,14 +316,14 @@ class LoginRequest(Packet):
 
 
 @dataclass(frozen=True, slots=True)
-class ClientHeartbeat(Packet):
+class ClientHeartbeatPacket(Packet):
     """ "R": the client had nothing to send for a second."""
 
     packet_type: ClassVar[PacketType] = PacketType.CLIENT_HEARTBEAT
 
 
 @dataclass(frozen=True, slots=True)
-class LogoutRequest(Packet):
+class LogoutRequestPacket(Packet):
     """ "O": the client asks the server to end the connection."""
 
     packet_type: ClassVar[PacketType] = PacketType.LOGOUT_REQUEST
@@ -322,19 +333,25 @@ class LogoutRequest(Packet):
 SERVER_PACKETS: Final[dict[int, type[Packet]]] = {
     cls.packet_type: cls
     for cls in (
-        Debug,
-        LoginAccepted,
-        LoginReject,
-        SequencedData,
-        UnsequencedData,
-        ServerHeartbeat,
-        EndOfSession,
+        DebugPacket,
+        LoginAcceptedPacket,
+        LoginRejectedPacket,
+        SequencedDataPacket,
+        UnsequencedDataPacket,
+        ServerHeartbeatPacket,
+        EndOfSessionPacket,
     )
 }
 #: Packets a server may receive, by type byte.
 CLIENT_PACKETS: Final[dict[int, type[Packet]]] = {
     cls.packet_type: cls
-    for cls in (Debug, LoginRequest, UnsequencedData, ClientHeartbeat, LogoutRequest)
+    for cls in (
+        DebugPacket,
+        LoginRequestPacket,
+        UnsequencedDataPacket,
+        ClientHeartbeatPacket,
+        LogoutRequestPacket,
+    )
 }
 
 
@@ -343,7 +360,7 @@ def decode_packet(data: bytes, table: dict[int, type[Packet]] | None = None) -> 
 
     `table` restricts the accepted types (`SERVER_PACKETS` for what a client may receive,
     `CLIENT_PACKETS` for what a server may receive); by default both are accepted, with
-    "U" decoded as `UnsequencedData`.
+    "U" decoded as `UnsequencedDataPacket`.
     """
     if len(data) < 3:
         raise RemoteProtocolError(f"a packet needs at least 3 bytes, got {len(data)}")
@@ -359,3 +376,17 @@ def decode_packet(data: bytes, table: dict[int, type[Packet]] | None = None) -> 
 
 
 _ALL_PACKETS: Final = {**SERVER_PACKETS, **CLIENT_PACKETS}
+
+# The names the package's own modules were written with (before the packets were named
+# `...Packet`, issue 23): kept so the layers above, and code written against 0.1, still
+# import them. The public names are in `soupbintcp.lowlevel`.
+Debug = DebugPacket
+LoginAccepted = LoginAcceptedPacket
+LoginReject = LoginRejectedPacket
+SequencedData = SequencedDataPacket
+UnsequencedData = UnsequencedDataPacket
+ServerHeartbeat = ServerHeartbeatPacket
+EndOfSession = EndOfSessionPacket
+LoginRequest = LoginRequestPacket
+ClientHeartbeat = ClientHeartbeatPacket
+LogoutRequest = LogoutRequestPacket

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 import soupbintcp
+import soupbintcp.lowlevel
 
 from ._common import PASSWORD_ENV, F, UserError, describe_error, stderr
 
@@ -77,9 +78,9 @@ async def connect(
     first = address[0] if isinstance(address, list) else address
     where = f"{first[0]}:{first[1]}"
 
-    def on_status(event: soupbintcp.Event) -> None:
+    def on_status(event: soupbintcp.lowlevel.Event) -> None:
         log.debug("status: %r", event)
-        if isinstance(event, soupbintcp.LoginAccepted):
+        if isinstance(event, soupbintcp.lowlevel.LoginAcceptedPacket):
             accepted.append(event.sequence)
 
     delay = 0.0

@@ -23,6 +23,7 @@ from rich.progress import (
 )
 
 import soupbintcp
+import soupbintcp.lowlevel
 from soupbintcp.store import FileStore
 
 from ._common import plural, stderr
@@ -93,7 +94,7 @@ async def _demo(path: Path, total: int) -> int:
     with progress:
         async for batch in client.batches():
             for item in batch:
-                if type(item) is not soupbintcp.SequencedMessages:
+                if type(item) is not soupbintcp.lowlevel.SequencedMessages:
                     continue
                 if item.first_sequence != expected:
                     bad += 1

@@ -16,6 +16,7 @@ import click
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 import soupbintcp
+import soupbintcp.lowlevel
 from soupbintcp.store import Durability
 
 from ._common import (
@@ -155,7 +156,7 @@ def command(
             with progress:
                 async for batch in client.batches():
                     for item in batch:
-                        if type(item) is not soupbintcp.SequencedMessages:
+                        if type(item) is not soupbintcp.lowlevel.SequencedMessages:
                             continue
                         messages = item.messages
                         if count is not None and recorded + len(messages) > count:

@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.metrics_core import Metric
 
 from .._client._figures import Client
-from .._server._events import CLOSE_REASONS
+from .._server._events import CONNECTION_CLOSED_REASONS
 from .._server._status import ServerStatus
 from ..moldudp64 import AsyncListener, BlockingListener, RequestServer, Transmitter
 
@@ -82,7 +82,7 @@ def server_families(status: ServerStatus, *, peer_labels: bool = True) -> Iterat
     )
     yield _by("soupbintcp_server_logins", "Login Requests answered, by result.", "result",
               dict(stats.logins), _LOGIN_RESULTS)  # fmt: skip
-    reasons = tuple(r for r in CLOSE_REASONS if r != "refused")
+    reasons = tuple(r for r in CONNECTION_CLOSED_REASONS if r != "refused")
     yield _by("soupbintcp_server_disconnects", "Connections closed, by reason.", "reason",
               dict(stats.disconnects), reasons)  # fmt: skip
     yield _by("soupbintcp_server_admission_refusals", "Connections refused at admission, by "
