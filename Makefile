@@ -57,13 +57,13 @@ cython: $(STAMP)
 	$(BIN)/python -c 'import hatch_build; hatch_build.generate_c()'
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench fuzz hatch_build.py
-	$(BIN)/ruff format --check src tests bench fuzz hatch_build.py
+	$(BIN)/ruff check src tests bench fuzz tools hatch_build.py
+	$(BIN)/ruff format --check src tests bench fuzz tools hatch_build.py
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench fuzz
-	$(BIN)/ruff check --fix src tests bench fuzz
+	$(BIN)/ruff format src tests bench fuzz tools
+	$(BIN)/ruff check --fix src tests bench fuzz tools
 
 # The capture tests record the project's own peers with tcpdump on loopback: installed from
 # Debian's packages when missing (as root, as on the project's machines and CI).

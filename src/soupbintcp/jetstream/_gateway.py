@@ -133,6 +133,7 @@ class Gateway:
 
     @property
     def log_reachable(self) -> bool:
+        """Whether the log answered this gateway's follower lately."""
         return self._follower is not None and self._follower.reachable
 
     @property
@@ -173,9 +174,11 @@ class Gateway:
 
     @property
     def ended(self) -> bool:
+        """Whether the session ended (End of Session is in the log)."""
         return self.state.ended
 
     async def wait_ended(self) -> None:
+        """Return once the session has ended."""
         await self._ended.wait()
 
     # --- publishing (the writer) ---------------------------------------------------------

@@ -70,6 +70,9 @@ class WriterFenced(LogError):
 
 
 class EntryKind(enum.Enum):
+    """What one entry of the log is: the session's start, a writer's claim or heartbeat
+    (alive) or release, a batch of messages, or the end of the session."""
+
     SESSION = "session"
     CLAIM = "claim"
     BATCH = "batch"
@@ -88,6 +91,7 @@ class LogAddress:
 
     @property
     def subject(self) -> str:
+        """The NATS subject the stream's entries are published on."""
         return f"soupbintcp.{self.stream}"
 
     def __str__(self) -> str:
