@@ -14,11 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from soupbintcp import Dialect, LocalProtocolError, ProtocolError, SequenceGap, SessionTimeout
+from soupbintcp import (
+    ClientState,
+    Dialect,
+    LocalProtocolError,
+    ProtocolError,
+    SequenceGap,
+    SessionTimeout,
+)
 from soupbintcp._session._events import EVENT_TYPES, Event
 from soupbintcp.lowlevel import (
     ClientSession,
-    ClientState,
     LoginAcceptedPacket,
     NoMoreMessages,
     SequencedMessages,

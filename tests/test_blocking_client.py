@@ -21,6 +21,7 @@ import trustme
 
 from soupbintcp import (
     BlockingClient,
+    ClientState,
     CloseReason,
     ConnectionLost,
     HeartbeatTimeout,
@@ -38,7 +39,6 @@ from soupbintcp import (
 )
 from soupbintcp.lowlevel import (
     ClientHeartbeatPacket,
-    ClientState,
     DebugPacket,
     Event,
     LoginAcceptedPacket,

@@ -291,7 +291,7 @@ async def test_policy_retries_a_first_login_that_timed_out(
         client = await asyncio.to_thread(soupbintcp.connect, address, USER, PASSWORD, **kwargs)
     await flip
     assert len(scripted.logins) >= 2  # the first went unanswered, a later one was accepted
-    assert client.state is soupbintcp.lowlevel.ClientState.LOGGED_IN
+    assert client.state is soupbintcp.ClientState.LOGGED_IN
     assert client.reconnects == 0  # still the first login, as far as the session goes
     if isinstance(client, AsyncClient):
         assert tuple(await within(client.receive_msg())) == (1, b"one")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from soupbintcp import (
+    ClientState,
     Dialect,
     HeartbeatTimeout,
     LocalProtocolError,
@@ -17,7 +18,6 @@ from soupbintcp import (
 from soupbintcp.lowlevel import (
     ClientHeartbeatPacket,
     ClientSession,
-    ClientState,
     DebugPacket,
     EndOfSessionPacket,
     LoginAcceptedPacket,

@@ -8,11 +8,11 @@ import pytest
 
 import soupbintcp
 import soupbintcp.lowlevel
-from soupbintcp import RemoteProtocolError
+from soupbintcp import ClientState, RemoteProtocolError
 from soupbintcp._session._client import _RULES as CLIENT_RULES
 from soupbintcp._session._core import Rules
 from soupbintcp._session._server import _RULES as SERVER_RULES
-from soupbintcp.lowlevel import ClientSession, ClientState, ServerConnectionState, ServerState
+from soupbintcp.lowlevel import ClientSession, ServerConnectionState, ServerState
 
 
 def test_server_session_is_a_deprecated_alias() -> None:

@@ -49,6 +49,7 @@ from hypothesis.stateful import (
 )
 
 from soupbintcp import (
+    ClientState,
     Dialect,
     HeartbeatTimeout,
     LocalProtocolError,
@@ -61,7 +62,6 @@ from soupbintcp import (
 )
 from soupbintcp.lowlevel import (
     ClientSession,
-    ClientState,
     DebugPacket,
     EndOfSessionPacket,
     Event,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from soupbintcp import SequencedData
+from soupbintcp.lowlevel import SequencedDataPacket
 from soupbintcp.store import FileStore, JournalCorruptError, JournalReader, StoreError
 from soupbintcp.store._journal import HEADER_SIZE
 
@@ -157,7 +157,7 @@ def test_a_format_1_journal_is_read_and_upgraded_by_its_next_writer(tmp_path: Pa
     header[8:10] = (1).to_bytes(2, "big")
     header[12:22] = b"        S1"
     header[22:30] = bytes(range(8))
-    journal.write_bytes(bytes(header) + b"".join(SequencedData(m).encode() for m in messages))
+    journal.write_bytes(bytes(header) + b"".join(SequencedDataPacket(m).encode() for m in messages))
     with JournalReader(journal) as reader:
         report = reader.verify()
         assert (report.version, report.checksums, report.messages) == (1, "none", 300)
