@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import soupbintcp
+import soupbintcp.lowlevel
 from soupbintcp.cli._synthetic import synthetic_message, synthetic_messages
 from soupbintcp.jetstream import Gateway, LogError, open_gateway
 from soupbintcp.metrics import GatewayCollector
@@ -122,7 +123,7 @@ async def _client(addresses: list[str], until: int) -> tuple[int, bool, int]:
                 ended = True
                 break
             for item in items:
-                if isinstance(item, soupbintcp.SequencedMessages):
+                if isinstance(item, soupbintcp.lowlevel.SequencedMessages):
                     assert item.first_sequence == expected
                     for payload in item.messages:
                         assert payload == synthetic_message(expected)

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import soupbintcp
+import soupbintcp.lowlevel
 from soupbintcp.cli._synthetic import synthetic_message, synthetic_messages
 from soupbintcp.jetstream import Gateway, open_gateway
 
@@ -144,7 +145,7 @@ async def _receive(gateway: Gateway, until: int, *, end: bool) -> tuple[int, boo
             except TimeoutError:
                 break
             for item in items:
-                if isinstance(item, soupbintcp.SequencedMessages):
+                if isinstance(item, soupbintcp.lowlevel.SequencedMessages):
                     assert item.first_sequence == expected
                     for payload in item.messages:
                         assert payload == synthetic_message(expected)

@@ -22,7 +22,7 @@ from .._wire import (
     LoginRequest,
     PacketDecoder,
     Role,
-    SequencedData,
+    SequencedDataPacket,
     ServerHeartbeat,
     UnsequencedData,
 )
@@ -107,7 +107,7 @@ class FrameReader:
             self.accepted.append((packet.session, packet.sequence))
             self._run = Run(packet.sequence, packet.session)
             self.runs.append(self._run)
-        elif isinstance(packet, SequencedData):
+        elif isinstance(packet, SequencedDataPacket):
             raise SoupBinTCPError("Sequenced Data before Login Accepted")
         elif isinstance(packet, LoginRequest):
             self.login = (packet.username, packet.session, packet.sequence)
