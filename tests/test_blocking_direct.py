@@ -12,15 +12,9 @@ from typing import Any
 
 import pytest
 
-from soupbintcp import (
-    BlockingClient,
-    LocalProtocolError,
-    Message,
-    SequencedMessages,
-    connect,
-    serve,
-)
+from soupbintcp import BlockingClient, LocalProtocolError, Message, connect, serve
 from soupbintcp._client import _blocking_io, _blocking_read
+from soupbintcp.lowlevel import SequencedMessages
 from soupbintcp.store import MemoryStore
 
 from .test_blocking_client import (
