@@ -12,6 +12,7 @@ import click
 
 from soupbintcp.gateways import discover_session, mold_to_soupbintcp
 from soupbintcp.moldudp64 import (
+    Transmitter,
     serve_requests,
     transmit,
 )
@@ -25,6 +26,7 @@ from ._common import (
     UserError,
     credential_options,
     describe_error,
+    library_default,
     plural,
     server_credentials,
     stderr,
@@ -104,8 +106,10 @@ class _StoreFeed:
     "import goes on after what the journal holds, once checked to be the file's first).",
 )
 @_interface
-@click.option("--ttl", type=click.IntRange(0, 255), default=1, show_default=True)
-@click.option("--end-linger", type=float, default=5.0, show_default=True,
+@click.option("--ttl", type=click.IntRange(0, 255), show_default=True,
+              default=library_default(Transmitter, "ttl"))  # fmt: skip
+@click.option("--end-linger", type=float, show_default=True,
+              default=library_default(Transmitter.end_session, "linger"),
               help="Seconds of End of Session (re-requests answered) after Ctrl-C.")  # fmt: skip
 @click.pass_context
 def serve_command(

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 import soupbintcp
+import soupbintcp.moldudp64
 from soupbintcp.store import Durability, FileStore
 
 from ._common import (
@@ -151,7 +152,8 @@ from ._serve_log import is_log_url, serve_log
 @click.option("--mold-request-listen", type=ADDRESS, metavar="HOST:PORT",
               help="The MoldUDP64 re-request server's address (with --mold-group).")  # fmt: skip
 @click.option("--mold-interface", metavar="ADDR", help="Multicast interface for --mold-group.")
-@click.option("--mold-ttl", type=click.IntRange(0, 255), default=1, show_default=True)
+@click.option("--mold-ttl", type=click.IntRange(0, 255), show_default=True,
+              default=library_default(soupbintcp.moldudp64.Transmitter, "ttl"))  # fmt: skip
 @click.option(
     "--drain-timeout",
     type=click.FloatRange(min=0),
