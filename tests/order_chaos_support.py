@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import random
 import signal
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +70,6 @@ class TrialResult:
     kill_points: Counter[str] = field(default_factory=Counter)
     runs: int = 0
     cuts: int = 0
-    failovers: int = 0
     intents: int = 0
     ignored: int = 0
 
@@ -213,7 +211,6 @@ async def run_trials(
     make_venue: Any, count: int, tmp: Path, first_seed: int = 0
 ) -> list[TrialResult]:
     results = []
-    started = time.monotonic()
     for seed in range(first_seed, first_seed + count):
         kind = KINDS[seed % len(KINDS)]
         venue = await make_venue()
@@ -223,5 +220,4 @@ async def run_trials(
             results.append(await trial(venue, seed, kind, directory))
         finally:
             await venue.close()
-    del started
     return results
