@@ -91,6 +91,8 @@ async def test_a_failed_must_exits_1_and_a_failed_should_0(tmp_path: Path) -> No
     assert "FAIL SHOULD 4.10/2.3.1/credentials-case-insensitive" in err
 
 
+# The --run launch is also what the interop matrix starts the npm client with (default suite).
+@pytest.mark.long
 async def test_client_with_run_starts_our_tail_per_case() -> None:
     tail = f"{sys.executable} -m soupbintcp tail {{host}}:{{port}} -u user --password secret"
     code, out, err = await cli(
@@ -130,6 +132,8 @@ async def test_mold_transmitter(mold: tuple[tuple[str, int], tuple[str, int]]) -
     assert "soupbintcp check: 3/3 (MUST 3/3), 0 n/a" in out
 
 
+# The interop matrix runs the same listener cases against `mold tail` (default suite).
+@pytest.mark.long
 async def test_mold_listener_with_run_starts_our_mold_tail() -> None:
     tail = (
         f"{sys.executable} -m soupbintcp mold tail --group {{group}} --request {{request}} "
