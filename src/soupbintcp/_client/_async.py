@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Self, Unpack
 
 from .._errors import LocalProtocolError, SessionEnded, SoupBinTCPError
@@ -149,6 +149,17 @@ class AsyncClient(AsyncIO):
         while not (out := self._core.frames_or_end()):
             await self._wait()
         return out
+
+    def receive_batch_nowait(self) -> list[BatchItem]:
+        """As `receive_batch`, without waiting: [] if nothing is queued yet."""
+        return self._core.all_or_end()
+
+    def set_on_ready(self, callback: Callable[[], None] | None) -> None:
+        """Call `callback()` (no arguments, from the event loop's I/O callback itself) each
+        time messages were queued, and once when the session ends: a consumer that reads with
+        `receive_batch_nowait()` there settles its waiters without a task's wake-up in between
+        (the order client's answers). None removes it."""
+        self._on_ready = callback
 
     def __aiter__(self) -> Self:
         return self

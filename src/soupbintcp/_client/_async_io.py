@@ -93,6 +93,7 @@ class AsyncIO:
         self._dispatch_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
         self._logout_waiter: asyncio.Future[None] | None = None
+        self._on_ready: Callable[[], None] | None = None
 
     # --- connecting ------------------------------------------------------------------------
 
@@ -168,6 +169,8 @@ class AsyncIO:
                 self._waiter = None
                 if not waiter.done():
                     waiter.set_result(None)
+            if self._on_ready is not None:
+                self._ready()
         if other:
             err = self._core.act(other)
             if any(type(event) is LoginAccepted for event in other):
@@ -178,6 +181,14 @@ class AsyncIO:
             self._core.report(other)
             if err is not None:
                 self._fail(err)
+
+    def _ready(self) -> None:
+        """Tell the `on_ready` callback, in the protocol's call: no task hop in between."""
+        assert self._on_ready is not None
+        try:
+            self._on_ready()
+        except Exception:  # the application's bug must not break the connection
+            log.exception("on_ready callback failed")
 
     def _schedule_timer(self) -> None:
         if self._timer is not None:
@@ -257,6 +268,8 @@ class AsyncIO:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        if self._on_ready is not None:
+            self._ready()
         if self._on_close_coro is not None and self._close_task is None:
             self._close_task = self._loop.create_task(self._run_close_callback())
 
