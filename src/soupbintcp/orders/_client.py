@@ -62,6 +62,7 @@ class OrderClient:
         self._futures: dict[Request, asyncio.Future[Answer]] = {}
         self._flush_scheduled = False
         self._turn_open = False
+        self._end_turn_due = False
         self._timer: asyncio.TimerHandle | None = None
         self._logins: list[str] = []
         self._changed = asyncio.Event()
@@ -272,15 +273,19 @@ class OrderClient:
     def _schedule_flush(self) -> None:
         """Send the first request of an event-loop turn at once (no added latency); the
         turn's later requests go together at its end: one journal write and one fdatasync
-        for all of them (group commit)."""
+        for all of them (group commit). The turn's end is only scheduled when a second
+        request comes: a closed loop (one order in flight) pays no extra callback."""
         if self._flush_scheduled:
             return  # they go with the flush already due (the throttle's)
         if not self._turn_open:
-            self._turn_open = True
-            self._loop.call_soon(self._end_turn)
+            self._turn_open = True  # until the turn's end or the next input (`_on_ready`)
             self._flush()
+        elif not self._end_turn_due:
+            self._end_turn_due = True
+            self._loop.call_soon(self._end_turn)
 
     def _end_turn(self) -> None:
+        self._end_turn_due = False
         self._turn_open = False
         if not self._flush_scheduled and self._core.sendable:
             self._flush()
@@ -313,6 +318,7 @@ class OrderClient:
         if client is None or self._end is not None:
             return
         core = self._core
+        self._turn_open = False  # new input: a new turn (what it queued is sent with the next)
         try:
             while batch := client.receive_batch_nowait():
                 for item in batch:
