@@ -243,6 +243,33 @@ async def test_batch_path(scripted: ScriptedServer) -> None:
     await client.close()
 
 
+async def test_on_ready_is_told_in_the_io_callback_and_at_the_end(
+    scripted: ScriptedServer,
+) -> None:
+    client = await connect(scripted)
+    assert client.receive_batch_nowait() == []
+    got: list[object] = []
+    in_task: list[bool] = []
+
+    def on_ready() -> None:
+        in_task.append(asyncio.current_task() is not None)
+        try:
+            got.extend(client.receive_batch_nowait())
+        except SessionEnded:
+            got.append("end")
+
+    client.set_on_ready(on_ready)
+    scripted.publish(*msgs(2))
+    await wait_for(lambda: len(got) >= 1)
+    assert got == [SequencedMessages(1, [b"msg-1", b"msg-2"])]
+    assert client.queued == 0  # taken in the callback: nothing waits for a task
+    scripted.end_session()
+    await wait_for(lambda: "end" in got)
+    assert in_task and not any(in_task)  # the protocol's call, not a task woken later
+    client.set_on_ready(None)
+    await client.close()
+
+
 async def test_logout(scripted: ScriptedServer) -> None:
     client = await connect(scripted)
     await within(client.logout())

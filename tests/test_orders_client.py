@@ -105,6 +105,37 @@ async def test_lost_connection_and_failover_with_requests_in_flight(venue: Venue
         await client.close()
 
 
+async def test_one_turn_one_journal_write_and_answers_settled_as_they_arrive(
+    venue: Venue, tmp_path: Path
+) -> None:
+    client = await OrderClient.connect(venue.address, "alice", "x", state=tmp_path, fsync=False)
+    try:
+        assert client.core.state is not None
+        writes: list[int] = []
+        write_ahead = client.core.state.write_ahead
+
+        def counted(payloads: list[bytes]) -> None:
+            writes.append(len(payloads))
+            write_ahead(payloads)
+
+        client.core.state.write_ahead = counted  # type: ignore[method-assign]
+        handles = [client.enter("AAPL", "B", 100, 900_000) for _ in range(5)]
+        assert [h.request.sent for h in handles] == [True, False, False, False, False]
+        await asyncio.sleep(0)  # the turn's end: before any answer can be back
+        assert all(h.request.sent for h in handles)
+        await asyncio.wait_for(client.drain(), 10)
+        assert writes == [1, 4]  # the first at once, the turn's others at its end together
+        assert all(h.done() for h in handles)
+        # a closed loop: an answer opens a new turn, so each next order goes at once
+        for _ in range(3):
+            handle = client.enter("AAPL", "B", 100, 900_000)
+            assert handle.request.sent
+            assert (await handle).outcome == "accepted"
+        assert writes[2:] == [1, 1, 1]
+    finally:
+        await client.close()
+
+
 async def test_throttle_queues_rather_than_fails(venue: Venue) -> None:
     client = await OrderClient.connect(venue.address, "alice", "x", rate=200.0)
     try:
