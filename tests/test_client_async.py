@@ -265,7 +265,8 @@ async def test_on_ready_is_told_in_the_io_callback_and_at_the_end(
     assert client.queued == 0  # taken in the callback: nothing waits for a task
     scripted.end_session()
     await wait_for(lambda: "end" in got)
-    assert in_task and not any(in_task)  # the protocol's call, not a task woken later
+    assert in_task
+    assert not any(in_task)  # the protocol's call, not a task woken later
     client.set_on_ready(None)
     await client.close()
 
