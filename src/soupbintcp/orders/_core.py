@@ -76,6 +76,23 @@ def _member(table: dict[str, Any], value: str, what: str) -> Any:
         raise ValueError(f"{what} is one of {', '.join(table)}, not {value!r}") from None
 
 
+#: Enter Order letters already checked -> their members (at most the product of the
+#: tables' sizes, a few thousand: only valid combinations are kept).
+_ENTER_LETTERS: dict[tuple[str, ...], tuple[Any, ...]] = {}
+
+
+def _enter_letters(letters: tuple[str, str, str, str, str, str]) -> tuple[Any, ...]:
+    side, time_in_force, display, capacity, intermarket_sweep, cross_type = letters
+    members = (
+        _member(_SIDE, side, "side"), _member(_TIF, time_in_force, "time_in_force"),
+        _member(_DISPLAY, display, "display"), _member(_CAPACITY, capacity, "capacity"),
+        _member(_ISO, intermarket_sweep, "intermarket_sweep"),
+        _member(_CROSS, cross_type, "cross_type"),
+    )  # fmt: skip
+    _ENTER_LETTERS[letters] = members
+    return members
+
+
 #: UserRefNum is a u32 (§1.2).
 _MAX_USER_REF_NUM = 0xFFFFFFFF
 
@@ -183,15 +200,13 @@ class OrderCore:
         cl_ord_id: str = "",
     ) -> Request:
         self._check_open()
+        # The letters are checked before a number is spent on a message that cannot go; a
+        # combination once checked is looked up in one step (six checks cost ~2 µs).
+        letters = (side, time_in_force, display, capacity, intermarket_sweep, cross_type)
+        s, t, d, c, i, x = _ENTER_LETTERS.get(letters) or _enter_letters(letters)
         num = self._number()
-        # The enums check the letters before a number is spent on a message that cannot go.
-        payload = ouch.EnterOrder(
-            num, _member(_SIDE, side, "side"), quantity, symbol, price,
-            _member(_TIF, time_in_force, "time_in_force"), _member(_DISPLAY, display, "display"),
-            _member(_CAPACITY, capacity, "capacity"),
-            _member(_ISO, intermarket_sweep, "intermarket_sweep"),
-            _member(_CROSS, cross_type, "cross_type"), cl_ord_id,
-        ).encode()  # fmt: skip
+        message = ouch.EnterOrder(num, s, quantity, symbol, price, t, d, c, i, x, cl_ord_id)
+        payload = message.encode()
         book = self.book
         return self._queued(
             book.sent_enter(payload, num, cl_ord_id, symbol, side, quantity, price, time_in_force)
