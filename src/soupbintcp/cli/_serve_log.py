@@ -68,8 +68,11 @@ async def serve_log(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     extra: dict[str, object] = {} if stall_after is None else {"stall_after": stall_after}
-    opening = loop.create_task(
-        jetstream.open_gateway(
+    try:
+        # The log may not answer (a typo in its address, no node up): `stop` (a signal)
+        # ends the wait. Once it answers, opening goes on, and a writer then ends the
+        # session as usual.
+        gateway = await jetstream.open_gateway(
             store,
             listen,
             cache=cache_path,
@@ -77,22 +80,15 @@ async def serve_log(
             session_id=session_id,
             replicas=replicas,
             ssl=ssl_context,
+            stop=stop,
             **serve_options,  # type: ignore[arg-type]
             **extra,  # type: ignore[arg-type]
         )
-    )
-    # The log may not answer (a typo in its address, no node up): a signal still stops us.
-    stopping = loop.create_task(stop.wait())
-    await asyncio.wait([opening, stopping], return_when=asyncio.FIRST_COMPLETED)
-    if not opening.done():
-        while not opening.done():  # 3.11's wait_for can swallow one cancellation
-            opening.cancel()
-            await asyncio.wait([opening], timeout=0.1)
+    except jetstream.LogUnavailable as exc:
+        if not stop.is_set():
+            raise UserError(str(exc)) from None
         stderr.print(f"stopped before the log {store} answered")
         return 0
-    stopping.cancel()
-    try:
-        gateway = opening.result()
     except jetstream.LogError as exc:
         raise UserError(str(exc)) from None
     host, port = gateway.address

@@ -303,6 +303,7 @@ async def open_gateway(
     nats_options: dict[str, Any] | None = None,
     takeover_after: float = 2.0,
     stall_after: float = DEFAULT_STALL_AFTER,
+    stop: asyncio.Event | None = None,
     **serve_options: Any,
 ) -> Gateway:
     """Serve the feed whose log is at `log_url` (``nats://HOST:PORT[,...]/STREAM``) on
@@ -313,7 +314,10 @@ async def open_gateway(
     If the log is unreachable and the cache holds the session, the gateway serves the
     cache at once and follows the log once it answers; with an empty cache it waits for
     the log (a session id is needed to answer a login). Once it has followed the log, a
-    gateway that cannot for `stall_after` seconds lets its clients go (see the module)."""
+    gateway that cannot for `stall_after` seconds lets its clients go (see the module).
+    Setting `stop` while it waits for the log to answer (or a follower for the writer to
+    start the feed) gives up at once with `LogUnavailable`; once the log answers, opening
+    goes on to the end (a writer claims the log, so that it can then end the session)."""
     address = parse_log_address(log_url)
     cache_path = Path(cache)
     options = dict(nats_options or {})
@@ -348,7 +352,7 @@ async def open_gateway(
         except LogUnavailable as exc:
             if writer or store is None or store.session_id is None:
                 log.warning("%s: waiting for it", exc)
-                nc = await wait_available(address, "soupbintcp-gateway", **options)
+                nc = await wait_available(address, "soupbintcp-gateway", stop, **options)
             else:
                 log.warning(
                     "%s: serving the %d messages of the cache %s meanwhile",
@@ -360,7 +364,7 @@ async def open_gateway(
         sid = store.session_id if store is not None else None
         if nc is not None:
             gateway._nc = nc
-            logged = await session_of_log(nc, address, writer)
+            logged = await session_of_log(nc, address, writer, stop)
             if logged is not None and sid is not None and logged != sid:
                 raise LogError(
                     f"the cache {cache_path} holds session {sid!r} but the log {address} "

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import Any, Final
+from collections.abc import Coroutine
+from typing import Any, Final, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("soupbintcp.jetstream")
+
+T = TypeVar("T")
 
 #: How long one round of connection attempts may take before we say the log is unreachable.
 _CONNECT_TIMEOUT = 1.0
@@ -278,18 +281,39 @@ async def ensure_stream(
 async def wait_available(
     address: LogAddress, name: str, stop: asyncio.Event | None = None, **options: Any
 ) -> NATS:
-    """`connect_log`, retried until a node answers (or `stop` is set: LogUnavailable)."""
+    """`connect_log`, retried until a node answers (or `stop` is set: `LogUnavailable` at
+    once, even in the middle of an attempt)."""
     said = False
     while True:
         try:
-            return await connect_log(address, name, **options)
+            return await _or_stop(connect_log(address, name, **options), stop, address)
         except LogUnavailable as exc:
+            if stop is not None and stop.is_set():
+                raise
             if not said:
                 log.warning("%s; retrying", exc)
                 said = True
-            if stop is not None and stop.is_set():
-                raise
-            await asyncio.sleep(0.5)
+            await _or_stop(asyncio.sleep(0.5), stop, address)
+
+
+async def _or_stop(
+    step: Coroutine[Any, Any, T], stop: asyncio.Event | None, address: LogAddress
+) -> T:
+    """`step`'s result, or `LogUnavailable` as soon as `stop` is set (`step` cancelled)."""
+    if stop is None:
+        return await step
+    task = asyncio.ensure_future(step)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not task.done():
+        while not task.done():  # 3.11's wait_for can swallow one cancellation
+            task.cancel()
+            await asyncio.wait([task], timeout=0.1)
+        raise LogUnavailable(f"stopped while waiting for the log {address}")
+    return task.result()
 
 
 async def stop_task(task: asyncio.Task[None]) -> None:
@@ -303,7 +327,9 @@ async def stop_task(task: asyncio.Task[None]) -> None:
         log.debug("%r ended with %r", task, task.exception())
 
 
-async def session_of_log(nc: NATS, address: LogAddress, writer: bool) -> str | None:
+async def session_of_log(
+    nc: NATS, address: LogAddress, writer: bool, stop: asyncio.Event | None = None
+) -> str | None:
     """The session id the log's first entry records (None: the stream is empty or missing)."""
     js = nc.jetstream()
     said = unanswered = False
@@ -317,7 +343,7 @@ async def session_of_log(nc: NATS, address: LogAddress, writer: bool) -> str | N
             if not unanswered:
                 log.warning("log %s: %s; asking again", address, str(exc) or type(exc).__name__)
                 unanswered = True
-            await asyncio.sleep(0.25)
+            await _or_stop(asyncio.sleep(0.25), stop, address)
             continue
         if first is not None:
             headers = first.headers or {}
@@ -329,7 +355,7 @@ async def session_of_log(nc: NATS, address: LogAddress, writer: bool) -> str | N
         if not said:
             log.warning("log %s: waiting for the writer to start the feed", address)
             said = True
-        await asyncio.sleep(0.25)
+        await _or_stop(asyncio.sleep(0.25), stop, address)
 
 
 def _holds_entries(info: StreamInfo | None) -> bool:
