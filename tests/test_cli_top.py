@@ -16,6 +16,8 @@ import termios
 import time
 from collections.abc import Callable
 
+import pytest
+
 import soupbintcp
 from soupbintcp import MemoryStore, serve
 from soupbintcp.metrics import serve_metrics
@@ -49,7 +51,10 @@ def read_until(fd: int, done: Callable[[bytes], bool], timeout: float) -> bytes:
     return raw
 
 
-async def test_top_shows_the_clients_by_lag_and_quits_on_q() -> None:
+@pytest.mark.parametrize("columns", [120, 46])
+async def test_top_shows_the_clients_by_lag_and_quits_on_q(columns: int) -> None:
+    """At 46 columns the text columns give way and the last ones go, but the numbers shown
+    keep every digit (today's table cut them)."""
     store = MemoryStore(session_id=SESSION)
     credentials = {**CREDENTIALS, SLOW: PASSWORD}
     async with serve(("127.0.0.1", 0), store=store, credentials=credentials,
@@ -71,9 +76,9 @@ async def test_top_shows_the_clients_by_lag_and_quits_on_q() -> None:
 
         with serve_metrics(("127.0.0.1", 0), server) as endpoint:
             master, child = pty.openpty()
-            fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+            fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
             os.set_blocking(master, False)
-            env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "24"}
+            env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": "24"}
             top = subprocess.Popen(
                 [sys.executable, "-m", "soupbintcp", "top", endpoint.url, "--interval", "0.2"],
                 stdin=child, stdout=child, stderr=child, env=env, start_new_session=True,
@@ -90,14 +95,23 @@ async def test_top_shows_the_clients_by_lag_and_quits_on_q() -> None:
                 screen = screen_text(raw)
                 assert drawn(raw), screen
                 assert "2 clients (0 awaiting login)" in screen
-                assert "logins 2, rejected 0" in screen
-                rows = [line for line in screen.splitlines() if SESSION in line]
-                assert [row.split()[0] for row in rows] == [SLOW, USER]  # sorted by lag
-                slow_row = rows[0].replace("│", " ").split()
+                assert " ".join(screen.split()).count("logins 2, rejected 0") == 1
                 host, port = slow.address
-                assert slow_row[:5] == [SLOW, f"{host}:{port}", SESSION,
-                                        f"{slow.next_sequence:,}", f"{lag:,}"]  # fmt: skip
-                assert rows[1].replace("│", " ").split()[4] == "0"
+                if columns == 120:
+                    rows = [line for line in screen.splitlines() if SESSION in line]
+                    assert [row.split()[0] for row in rows] == [SLOW, USER]  # sorted by lag
+                    slow_row = rows[0].replace("│", " ").split()
+                    assert slow_row[:5] == [SLOW, f"{host}:{port}", SESSION,
+                                            f"{slow.next_sequence:,}", f"{lag:,}"]  # fmt: skip
+                    assert rows[1].replace("│", " ").split()[4] == "0"
+                else:
+                    rows = [line.replace("│", " ").split() for line in screen.splitlines()
+                            if "│" in line]  # fmt: skip
+                    assert len(rows) == 2, screen
+                    assert all(len(line) <= columns for line in screen.splitlines()), screen
+                    # user, address, session (shortened or not), next seq, lag: whole.
+                    assert rows[0][3:5] == [f"{slow.next_sequence:,}", f"{lag:,}"], screen
+                    assert rows[1][4] == "0", screen
                 os.write(master, b"q")
                 code = await asyncio.to_thread(top.wait, 10)
                 assert code == 0
@@ -108,3 +122,47 @@ async def test_top_shows_the_clients_by_lag_and_quits_on_q() -> None:
                 os.close(master)
         stalled.close()
         await reader.close()
+
+
+def top(url: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """`soupbintcp top URL` with stdout a pipe, not a terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "soupbintcp", "top", url, "--interval", "0.2"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+async def test_top_without_a_terminal_says_it_needs_one() -> None:
+    async with serve(("127.0.0.1", 0), store=MemoryStore(session_id=SESSION),
+                     credentials=CREDENTIALS) as server:  # fmt: skip
+        with serve_metrics(("127.0.0.1", 0), server) as endpoint:
+            done = await asyncio.to_thread(top, endpoint.url)
+    assert done.returncode != 0
+    assert "needs a terminal" in done.stderr
+    assert "stdout is not one" in done.stderr
+    assert "no non-interactive mode" in done.stderr
+    assert "\x1b[" not in done.stdout  # no screen drawn into the pipe
+
+
+async def test_top_at_a_clients_metrics_says_so() -> None:
+    async with serve(("127.0.0.1", 0), store=MemoryStore(session_id=SESSION),
+                     credentials=CREDENTIALS) as server:  # fmt: skip
+        client = await soupbintcp.connect_async(server.address, USER, PASSWORD)
+        try:
+            with serve_metrics(("127.0.0.1", 0), client) as endpoint:
+                done = await asyncio.to_thread(top, endpoint.url)
+        finally:
+            await client.close()
+    assert done.returncode != 0
+    assert "a SoupBinTCP client's metrics" in done.stderr, done.stderr
+    assert "serve --metrics" in done.stderr
+
+
+async def test_top_at_a_soupbintcp_port_says_so() -> None:
+    async with serve(("127.0.0.1", 0), store=MemoryStore(session_id=SESSION),
+                     credentials=CREDENTIALS) as server:  # fmt: skip
+        host, port = server.address[:2]
+        done = await asyncio.to_thread(top, f"{host}:{port}")
+    assert done.returncode != 0
+    assert f"{host}:{port} is a SoupBinTCP port" in done.stderr, done.stderr
+    assert "serve --metrics" in done.stderr

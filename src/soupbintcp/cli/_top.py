@@ -37,6 +37,10 @@ def command(url: str, interval: float, rows: int | None) -> int:
     http:// URL. Each connected client with its user, address, next sequence number, lag,
     send rate and send buffer, sorted by lag (furthest behind first), under the feed's
     totals. Press q or Ctrl-C to quit.
+
+    It needs a terminal (there is no non-interactive mode), and exits 1 saying what it
+    found at URL if that is not a server's metrics (a client's, or a SoupBinTCP port). On a
+    narrow terminal text columns shorten and whole columns go: numbers keep every digit.
     """
     try:
         from soupbintcp.metrics import Watch, metrics_url
@@ -46,18 +50,29 @@ def command(url: str, interval: float, rows: int | None) -> int:
         watch = Watch(metrics_url(url))
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    first = watch.refresh(timeout=max(interval, 1.0))
+    if first.wrong_kind:
+        raise UserError(str(first.error))
+    if not sys.stdout.isatty():
+        # A live screen piped into a file is escape codes and nothing else, forever.
+        raise UserError(
+            "top draws a live screen and needs a terminal, but stdout is not one (top has no"
+            f" non-interactive mode; for the figures once, read {watch.url} itself, e.g. with"
+            " curl)"
+        )
     console = Console()
+    view = first
     with _keys() as pressed, Live(console=console, auto_refresh=False, screen=True) as live:
         while True:
-            view = watch.refresh(timeout=max(interval, 1.0))
-            live.update(render(view, rows, console.height), refresh=True)
+            live.update(render(view, rows, console.height, console.width), refresh=True)
             deadline = time.monotonic() + interval
             while (left := deadline - time.monotonic()) > 0:
                 if pressed(left) in ("q", "Q"):
                     return 0
+            view = watch.refresh(timeout=max(interval, 1.0))
 
 
-def render(view: object, rows: int | None = None, height: int = 50) -> Group:
+def render(view: object, rows: int | None = None, height: int = 50, width: int = 120) -> Group:
     """The screen for one `FeedView`: a line of totals, then the clients by lag."""
     from soupbintcp.metrics import FeedView
 
@@ -86,17 +101,36 @@ def render(view: object, rows: int | None = None, height: int = 50) -> Group:
         )
     if view.error is not None:
         head.append(f"\n{view.error}", style="bold red")
-    table = Table(expand=True, show_edge=False, pad_edge=False)
-    for name, justify in (("user", "left"), ("address", "left"), ("session", "left"),
-                          ("next seq", "right"), ("lag", "right"), ("msg/s", "right"),
-                          ("send buffer", "right")):  # fmt: skip
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     limit = rows if rows is not None else max(1, height - 7)
-    for client in view.clients[:limit]:
-        style = "bold red" if client.lag else None
-        table.add_row(client.user, client.peer, client.session, f"{client.next_sequence:,}",
-                      f"{client.lag:,}", f"{client.rate:,.0f}", f"{client.send_buffer:,}",
-                      style=style)  # fmt: skip
+    cells = [
+        (client.user, client.peer, client.session, f"{client.next_sequence:,}",
+         f"{client.lag:,}", f"{client.rate:,.0f}", f"{client.send_buffer:,}")
+        for client in view.clients[:limit]
+    ]  # fmt: skip
+    # A number is never cut: its column keeps the width of its widest number (the heading
+    # folds instead); the text columns give way first, ending in "…", down to 4 characters;
+    # then whole columns go, least useful first, rather than a number losing digits.
+    heads = ("user", "address", "session", "next seq", "lag", "msg/s", "send buffer")
+    widths = [max((len(row[i]) for row in cells), default=4) for i in range(7)]
+    shown = list(range(7))
+    for gone in (6, 5, 3, 2, 1):
+        texts = [widths[i] for i in shown if i < 3]
+        room = width - 3 * (len(shown) - 1) - sum(widths[i] for i in shown if i >= 3)
+        if room >= 4 * len(texts):
+            break
+        shown.remove(gone)
+    text = {i: widths[i] for i in shown if i < 3}
+    while sum(text.values()) > room and max(text.values()) > 4:
+        widest = max(text, key=lambda i: text[i])
+        text[widest] -= 1
+    table = Table(show_edge=False, pad_edge=False)
+    for i in shown:
+        if i < 3:
+            table.add_column(heads[i], no_wrap=True, overflow="ellipsis", max_width=text[i])
+        else:
+            table.add_column(heads[i], justify="right", min_width=widths[i])
+    for client, row in zip(view.clients, cells, strict=False):
+        table.add_row(*(row[i] for i in shown), style="bold red" if client.lag else None)
     hidden = len(view.clients) - limit
     footer = Text(f"... and {hidden} more" if hidden > 0 else "")
     return Group(head, Text(""), table, footer)

@@ -7,12 +7,16 @@ own parser, and turns two scrapes in a row into a `FeedView`: one row per connec
 
 from __future__ import annotations
 
+import http.client
+import socket
 import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from .._wire import LoginRequest
 
 __all__ = ["ClientRow", "FeedView", "Samples", "Watch", "metrics_url", "parse"]
 
@@ -67,6 +71,8 @@ class FeedView:
     clients: list[ClientRow] = field(default_factory=list)
     totals: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    #: The URL answers, but it is not a server's metrics endpoint (`error` says what it is).
+    wrong_kind: bool = False
 
 
 def _total(samples: Samples, name: str, **labels: str) -> float:
@@ -86,9 +92,21 @@ class Watch:
         """Scrape now: the view, or one that says why there is none."""
         try:
             samples = fetch(self.url, timeout)
-        except (OSError, ValueError) as exc:
+        except (http.client.RemoteDisconnected, http.client.BadStatusLine) as exc:
+            # Closed without an HTTP answer, or answered in another protocol: a SoupBinTCP
+            # server does the first to an HTTP request, so ask it in its own protocol.
+            parts = urllib.parse.urlsplit(self.url)
+            where = f"{parts.hostname}:{parts.port or 80}"
+            if speaks_soupbintcp(parts.hostname or "", parts.port or 80, timeout):
+                found = f"{where} is a SoupBinTCP port (it answered a Login Request)"
+                hint = "point top at the HOST:PORT given to `serve --metrics`"
+                error = f"{found}, not a metrics endpoint: {hint}"
+                return FeedView(self.url, wrong_kind=True, error=error)
+            return FeedView(self.url, error=f"cannot scrape {self.url}: not HTTP ({exc})")
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             return FeedView(self.url, error=f"cannot scrape {self.url}: {exc}")
-        return self.view(samples, time.monotonic())
+        view = self.view(samples, time.monotonic())
+        return view if (kind := _not_a_server(self.url, samples)) is None else kind
 
     def view(self, samples: Samples, now: float) -> FeedView:
         """The view of `samples` scraped at `now` (monotonic seconds), with the rates since
@@ -146,3 +164,34 @@ class Watch:
                 samples, "soupbintcp_gateway_cache_write_errors_total"
             )
         return FeedView(self.url, clients, totals)
+
+
+def _not_a_server(url: str, samples: Samples) -> FeedView | None:
+    """A view that says what `url` is, if its metrics are not a SoupBinTCP server's."""
+    names = {name for name, _ in samples}
+    if any(n.startswith(("soupbintcp_server_", "soupbintcp_gateway_")) for n in names):
+        return None
+    if any(n.startswith("soupbintcp_client_") for n in names):
+        found = "a SoupBinTCP client's metrics (soupbintcp_client_*), not a server's"
+    elif any(n.startswith("soupbintcp_moldudp64_") for n in names):
+        found = "MoldUDP64 metrics (soupbintcp_moldudp64_*), not a SoupBinTCP server's"
+    else:
+        found = f"{len(names)} metrics, none of them a SoupBinTCP server's"
+    return FeedView(url, wrong_kind=True, error=(
+        f"{url} has {found}: point top at the HOST:PORT given to `serve --metrics`"))  # fmt: skip
+
+
+def speaks_soupbintcp(host: str, port: int, timeout: float = 2.0) -> bool:
+    """Whether HOST:PORT answers a Login Request (an empty user) with a SoupBinTCP packet:
+    Login Accepted or Rejected, a heartbeat or debug text."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as peer:
+            peer.sendall(LoginRequest(username="", password="").encode())
+            answer = b""
+            while len(answer) < 3 and (chunk := peer.recv(3 - len(answer))):
+                answer += chunk
+            if answer[2:3] == b"A":
+                peer.sendall(b"\x00\x01O")  # Logout Request: leave as a client would
+    except OSError:
+        return False
+    return len(answer) == 3 and answer[0:2] != b"\x00\x00" and answer[2:3] in b"AJH+"
