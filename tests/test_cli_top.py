@@ -105,13 +105,13 @@ async def test_top_shows_the_clients_by_lag_and_quits_on_q(columns: int) -> None
                                             f"{slow.next_sequence:,}", f"{lag:,}"]  # fmt: skip
                     assert rows[1].replace("│", " ").split()[4] == "0"
                 else:
-                    rows = [line.replace("│", " ").split() for line in screen.splitlines()
-                            if "│" in line]  # fmt: skip
-                    assert len(rows) == 2, screen
+                    cells = [line.replace("│", " ").split() for line in screen.splitlines()
+                             if "│" in line]  # fmt: skip
+                    assert len(cells) == 2, screen
                     assert all(len(line) <= columns for line in screen.splitlines()), screen
                     # user, address, session (shortened or not), next seq, lag: whole.
-                    assert rows[0][3:5] == [f"{slow.next_sequence:,}", f"{lag:,}"], screen
-                    assert rows[1][4] == "0", screen
+                    assert cells[0][3:5] == [f"{slow.next_sequence:,}", f"{lag:,}"], screen
+                    assert cells[1][4] == "0", screen
                 os.write(master, b"q")
                 code = await asyncio.to_thread(top.wait, 10)
                 assert code == 0
