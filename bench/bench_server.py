@@ -12,6 +12,10 @@ uvloop (the server's loop):
 - fan-out with metrics: the 10-reader fan-out with a metrics endpoint serving the server
   and a scraper reading it every 100 ms (150 times more often than Prometheus's default),
   run by run alternately with the plain one, so that the two share the machine's state;
+- checksums: a FileStore of 1,000,000 messages (format 2, with checksums) replayed from
+  sequence 1 to one reader by a server on a fresh open (every block checked on its first
+  read), round by round alternately with the same journal opened with the checksums off
+  (format 1's yardstick): the median of each and their ratio;
 - stalled: 1,000,000 messages published while one logged-in client never reads: the
   server's RSS and its queued bytes (transport buffers + frames awaiting fan-out).
 
@@ -40,6 +44,7 @@ from contextlib import asynccontextmanager
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
+from bench_store import without_checksums
 from benchlib import LOOPS, itch_payloads, profile_text, run_on, write_json
 from soupbintcp import Server, serve
 from soupbintcp.store import FileStore
@@ -211,6 +216,23 @@ async def replay(
     return rates
 
 
+async def replay_checksums(
+    ctx: Any, path: str, total_bytes: int, n: int, runs: int
+) -> dict[str, list[float]]:
+    """Replay end to end from a fresh open, checksums on and off alternately, run by run."""
+    out: dict[str, list[float]] = {"replay_format1": [], "replay_checksums": []}
+    for _ in range(runs):
+        for key, checked in (("replay_format1", False), ("replay_checksums", True)):
+            store = FileStore(path) if checked else without_checksums(FileStore(path))
+            with store:
+                async with serve(("127.0.0.1", 0), store=store, **server_options()) as server:
+                    readers = Readers(ctx, reader, server.address, 1, LOGIN_ACCEPTED + total_bytes)
+                    ((t_login, t_end, got),) = await readers.results()
+            assert got == LOGIN_ACCEPTED + total_bytes, got
+            out[key].append(n / (t_end - t_login))
+    return out
+
+
 @asynccontextmanager
 async def scraped(server: Server, interval: float = 0.1) -> AsyncIterator[list[int]]:
     """A metrics endpoint for `server`, scraped every `interval` from a thread while inside;
@@ -339,6 +361,8 @@ SCENARIOS = {
     "fanout100": "live publish_many, 100 clients (aggregate)",
     "fanout10_off": "live publish_many, 10 clients, metrics off (alternating)",
     "fanout10_metrics": "live publish_many, 10 clients, metrics on, scraped every 100 ms",
+    "replay_format1": "replay from a fresh FileStore, checksums off (format 1), alternating",
+    "replay_checksums": "replay from a fresh FileStore, checksums checked on first read",
 }
 
 
@@ -352,6 +376,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "fanout10": int(500_000 * scale),
         "fanout100": int(500_000 * scale),
         "stalled": int(1_000_000 * scale),
+        "checksums": int(1_000_000 * scale),
     }
     only = set(args.scenarios)
     out: dict[str, Any] = {"counts": counts}
@@ -366,6 +391,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 out[key] = await live(ctx, directory, counts[key], runs, clients)
         if "metrics" in only:
             out.update(await metrics_on_off(ctx, directory, counts["fanout10"], runs))
+        if "checksums" in only:
+            path = os.path.join(directory, "checksums.soup")
+            n = counts["checksums"]
+            total_bytes = build_journal(path, n)
+            # Five rounds at least: the ratio of two medians on a shared machine.
+            out.update(await replay_checksums(ctx, path, total_bytes, n, max(runs, 5)))
         if "stalled" in only:
             # Run it first in its process (--scenarios stalled): RSS growth is measured
             # against a baseline that earlier scenarios would have inflated.
@@ -406,6 +437,14 @@ def print_results(loop: str, res: dict[str, Any]) -> None:
     if "fanout10_metrics" in res:
         ratio = statistics.median(res["fanout10_metrics"]) / statistics.median(res["fanout10_off"])
         print(f"\nmetrics on / off (10-client fan-out, same run, alternating): {ratio:.3f}")
+    if "replay_checksums" in res:
+        ratio = statistics.median(res["replay_checksums"]) / statistics.median(
+            res["replay_format1"]
+        )
+        print(
+            "\njournal checksums, replay end to end (1 client from sequence 1, fresh open,"
+            f" same run, alternating): checksums / format 1 = {ratio:.3f}"
+        )
     if "stalled" in res:
         print("\none stalled client while publishing:\n")
         print("| figure | value |")
@@ -419,8 +458,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a fifth of the messages")
     parser.add_argument("--loops", nargs="+", default=list(LOOPS), choices=LOOPS)
     parser.add_argument("--runs", type=int, default=3)
-    extra = ["metrics", "stalled"]  # metrics: fanout10_off and fanout10_metrics
-    plain = [key for key in SCENARIOS if not key.startswith("fanout10_")]
+    # metrics: fanout10_off and fanout10_metrics; checksums: replay_format1 and _checksums
+    extra = ["metrics", "checksums", "stalled"]
+    plain = [key for key in SCENARIOS if not key.startswith(("fanout10_", "replay_"))]
     parser.add_argument(
         "--scenarios", nargs="+", default=[*plain, *extra], choices=[*plain, *extra]
     )

@@ -345,6 +345,8 @@ def server_section(res: dict[str, Any], stalled: dict[str, Any]) -> list[str]:
         "fanout100": "live `publish_many`, 100 clients (aggregate)",
         "fanout10_off": "live `publish_many`, 10 clients, metrics off (alternating)",
         "fanout10_metrics": "live `publish_many`, 10 clients, metrics on (scraped every 0.1 s)",
+        "replay_format1": "replay, fresh FileStore, checksums off (format 1; alternating)",
+        "replay_checksums": "replay, fresh FileStore, checksums checked on first read",
     }
     loops = list(res)
     counts = next(iter(res.values()))["counts"] if res else {}
@@ -354,7 +356,8 @@ def server_section(res: dict[str, Any], stalled: dict[str, Any]) -> list[str]:
     ]
     rows = []
     for key, name in names.items():
-        row = [name, f"{counts.get(key, 0):,}"]
+        n = counts.get("checksums", 0) if key.startswith("replay_") else counts.get(key, 0)
+        row = [name, f"{n:,}"]
         for loop in loops:
             values = res[loop].get(key)
             row += (
@@ -381,6 +384,19 @@ def server_section(res: dict[str, Any], stalled: dict[str, Any]) -> list[str]:
         for loop in loops
         if (on := res[loop].get("fanout10_metrics")) and (off := res[loop].get("fanout10_off"))
     ]
+    sums = [
+        f"{loop} {statistics.median(on) / statistics.median(off):.3f}"
+        for loop in loops
+        if (on := res[loop].get("replay_checksums")) and (off := res[loop].get("replay_format1"))
+    ]
+    if sums:
+        out += [
+            "Journal checksums, replay end to end: median msg/s of a client logging in at"
+            " sequence 1 to a server on a freshly opened format 2 journal (every block checked"
+            " on its first read) over the same journal opened with the checksums off, runs"
+            " alternating in the same step: " + ", ".join(sums) + ".",
+            "",
+        ]
     if ratios:
         out += [
             "Metrics on / off, median msg/s of the 10-client fan-out with a metrics endpoint"
@@ -653,6 +669,7 @@ def main() -> None:
                 "fanout10",
                 "fanout100",
                 "metrics",
+                "checksums",
                 *small,
             ],
             60 + 80 * runs,

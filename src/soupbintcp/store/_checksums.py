@@ -267,6 +267,21 @@ class Checksums:
             return None
         at = HEADER_SIZE + first * BLOCK
         data = os.pread(fd, min(HEADER_SIZE + (last + 1) * BLOCK, self.covered) - at, at)
+        # The whole blocks at once: their CRCs in one comprehension, compared with one array
+        # comparison and marked good with one slice. Block by block in Python cost more
+        # than the CRCs themselves (a replay read from the page cache ran at 0.23x).
+        upto = min(last + 1, whole)
+        if upto > first and len(data) >= (upto - first) * BLOCK:
+            with memoryview(data) as view:
+                crcs = array("I", [crc32(view[p : p + BLOCK])
+                                   for p in range(0, (upto - first) * BLOCK, BLOCK)])  # fmt: skip
+            if crcs == self.sums[first:upto]:
+                self._mark_run(first, upto)
+                if upto > last:
+                    return None
+                data = data[(upto - first) * BLOCK :]
+                at += (upto - first) * BLOCK
+                first = upto
         with memoryview(data) as view:
             for k in range(first, last + 1):
                 pos = (k - first) * BLOCK
@@ -277,6 +292,16 @@ class Checksums:
                 elif len(data) - pos != self.tail_len or crc32(view[pos:]) != self.tail_crc:
                     return HEADER_SIZE + k * BLOCK
         return None
+
+    def _mark_run(self, first: int, upto: int) -> None:
+        """Blocks [first, upto) are good."""
+        good = self._good
+        if upto > len(good):
+            good.extend(bytes(upto - len(good)))
+        good[first:upto] = b"\x01" * (upto - first)
+        if first <= self._good_to:
+            gap = good.find(0, self._good_to)  # in C: a byte at a time in Python cost 10 %
+            self._good_to = len(good) if gap < 0 else gap
 
     def _mark(self, k: int) -> None:
         good = self._good
