@@ -319,3 +319,19 @@ def test_ipv6_and_linux_cooked_captures_read_as_ethernet_ipv4_does(tmp_path: Pat
         (found,) = Capture(bytes(data)).streams
         assert (found.session, found.address) == ("MOLD6", "[ff02::1]:5000")
         assert found.merged.pieces[0].payloads == msgs
+
+
+def test_a_rejected_login_is_reported_and_the_accepted_one_still_imports(tmp_path: Path) -> None:
+    rejected = [
+        (T0, tcp_frame(("10.0.0.5", 40005), SERVER, 10, flags=0x02)),
+        (T0 + 1, tcp_frame(SERVER, ("10.0.0.5", 40005), 20, flags=0x12)),
+        (T0 + 2, tcp_frame(("10.0.0.5", 40005), SERVER, 11, login_packet("bad", "x", "", 1))),
+        (T0 + 3, tcp_frame(SERVER, ("10.0.0.5", 40005), 21, wire(b"J", b"A"))),
+    ]
+    msgs = messages(1, 20)
+    accepted_conn = conversation(server_bytes("S1", 1, msgs), time=T0 + 10)
+    capture = Capture(pcap_file(rejected + accepted_conn))
+    (found,) = capture.streams
+    assert found.connections == 1
+    assert found.merged.pieces[0].payloads == msgs
+    assert capture.unread == ["10.0.0.5:40005: SoupBinTCP login rejected"]

@@ -167,10 +167,12 @@ class Capture:
                 half.finish()
             for reader in conn.readers.values():
                 reader.finish()
-            server = next((k for k, r in conn.readers.items() if r.accepted or r.rejected), None)
+            server = next((k for k, r in conn.readers.items() if r.accepted), None)
             if server is None:
                 client, _ = _ends(conn)
-                if any(r.soup for r in conn.readers.values()):
+                if any(r.rejected for r in conn.readers.values()):
+                    self.unread.append(f"{client}: SoupBinTCP login rejected")
+                elif any(r.soup for r in conn.readers.values()):
                     self.unread.append(f"{client}: SoupBinTCP login not accepted in the capture")
                 else:
                     why = "; ".join(r.stopped or "no data" for r in conn.readers.values())
@@ -178,13 +180,16 @@ class Capture:
                 continue
             reader = conn.readers[server]
             address, client = endpoints(server)
-            for session, _ in reader.accepted:
-                runs, notes, count = groups.setdefault((address, session), ([], [], [0]))
+            stops = [
+                f"connection from {client}: {r.stopped}"
+                for r in conn.readers.values()
+                if r.stopped is not None
+            ]
+            for run in reader.runs:  # one per Login Accepted: a connection has one
+                runs, notes, count = groups.setdefault((address, run.session), ([], [], [0]))
                 count[0] += 1
-            runs.extend((r.first, r.payloads, r.times) for r in reader.runs)
-            for r in conn.readers.values():
-                if r.stopped is not None:
-                    notes.append(f"connection from {client}: {r.stopped}")
+                runs.append((run.first, run.payloads, run.times))
+                notes.extend(stops)
         for (address, session), (runs, notes, count) in groups.items():
             stream = Stream("SoupBinTCP", address, session, merge(runs), connections=count[0])
             stream.packets = sum(len(r[1]) for r in runs)
