@@ -14,7 +14,7 @@ BUILT  := $(VENV)/.speedups-$(shell cat $(CORE).pyx hatch_build.py | cksum | cut
 EXTRAS := '.[cli,itch,metrics,nats,fast]'
 DOCS_STAMP := $(VENV)/.docs-$(CKSUM)
 
-.PHONY: help test test-long lint format demo docs bench clean cython speedups package-check tcpdump node-peers
+.PHONY: help test test-long lint format demo docs bench clean cython speedups package-check tcpdump nftables node-peers
 
 help:
 	@echo "make demo       server + client over loopback with live progress"
@@ -70,6 +70,11 @@ format: $(STAMP)
 tcpdump:
 	@command -v tcpdump >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq tcpdump >/dev/null; }
 
+# The long nemesis run drops packets inside its namespaces with nftables (this kernel has no
+# netem): installed from Debian's packages when missing, for `make test-long` only.
+nftables:
+	@command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || { apt-get update -qq && apt-get install -y -qq nftables >/dev/null; }
+
 # The npm peer the conformance tests run `soupbintcp check` against (tests/peers/node), from
 # its lock file. Where npm is absent the tests that need it say so and skip.
 NODE_PEERS := tests/peers/node
@@ -95,7 +100,7 @@ test: lint $(BUILT) tcpdump node-peers
 package-check: $(STAMP)
 	$(BIN)/python tests/package_check.py
 
-test-long: $(BUILT) tcpdump node-peers
+test-long: $(BUILT) tcpdump nftables node-peers
 	$(BIN)/python -m pytest -q -m "long or not long"
 
 demo: $(DEMO_STAMP)

@@ -6,11 +6,14 @@ checking clients, each given all three gateways. For a few minutes a seeded rand
 picks, round after round: a log node cut off from the other two, a log node SIGKILLed and
 restarted, a gateway paused (SIGSTOP) past its clients' heartbeat timeout, a gateway
 SIGKILLed and restarted on its cache torn inside its last frames, the small disk filled up
-and freed again. Then the writer ends the session. Every client must have received every
+and freed again, random packet loss (2-10 %, both ways) on a log node's or gateway's links
+for a few seconds. Then the writer ends the session. Every client must have received every
 message exactly once, in order, then End of Session (none left stuck), and every cache must
 hold the same bytes under each number.
 
-Not covered: netem delay, loss and reordering (this machine's kernel has no sch_netem).
+The loss is an nftables rule inside the host's own namespace (`numgen random mod 100 < N
+drop`): this machine's kernel has no sch_netem, so netem delay and reordering proper are not
+available; TCP's retransmissions of the dropped segments delay and reorder what arrives.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -26,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from .jetstream_feed import Feed, Proc
-from .jetstream_support import NATS_SERVER, Lan
+from .jetstream_feed import Clients, Feed, Proc
+from .jetstream_support import NATS_SERVER, Host, Lan
 from .test_jetstream_failover import check, final_count, spread
 
 pytestmark = [
@@ -38,6 +42,8 @@ pytestmark = [
 ]
 
 RATE = 15_000.0
+NFT = shutil.which("nft") or shutil.which("nft", path="/usr/sbin:/sbin")
+LOSS_TABLE = "sbt26loss"
 ROUNDS = int(os.environ.get("SBT_NEMESIS_ROUNDS", "12"))
 
 
@@ -74,6 +80,27 @@ def _fill(disk: Path) -> Path:
     return filler
 
 
+def _impair(host: Host, percent: int) -> None:
+    """Drop `percent` % of the packets `host` sends and receives (its namespace only)."""
+    assert NFT is not None
+    assert host.netns is not None
+    drop = f"numgen random mod 100 < {percent} drop"
+    rules = f"""
+        table inet {LOSS_TABLE} {{
+            chain out {{ type filter hook output priority 0; {drop}; }}
+            chain in {{ type filter hook input priority 0; {drop}; }}
+        }}
+    """
+    subprocess.run(host.command([NFT, "-f", "-"]), input=rules.encode(), check=True,
+                   capture_output=True)  # fmt: skip
+
+
+def _unimpair(host: Host) -> None:
+    assert NFT is not None
+    assert host.netns is not None
+    subprocess.run(host.command([NFT, "delete", "table", "inet", LOSS_TABLE]), capture_output=True)
+
+
 def _tear(proc: Proc, rng: random.Random) -> None:
     """Cut the cache a few bytes into one of its last frames, as `kill -9` mid-write would."""
     size = os.path.getsize(proc.cache)
@@ -85,6 +112,7 @@ async def test_nemesis_leaves_no_client_stuck_and_loses_nothing(
     feed: Feed, small_disk: Path
 ) -> None:
     assert feed.lan is not None
+    assert NFT is not None, "nft not found: `make test-long` installs it (apt package nftables)"
     rng = random.Random(int(os.environ.get("SBT_NEMESIS_SEED", "26")))
     writer = feed.gateway("writer", generate=RATE)
     gateways = [
@@ -94,11 +122,50 @@ async def test_nemesis_leaves_no_client_stuck_and_loses_nothing(
     ]
     clients = await feed.clients(spread(gateways, 9), timeout=600)
     await clients.progress(int(RATE))
-    nodes = feed.cluster.nodes
     done: list[str] = []
+    impaired: list[Host] = []
+    try:
+        await _nemesis(feed, rng, gateways, clients, small_disk, impaired, done)
+    finally:
+        for host in impaired:  # a failed round leaves no rule behind
+            _unimpair(host)
+    print(f"nemesis faults: {done}")
+    await clients.progress(clients.least + int(RATE), timeout=120)
+    assert feed.stop(writer, timeout=120) == 0
+    outcomes = await clients.outcomes(timeout=300)
+    total = final_count(feed, writer)
+    print(
+        f"nemesis figures: {total} messages to {len(outcomes)} clients, "
+        f"counts {sorted({o['count'] for o in outcomes})}, "
+        f"ended {sum(bool(o['ended']) for o in outcomes)}, "
+        f"longest silence {max(o['longest_gap'] for o in outcomes):.1f} s"
+    )
+    check(feed, outcomes, total, [writer, *gateways])
+
+
+async def _nemesis(
+    feed: Feed,
+    rng: random.Random,
+    gateways: list[Proc],
+    clients: Clients,
+    small_disk: Path,
+    impaired: list[Host],
+    done: list[str],
+) -> None:
+    assert feed.lan is not None
+    nodes = feed.cluster.nodes
     for _ in range(ROUNDS):
-        fault = rng.choice(["split", "node", "pause", "tear", "disk"])
-        if fault == "split":
+        fault = rng.choice(["split", "node", "pause", "tear", "disk", "loss"])
+        if fault == "loss":
+            host = rng.choice([*(n.host for n in nodes), *(g.host for g in gateways)])
+            percent = rng.randint(2, 10)
+            impaired.append(host)
+            _impair(host, percent)
+            time.sleep(rng.uniform(3, 8))
+            _unimpair(host)
+            impaired.remove(host)
+            fault = f"loss {percent}%"
+        elif fault == "split":
             node = rng.choice(nodes)
             others = [n.host for n in nodes if n is not node]
             feed.lan.split(node.host, others)
@@ -130,8 +197,3 @@ async def test_nemesis_leaves_no_client_stuck_and_loses_nothing(
         done.append(fault)
         time.sleep(rng.uniform(1, 3))  # the feed runs between faults
         await clients.progress(clients.least + 1, timeout=120)  # nobody stuck
-    print(f"nemesis faults: {done}")
-    await clients.progress(clients.least + int(RATE), timeout=120)
-    assert feed.stop(writer, timeout=120) == 0
-    outcomes = await clients.outcomes(timeout=300)
-    check(feed, outcomes, final_count(feed, writer), [writer, *gateways])
