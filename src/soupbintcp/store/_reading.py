@@ -124,6 +124,11 @@ class FrameReader:
         buf = self.pread(limit - start, start)
         run = walk(buf)
         if run.fault is not None:
+            if run.frames:
+                # The whole frames before the fault go out, once `read_frames` has checked
+                # them against the checksums; the next read starts at the faulty one. (Failing
+                # the whole read withheld good records that precede a damaged block.)
+                return buf[: run.end], run.frames, start
             raise self._corrupt(start + run.end, sequence + run.frames, run.fault)
         if run.frames:
             return buf[: run.end], run.frames, start
