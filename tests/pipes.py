@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from typing import IO, Any
 
 
@@ -43,3 +44,20 @@ def finish(proc: subprocess.Popen[Any], timeout: float = 30) -> tuple[str, str]:
         if stream is not None:
             stream.close()
     return rest.get(0, ""), rest.get(1, "")
+
+
+def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 30) -> str:
+    """stderr lines up to the one holding `text` (AssertionError if the process ends first,
+    or after `timeout`, with everything it said)."""
+    assert proc.stderr is not None
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return "".join(lines)
+    proc.kill()
+    raise AssertionError(f"never saw {text!r}: " + "".join(lines) + finish(proc)[1])

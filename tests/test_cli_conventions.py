@@ -15,7 +15,7 @@ from pathlib import Path
 
 from soupbintcp.store import FileStore, JournalReader
 
-from .pipes import finish
+from .pipes import finish, read_until
 
 CLI = [sys.executable, "-m", "soupbintcp", "--loop", "asyncio"]
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("SOUPBINTCP_")}
@@ -26,21 +26,6 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, timeout=60, env=ENV, check=False
     )
-
-
-def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 30) -> str:
-    assert proc.stderr is not None
-    lines = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if text in line:
-            return "".join(lines)
-    proc.kill()
-    raise AssertionError(f"never saw {text!r}: " + "".join(lines) + finish(proc)[1])
 
 
 def journal_of(path: Path, n: int) -> Path:

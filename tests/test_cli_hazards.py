@@ -18,7 +18,7 @@ from pathlib import Path
 
 from soupbintcp.store import FileStore, JournalReader
 
-from .pipes import finish
+from .pipes import finish, read_until
 
 CLI = [sys.executable, "-m", "soupbintcp", "--loop", "asyncio"]
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("SOUPBINTCP_")}
@@ -34,19 +34,7 @@ def run(
 
 
 def started(proc: subprocess.Popen[str], text: str = " on 127.0.0.1:", timeout: float = 30) -> str:
-    """stderr lines up to the one holding `text` (AssertionError if the process ends first)."""
-    assert proc.stderr is not None
-    lines = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if text in line:
-            return "".join(lines)
-    proc.kill()
-    raise AssertionError(f"never saw {text!r}: " + "".join(lines) + finish(proc)[1])
+    return read_until(proc, text, timeout)
 
 
 def busy_port() -> socket.socket:

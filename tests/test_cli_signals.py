@@ -18,26 +18,11 @@ import pytest
 
 from soupbintcp.store import FileStore
 
-from .pipes import finish
+from .pipes import finish, read_until
 
 CLI = [sys.executable, "-m", "soupbintcp", "--loop", "asyncio"]
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("SOUPBINTCP_")}
 ENV["PYTHONUNBUFFERED"] = "1"
-
-
-def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 30) -> str:
-    assert proc.stderr is not None
-    lines = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if text in line:
-            return "".join(lines)
-    proc.kill()
-    raise AssertionError(f"never saw {text!r}: " + "".join(lines) + finish(proc)[1])
 
 
 @contextlib.contextmanager
