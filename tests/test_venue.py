@@ -157,7 +157,9 @@ async def test_cancel_on_disconnect_waits_for_the_last_connection() -> None:
         one.enter("B", 100, 1_000_000)
         await one.expect(ouch.SystemEvent, ouch.OrderAccepted)
         await one.close()
-        await asyncio.sleep(0.1)
+        assert venue.server is not None
+        server = venue.server
+        await wait_for(lambda: len(server.connections) == 1)  # the venue saw one go
         assert venue.engine.books["AAPL"].depth() == ([(1_000_000, 100)], [])
         await two.close()
         await wait_for(lambda: venue.engine.books["AAPL"].depth() == ([], []))
@@ -233,7 +235,8 @@ async def test_a_day_with_bots_resumes_without_them(tmp_path: Path) -> None:
     async with Venue(["AAPL"], data=tmp_path, bots=2, seed=3) as venue:
         await wait_for(lambda: venue.engine.next_match > 3, timeout=10)
         venue._bots.stop()  # the bots stop trading; what they did is in the journals
-        await asyncio.sleep(0.05)
+        if (task := venue._bots._task) is not None:
+            await asyncio.wait([task])  # the cancellation has taken effect
         books = venue.engine.books["AAPL"].depth()
         matches = venue.engine.next_match
         itch = venue.itch_store.count
