@@ -1,6 +1,6 @@
 """Captures: SoupBinTCP and MoldUDP64 read back from pcap and pcapng files.
 
-    capture = Capture(Path("feed.pcap").read_bytes())
+    capture = Capture(Path("feed.pcap"))  # read a chunk at a time
     for stream in capture.streams:          # one per SoupBinTCP server+session, MoldUDP64 session
         print(stream.kind, stream.address, stream.session, stream.first, stream.last)
     with FileStore("feed.soup") as store:

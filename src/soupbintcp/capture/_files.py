@@ -1,10 +1,12 @@
 """Capture files in: the records of a pcap or pcapng file, with their capture times.
 
-Layer 3 (captures), stdlib only. `read_capture(data)` yields `(time_ns, linktype, packet,
+Layer 3 (captures), stdlib only. `CaptureFile(source)` yields `(time_ns, linktype, packet,
 original_length)` per captured packet, whatever the file's byte order, time resolution
-(microseconds, nanoseconds, pcapng's `if_tsresol`) or format. A file that ends inside a
-record (a capture cut off by a full disk or a killed tcpdump) yields every whole record and
-then records the fault in `CaptureFile.fault`: the caller reports it, never guesses.
+(microseconds, nanoseconds, pcapng's `if_tsresol`) or format. The file is read a chunk
+(`CHUNK`) at a time, never whole: a capture of any size reads in the same memory. A file
+that ends inside a record (a capture cut off by a full disk or a killed tcpdump) yields
+every whole record and then records the fault in `CaptureFile.fault`: the caller reports
+it, never guesses.
 
 Hand-written rather than dpkt's or scapy's readers: the core takes no runtime dependency,
 and bench/bench_pcap.py measures this reader against both in the same run (the figures are
@@ -13,13 +15,14 @@ in the closing note and the bench report).
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator
-from typing import Final
+from typing import BinaryIO, Final
 
 from .._errors import SoupBinTCPError
 
-__all__ = ["LINKTYPE_ETHERNET", "LINKTYPE_NULL", "CaptureError", "CaptureFile"]
+__all__ = ["CHUNK", "LINKTYPE_ETHERNET", "LINKTYPE_NULL", "CaptureError", "CaptureFile"]
 
 LINKTYPE_NULL: Final = 0  # BSD loopback: 4-byte address family in host order
 LINKTYPE_ETHERNET: Final = 1
@@ -38,29 +41,86 @@ _PCAP_MAGIC: Final = {
 _PCAPNG_SHB: Final = b"\x0a\x0d\x0d\x0a"
 
 
+#: How much of the file is read at a time: memory stays this (plus one record) whatever the
+#: capture's size.
+CHUNK: Final = 1 << 20
+#: A record or block longer than this is taken for damage, not read: a pcap record holds at
+#: most the snapshot length (tcpdump's largest is 262,144 bytes).
+MAX_RECORD: Final = 1 << 26
+
+
 class CaptureError(SoupBinTCPError):
     """A capture cannot be read as asked: not a pcap or pcapng file, no such stream."""
 
 
 class CaptureFile:
-    """The records of one capture held in memory (`data`: the whole file's bytes).
+    """The records of one capture, read from `source` a chunk at a time.
 
-    Iterate for `(time_ns, linktype, packet, original_length)`; `packet` is the captured
-    bytes, `original_length` the length on the wire (larger
-    when the snapshot length cut the packet). After iteration, `records` says how many
-    were read and `fault` why reading stopped early (None: the file ended cleanly)."""
+    `source` is the file's bytes or a binary file open for reading (read from where it
+    is). Iterate for `(time_ns, linktype, packet, original_length)`; `packet` is the
+    captured bytes, `original_length` the length on the wire (larger when the snapshot
+    length cut the packet). After iteration, `records` says how many were read and `fault`
+    why reading stopped early (None: the file ended cleanly)."""
 
-    def __init__(self, data: bytes) -> None:
-        head = data[:4]
+    def __init__(self, source: bytes | BinaryIO) -> None:
+        self._file: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else source
+        self.buffer = b""  # what was read and not yet walked, from `pos` on
+        self.pos = 0
+        self.fill(4)
+        head = self.buffer[:4]
         if head in _PCAP_MAGIC:
             self.format = "pcap"
         elif head == _PCAPNG_SHB:
             self.format = "pcapng"
         else:
             raise CaptureError(f"not a pcap or pcapng file (it starts {bytes(head)!r})")
-        self.data = data
         self.records = 0
         self.fault: str | None = None
+
+    def fill(self, need: int) -> bool:
+        """Read on until `need` bytes from `pos` are held; False if the file ends first."""
+        have = len(self.buffer) - self.pos
+        if have >= need:
+            return True
+        parts = [self.buffer[self.pos :]]
+        while have < need:
+            more = self._file.read(max(CHUNK, need - have))
+            if not more:
+                break
+            parts.append(more)
+            have += len(more)
+        self.buffer = b"".join(parts)
+        self.pos = 0
+        return have >= need
+
+    def pcap_header(self) -> tuple[bool, int, int] | None:
+        """(big-endian, ns per time unit, linktype) of a pcap file, its 24-byte header
+        consumed; None (with `fault` set) when the header is cut short."""
+        if not self.fill(24):
+            self.fault = f"the file header is cut short ({len(self.buffer)} of 24 bytes)"
+            return None
+        order, scale = _PCAP_MAGIC[self.buffer[:4]]
+        linktype = struct.unpack_from(order + "I", self.buffer, 20)[0] & 0x0FFFFFFF
+        self.pos = 24
+        return order == ">", scale, linktype
+
+    def pcap_stuck(self, count: int, order: str) -> bool:
+        """After walking the whole records held: read on for the next one; False, with
+        `fault` set when the file ended inside it, once the file has no more."""
+        if not self.fill(16):
+            have = len(self.buffer) - self.pos
+            if have:
+                self.fault = f"record {count + 1}'s header is cut short ({have} of 16 bytes)"
+            return False
+        incl = struct.unpack_from(order + "I", self.buffer, self.pos + 8)[0]
+        if incl > MAX_RECORD:
+            self.fault = f"record {count + 1} claims {incl:,} bytes: not a packet record"
+            return False
+        if not self.fill(16 + incl):
+            have = len(self.buffer) - self.pos - 16
+            self.fault = f"record {count + 1} is cut short: {have} of {incl} bytes"
+            return False
+        return True
 
     def __iter__(self) -> Iterator[tuple[int, int, bytes, int]]:
         if self.format == "pcap":
@@ -70,54 +130,55 @@ class CaptureFile:
     # --- pcap: a 24-byte header, then 16-byte record headers --------------------------
 
     def _pcap(self) -> Iterator[tuple[int, int, bytes, int]]:
-        data = self.data
-        order, scale = _PCAP_MAGIC[data[:4]]
-        if len(data) < 24:
-            self.fault = f"the file header is cut short ({len(data)} of 24 bytes)"
+        header = self.pcap_header()
+        if header is None:
             return
-        linktype = struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF
+        big, scale, linktype = header
+        order = ">" if big else "<"
         record = struct.Struct(order + "IIII").unpack_from
-        pos = 24
-        size = len(data)
         count = 0
         try:
-            while pos + 16 <= size:
-                sec, frac, incl, orig = record(data, pos)
-                pos += 16
-                end = pos + incl
-                if end > size:
-                    self.fault = f"record {count + 1} is cut short: {size - pos} of {incl} bytes"
+            while True:
+                data, pos, size = self.buffer, self.pos, len(self.buffer)
+                while pos + 16 <= size:
+                    sec, frac, incl, orig = record(data, pos)
+                    end = pos + 16 + incl
+                    if end > size:
+                        break
+                    count += 1
+                    yield (sec * 1_000_000_000 + frac * scale, linktype, data[pos + 16 : end], orig)
+                    pos = end
+                self.pos = pos
+                if not self.pcap_stuck(count, order):
                     return
-                count += 1
-                yield (sec * 1_000_000_000 + frac * scale, linktype, data[pos:end], orig)
-                pos = end
-            if pos != size:
-                self.fault = f"record {count + 1}'s header is cut short ({size - pos} of 16 bytes)"
         finally:
             self.records = count
 
     # --- pcapng: blocks (section header, interface descriptions, packets) -------------
 
     def _pcapng(self) -> Iterator[tuple[int, int, bytes, int]]:
-        data = self.data
-        size = len(data)
-        pos = 0
         order = "<"
         links: list[tuple[int, int, int]] = []  # per interface: linktype, ns per unit num, den
         count = 0
+        offset = 0  # of the block in the file
         try:
-            while pos < size:
-                if pos + 12 > size:
-                    self.fault = f"block at offset {pos} is cut short"
+            while True:
+                if not self.fill(12):
+                    if len(self.buffer) > self.pos:
+                        self.fault = f"block at offset {offset} is cut short"
                     return
+                data, pos = self.buffer, self.pos
                 if data[pos : pos + 4] == _PCAPNG_SHB:
                     bom = data[pos + 8 : pos + 12]
                     order = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
                     links = []
                 kind, length = struct.unpack_from(order + "II", data, pos)
-                if length < 12 or length % 4 or pos + length > size:
-                    self.fault = f"block at offset {pos} is cut short or malformed ({length} bytes)"
+                if length < 12 or length % 4 or length > MAX_RECORD or not self.fill(length):
+                    self.fault = (
+                        f"block at offset {offset} is cut short or malformed ({length} bytes)"
+                    )
                     return
+                data, pos = self.buffer, self.pos
                 body = pos + 8
                 if kind == 1:  # Interface Description Block
                     linktype = struct.unpack_from(order + "H", data, body)[0]
@@ -126,7 +187,7 @@ class CaptureFile:
                     iface, hi, lo, incl, orig = struct.unpack_from(order + "IIIII", data, body)
                     start = body + 20
                     if iface >= len(links) or start + incl > pos + length - 4:
-                        self.fault = f"packet block at offset {pos} is malformed"
+                        self.fault = f"packet block at offset {offset} is malformed"
                         return
                     linktype, num, den = links[iface]
                     count += 1
@@ -142,7 +203,8 @@ class CaptureFile:
                     if links:
                         count += 1
                         yield (0, links[0][0], data[body + 4 : body + 4 + incl], orig)
-                pos += length
+                self.pos = pos + length
+                offset += length
         finally:
             self.records = count
 

@@ -1,7 +1,8 @@
 """A capture read once: its SoupBinTCP conversations and MoldUDP64 sessions.
 
-Layer 3 (captures). `Capture(data)` walks every record, reassembles each TCP connection in
-both directions, reads SoupBinTCP from them, collects MoldUDP64 from UDP, and ends with one
+Layer 3 (captures). `Capture(path)` walks every record, reading the file a chunk at a time,
+reassembles each TCP connection in both directions, reads SoupBinTCP from them, collects
+MoldUDP64 from UDP, and ends with one
 `Stream` per SoupBinTCP server and session (every connection and login to it merged) and
 per MoldUDP64 session: the numbered messages it proves, the gaps it cannot fill, and the
 notes that say why.
@@ -10,14 +11,17 @@ notes that say why.
 from __future__ import annotations
 
 import gc
+import os
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from ._files import CaptureError, CaptureFile
 from ._merge import Merged, RunTuple, merge
 from ._mold import MoldSessions
-from ._net import RST, SYN, TCP, decode, endpoints, flip
+from ._net import RST, SYN, TCP, endpoints, flip
 from ._soup import FrameReader
 from ._tcp import HalfStream
+from ._walk import Tally, segments
 
 __all__ = ["Capture", "Stream"]
 
@@ -68,74 +72,72 @@ class _Connection:
 
 
 class Capture:
-    """Everything SoupBinTCP and MoldUDP64 in one capture file's bytes."""
+    """Everything SoupBinTCP and MoldUDP64 in one capture file."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, source: bytes | str | os.PathLike[str] | BinaryIO) -> None:
+        """Read `source`: a capture file's path, a binary file open for reading, or the
+        file's bytes. A file is read a chunk at a time, never whole."""
         # Millions of small lists and tuples are made and all kept: the cyclic garbage
         # collector would walk them again and again for nothing (measured: a third of the
         # time of a MoldUDP64 capture).
         collecting = gc.isenabled()
         gc.disable()
         try:
-            self._read(data)
+            if isinstance(source, (str, os.PathLike)):
+                with open(source, "rb") as file:
+                    self._read(file)
+            else:
+                self._read(source)
         finally:
             if collecting:
                 gc.enable()
 
-    def _read(self, data: bytes) -> None:
-        records = CaptureFile(data)
+    def _read(self, source: bytes | BinaryIO) -> None:
+        records = CaptureFile(source)
         self.format = records.format
-        self.tcp_segments = self.udp_datagrams = self.other_packets = self.truncated = 0
-        self.first_time = self.last_time = 0
+        self.tcp_segments = self.udp_datagrams = 0
+        tally = Tally()
         connections: dict[bytes, _Connection] = {}
         done: list[_Connection] = []
         mold = MoldSessions()
+        datagram = mold.datagram
         destinations: dict[bytes, str] = {}
-        first = True
-        for time_ns, linktype, packet, length in records:
-            if first:
-                self.first_time = time_ns
-                first = False
-            self.last_time = time_ns
-            if len(packet) < length:
-                self.truncated += 1
-            segment = decode(linktype, packet)
-            if segment is None:
-                self.other_packets += 1
-                continue
-            protocol, key, sequence, flags, payload, missing = segment
-            if protocol == TCP:
-                self.tcp_segments += 1
-                conn = connections.get(key)
-                if conn is None:
-                    conn = connections.get(flip(key))
+        for rows in segments(records, tally):
+            for protocol, key, sequence, flags, payload, missing, time_ns in rows:
+                if protocol == TCP:
+                    self.tcp_segments += 1
+                    conn = connections.get(key)
                     if conn is None:
-                        conn = connections[key] = _Connection()
-                half = conn.halves.get(key)
-                if flags & SYN:
-                    if half is not None and conn.client is not None and not flags & _ACK:
-                        done.append(conn)  # the same ports again: a new connection
-                        del connections[key if key in connections else flip(key)]
-                        conn = connections[key] = _Connection()
-                        half = None
-                    if half is None:
-                        half = conn.half(key, midstream=False)
-                    if not flags & _ACK:
-                        conn.client = key
-                    half.syn(sequence)
-                    continue
-                if half is None:
-                    if flags & RST and not payload:
+                        conn = connections.get(flip(key))
+                        if conn is None:
+                            conn = connections[key] = _Connection()
+                    half = conn.halves.get(key)
+                    if flags & SYN:
+                        if half is not None and conn.client is not None and not flags & _ACK:
+                            done.append(conn)  # the same ports again: a new connection
+                            del connections[key if key in connections else flip(key)]
+                            conn = connections[key] = _Connection()
+                            half = None
+                        if half is None:
+                            half = conn.half(key, midstream=False)
+                        if not flags & _ACK:
+                            conn.client = key
+                        half.syn(sequence)
                         continue
-                    half = conn.half(key, midstream=True)
-                half.segment(sequence, payload, missing, time_ns)
-            else:
-                self.udp_datagrams += 1
-                where = destinations.get(key)
-                if where is None:
-                    where = destinations[key] = endpoints(key)[1]
-                mold.datagram(where, payload, time_ns)
-        self.records = records.records
+                    if half is None:
+                        if flags & RST and not payload:
+                            continue
+                        half = conn.half(key, midstream=True)
+                    half.segment(sequence, payload, missing, time_ns)
+                else:
+                    self.udp_datagrams += 1
+                    where = destinations.get(key)
+                    if where is None:
+                        where = destinations[key] = endpoints(key)[1]
+                    datagram(where, payload, time_ns)
+        self.first_time, self.last_time = tally.first_time, tally.last_time
+        self.other_packets, self.truncated = tally.other, tally.truncated
+        self.records = tally.records
         self.fault = records.fault
         self.other_udp = mold.not_mold
         self.streams: list[Stream] = []

@@ -54,7 +54,7 @@ def describe(stream: Stream) -> list[str]:
 
 
 def read_capture(path: Path) -> Capture:
-    return Capture(path.read_bytes())
+    return Capture(path)
 
 
 def capture_times(journal: Path) -> Sequence[int]:
