@@ -165,7 +165,7 @@ class BlockingClient(BlockingIO):
         msg = next(self._inbox._run, None)  # within a run, no lock
         if msg is not None:
             return msg
-        return await_items(self, self._inbox._take_one, timeout)
+        return await_items(self, self._inbox._take_one, timeout, one=True)
 
     def receive_batch(self, timeout: float | None = None) -> list[BatchItem]:
         """Everything received so far (at least one message, waiting up to `timeout` if there
@@ -205,8 +205,14 @@ class BlockingClient(BlockingIO):
     def send_unseq_data(self, data: bytes) -> None:
         """Send an Unsequenced Data packet (best effort, as the protocol says)."""
         with self._lock:
-            self._core.check_send(self._live)
-            out = self._core.session.send_unsequenced(data, time.monotonic())
+            session = self._core.session
+            if (
+                not self._live
+                or self._inbox._end is not None
+                or session.state is not ClientState.LOGGED_IN
+            ):
+                self._core.check_send(self._live)  # raises why
+            out = session.send_unsequenced(data, time.monotonic())
             sock = self._sock
             if sock is not None and not self._out and self._inflight is None:
                 # Nothing queued before it: this thread writes it (no wake-up of the I/O

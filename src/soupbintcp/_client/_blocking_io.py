@@ -105,6 +105,10 @@ class BlockingIO:
         #: thread reads while the application works (no application thread takes over).
         self._streaming = False
         self._ticking = False  # the I/O thread looks every _REARM s whether it still does
+        #: Application threads waiting on `_cond` (notified only when there are some).
+        self._waiters = 0
+        #: The poller of the socket an application thread reads: (socket, its poller).
+        self._poller: tuple[socket.socket | None, select.poll] = (None, select.poll())
         #: What an application thread found while reading, for the I/O thread: the error
         #: that ends the connection, and events for `on_status` (it runs in the I/O thread).
         self._handover_error: Exception | None = None
@@ -353,29 +357,31 @@ class BlockingIO:
         return None
 
     def _received(self, data: bytes) -> Exception | None:
-        self._streaming = len(data) >= _STREAM_BYTES
+        """The I/O thread's bytes to the session; `on_status` runs here, outside the lock."""
         status: list[Event] = []
         with self._lock:
-            try:
-                events = self._core.session.receive_data(data, time.monotonic())
-            except SoupBinTCPError as exc:
-                return exc
-            err = self._dispatch(events, status)
-            if err is None:
-                err = self._core.session.error
-            if threading.current_thread() is not self._thread:
-                # An application thread read it: on_status runs in the I/O thread.
-                if status and self._core.on_status is not None:
-                    self._status_backlog += status
-                    self._wake()
-                return err
+            err = self._received_locked(data, status)
         self._core.report(status)
+        return err
+
+    def _received_locked(self, data: bytes, status: list[Event]) -> Exception | None:
+        """Bytes to the session (with _lock held): messages queued, other events acted on
+        and added to `status`; the error that ends the connection, if any."""
+        self._streaming = len(data) >= _STREAM_BYTES
+        session = self._core.session
+        try:
+            events = session.receive_data(data, time.monotonic())
+        except SoupBinTCPError as exc:
+            return exc
+        err = self._dispatch(events, status)
+        if err is None:
+            err = session.error
         return err
 
     def _dispatch(self, events: list[Event], status: list[Event]) -> Exception | None:
         """Queue the messages, act on the rest (with _lock held)."""
         n, other = self._inbox.queue(events)
-        if n:
+        if n and self._waiters:
             self._cond.notify_all()
         if not other:
             return None

@@ -14,6 +14,7 @@ loss); the error latch, heartbeat clock and receive loop are the shared `Session
 from __future__ import annotations
 
 import enum
+import struct
 from typing import Final
 
 from .._errors import LocalProtocolError, RemoteProtocolError, SequenceGap, SessionMismatch
@@ -28,7 +29,7 @@ from .._wire._packets import (
     frame,
 )
 from ._core import Rules, SessionCore, Timer
-from ._events import Event, NoMoreMessages, SequencedFrames, SequencedMessages
+from ._events import Event, Message, NoMoreMessages, SequencedFrames, SequencedMessages
 
 __all__ = ["ClientSession", "ClientState"]
 
@@ -101,6 +102,8 @@ _RULES: Final[Rules[ClientState]] = Rules(
 
 _TERMINAL: Final = frozenset({_S.ENDED, _S.REJECTED, _S.CLOSED, _S.ERROR})
 _SEQUENCED: Final = int(PacketType.SEQUENCED_DATA)
+_UNSEQUENCED: Final = int(PacketType.UNSEQUENCED_DATA)
+_UNSEQUENCED_HEAD: Final = struct.Struct(">HB").pack  # length, type
 
 
 class ClientSession(SessionCore[ClientState]):
@@ -194,10 +197,15 @@ class ClientSession(SessionCore[ClientState]):
 
     def send_unsequenced(self, data: bytes, now: float) -> bytes:
         """The bytes of an Unsequenced Data packet carrying `data`, to write to the server."""
-        self._check("unsequenced")
-        out = frame(PacketType.UNSEQUENCED_DATA, data)
-        self._sent("unsequenced", now)
-        return out
+        if self._state is not _S.LOGGED_IN or self._error is not None or len(data) >= 0xFFFF:
+            self._check("unsequenced")  # raises why (the table allows only LOGGED_IN)
+            out = frame(PacketType.UNSEQUENCED_DATA, data)  # raises if it is too long
+            self._sent("unsequenced", now)
+            return out
+        # The order path (issue 22): logged in, so the table's answer is known; one header
+        # packed and one concatenation.
+        self._last_sent = now
+        return _UNSEQUENCED_HEAD(len(data) + 1, _UNSEQUENCED) + data
 
     def logout(self, now: float) -> bytes:
         """The bytes of a Logout Request; the server then ends the connection."""
@@ -205,6 +213,22 @@ class ClientSession(SessionCore[ClientState]):
         return LogoutRequest().encode()
 
     # --- receiving -------------------------------------------------------------------------
+
+    def receive_one(self, data: bytes, now: float) -> Message | None:
+        """`receive_data`'s fast path for the usual answer to a request: when `data` is
+        exactly one Sequenced Data packet, nothing is buffered before it, the state takes
+        one and no resent duplicate is to be dropped, its `Message`; else None, and nothing
+        was consumed (call `receive_data`)."""
+        rx = self._rx
+        if rx is None or _SEQUENCED not in rx or self._skip or self._error is not None:
+            return None
+        payload = self._decoder.one_sequenced(data)
+        if payload is None:
+            return None
+        self._last_received = now
+        seq = self._next_sequence
+        self._next_sequence = seq + 1
+        return Message((seq, payload))
 
     def _decode(self, decoder: PacketDecoder, events: list[Event]) -> None:
         take_run = self._frames_run if self.frames_view else self._payloads_run

@@ -181,6 +181,27 @@ class PacketDecoder:
         self._pos = pos
         return buf, offsets, lengths
 
+    def one_sequenced(self, data: bytes) -> bytes | None:
+        """The payload, if `data` is exactly one whole Sequenced Data packet and nothing is
+        buffered before it (the usual answer to a request), consumed as `feed` and
+        `next_sequenced_payloads` would; else None, and nothing is consumed (feed it).
+
+        The round trip's fast path (issue 22): no buffer kept, no list, no walk."""
+        if self._pos != len(self._buf):
+            return None
+        n = len(data) - 2
+        if (
+            n < (2 if self._omega else 1)  # Omega: an empty "S" means no more messages
+            or n > self._max
+            or data[2] != 83  # b"S"
+            or (data[0] << 8 | data[1]) != n
+        ):
+            return None
+        self._base += self._pos + len(data)
+        self._buf = b""
+        self._pos = 0
+        return data[3:]
+
     # The pure loops stay reachable either way: the reference the tests compare against.
     pure_next_sequenced_payloads = next_sequenced_payloads
     pure_next_sequenced_frames = next_sequenced_frames

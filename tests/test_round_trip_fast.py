@@ -1,0 +1,125 @@
+"""The round trip's fast paths (issue 22) against the general ones they stand in for: a chunk
+that is exactly one Sequenced Data packet taken without the frame walk, and the Unsequenced
+Data header packed at once. Either gives what the general path gives, or declines and
+consumes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from soupbintcp import Dialect, LocalProtocolError
+from soupbintcp.lowlevel import ClientSession, PacketDecoder, Role
+
+from .helpers import sequenced, wire
+
+# fast_path: `make test` runs these again on the pure-Python code.
+pytestmark = pytest.mark.fast_path
+
+packet_types = st.sampled_from([b"S", b"U", b"H", b"Z", b"+", b"A", b"X"])
+one_packet = st.builds(wire, packet_types, st.binary(max_size=40))
+#: A chunk: mostly one packet (the case the fast path takes), or several, a part of one,
+#: a bad length field, or any bytes.
+chunks = st.one_of(
+    one_packet,
+    st.builds(lambda ps: b"".join(ps), st.lists(one_packet, min_size=2, max_size=3)),
+    st.builds(lambda p, cut: p[:cut], one_packet, st.integers(0, 6)),
+    st.builds(lambda p: b"\x00\x00" + p[2:], one_packet),
+    st.builds(lambda p: b"\x00\x09" + p[2:], one_packet),
+    st.binary(max_size=12),
+)
+
+
+@given(
+    before=st.binary(max_size=4),
+    data=chunks,
+    omega=st.booleans(),
+    limit=st.sampled_from([0xFFFF, 20]),
+)
+def test_one_sequenced_is_the_walk_of_one_packet(
+    before: bytes, data: bytes, omega: bool, limit: int
+) -> None:
+    dialect = Dialect.OMEGA if omega else Dialect.SOUPBINTCP
+    fast = PacketDecoder(Role.SERVER, dialect=dialect, max_packet_length=limit)
+    walk = PacketDecoder(Role.SERVER, dialect=dialect, max_packet_length=limit)
+    for decoder in (fast, walk):
+        decoder.feed(wire(b"H"))  # the stream does not start here
+        decoder.next_packet()
+        decoder.feed(before)  # perhaps a part of a packet left over
+    state = (fast.offset, fast.buffered)
+    payload = fast.one_sequenced(data)
+    walk.feed(data)
+    payloads = walk.next_sequenced_payloads()
+    if payload is None:
+        assert (fast.offset, fast.buffered) == state  # nothing consumed
+        # declined only when the walk would not take exactly this one whole packet
+        assert not (payloads and walk.buffered == 0 and len(payloads) == 1)
+    else:
+        assert [payload] == payloads
+        assert walk.buffered == fast.buffered == 0
+        assert fast.offset == walk.offset
+
+
+def _accepted(sequence: int) -> bytes:
+    return wire(b"A", b"SESSION1  " + str(sequence).rjust(20).encode())
+
+
+def _logged_in(resent: int = 0) -> ClientSession:
+    """Logged in; with `resent`, resumed on a second connection where the server starts
+    that many messages back (duplicates to drop come first)."""
+    session = ClientSession("user", "pw")
+    session.login(0.0)
+    session.receive_data(_accepted(1), 0.0)
+    if resent:
+        session.receive_data(b"".join(wire(b"S", b"m") for _ in range(resent)), 0.0)
+        session.connection_lost()
+        session.login(0.0)
+        session.receive_data(_accepted(1), 0.0)
+    return session
+
+
+@given(data=chunks, resent=st.integers(0, 2))
+def test_receive_one_is_receive_data_of_one_message(data: bytes, resent: int) -> None:
+    # `resent`: the server answered a resume from an earlier number, so duplicates come first.
+    fast = _logged_in(resent)
+    slow = _logged_in(resent)
+    msg = fast.receive_one(data, 5.0)
+    if msg is None:
+        assert fast.next_sequence == slow.next_sequence
+        try:  # nothing was consumed: the general path still gets the whole chunk
+            fast.receive_data(data, 5.0)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                slow.receive_data(data, 5.0)
+        else:
+            slow.receive_data(data, 5.0)
+        assert fast.next_sequence == slow.next_sequence
+        return
+    events = slow.receive_data(data, 5.0)
+    assert sequenced(events) == [(msg.sequence, msg.data)]
+    assert len(events) == 1
+    assert fast.next_sequence == slow.next_sequence
+
+
+def test_receive_one_counts_as_a_sign_of_life() -> None:
+    session = _logged_in()
+    assert session.receive_one(wire(b"S", b"x"), 9.0) == (1, b"x")
+    # the server's silence counts from 9.0: its heartbeat timeout (15 s) is due at 24.0
+    assert session.next_timer() == pytest.approx(1.0)  # our own heartbeat comes first
+    session.send_unsequenced(b"", 30.0)
+    assert session.next_timer() == pytest.approx(24.0)
+
+
+@given(st.binary(max_size=70))
+def test_unsequenced_header_is_the_spec_layout(data: bytes) -> None:
+    assert _logged_in().send_unsequenced(data, 1.0) == wire(b"U", data)
+
+
+def test_unsequenced_refused_as_before() -> None:
+    session = ClientSession("user", "pw")
+    with pytest.raises(LocalProtocolError, match="state 'idle'"):
+        session.send_unsequenced(b"x", 0.0)
+    with pytest.raises(LocalProtocolError, match="does not fit"):
+        _logged_in().send_unsequenced(bytes(0xFFFF), 0.0)
+    assert len(_logged_in().send_unsequenced(bytes(0xFFFE), 0.0)) == 0xFFFF + 2
