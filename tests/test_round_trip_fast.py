@@ -5,14 +5,24 @@ consumes nothing."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from soupbintcp import Dialect, LocalProtocolError
-from soupbintcp.lowlevel import ClientSession, PacketDecoder, Role
+import soupbintcp
+from soupbintcp import Connection, Dialect, LocalProtocolError, Message, serve
+from soupbintcp.lowlevel import (
+    ClientSession,
+    PacketDecoder,
+    Role,
+    ServerConnectionState,
+    UnsequencedDataPacket,
+)
+from soupbintcp.store import MemoryStore
 
-from .helpers import sequenced, wire
+from .helpers import sequenced, wire, within
 
 # fast_path: `make test` runs these again on the pure-Python code.
 pytestmark = pytest.mark.fast_path
@@ -37,7 +47,7 @@ chunks = st.one_of(
     omega=st.booleans(),
     limit=st.sampled_from([0xFFFF, 20]),
 )
-def test_one_sequenced_is_the_walk_of_one_packet(
+def test_one_packet_is_the_walk_of_one_sequenced_packet(
     before: bytes, data: bytes, omega: bool, limit: int
 ) -> None:
     dialect = Dialect.OMEGA if omega else Dialect.SOUPBINTCP
@@ -48,7 +58,7 @@ def test_one_sequenced_is_the_walk_of_one_packet(
         decoder.next_packet()
         decoder.feed(before)  # perhaps a part of a packet left over
     state = (fast.offset, fast.buffered)
-    payload = fast.one_sequenced(data)
+    payload = fast.one_packet(data, 83)
     walk.feed(data)
     payloads = walk.next_sequenced_payloads()
     if payload is None:
@@ -111,6 +121,37 @@ def test_receive_one_counts_as_a_sign_of_life() -> None:
     assert session.next_timer() == pytest.approx(24.0)
 
 
+def _server_side(logged_in: bool) -> ServerConnectionState:
+    server = ServerConnectionState(0.0)
+    server.receive_data(wire(b"L", b"user  secret    " + b" " * 10 + b"1".rjust(20)), 0.0)
+    if logged_in:
+        server.accept("SESSION1", 1, 0.0)
+    return server
+
+
+@given(data=chunks, logged_in=st.booleans())
+def test_receive_one_unsequenced_is_receive_data_of_one_request(
+    data: bytes, logged_in: bool
+) -> None:
+    fast = _server_side(logged_in)
+    slow = _server_side(logged_in)
+    payload = fast.receive_one_unsequenced(data, 5.0)
+    if payload is None:
+        assert fast.state is slow.state
+        try:  # nothing was consumed: the general path still gets the whole chunk
+            fast.receive_data(data, 5.0)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                slow.receive_data(data, 5.0)
+        else:
+            slow.receive_data(data, 5.0)
+        assert fast.state is slow.state
+        return
+    events = slow.receive_data(data, 5.0)
+    assert events == [UnsequencedDataPacket(payload)]
+    assert fast.state is slow.state
+
+
 @given(st.binary(max_size=70))
 def test_unsequenced_header_is_the_spec_layout(data: bytes) -> None:
     assert _logged_in().send_unsequenced(data, 1.0) == wire(b"U", data)
@@ -123,3 +164,36 @@ def test_unsequenced_refused_as_before() -> None:
     with pytest.raises(LocalProtocolError, match="does not fit"):
         _logged_in().send_unsequenced(bytes(0xFFFF), 0.0)
     assert len(_logged_in().send_unsequenced(bytes(0xFFFE), 0.0)) == 0xFFFF + 2
+
+
+async def test_answers_go_out_before_the_loop_turns() -> None:
+    """What `on_unsequenced` publishes is written when the bytes are handled, not one turn
+    of the event loop later: a callback the handler scheduled before publishing already
+    sees it sent. Several requests in one chunk are answered in order, and a request in
+    pieces (the general path) the same way."""
+    seen: list[tuple[int, int]] = []  # (bytes sent when the callback ran, after publishing)
+
+    def answer(connection: Connection, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        holder: list[int] = []
+        loop.call_soon(lambda: seen.append((connection.bytes_sent, holder[0])))
+        connection.publish(b"re:" + data)
+        holder.append(connection.bytes_sent + len(b"re:" + data) + 3)
+
+    async with serve(
+        ("127.0.0.1", 0),
+        user_store=lambda user: MemoryStore(),
+        session_id="RTT",
+        authenticate=lambda *_: True,
+        on_unsequenced=answer,
+    ) as server:
+        client = await soupbintcp.connect_async(server.address, "u", "-", session_id="RTT")
+        client.send_unseq_data(b"1")
+        assert await within(client.receive_msg()) == Message((1, b"re:1"))
+        client.send_unseq_data(b"2")
+        client.send_unseq_data(b"3")
+        assert await within(client.receive_msg()) == Message((2, b"re:2"))
+        assert await within(client.receive_msg()) == Message((3, b"re:3"))
+        await client.close()
+    assert len(seen) == 3
+    assert all(sent >= wanted for sent, wanted in seen), seen

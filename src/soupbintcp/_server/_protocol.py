@@ -140,6 +140,27 @@ class ServerProtocol(asyncio.Protocol):
                     abort=True,
                 )
                 return
+        stream = self.stream
+        if stream is None:
+            self._handle(data)
+            return
+        # What the handlers publish on this connection's stream goes out when this call
+        # ends, not one loop iteration later (issue 22: the round trip's answer).
+        stream.hold()
+        try:
+            inbox = self.inbox
+            if inbox is not None:
+                # The usual request: exactly one Unsequenced Data packet.
+                payload = self.session.receive_one_unsequenced(data, self.loop.time())
+                if payload is not None:
+                    inbox.put(payload)
+                    return
+            self._handle(data)
+        finally:
+            stream.release()
+
+    def _handle(self, data: bytes) -> None:
+        """The bytes received, through the session's general path."""
         session = self.session
         try:
             events = session.receive_data(data, self.loop.time())

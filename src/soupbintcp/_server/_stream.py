@@ -3,9 +3,11 @@
 Layer 3 (server driver). "One number, one message": a message goes to clients only once the
 store holds it durably (`durable_count`). `publish` encodes a message once and appends the
 frame to the store; once it is durable the same bytes object is written to every follower
-that is caught up and writable (the live set). Publishes made within one turn of the event
-loop are joined and written once per follower. A follower that is not live catches up from
-the store on its own (see `_replay`) and then `go_live`s again.
+that is caught up and writable (the live set). Publishes made while a follower handles the
+bytes it received (its `data_received`: the handlers' answers) are joined and written once per
+follower when that call ends; others, within one turn of the event loop, at its end. A
+follower that is not live catches up from the store on its own (see `_replay`) and then
+`go_live`s again.
 """
 
 from __future__ import annotations
@@ -70,11 +72,13 @@ class Stream:
     __slots__ = (
         "_counts",
         "_deliver_handle",
+        "_due",
         "_ended",
         "_events",
         "_flush_handle",
         "_flush_interval",
         "_followers",
+        "_held",
         "_live",
         "_loop",
         "_max_fanout",
@@ -123,6 +127,11 @@ class Stream:
         self._live: dict[Follower, None] = {}  # caught up and writable: fan-out targets
         self._followers: dict[Follower, None] = {}  # every logged-in connection on it
         self._deliver_handle: asyncio.Handle | None = None
+        #: Held by a follower's `data_received` (`hold`): what its handlers publish goes out
+        #: at its end (`release`) rather than at the end of the loop's turn; `_due` says
+        #: something waits for that.
+        self._held = 0
+        self._due = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self._ended = False
         self._refuse: str | None = None  # why publishing is refused, if it is
@@ -239,11 +248,26 @@ class Stream:
         store = self.store
         durable = store.durable_count
         if durable > self.head and self._deliver_handle is None:
-            self._deliver_handle = self._loop.call_soon(self._deliver_soon)
+            if self._held:
+                self._due = True
+            else:
+                self._deliver_handle = self._loop.call_soon(self._deliver_soon)
         if durable < store.count and self._flush_handle is None:
             self._flush_handle = self._loop.call_later(self._flush_interval, self._flush_soon)
 
     # --- delivering ------------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """A follower handles received bytes: what is published meanwhile is released by
+        `release`, in one write per follower, with no loop iteration in between."""
+        self._held += 1
+
+    def release(self) -> None:
+        """The end of `hold`: deliver what was published meanwhile."""
+        self._held -= 1
+        if self._due and not self._held:
+            self._due = False
+            self.deliver()
 
     def _drop_pending(self) -> None:
         self._pending.clear()
@@ -344,6 +368,7 @@ class Stream:
     def end(self) -> None:
         """End of Session: to the caught-up followers now, to the others once caught up."""
         self._ended = True
+        self._due = False
         self._refuse = "the session has ended: start_session() a new one to publish"
         if self._deliver_handle is not None:
             self._deliver_handle.cancel()
@@ -371,6 +396,7 @@ class Stream:
             if handle is not None:
                 handle.cancel()
         self._deliver_handle = self._flush_handle = None
+        self._due = False
         self._live.clear()
         self._drop_pending()
         try:

@@ -222,7 +222,7 @@ class ClientSession(SessionCore[ClientState]):
         rx = self._rx
         if rx is None or _SEQUENCED not in rx or self._skip or self._error is not None:
             return None
-        payload = self._decoder.one_sequenced(data)
+        payload = self._decoder.one_packet(data, _SEQUENCED)
         if payload is None:
             return None
         self._last_received = now

@@ -92,6 +92,7 @@ _RULES: Final[Rules[ServerState]] = Rules(
     login_timeout_text="no Login Request within {:g} s",
 )  # fmt: skip
 
+_UNSEQUENCED: Final = int(_P.UNSEQUENCED_DATA)
 _NAMES: Final[dict[int, str]] = {
     _P.DEBUG: "Debug",
     _P.LOGIN_REQUEST: "Login Request",
@@ -208,10 +209,9 @@ class ServerConnectionState(SessionCore[ServerState]):
     def sequenced_sent(self, count: int, now: float) -> None:
         """Record `count` Sequenced Data packets that the caller wrote already encoded
         (replay straight from a journal that stores them as they go on the wire)."""
-        self._check("sequenced")
         if count < 0:
             raise LocalProtocolError(f"a count of sent messages cannot be negative ({count})")
-        self._sent("sequenced", now)
+        self._sent("sequenced", now)  # raises unless the state allows it
         self._next_sequence += count
 
     def send_unsequenced(self, data: bytes, now: float) -> bytes:
@@ -240,6 +240,18 @@ class ServerConnectionState(SessionCore[ServerState]):
         return EndOfSession().encode()
 
     # --- receiving -------------------------------------------------------------------------
+
+    def receive_one_unsequenced(self, data: bytes, now: float) -> bytes | None:
+        """`receive_data`'s fast path for the usual request: when `data` is exactly one
+        Unsequenced Data packet, nothing is buffered before it and the current state takes
+        one, its payload; else None, and nothing was consumed (call `receive_data`)."""
+        rx = self._rx
+        if rx is None or rx.get(_UNSEQUENCED) is not self._state or self._error is not None:
+            return None
+        payload = self._decoder.one_packet(data, _UNSEQUENCED)
+        if payload is not None:
+            self._last_received = now
+        return payload
 
     def _decode(self, decoder: PacketDecoder, events: list[Event]) -> None:
         while (packet := decoder.next_packet()) is not None:

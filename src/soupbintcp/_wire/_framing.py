@@ -181,20 +181,24 @@ class PacketDecoder:
         self._pos = pos
         return buf, offsets, lengths
 
-    def one_sequenced(self, data: bytes) -> bytes | None:
-        """The payload, if `data` is exactly one whole Sequenced Data packet and nothing is
-        buffered before it (the usual answer to a request), consumed as `feed` and
-        `next_sequenced_payloads` would; else None, and nothing is consumed (feed it).
+    def one_packet(self, data: bytes, packet_type: int) -> bytes | None:
+        """The payload, if `data` is exactly one whole packet of `packet_type` (one the
+        sender may send) and nothing is buffered before it (the usual request, or answer
+        to one), consumed as `feed` and the decoding of that packet would; else None, and
+        nothing is consumed (feed it). Never raises: a chunk it declines goes the general
+        way, which says what is wrong with it.
 
-        The round trip's fast path (issue 22): no buffer kept, no list, no walk."""
+        The round trip's fast path (issue 22): no buffer kept, no packet object, no walk."""
         if self._pos != len(self._buf):
             return None
         n = len(data) - 2
         if (
-            n < (2 if self._omega else 1)  # Omega: an empty "S" means no more messages
+            n < 1
             or n > self._max
-            or data[2] != 83  # b"S"
+            or data[2] != packet_type
             or (data[0] << 8 | data[1]) != n
+            or packet_type not in self._table
+            or (n == 1 and self._omega and packet_type == _S)  # Omega: "no more messages"
         ):
             return None
         self._base += self._pos + len(data)
