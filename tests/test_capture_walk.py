@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from soupbintcp.capture import Capture, CaptureFile
 from soupbintcp.capture import _files as files
+from soupbintcp.capture._mold import MOLD_RUN, pure_mold_runs
 from soupbintcp.capture._net import decode
 from soupbintcp.capture._walk import Tally, pure_pcap_walk, segments
 
@@ -178,15 +179,95 @@ def test_a_walk_reports_every_count_and_stops_at_the_first_record_not_whole() ->
         snaplen=60,  # cuts the UDP frame (62 bytes) by two
     )
     data = whole[:-3]  # the last record is not whole
-    rows, pos, records, truncated, other, first, last = pure_pcap_walk(data, 24, False, 1, 1)
-    assert (records, truncated, other, first, last) == (2, 0, 1, T0, T0 + 5)
+    rows, pos, records, truncated, other, acks, first, last = pure_pcap_walk(data, 24, False, 1, 1)
+    assert (records, truncated, other, acks, first, last) == (2, 0, 1, 0, T0, T0 + 5)
     assert pos == 24 + 2 * 16 + 59 + 42
     assert [(r[0], r[4], r[5], r[6]) for r in rows] == [(6, b"hello", 0, T0)]
-    rows, pos, records, truncated, other, first, last = pure_pcap_walk(whole, pos, False, 1, 1)
-    assert (records, truncated, other, first, last, pos) == (1, 1, 0, T0 + 9, T0 + 9, len(whole))
+    rows, pos, records, truncated, other, acks, first, last = pure_pcap_walk(
+        whole, pos, False, 1, 1
+    )
+    assert (records, truncated, other, acks, first, last) == (1, 1, 0, 0, T0 + 9, T0 + 9)
+    assert pos == len(whole)
     assert [(r[0], r[4], r[5]) for r in rows] == [(17, b"0123456789abcdefgh", 2)]
     with pytest.raises(ValueError, match="outside"):
         pure_pcap_walk(whole, len(whole) + 1, False, 1, 1)
+
+
+def test_a_pure_ack_of_a_flow_already_open_is_counted_not_handed_out() -> None:
+    other = ("10.0.0.3", 40003)
+    frames = [
+        tcp_frame(CLIENT, SERVER, 5, flags=0x10),  # opens the flow: handed out
+        tcp_frame(CLIENT, SERVER, 5, flags=0x10),  # left out
+        tcp_frame(other, SERVER, 5, flags=0x14),  # an empty RST does not open its flow
+        tcp_frame(other, SERVER, 5, flags=0x10),  # so this one is handed out
+        tcp_frame(CLIENT, SERVER, 5, b"x", flags=0x10),  # data: handed out
+        tcp_frame(CLIENT, SERVER, 6, flags=0x11),  # empty FIN: left out
+        tcp_frame(SERVER, CLIENT, 9, flags=0x12),  # SYN-ACK: handed out, forgets nothing
+        tcp_frame(CLIENT, SERVER, 6, flags=0x10),  # left out
+        tcp_frame(CLIENT, SERVER, 1, flags=0x02),  # SYN: handed out, forgets every flow
+        tcp_frame(SERVER, CLIENT, 10, flags=0x10),  # handed out again
+    ]
+    data = pcap_file([(T0 + i, f) for i, f in enumerate(frames)])
+    rows, _, records, *_, acks, _, _ = pure_pcap_walk(data, 24, False, 1, 1)
+    assert (records, acks) == (10, 3)
+    assert [r[6] - T0 for r in rows] == [0, 2, 3, 4, 6, 8, 9]
+    if _core is not None:
+        assert _core.pcap_walk(data, 24, False, 1, 1)[0] == rows
+
+
+@st.composite
+def udp_rows(draw: st.DrawFn) -> list[tuple[object, ...]]:
+    """Rows as `segments` hands them out: MoldUDP64 packets of two sessions on two flows,
+    numbered on from each other or not, some malformed; heartbeats, TCP rows between."""
+    rows: list[tuple[object, ...]] = []
+    sequence = draw(st.sampled_from([1, 2**64 - 3]))
+    for i in range(draw(st.integers(0, 12))):
+        key = draw(st.sampled_from([b"k1", b"k2"]))
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            rows.append((6, key, 1, 0x18, b"", 0, i))
+            continue
+        msgs = [b"m%d" % n for n in range(draw(st.integers(0, 3)))]
+        session = draw(st.sampled_from([b"S1", b"S2"]))
+        sequence = draw(st.sampled_from([sequence, sequence, min(sequence + 1, 2**64 - 1), 5]))
+        data = mold(session, sequence, msgs)
+        if kind == 1:
+            data = data[: draw(st.integers(0, len(data)))]
+        elif kind == 2:
+            data += b"!"
+        elif kind == 3 and msgs:
+            data = data[:18] + b"\xff\xff" + data[20:]
+        rows.append((17, key, 0, 0, data, 0, i))
+        sequence = min(sequence + len(msgs), 2**64 - 1)
+    return rows
+
+
+@needs_compiled
+@settings(max_examples=300, deadline=None)
+@given(rows=udp_rows())
+def test_compiled_and_pure_mold_runs_agree(rows: list[tuple[object, ...]]) -> None:
+    assert _core.mold_runs(rows, MOLD_RUN) == pure_mold_runs(rows)
+
+
+def test_consecutive_mold_packets_of_one_flow_and_session_make_one_row() -> None:
+    rows = [
+        (17, b"k1", 0, 0, mold(b"S1", 1, [b"a", b"b"]), 0, 10),
+        (17, b"k1", 0, 0, mold(b"S1", 3, [b"c"]), 0, 11),
+        (17, b"k1", 0, 0, mold(b"S1", 4, []), 0, 12),  # a heartbeat: passes as it is
+        (17, b"k1", 0, 0, mold(b"S1", 4, [b"d"]), 0, 13),
+        (17, b"k2", 0, 0, mold(b"S1", 5, [b"e"]), 0, 14),  # another flow
+        (17, b"k2", 0, 0, mold(b"S2", 6, [b"f"]), 0, 15),  # another session
+        (17, b"k2", 0, 0, mold(b"S2", 6, [b"g"]), 0, 16),  # not numbered on
+    ]
+    s1, s2 = b"S1".ljust(10), b"S2".ljust(10)
+    assert pure_mold_runs(rows) == [
+        (MOLD_RUN, b"k1", 1, 2, [b"a", b"b", b"c"], [10, 10, 11], s1),
+        rows[2],
+        (MOLD_RUN, b"k1", 4, 1, [b"d"], [13], s1),
+        (MOLD_RUN, b"k2", 5, 1, [b"e"], [14], s1),
+        (MOLD_RUN, b"k2", 6, 1, [b"f"], [15], s2),
+        (MOLD_RUN, b"k2", 6, 1, [b"g"], [16], s2),
+    ]
 
 
 def hostile_capture() -> bytes:
@@ -321,3 +402,33 @@ def test_a_capture_far_larger_than_the_memory_bound_imports_within_it(tmp_path: 
     grown = (after - before) * 1024  # ru_maxrss is in KiB on Linux
     # Reading whole would hold the 96 MB file at least; a chunk at a time holds ~1 MiB.
     assert grown < size // 4, (grown, size)
+
+
+def test_a_new_connection_on_the_same_ports_is_read_afresh_in_both_directions() -> None:
+    def connection(c_isn: int, s_isn: int, first: int, last: int) -> list[bytes]:
+        login = wire(b"L", b"user".ljust(6) + b"secret".ljust(10) + b"S1".rjust(10)
+                     + str(first).encode().rjust(20))  # fmt: skip
+        stream = wire(b"A", b"S1".rjust(10) + str(first).encode().rjust(20))
+        stream += b"".join(wire(b"S", b"msg %d" % n) for n in range(first, last + 1))
+        return [
+            tcp_frame(CLIENT, SERVER, c_isn, flags=0x02),
+            tcp_frame(SERVER, CLIENT, s_isn, flags=0x12),
+            tcp_frame(CLIENT, SERVER, c_isn + 1, login),
+            tcp_frame(SERVER, CLIENT, s_isn + 1, stream[:50]),
+            tcp_frame(CLIENT, SERVER, c_isn + 1 + len(login), flags=0x10),
+            tcp_frame(SERVER, CLIENT, s_isn + 51, stream[50:]),
+            tcp_frame(SERVER, CLIENT, s_isn + 1 + len(stream), flags=0x11),
+        ]
+
+    frames = connection(100, 7_000, 1, 10) + connection(90_000, 3_000_000, 11, 20)
+    capture = Capture(pcap_file([(T0 + i, f) for i, f in enumerate(frames)]))
+    (stream,) = capture.streams
+    assert (stream.connections, stream.first, stream.last, stream.notes) == (2, 1, 20, [])
+    assert stream.merged.pieces[0].payloads == [b"msg %d" % n for n in range(1, 21)]
+    # Without the second SYN-ACK, the server's bytes of the second connection are not read
+    # into the first one's stream: the second is not numbered, the first stays whole.
+    del frames[7 + 1]
+    capture = Capture(pcap_file([(T0 + i, f) for i, f in enumerate(frames)]))
+    (stream,) = capture.streams
+    assert (stream.connections, stream.first, stream.last, stream.notes) == (1, 1, 10, [])
+    assert capture.unread == ["10.0.0.2:40001: SoupBinTCP login not accepted in the capture"]

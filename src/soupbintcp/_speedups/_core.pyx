@@ -23,7 +23,7 @@ from cpython.long cimport PyLong_FromUnsignedLongLong
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.stdint cimport uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 cdef extern from "Python.h":
     # Allocation of a tuple subclass without its (absent) __new__/__init__: what
@@ -457,20 +457,20 @@ cdef inline unsigned long long _u32(const unsigned char* q, bint big):
 def pcap_walk(object buf, Py_ssize_t pos, bint big, unsigned long long scale, int linktype):
     """`capture._walk.pure_pcap_walk`: the whole pcap records of `buf` from `pos`, decoded.
 
-    (segments, position, records, truncated, other, first time, last time): one
-    (protocol, key, sequence, flags, payload, missing, time) per TCP segment or UDP
-    datagram, the position of the first record not whole in `buf`, the records walked,
-    those the snapshot length cut, those not TCP or UDP, and the first and last record's
-    time in ns (-1 when no record was whole)."""
+    (segments, position, records, truncated, other, acks, first time, last time): see the
+    pure function."""
     cdef Py_buffer view
     cdef const unsigned char* p
     cdef const unsigned char* q
     cdef Py_ssize_t size, end
     cdef unsigned long long incl, orig, time_ns
-    cdef Py_ssize_t records = 0, truncated = 0, other = 0
+    cdef Py_ssize_t records = 0, truncated = 0, other = 0, acks = 0
     cdef long long first = -1, last = -1
     cdef list out = []
-    cdef object segment
+    cdef set seen = set()
+    cdef tuple segment
+    cdef object found
+    cdef long flags
     PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
     try:
         p = <const unsigned char*>view.buf
@@ -484,18 +484,110 @@ def pcap_walk(object buf, Py_ssize_t pos, bint big, unsigned long long scale, in
             orig = _u32(q + 12, big)
             time_ns = _u32(q, big) * 1000000000ULL + _u32(q + 4, big) * scale
             end = pos + 16 + <Py_ssize_t>incl
+            pos = end
             records += 1
             if first < 0:
                 first = <long long>time_ns
             last = <long long>time_ns
             if incl < orig:
                 truncated += 1
-            segment = _capture_decode(q + 16, <Py_ssize_t>incl, linktype, time_ns)
-            if segment is None:
+            found = _capture_decode(q + 16, <Py_ssize_t>incl, linktype, time_ns)
+            if found is None:
                 other += 1
-            else:
-                out.append(segment)
-            pos = end
+                continue
+            segment = <tuple>found
+            if <long>segment[0] == 6:
+                flags = <long>segment[3]
+                if flags & 0x02:
+                    if not flags & 0x10:
+                        seen.clear()  # maybe a new connection on the same ports
+                elif not segment[4] and not segment[5]:
+                    if segment[1] in seen:
+                        acks += 1
+                        continue
+                    if flags & 0x04:
+                        out.append(segment)
+                        continue
+                seen.add(segment[1])
+            out.append(segment)
     finally:
         PyBuffer_Release(&view)
-    return out, pos, records, truncated, other, first, last
+    return out, pos, records, truncated, other, acks, first, last
+
+
+def mold_runs(list rows, int kind):
+    """`capture._mold.pure_mold_runs`: consecutive MoldUDP64 data packets made one row
+    (`kind`, key, first number, packets, messages, times, session field)."""
+    cdef list out = []
+    cdef list msgs = None
+    cdef list times = None
+    cdef object key = None
+    cdef object run_key = None
+    cdef object first = None
+    cdef object time
+    cdef bytes raw = None
+    cdef bytes data
+    cdef tuple row
+    cdef const unsigned char* p
+    cdef Py_ssize_t size, pos, end, k, n, packets = 0
+    cdef unsigned long long sequence, run_end = 0
+    cdef unsigned int count
+    cdef bint open_ = False, extendable = False
+    cdef list found
+    for item in rows:
+        row = <tuple>item
+        if <long>row[0] == 17 and type(row[4]) is bytes:
+            data = <bytes>row[4]
+            p = <const unsigned char*>PyBytes_AS_STRING(data)
+            size = len(data)
+            if size > 20:
+                count = (p[18] << 8) | p[19]
+                if 0 < count < 0xFFFF:
+                    # The blocks must fill the datagram exactly (as decode_blocks asks).
+                    pos = 20
+                    k = 0
+                    while k < count:
+                        if pos + 2 > size:
+                            break
+                        end = pos + 2 + ((p[pos] << 8) | p[pos + 1])
+                        if end > size:
+                            break
+                        pos = end
+                        k += 1
+                    if k == count and pos == size:
+                        sequence = (
+                            (<unsigned long long>p[10] << 56) | (<unsigned long long>p[11] << 48)
+                            | (<unsigned long long>p[12] << 40) | (<unsigned long long>p[13] << 32)
+                            | (<unsigned long long>p[14] << 24) | (<unsigned long long>p[15] << 16)
+                            | (<unsigned long long>p[16] << 8) | p[17]
+                        )
+                        key = row[1]
+                        time = row[6]
+                        if not (open_ and extendable and sequence == run_end and key == run_key
+                                and memcmp(PyBytes_AS_STRING(raw), p, 10) == 0):
+                            if open_:
+                                out.append((kind, run_key, first, packets, msgs, times, raw))
+                            open_ = True
+                            run_key = key
+                            raw = PyBytes_FromStringAndSize(<const char*>p, 10)
+                            first = PyLong_FromUnsignedLongLong(sequence)
+                            msgs = []
+                            times = []
+                            packets = 0
+                        packets += 1
+                        run_end = sequence + count
+                        extendable = run_end > sequence  # no wrap past 2**64
+                        pos = 20
+                        for k in range(count):
+                            n = (p[pos] << 8) | p[pos + 1]
+                            msgs.append(PyBytes_FromStringAndSize(<const char*>p + pos + 2, n))
+                            times.append(time)
+                            pos += 2 + n
+                        continue
+        if open_:
+            out.append((kind, run_key, first, packets, msgs, times, raw))
+            open_ = False
+        out.append(row)
+    if open_:
+        out.append((kind, run_key, first, packets, msgs, times, raw))
+    return out

@@ -24,13 +24,25 @@ from ._files import (
     LINKTYPE_RAW,
 )
 
-__all__ = ["TCP", "UDP", "Segment", "SegmentTuple", "decode", "endpoints", "flip"]
+__all__ = [
+    "ACK",
+    "RST",
+    "SYN",
+    "TCP",
+    "UDP",
+    "Segment",
+    "SegmentTuple",
+    "decode",
+    "endpoints",
+    "flip",
+]
 
 TCP: Final = 6
 UDP: Final = 17
 SYN: Final = 0x02
 FIN: Final = 0x01
 RST: Final = 0x04
+ACK: Final = 0x10
 _IPV4: Final = 0x0800
 _IPV6: Final = 0x86DD
 

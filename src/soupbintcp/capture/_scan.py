@@ -17,15 +17,13 @@ from typing import BinaryIO
 
 from ._files import CaptureError, CaptureFile
 from ._merge import Merged, RunTuple, merge
-from ._mold import MoldSessions
-from ._net import RST, SYN, TCP, endpoints, flip
+from ._mold import MOLD_RUN, MoldSessions, mold_runs
+from ._net import ACK, RST, SYN, TCP, endpoints, flip
 from ._soup import FrameReader
 from ._tcp import HalfStream
 from ._walk import Tally, segments
 
 __all__ = ["Capture", "Stream"]
-
-_ACK = 0x10
 
 
 @dataclass
@@ -98,14 +96,24 @@ class Capture:
         self.tcp_segments = self.udp_datagrams = 0
         tally = Tally()
         connections: dict[bytes, _Connection] = {}
+        # Each direction's half of its current connection, by key: what a segment that is
+        # not a SYN needs, in one look-up.
+        halves: dict[bytes, HalfStream] = {}
         done: list[_Connection] = []
         mold = MoldSessions()
         datagram = mold.datagram
         destinations: dict[bytes, str] = {}
+        run = mold.run
         for rows in segments(records, tally):
-            for protocol, key, sequence, flags, payload, missing, time_ns in rows:
+            for protocol, key, sequence, flags, payload, missing, time_ns in mold_runs(
+                rows, MOLD_RUN
+            ):
                 if protocol == TCP:
                     self.tcp_segments += 1
+                    half = halves.get(key)
+                    if half is not None and not flags & SYN:
+                        half.segment(sequence, payload, missing, time_ns)  # the common case
+                        continue
                     conn = connections.get(key)
                     if conn is None:
                         conn = connections.get(flip(key))
@@ -113,28 +121,34 @@ class Capture:
                             conn = connections[key] = _Connection()
                     half = conn.halves.get(key)
                     if flags & SYN:
-                        if half is not None and conn.client is not None and not flags & _ACK:
+                        if half is not None and conn.client is not None and not flags & ACK:
                             done.append(conn)  # the same ports again: a new connection
                             del connections[key if key in connections else flip(key)]
+                            halves.pop(flip(key), None)
                             conn = connections[key] = _Connection()
                             half = None
                         if half is None:
-                            half = conn.half(key, midstream=False)
-                        if not flags & _ACK:
+                            half = halves[key] = conn.half(key, midstream=False)
+                        if not flags & ACK:
                             conn.client = key
                         half.syn(sequence)
                         continue
                     if half is None:
                         if flags & RST and not payload:
                             continue
-                        half = conn.half(key, midstream=True)
+                        half = halves[key] = conn.half(key, midstream=True)
                     half.segment(sequence, payload, missing, time_ns)
                 else:
-                    self.udp_datagrams += 1
                     where = destinations.get(key)
                     if where is None:
                         where = destinations[key] = endpoints(key)[1]
-                    datagram(where, payload, time_ns)
+                    if protocol == MOLD_RUN:  # (key, first, packets, messages, times, session)
+                        self.udp_datagrams += flags
+                        run(where, time_ns, sequence, flags, payload, missing)
+                    else:
+                        self.udp_datagrams += 1
+                        datagram(where, payload, time_ns)
+        self.tcp_segments += tally.acks
         self.first_time, self.last_time = tally.first_time, tally.last_time
         self.other_packets, self.truncated = tally.other, tally.truncated
         self.records = tally.records

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import Any, Final
 
 from .._speedups import ACCELERATED
 from ._files import CaptureFile
-from ._net import decode
+from ._net import ACK, RST, SYN, TCP, decode
 
 __all__ = ["SegmentRow", "Tally", "pure_pcap_walk", "segments"]
 
-#: (protocol, key, sequence, flags, payload, missing, time_ns): a decoded segment or datagram.
-SegmentRow = tuple[int, bytes, int, int, bytes, int, int]
-#: (rows, position, records, truncated, other, first time, last time): see `pure_pcap_walk`.
-WalkResult = tuple[list[SegmentRow], int, int, int, int, int, int]
+#: (protocol, key, sequence, flags, payload, missing, time_ns): a decoded segment or datagram
+#: (typed loosely: `_mold.mold_runs` puts rows of another shape among them).
+SegmentRow = tuple[Any, ...]
+#: (rows, position, records, truncated, other, acks, first time, last time): see
+#: `pure_pcap_walk`.
+WalkResult = tuple[list[SegmentRow], int, int, int, int, int, int, int]
 
 _RECORD: Final = {
     False: struct.Struct("<IIII").unpack_from,
@@ -37,34 +39,55 @@ def pure_pcap_walk(buf: bytes, pos: int, big: bool, scale: int, linktype: int) -
 
     Returns one row per TCP segment or UDP datagram (`decode`'s fields and the record's
     time in ns), the position of the first record not whole in `buf`, the records walked,
-    those the snapshot length cut, those not TCP or UDP (`decode` gave None), and the first
-    and last record's time (-1 when no record was whole)."""
+    those the snapshot length cut, those not TCP or UDP (`decode` gave None), the pure
+    ACKs left out, and the first and last record's time (-1 when no record was whole).
+
+    A pure ACK (no payload, none cut, no SYN) of a flow that an earlier row of this walk
+    already opened is left out, only counted: it changes nothing downstream, and a
+    SoupBinTCP capture is half ACKs. A row opens its flow unless it is an empty RST (which
+    reassembly skips when the flow is new); a SYN without ACK forgets every flow (it may
+    start a new connection on the same ports)."""
     if not 0 <= pos <= len(buf):
         raise ValueError(f"position {pos} outside a buffer of {len(buf)} bytes")
     record = _RECORD[big]
     size = len(buf)
     out: list[SegmentRow] = []
     append = out.append
-    records = truncated = other = 0
+    seen: set[bytes] = set()
+    records = truncated = other = acks = 0
     first = last = -1
     while pos + 16 <= size:
         sec, frac, incl, orig = record(buf, pos)
         end = pos + 16 + incl
         if end > size:
             break
+        packet = buf[pos + 16 : end]
+        pos = end
         last = sec * 1_000_000_000 + frac * scale
         if first < 0:
             first = last
         records += 1
         if incl < orig:
             truncated += 1
-        segment = decode(linktype, buf[pos + 16 : end])
+        segment = decode(linktype, packet)
         if segment is None:
             other += 1
-        else:
-            append((*segment, last))
-        pos = end
-    return out, pos, records, truncated, other, first, last
+            continue
+        protocol, key, sequence, flags, payload, missing = segment
+        if protocol == TCP:
+            if flags & SYN:
+                if not flags & ACK:
+                    seen.clear()
+            elif not payload and not missing:
+                if key in seen:
+                    acks += 1
+                    continue
+                if flags & RST:
+                    append((protocol, key, sequence, flags, payload, missing, last))
+                    continue
+            seen.add(key)
+        append((protocol, key, sequence, flags, payload, missing, last))
+    return out, pos, records, truncated, other, acks, first, last
 
 
 pcap_walk: Callable[[bytes, int, bool, int, int], WalkResult] = pure_pcap_walk
@@ -73,13 +96,14 @@ if ACCELERATED:
 
 
 class Tally:
-    """What `segments` counted: records, cut by the snapshot length, not TCP or UDP, and the
-    capture times of the first and last record (0 when there was none)."""
+    """What `segments` counted: records, cut by the snapshot length, not TCP or UDP, pure
+    ACKs left out (see `pure_pcap_walk`), and the capture times of the first and last
+    record (0 when there was none)."""
 
-    __slots__ = ("first_time", "last_time", "other", "records", "truncated")
+    __slots__ = ("acks", "first_time", "last_time", "other", "records", "truncated")
 
     def __init__(self) -> None:
-        self.records = self.truncated = self.other = 0
+        self.records = self.truncated = self.other = self.acks = 0
         self.first_time = self.last_time = 0
 
 
@@ -115,7 +139,7 @@ def _pcap(capture: CaptureFile, tally: Tally) -> Iterator[list[SegmentRow]]:
     order = ">" if big else "<"
     walk = pcap_walk
     while True:
-        rows, pos, records, truncated, other, first, last = walk(
+        rows, pos, records, truncated, other, acks, first, last = walk(
             capture.buffer, capture.pos, big, scale, linktype
         )
         capture.pos = pos
@@ -126,6 +150,7 @@ def _pcap(capture: CaptureFile, tally: Tally) -> Iterator[list[SegmentRow]]:
             tally.last_time = last
             tally.truncated += truncated
             tally.other += other
+            tally.acks += acks
             yield rows
         if not capture.pcap_stuck(tally.records, order):
             capture.records = tally.records
