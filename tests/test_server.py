@@ -18,11 +18,12 @@ from soupbintcp import (
     LoginRejected,
     Message,
     RejectReason,
+    SequenceGap,
     Server,
     SessionEnded,
     serve,
 )
-from soupbintcp.store import MemoryStore
+from soupbintcp.store import FileStore, MemoryStore
 
 from .helpers import wait_for, wire, within
 from .server_support import (
@@ -422,3 +423,44 @@ async def test_client_heartbeats_while_the_login_is_answered_are_accepted() -> N
                 got.append(packet)
         assert got == [(b"S", payload(1)), (b"S", payload(2))]
         raw.close()
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+async def test_a_store_that_starts_later_is_served_from_its_first_message(
+    tmp_path: Path, kind: str
+) -> None:
+    """A journal of messages 1000..1009 (a capture that joined the session late): a client
+    asking for less than 1000 is accepted at 1000; inside, where it asked; past the end, at
+    the next number, as always."""
+    store: MemoryStore | FileStore
+    if kind == "file":
+        store = FileStore(tmp_path / "late.soup", session_id=SESSION, first_sequence=1000)
+    else:
+        store = MemoryStore(session_id=SESSION, first_sequence=1000)
+    store.append_many(payloads(1000, 1009))
+    async with serve(
+        ("127.0.0.1", 0), store=store, session_id=SESSION, credentials=CREDENTIALS
+    ) as server:
+        for asked, accepted in ((1, 1000), (999, 1000), (1000, 1000), (1005, 1005),
+                                (1010, 1010), (5000, 1010), (0, 1010)):  # fmt: skip
+            raw = await RawClient.connect(server.address)
+            kind_, body = await raw.login(sequence=asked)
+            assert (kind_, body) == (
+                b"A",
+                SESSION.encode().rjust(10) + str(accepted).encode().rjust(20),
+            )
+            for n in range(accepted, 1010):
+                assert await raw.packet() == (b"S", payload(n))
+            raw.close()
+        # Our client, asked for 1, says that 1..999 cannot be had (the spec's client counts
+        # from the Login Accepted number; ours refuses to skip what it was asked for).
+        with pytest.raises(SequenceGap, match="resumed at 1000"):
+            await soupbintcp.connect_async(server.address, USER, PASSWORD, sequence=1)
+        client = await soupbintcp.connect_async(server.address, USER, PASSWORD, sequence=1000)
+        try:
+            assert [tuple(m) for m in await take(client, 10)] == expected(1000, 1009)
+            assert server.publish(payload(1010)) == 1010
+            assert tuple(await take(client, 1)) == (expected(1010, 1010)[0],)
+        finally:
+            await client.close()
+    store.close()

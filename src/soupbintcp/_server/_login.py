@@ -134,4 +134,8 @@ class Login:
         sequence = request.sequence
         if sequence == 0 or sequence > head + 1:
             sequence = head + 1
+        elif sequence < stream.first_sequence:
+            # A journal that starts later (a capture that joined the session late) has
+            # nothing before its first message: the client is told where it starts.
+            sequence = stream.first_sequence
         conn.accept_login(username, session.id, stream, sequence, request.sequence)

@@ -143,6 +143,12 @@ class Stream:
         return f"<Stream {name} head={self.head} connections={len(self._followers)}>"
 
     @property
+    def first_sequence(self) -> int:
+        """The number of the store's first message (a store may start after 1)."""
+        first = getattr(self.store, "first_sequence", 1)
+        return first if isinstance(first, int) else 1
+
+    @property
     def ended(self) -> bool:
         """Whether End of Session was sent: nothing more can be published."""
         return self._ended

@@ -45,13 +45,14 @@ from ._index import IDX_HEADER_SIZE, IndexFile
 from ._journal import (
     HEADER_SIZE,
     MAGIC,
+    check_first_sequence,
     create_journal,
     fdatasync,
     read_header,
     record_session_end,
 )
-from ._protocol import Durability, StoreError
-from ._reading import FrameReader
+from ._protocol import Durability, JournalCorruptError, StoreError
+from ._reading import FrameReader, shifted
 from ._recovery import open_checksums, recover
 
 if TYPE_CHECKING:
@@ -80,11 +81,19 @@ class FileStore:
     `index_interval` is N, the spacing of the sparse index: opening scans only the frames
     after its last entry, and a seek scans at most N frames.
 
+    `first_sequence` is the number of a new journal's first message (1 by default): a
+    journal of a session that a capture joined late holds messages N, N + 1, ... as they
+    were numbered on the wire. Then `count` and `durable_count` are the last numbers held
+    (N - 1 when empty), appends number from N, and reading a message before N raises
+    `StoreError`. Given for an existing journal, it must be the journal's (`StoreError`
+    otherwise); left out, the journal's own is taken.
+
     One process writes a journal at a time (an exclusive `flock`); reads use `os.pread` on
     their own descriptor, so replaying to clients while appending works in one thread.
     """
 
     __slots__ = (
+        "_base",
         "_closed",
         "_count",
         "_durability",
@@ -119,6 +128,7 @@ class FileStore:
         create: bool = True,
         readonly: bool = False,
         index_interval: int = DEFAULT_INDEX_INTERVAL,
+        first_sequence: int | None = None,
     ) -> None:
         if not isinstance(durability, Durability):
             raise TypeError(f"durability must be a Durability, not {durability!r}")
@@ -135,8 +145,10 @@ class FileStore:
         self._sums: Checksums | None = None
         self._pending = bytearray()
         wanted = normalize_session(session_id)
+        if first_sequence is not None:
+            check_first_sequence(first_sequence)
         try:
-            self._open(wanted, create=create and not readonly)
+            self._open(wanted, create=create and not readonly, first=first_sequence)
         except BaseException:
             self._release()
             raise
@@ -154,12 +166,12 @@ class FileStore:
 
     # --- opening -------------------------------------------------------------------------------
 
-    def _open(self, wanted: str | None, *, create: bool) -> None:
+    def _open(self, wanted: str | None, *, create: bool, first: int | None) -> None:
         path = self._path
         if not os.path.exists(path):
             if not create:
                 raise StoreError(f"no journal at {path}")
-            create_journal(path, wanted, fsync=self._fsync)
+            create_journal(path, wanted, fsync=self._fsync, first_sequence=first or 1)
         try:
             self._rfd = os.open(path, os.O_RDONLY)
             if not self._readonly:
@@ -178,21 +190,30 @@ class FileStore:
             raise StoreError(
                 f"journal {path} records session {recorded!r}, not the requested {wanted!r}"
             )
+        if first is not None and first != header.first_sequence:
+            raise StoreError(
+                f"journal {path} starts at message {header.first_sequence:,}, not the "
+                f"requested {first:,}"
+            )
         self._session_id = recorded
+        self._base = base = header.first_sequence - 1
         wfd = None if self._readonly else self._wfd
         sums = Checksums.load(path, self._journal_id) if header.version > 1 else None
         if sums is not None:
             sums.clip(size)
-        found = recover(
-            path, self._rfd, wfd, size, self._interval, self._journal_id, fsync=self._fsync,
-            sums=sums,
-        )  # fmt: skip
+        try:
+            found = recover(
+                path, self._rfd, wfd, size, self._interval, self._journal_id,
+                fsync=self._fsync, sums=sums, start=header.records_at,
+            )  # fmt: skip
+        except JournalCorruptError as exc:
+            raise shifted(exc, base) from None
         if wfd is not None:
             sums = open_checksums(path, self._rfd, wfd, header, found, sums, fsync=self._fsync)
         self._sums = sums
         self._recovered = found.tail
         self._index = found.entries
-        self._reader = FrameReader(path, self._rfd, self._index, self._interval, sums)
+        self._reader = FrameReader(path, self._rfd, self._index, self._interval, sums, base)
         self._count = self._durable_count = found.messages
         self._size = self._end = self._durable_end = found.end
         if not self._readonly:
@@ -201,7 +222,9 @@ class FileStore:
     # --- properties ----------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"count={self._count}"
+        state = "closed" if self._closed else f"count={self.count}"
+        if not self._closed and self._base:
+            state += f", first_sequence={self._base + 1}"
         return (
             f"FileStore({self._path!r}, {state}, durability={self._durability.name}, "
             f"session_id={self._session_id!r})"
@@ -218,12 +241,17 @@ class FileStore:
         return self._durability
 
     @property
+    def first_sequence(self) -> int:
+        """The number of the journal's first message (1 unless it was created otherwise)."""
+        return self._base + 1
+
+    @property
     def count(self) -> int:
-        return self._count
+        return self._count + self._base
 
     @property
     def durable_count(self) -> int:
-        return self._durable_count
+        return self._durable_count + self._base
 
     @property
     def session_id(self) -> str | None:
@@ -281,14 +309,14 @@ class FileStore:
         self._check_appendable()
         msgs = as_sequence(messages)
         if not msgs:
-            return self._count + 1
+            return self._count + self._base + 1
         frames = encode_indexed(msgs, self._count, self._end, self._index, self._interval)
         return self._commit(frames, len(msgs))
 
     def append_frames(self, frames: bytes, count: int) -> int:
         self._check_appendable()
         if not count and not frames:
-            return self._count + 1
+            return self._count + self._base + 1
         if count == 1 and is_one_frame(frames):
             if self._count == len(self._index) * self._interval:
                 self._index.append(self._end)
@@ -298,7 +326,7 @@ class FileStore:
 
     def _commit(self, frames: bytes, count: int) -> int:
         """Take `count` encoded messages whose index entries are already added."""
-        first = self._count + 1
+        first = self._count + self._base + 1
         if self._durability is Durability.PUBLISH:
             try:
                 self._write(frames)

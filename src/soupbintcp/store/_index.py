@@ -7,7 +7,9 @@ Format (a cache: missing, corrupt or stale, it is rebuilt)::
         10     2  reserved, zero
         12     4  interval N
         16     8  journal id of the journal it indexes
-        24     -  8-byte little-endian file offsets of messages 1, N+1, 2N+1, ...
+        24     -  8-byte little-endian file offsets of records 1, N+1, 2N+1, ... (record
+                  n is message n, or n + first - 1 in a journal whose first message is
+                  `first`: the index counts records and knows nothing of numbering)
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ def _index_bytes(entries: array[int]) -> bytes:
 
 
 def load_index(
-    path: str, rfd: int, size: int, interval: int, journal_id: bytes
+    path: str, rfd: int, size: int, interval: int, journal_id: bytes, start: int = HEADER_SIZE
 ) -> array[int] | None:
-    """The side index of the journal at `path` (open on `rfd`, `size` bytes) if it belongs to
-    this journal and its end agrees with the file; None if it is missing or stale."""
+    """The side index of the journal at `path` (open on `rfd`, `size` bytes, its first
+    record at `start`) if it belongs to this journal and its end agrees with the file; None
+    if it is missing or stale."""
     try:
         with open(path + ".idx", "rb") as f:
             data = f.read()
@@ -67,7 +70,7 @@ def load_index(
         entries.byteswap()
     if not entries:
         return entries
-    if entries[0] != HEADER_SIZE or not all(map(lt, entries, islice(entries, 1, None))):
+    if entries[0] != start or not all(map(lt, entries, islice(entries, 1, None))):
         return None
     # Entries at or past the end of the file index data that never reached it.
     del entries[bisect_right(entries, size - 1) :]

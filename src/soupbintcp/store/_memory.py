@@ -20,6 +20,7 @@ from ._frames import (
     normalize_session,
     payloads,
 )
+from ._journal import check_first_sequence
 from ._protocol import StoreError
 
 __all__ = ["MemoryStore"]
@@ -33,11 +34,16 @@ class MemoryStore:
 
     Frames sit back to back in one `bytearray`, with the offset of every message in an
     `array('Q')`, so `read_frames` is a binary search and one slice.
+
+    `first_sequence` numbers the first message (1 by default), as `FileStore`'s does:
+    `count` is then the last number held, and reading before it raises `StoreError`.
     """
 
-    __slots__ = ("_closed", "_frames", "_offsets", "_session_id")
+    __slots__ = ("_base", "_closed", "_frames", "_offsets", "_session_id")
 
-    def __init__(self, *, session_id: str | None = None) -> None:
+    def __init__(self, *, session_id: str | None = None, first_sequence: int = 1) -> None:
+        check_first_sequence(first_sequence)
+        self._base = first_sequence - 1
         self._session_id = normalize_session(session_id)
         self._frames = bytearray()
         # _offsets[i] is where message i + 1 starts; the last entry is the end of the frames.
@@ -49,12 +55,26 @@ class MemoryStore:
         return f"MemoryStore({state}, session_id={self._session_id!r})"
 
     @property
+    def first_sequence(self) -> int:
+        """The number of the first message."""
+        return self._base + 1
+
+    @property
     def count(self) -> int:
-        return len(self._offsets) - 1
+        return len(self._offsets) - 1 + self._base
 
     @property
     def durable_count(self) -> int:
-        return len(self._offsets) - 1
+        return len(self._offsets) - 1 + self._base
+
+    def _record(self, sequence: int) -> int:
+        """The index of message `sequence` counted from 1."""
+        check_sequence(sequence)
+        if sequence <= self._base:
+            raise StoreError(
+                f"the store starts at message {self._base + 1:,}: message {sequence:,} is not in it"
+            )
+        return sequence - self._base
 
     @property
     def session_id(self) -> str | None:
@@ -73,11 +93,11 @@ class MemoryStore:
         self._check_open()
         self._frames += encode_one(data)
         self._offsets.append(len(self._frames))
-        return len(self._offsets) - 1
+        return len(self._offsets) - 1 + self._base
 
     def append_many(self, messages: Iterable[bytes]) -> int:
         self._check_open()
-        first = len(self._offsets)
+        first = len(self._offsets) + self._base
         msgs = as_sequence(messages)
         if not msgs:
             return first
@@ -91,7 +111,7 @@ class MemoryStore:
 
     def append_frames(self, frames: bytes, count: int) -> int:
         self._check_open()
-        first = len(self._offsets)
+        first = len(self._offsets) + self._base
         if count == 1 and is_one_frame(frames):
             self._frames += frames
             self._offsets.append(len(self._frames))
@@ -102,9 +122,9 @@ class MemoryStore:
 
     def read_frames(self, sequence: int, max_bytes: int) -> tuple[bytes, int]:
         self._check_open()
-        check_sequence(sequence)
+        sequence = self._record(sequence)
         offsets = self._offsets
-        last = len(offsets) - 1  # index of the end offset == durable_count
+        last = len(offsets) - 1  # index of the end offset == records held
         if sequence > last:
             return b"", 0
         start = offsets[sequence - 1]
@@ -117,7 +137,7 @@ class MemoryStore:
 
     def read(self, sequence: int, count: int) -> list[bytes]:
         self._check_open()
-        check_sequence(sequence)
+        sequence = self._record(sequence)
         end = min(sequence + count, len(self._offsets))  # one past the last to read
         if end <= sequence:
             return []

@@ -52,12 +52,18 @@ class Durability(enum.Enum):
 class MessageStore(Protocol):
     """An append-only sequence of messages numbered from 1, replayable from any number.
 
-    Two counters matter. `count` is how many messages were appended: the last one is number
-    `count`, the next append gets `count + 1`. `durable_count` is how many of them are held
-    under the store's durability policy; it never exceeds `count` and never goes back.
+    A store may start later: one with a `first_sequence` attribute N (`FileStore` and
+    `MemoryStore` have it; N is 1 unless created otherwise) holds messages N, N + 1, ...
+    (a journal of a session that a capture joined late), and reading a message before N
+    raises `StoreError`. The server logs a client that asks for less than N in at N.
+
+    Two counters matter. `count` is the number of the last message appended (how many
+    were appended, when the store starts at 1): the next append gets `count + 1`.
+    `durable_count` is the last number held under the store's durability policy; it never
+    exceeds `count` and never goes back.
 
     The rule that makes replay safe, "one number, one message": a server sends clients only
-    messages `1..durable_count`. Those survive a crash of the server, so after a restart a
+    messages up to `durable_count`. Those survive a crash of the server, so after a restart a
     sequence number never names a different message from the one a client already has.
 
     Stores are not thread-safe: one thread (an asyncio loop) appends and reads.
@@ -65,7 +71,7 @@ class MessageStore(Protocol):
 
     @property
     def count(self) -> int:
-        """Messages appended; the last sequence number (0 when empty)."""
+        """The last sequence number (`first_sequence - 1`, so 0, when empty)."""
         ...
 
     @property

@@ -63,6 +63,13 @@ class JournalReport:
     unchecked_bytes: int = 0
     #: Whether the session ended (End of Session was sent; nothing more can be appended).
     ended: bool = False
+    #: The sequence number of the first record (1 unless the journal is of format 3).
+    first_sequence: int = 1
+
+    @property
+    def last_sequence(self) -> int:
+        """The number of the last whole record (``first_sequence - 1`` if there is none)."""
+        return self.first_sequence + self.messages - 1
 
     @property
     def tail_bytes(self) -> int:
@@ -86,8 +93,9 @@ class JournalReader:
     """Read the journal at `path` without writing or locking it (see the module docs).
 
     It offers the reading half of `MessageStore`: `count` (= `durable_count`), `session_id`,
-    `read_frames`, `read`, and `close`. A missing or foreign file raises `StoreError`; an
-    `index_interval` under 1 raises `ConfigurationError`.
+    `read_frames`, `read`, and `close`; and `first_sequence`, the number of the journal's
+    first message (`count` is the last one's, as in `FileStore`). A missing or foreign
+    file raises `StoreError`; an `index_interval` under 1 raises `ConfigurationError`.
     """
 
     __slots__ = ("_closed", "_count", "_end", "_header", "_index", "_journal_id", "_path",
@@ -111,14 +119,18 @@ class JournalReader:
             if self._header.version > 1:
                 self._sums = Checksums.load(self._path, self._journal_id)
             size = os.fstat(fd).st_size
-            found = find_end(self._path, fd, size, index_interval, self._journal_id)
+            found = find_end(
+                self._path, fd, size, index_interval, self._journal_id, self._header.records_at
+            )
         except BaseException:
             os.close(fd)
             raise
         self._index = found.entries
         self._count = found.messages
         self._end = found.end
-        self._reader = FrameReader(self._path, fd, self._index, index_interval, self._sums)
+        self._reader = FrameReader(
+            self._path, fd, self._index, index_interval, self._sums, self._header.first_sequence - 1
+        )
         self._closed = False
 
     def __repr__(self) -> str:
@@ -135,9 +147,15 @@ class JournalReader:
         return self._session_id
 
     @property
+    def first_sequence(self) -> int:
+        """The number of the journal's first message."""
+        return self._header.first_sequence
+
+    @property
     def count(self) -> int:
-        """Whole records seen at open or at the last `refresh()`."""
-        return self._count
+        """The number of the last whole record seen at open or at the last `refresh()`
+        (records seen, when the journal starts at message 1)."""
+        return self._count + self._header.first_sequence - 1
 
     durable_count = count
 
@@ -157,7 +175,7 @@ class JournalReader:
         return self._reader
 
     def refresh(self) -> int:
-        """Walk the records appended since; return how many there are now."""
+        """Walk the records appended since; return `count` now."""
         reader = self._check_open()
         size = os.fstat(reader.fd).st_size
         if size > self._end:
@@ -168,7 +186,7 @@ class JournalReader:
             self._end = end
             if self._sums is not None:
                 self._sums.refresh(self._journal_id)
-        return self._count
+        return self.count
 
     def read_frames(self, sequence: int, max_bytes: int) -> tuple[bytes, int]:
         return self._check_open().read_frames(sequence, max_bytes, self._count, self._end)
@@ -183,12 +201,13 @@ class JournalReader:
         fd = reader.fd
         size = os.fstat(fd).st_size
         walked: array[int] = array("Q")
-        end, count, why = scan(fd, HEADER_SIZE, 0, size, walked, reader.interval)
+        start = self._header.records_at
+        end, count, why = scan(fd, start, 0, size, walked, reader.interval)
         corrupt = end < size and data_after(fd, end, size)
         if not os.path.exists(self._path + ".idx"):
             index = "missing"
         else:
-            saved = load_index(self._path, fd, size, reader.interval, self._journal_id)
+            saved = load_index(self._path, fd, size, reader.interval, self._journal_id, start)
             index = "ok" if saved is not None and saved == walked[: len(saved)] else "stale"
         if why is None and end < size:
             why = f"a partial record of {size - end} bytes"
@@ -203,11 +222,11 @@ class JournalReader:
                 bad = end
             if bad is not None:
                 checksums = "bad"
-                damage_at, before, _ = first_record_in(fd, HEADER_SIZE, 0, min(bad, end))
-                damage_message = before + 1
+                damage_at, before, _ = first_record_in(fd, start, 0, max(start, min(bad, end)))
+                damage_message = before + self._header.first_sequence
             unchecked = max(0, end - sums.covered)
         elif corrupt:
-            damage_at, damage_message = end, count + 1
+            damage_at, damage_message = end, count + self._header.first_sequence
         return JournalReport(
             path=self._path,
             session_id=self._session_id,
@@ -224,6 +243,7 @@ class JournalReader:
             damage_message=damage_message,
             unchecked_bytes=unchecked,
             ended=self._header.ended,
+            first_sequence=self._header.first_sequence,
         )
 
     def close(self) -> None:

@@ -5,6 +5,10 @@ writer): both read through their own descriptor with `os.pread`, up to what is d
 What a run holds is checked against the journal's checksums (`_checksums`) before it is
 handed out: a run stops before the first record of a block that fails, and a read that
 starts at such a record raises `JournalCorruptError`.
+
+Record n of a journal is message ``n + base``: `base` is 0 unless the journal's first
+message is not 1 (format 3). The index and the owners' counts are in records; the sequence
+numbers in and out (the reads' `sequence`, the errors' `sequence`) are the messages'.
 """
 
 from __future__ import annotations
@@ -21,9 +25,14 @@ from ._protocol import JournalCorruptError, StoreError
 if TYPE_CHECKING:
     from ._checksums import Checksums
 
-__all__ = ["READ_CHUNK", "FrameReader"]
+__all__ = ["READ_CHUNK", "FrameReader", "shifted"]
 
 READ_CHUNK: Final = 1 << 20
+
+
+def shifted(exc: JournalCorruptError, base: int) -> JournalCorruptError:
+    """`exc`, raised about record n, said about message ``n + base``."""
+    return JournalCorruptError(exc.path, exc.offset, exc.sequence + base, exc.why)
 
 
 class FrameReader:
@@ -31,12 +40,20 @@ class FrameReader:
     offset of every message numbered ``k * interval + 1``; shared with the owner, which
     appends to it). The owner says how far the journal is durable at each call."""
 
-    __slots__ = ("fd", "index", "interval", "path", "sums")
+    __slots__ = ("base", "fd", "index", "interval", "path", "sums")
 
     def __init__(
-        self, path: str, fd: int, index: array[int], interval: int, sums: Checksums | None = None
+        self,
+        path: str,
+        fd: int,
+        index: array[int],
+        interval: int,
+        sums: Checksums | None = None,
+        base: int = 0,
     ) -> None:
         self.path = path
+        #: The journal's first message is number ``base + 1``.
+        self.base = base
         self.fd = fd
         self.index = index
         self.interval = interval
@@ -55,11 +72,33 @@ class FrameReader:
     def _corrupt(self, offset: int, sequence: int, why: str | None) -> StoreError:
         return JournalCorruptError(self.path, offset, sequence, why or "a bad record")
 
+    def record(self, sequence: int) -> int:
+        """The record of message `sequence`; `StoreError` if it is before the journal's
+        first message."""
+        check_sequence(sequence)
+        base = self.base
+        if sequence <= base:
+            raise StoreError(
+                f"journal {self.path} starts at message {base + 1:,}: message {sequence:,} "
+                "is not in it"
+            )
+        return sequence - base
+
     def read_frames(
         self, sequence: int, max_bytes: int, durable: int, dend: int
     ) -> tuple[bytes, int]:
-        """`MessageStore.read_frames` over the first `durable` messages, ending at `dend`,
-        checked against the checksums."""
+        """`MessageStore.read_frames` of message `sequence` on, over the first `durable`
+        records, ending at `dend`, checked against the checksums."""
+        base = self.base
+        if not base:
+            return self._checked(sequence, max_bytes, durable, dend)
+        try:
+            return self._checked(self.record(sequence), max_bytes, durable, dend)
+        except JournalCorruptError as exc:
+            raise shifted(exc, base) from None
+
+    def _checked(self, sequence: int, max_bytes: int, durable: int, dend: int) -> tuple[bytes, int]:
+        """`read_frames` from record `sequence`."""
         sums = self.sums
         try:
             data, count, start = self._read_frames(sequence, max_bytes, durable, dend)
@@ -140,9 +179,10 @@ class FrameReader:
         return self.pread(size, start), 1, start
 
     def read(self, sequence: int, count: int, durable: int, dend: int) -> list[bytes]:
-        """`MessageStore.read` over the first `durable` messages, ending at `dend`."""
-        check_sequence(sequence)
-        last = min(sequence + count - 1, durable)
+        """`MessageStore.read` of messages from `sequence`, over the first `durable`
+        records, ending at `dend`."""
+        self.record(sequence)
+        last = min(sequence + count - 1, durable + self.base)
         out: list[bytes] = []
         while sequence <= last:
             frames, n = self.read_frames(sequence, READ_CHUNK, durable, dend)

@@ -53,14 +53,17 @@ class Recovered(NamedTuple):
     scanned_after: int = 0
 
 
-def find_end(path: str, rfd: int, size: int, interval: int, journal_id: bytes) -> Recovered:
-    """Walk the journal from its side index's last entry (or the start) to `size`."""
-    index = load_index(path, rfd, size, interval, journal_id)
+def find_end(
+    path: str, rfd: int, size: int, interval: int, journal_id: bytes, start: int = HEADER_SIZE
+) -> Recovered:
+    """Walk the journal (its first record at `start`) from its side index's last entry (or
+    the first record) to `size`."""
+    index = load_index(path, rfd, size, interval, journal_id, start)
     if index is None or not index:
         if index is None and os.path.exists(path + ".idx"):
             logger.info("rebuilding the stale index of journal %s", path)
         index = array("Q")
-        offset, count = HEADER_SIZE, 0
+        offset, count = start, 0
     else:
         offset, count = index[-1], (len(index) - 1) * interval
     before = count
@@ -79,12 +82,21 @@ def recover(
     *,
     fsync: bool,
     sums: Checksums | None = None,
+    start: int = HEADER_SIZE,
 ) -> Recovered:
     """`find_end`, check what it walked against `sums`, then cut a torn last record (with
     `wfd`) or ignore it (read-only)."""
-    found = find_end(path, rfd, size, interval, journal_id)
+    found = find_end(path, rfd, size, interval, journal_id, start)
     end = found.end
     if sums is not None:
+        if start > HEADER_SIZE and sums.first_bad(rfd, HEADER_SIZE, start) is not None:
+            # Format 3: the first sequence number numbers every message; the walk from the
+            # index's last entry would not look at it.
+            why = (
+                "the checksum of the first block, which holds the first sequence number, "
+                "does not match"
+            )
+            raise JournalCorruptError(path, HEADER_SIZE, 1, why)
         check_walked(path, rfd, found, sums, interval)
     if end < size:
         check_torn_tail(path, rfd, end, size, found.why)
@@ -149,7 +161,10 @@ def check_walked(path: str, rfd: int, found: Recovered, sums: Checksums, interva
     if bad is not None:
         # The block may start before the walk did: find its first record from the index.
         k = max(0, bisect_right(found.entries, bad) - 1)
-        start, before = (found.entries[k], k * interval) if found.entries else (HEADER_SIZE, 0)
+        # (No entries: the walk started at the first record.)
+        start, before = (
+            (found.entries[k], k * interval) if found.entries else (found.scanned_from, 0)
+        )
         at, before, _ = first_record_in(rfd, start, before, bad)
         why = f"the checksum of bytes {bad:,} to {bad + BLOCK:,} does not match"
         raise JournalCorruptError(path, at, before + 1, why)
@@ -182,7 +197,7 @@ def open_checksums(
     if sums is None:
         if header.version == 1:
             logger.info("journal %s: upgrading to format 2 (checksums)", path)
-        elif found.end > HEADER_SIZE:
+        elif found.end > header.records_at:
             logger.warning(
                 "journal %s: its checksums %s.crc are missing or not its own: rebuilt from "
                 "the records, which were checked by their structure only",
