@@ -1,22 +1,28 @@
-"""pcap import: packets/s and MB/s for SoupBinTCP and MoldUDP64 captures, our stdlib reader
-against dpkt's and scapy's in the same run, and the A/B listener against a single line.
+"""pcap import: packets/s and MB/s for SoupBinTCP and MoldUDP64 captures, before and after
+issue 25's second round in the same run, our stdlib reader against dpkt's and scapy's, and
+the A/B listener against a single line.
 
-The captures are made here, in memory, in the pcap format (nanosecond, Ethernet): a
+The captures are made here in the pcap format (nanosecond, Ethernet) and written to files: a
 SoupBinTCP connection whose server sends an ITCH-like feed (11 to 50-byte messages) in
 1,448-byte segments with the client's pure ACKs between them, as tcpdump records one; and a
-MoldUDP64 session in datagrams of up to 1,400 bytes. Figures are CPU time
-(`time.process_time`), medians of `--runs`:
+MoldUDP64 session in datagrams of up to 1,400 bytes; each also with small packets (about 2
+messages each). Figures are CPU time (`time.process_time`) of what `journal import --pcap`
+does but writing the journal (`soupbintcp.cli._captures.read_capture(path)`: read, decode,
+reassemble, frame, number, merge), in child processes:
 
-- import: `soupbintcp.capture.Capture(data)`, everything `journal import --pcap` does but
-  writing the journal (read, decode, reassemble, frame, number, merge); in this process
-  (compiled fast path if built) and in a child with SOUPBINTCP_PURE_PYTHON=1;
-- readers: the records read and decoded down to the TCP/UDP payload, by our reader
-  (`CaptureFile` + `_net.decode`), dpkt (`pcap.Reader` + `Ethernet`) and scapy
-  (`RawPcapReader`, and `Ether()` dissection on a slice: it is two orders slower);
+- after (this tree) and before (`--before SRC`: a checkout with its extension built; by
+  default the tree of the commit before `capture/_walk.py` came, extracted and built here),
+  each compiled and pure (SOUPBINTCP_PURE_PYTHON=1), interleaved round by round (`--runs`);
+  medians and ranges over the rounds, with the load average;
+- peak memory: the growth of the child's peak resident set while it imports the largest
+  capture (before: the whole file in memory; after: a chunk at a time);
+- readers: the records read and decoded down to the TCP/UDP payload, by ours (`CaptureFile`,
+  and the chunk walk `_walk.segments` the import uses), dpkt (`pcap.Reader` + `Ethernet`)
+  and scapy (`RawPcapReader`, and `Ether()` dissection on a slice: two orders slower);
 - A/B: MoldUDP64 datagrams through the sans-IO listener alone, and through `LineArbiter`
   with every datagram arriving twice (lines A and B), messages delivered per second.
 
-    python bench/bench_pcap.py [--runs 3] [--packets 200000] [--json PATH]
+    python bench/bench_pcap.py [--runs 3] [--packets 200000] [--before SRC] [--json PATH]
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ import importlib
 import io
 import json
 import os
+import resource
 import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -37,8 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import itch_payloads, write_json
-from soupbintcp.capture import Capture, CaptureFile
-from soupbintcp.capture._net import decode
+from soupbintcp.capture import CaptureFile
 
 BENCH = Path(__file__).resolve().parent
 CLIENT = (bytes([10, 0, 0, 2]), 40001)
@@ -146,11 +153,11 @@ def cpu(run: Callable[[], Any], runs: int) -> float:
 
 
 def ours(data: bytes) -> int:
-    n = 0
-    for _, linktype, packet, _ in CaptureFile(data):
-        if decode(linktype, packet) is not None:
-            n += 1
-    return n
+    """Rows of the chunk walk the import uses (pure ACKs are counted there, not handed out)."""
+    # Here, not at the top: the children that measure the code before it import this file.
+    from soupbintcp.capture._walk import Tally, segments
+
+    return sum(len(rows) for rows in segments(CaptureFile(data), Tally()))
 
 
 def ours_records(data: bytes) -> int:
@@ -224,44 +231,153 @@ def ab(datagrams: list[bytes], runs: int) -> dict[str, float]:
     return {"messages": messages, "single": cpu(single, runs), "ab": cpu(both, runs)}
 
 
-def measure(packets: int, runs: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"pure": bool(os.environ.get("SOUPBINTCP_PURE_PYTHON"))}
-    for name, (data, messages) in captures(packets).items():
-        capture = Capture(data)
-        (stream,) = capture.streams
-        assert stream.merged.count == messages, (stream.merged.count, messages)
+# --- the import, before and after, compiled and pure: child processes ------------------
+
+TREES = ("after", "before")
+MODES = ("compiled", "pure")
+BASELINE_OF = "src/soupbintcp/capture/_walk.py"  # "before" is the commit before it came
+
+
+def child(files: dict[str, str], rss: bool) -> dict[str, Any]:
+    """In the child: CPU seconds of `read_capture` per capture, or the peak memory growth
+    while importing the one capture given."""
+    import soupbintcp
+    from soupbintcp.cli._captures import read_capture
+
+    out: dict[str, Any] = {"accelerated": soupbintcp.accelerated}
+    for name, path in files.items():
+        before = _memory("VmRSS")  # now: the peak may have been higher during the imports
+        t = time.process_time()
+        capture = read_capture(Path(path))
         out[name] = {
+            "seconds": time.process_time() - t,
             "packets": capture.records,
-            "bytes": len(data),
-            "messages": messages,
-            "import": cpu(partial(Capture, data), runs),
+            "messages": sum(s.merged.count for s in capture.streams),
+            "rss_grown": _memory("VmHWM") - before,
         }
+        if rss:
+            break
     return out
+
+
+def _memory(field: str) -> int:
+    """Resident memory now (VmRSS) or at its peak (VmHWM), in bytes (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def baseline_source(into: Path) -> Path | None:
+    """The tree of the commit before `BASELINE_OF` came, its extension built; None if git,
+    the history or a compiler is not there."""
+    root = BENCH.parent
+    try:
+        added = subprocess.run(
+            ["git", "log", "--format=%H", "--diff-filter=A", "-1", "--", BASELINE_OF],
+            cwd=root, check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        if not added:
+            return None
+        archive = subprocess.run(
+            ["git", "archive", f"{added}^"], cwd=root, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+        subprocess.run(
+            [sys.executable, "hatch_build.py"], cwd=into, check=True, capture_output=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return into
+
+
+def run_child(
+    tree: Path | None, mode: str, files: dict[str, str], rss: bool = False
+) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "SOUPBINTCP_PURE_PYTHON"}
+    if mode == "pure":
+        env["SOUPBINTCP_PURE_PYTHON"] = "1"
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree / "src")  # ahead of the installed package
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps({"files": files, "rss": rss})],
+        capture_output=True, text=True, env=env, check=True, cwd=BENCH, timeout=900,
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(done.stdout)
+    if result["accelerated"] != (mode == "compiled"):
+        raise RuntimeError(f"{tree or 'this tree'} in {mode} mode ran the other path")
+    return result
+
+
+def measure(files: dict[str, str], runs: int, before: Path | None) -> dict[str, Any]:
+    """figures[tree][mode][capture] = pkts/s per round; rounds interleave trees and modes."""
+    trees: dict[str, Path | None] = {"after": None}
+    if before is not None:
+        trees["before"] = before
+    figures: dict[str, Any] = {t: {m: {} for m in MODES} for t in trees}
+    sizes: dict[str, Any] = {}
+    for _ in range(runs):
+        for tree, source in trees.items():
+            for mode in MODES:
+                got = run_child(source, mode, files)
+                for name in files:
+                    row = got[name]
+                    sizes[name] = {k: row[k] for k in ("packets", "messages")}
+                    figures[tree][mode].setdefault(name, []).append(row["seconds"])
+    # Peak memory growth importing the largest capture, a fresh process each.
+    largest = max(files, key=lambda n: Path(files[n]).stat().st_size)
+    memory = {
+        tree: run_child(source, "compiled", {largest: files[largest]}, rss=True)[largest][
+            "rss_grown"
+        ]
+        for tree, source in trees.items()
+    }
+    for name, path in files.items():
+        sizes[name]["bytes"] = Path(path).stat().st_size
+    return {"seconds": figures, "sizes": sizes, "memory": memory, "largest": largest}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--packets", type=int, default=200_000)
+    parser.add_argument("--before", type=Path, help="a checkout (extension built) to compare")
+    parser.add_argument("--no-before", action="store_true", help="measure this tree only")
     parser.add_argument("--json")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.packets, args.runs)))
+        spec = json.loads(args.child)
+        print(json.dumps(child(spec["files"], spec["rss"])))
         return
     import soupbintcp
 
-    results: dict[str, Any] = {"accelerated": soupbintcp.accelerated}
-    results["import"] = measure(args.packets, args.runs)
-    env = {**os.environ, "SOUPBINTCP_PURE_PYTHON": "1"}
-    child = subprocess.run(
-        [sys.executable, __file__, "--child", "--runs", str(args.runs),
-         "--packets", str(args.packets)],
-        capture_output=True, text=True, env=env, check=True, cwd=BENCH,
-    )  # fmt: skip
-    results["import_pure"] = json.loads(child.stdout)
+    results: dict[str, Any] = {"accelerated": soupbintcp.accelerated, "runs": args.runs}
+    results["load"] = [os.getloadavg()]
+    made = captures(args.packets)
+    with tempfile.TemporaryDirectory(prefix="bench-pcap-") as tmp:
+        files = {}
+        for name, (data, _) in made.items():
+            path = Path(tmp) / f"{name}.pcap"
+            path.write_bytes(data)
+            files[name] = str(path)
+        before = args.before
+        if before is None and not args.no_before:
+            (Path(tmp) / "before").mkdir()
+            before = baseline_source(Path(tmp) / "before")
+        results["before"] = str(args.before or ("the commit before " + BASELINE_OF))
+        if before is None:
+            results["before"] = None
+        results["import"] = measure(files, args.runs, before)
+    results["load"].append(os.getloadavg())
+    for name, (_, messages) in made.items():
+        got = results["import"]["sizes"][name]["messages"]
+        assert got == messages, (name, got, messages)
     readers: dict[str, Any] = {}
-    for name, (data, _) in captures(args.packets).items():
+    for name, (data, _) in made.items():
         packets = ours_records(data)
         row: dict[str, Any] = {"packets": packets, "bytes": len(data)}
         row["ours_records"] = cpu(partial(ours_records, data), args.runs)
@@ -294,24 +410,54 @@ def _rate(n: float, seconds: float | None) -> str:
     return f"{value / 1e6:.2f} M" if value >= 1e6 else f"{value / 1e3:.0f} k"
 
 
+def _spread(n: float, seconds: list[float]) -> str:
+    """Median rate and range over the rounds."""
+    rates = sorted(n / s for s in seconds if s)
+    if not rates:
+        return "-"
+    mid = statistics.median(rates)
+    return f"{_rate(mid, 1)} ({_rate(rates[0], 1)}-{_rate(rates[-1], 1)})"
+
+
 def section(r: dict[str, Any]) -> list[str]:
+    imp = r["import"]
+    secs, sizes = imp["seconds"], imp["sizes"]
+    before = "before" in secs
+    load = ", ".join(f"{a:.1f}" for a, _, _ in r["load"])
     md = ["## pcap import (issue 25)", ""]
     md += [
-        "CPU time, medians; captures made in memory (SoupBinTCP: 1,448-byte segments and the",
-        "client's ACKs; MoldUDP64: 1,400-byte datagrams; ITCH-like messages of 11-50 bytes).",
+        "Packets (pcap records) per CPU second of everything `journal import --pcap` does but",
+        "writing the journal, from a capture file; medians over "
+        f"{r['runs']} rounds (range), before and after interleaved in child processes; load",
+        f"average {load} (start, end). Captures: SoupBinTCP, 1,448-byte segments and the",
+        "client's ACKs; MoldUDP64, 1,400-byte datagrams; ITCH-like messages of 11-50 bytes.",
         "",
-        "| capture | path | packets/s | MB/s | messages/s |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for key, label in (("import", "compiled" if r["accelerated"] else "pure (no compiled build)"),
-                       ("import_pure", "pure (SOUPBINTCP_PURE_PYTHON=1)")):  # fmt: skip
+        "| capture | path | before pkts/s | after pkts/s | after/before | after MB/s "
+        "| after msgs/s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]  # fmt: skip
+    for mode in MODES:
         for name in LABELS:
-            row = r[key][name]
-            s = row["import"]
+            size = sizes[name]
+            after = secs["after"][mode][name]
+            mid = statistics.median(after)
+            old = statistics.median(secs["before"][mode][name]) if before else None
             md.append(
-                f"| {LABELS[name]} | {label} | {_rate(row['packets'], s)} | "
-                f"{row['bytes'] / s / 1e6:.0f} | {_rate(row['messages'], s)} |"
+                f"| {LABELS[name]} | {mode} "
+                f"| {_spread(size['packets'], secs['before'][mode][name]) if before else '-'} "
+                f"| {_spread(size['packets'], after)} "
+                f"| {f'{old / mid:.2f}x' if old else '-'} "
+                f"| {size['bytes'] / mid / 1e6:.0f} | {_rate(size['messages'], mid)} |"
             )
+    mem = imp["memory"]
+    largest = imp["largest"]
+    md += [
+        "",
+        f"Peak memory growth importing the {sizes[largest]['bytes'] / 1e6:.0f} MB capture "
+        f"({LABELS[largest]}, compiled): "
+        + ", ".join(f"{tree} {grown / 1e6:.0f} MB" for tree, grown in mem.items())
+        + ". What remains after is the numbered messages themselves.",
+    ]
     md += ["", "Readers alone (records; records decoded to the TCP/UDP payload), packets/s:", ""]
     md += [
         "| capture | ours: records | ours: decoded | dpkt: records | dpkt: decoded "

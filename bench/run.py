@@ -723,12 +723,13 @@ def main() -> None:
             ["--runs", str(few), "-n", "10000" if quick else "50000"],
             120 + 120 * few,
         ),
-        # pcap import (issue 25): ours, compiled and pure, against dpkt's and scapy's readers.
+        # pcap import (issue 25): before and after its second round, compiled and pure,
+        # interleaved; our reader against dpkt's and scapy's.
         Step(
             "pcap",
             "bench_pcap.py",
             ["--runs", str(few), "--packets", "50000" if quick else "200000"],
-            600,
+            900,
         ),
         Step(
             "store",
