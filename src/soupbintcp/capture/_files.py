@@ -62,8 +62,10 @@ class CaptureFile:
     length cut the packet). After iteration, `records` says how many were read and `fault`
     why reading stopped early (None: the file ended cleanly)."""
 
-    def __init__(self, source: bytes | BinaryIO) -> None:
-        self._file: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else source
+    def __init__(self, source: bytes | bytearray | memoryview | BinaryIO) -> None:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            source = io.BytesIO(source)
+        self._file: BinaryIO = source
         self.buffer = b""  # what was read and not yet walked, from `pos` on
         self.pos = 0
         self.fill(4)

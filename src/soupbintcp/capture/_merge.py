@@ -47,6 +47,8 @@ class Merged:
 
 
 def merge(runs: list[RunTuple]) -> Merged:
+    """The runs made pieces. The lists of the runs that start pieces are taken over and
+    extended: a caller reads nothing of `runs` after."""
     runs = sorted(runs, key=itemgetter(0))  # stable: capture order among equal starts
     pieces: list[Piece] = []
     duplicates = conflicts = 0
@@ -57,9 +59,16 @@ def merge(runs: list[RunTuple]) -> Merged:
         if not n:
             continue
         if piece is None or first > cursor:
-            piece = Piece(first, list(payloads), list(times))
+            # The run's own lists become the piece's (no copy: a capture's messages are held
+            # once); the runs are the caller's no more.
+            piece = Piece(first, payloads, times)
             pieces.append(piece)
             cursor = first + n
+            continue
+        if first == cursor:  # numbered on from the piece: the common case, nothing to compare
+            piece.payloads += payloads
+            piece.times += times
+            cursor += n
             continue
         overlap = min(cursor, first + n) - first
         duplicates += overlap

@@ -72,7 +72,9 @@ class _Connection:
 class Capture:
     """Everything SoupBinTCP and MoldUDP64 in one capture file."""
 
-    def __init__(self, source: bytes | str | os.PathLike[str] | BinaryIO) -> None:
+    def __init__(
+        self, source: bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO
+    ) -> None:
         """Read `source`: a capture file's path, a binary file open for reading, or the
         file's bytes. A file is read a chunk at a time, never whole."""
         # Millions of small lists and tuples are made and all kept: the cyclic garbage
@@ -90,10 +92,10 @@ class Capture:
             if collecting:
                 gc.enable()
 
-    def _read(self, source: bytes | BinaryIO) -> None:
+    def _read(self, source: bytes | bytearray | memoryview | BinaryIO) -> None:
         records = CaptureFile(source)
         self.format = records.format
-        self.tcp_segments = self.udp_datagrams = 0
+        tcp_segments = udp_datagrams = 0  # locals in the loop: a third cheaper than self.x
         tally = Tally()
         connections: dict[bytes, _Connection] = {}
         # Each direction's half of its current connection, by key: what a segment that is
@@ -109,7 +111,7 @@ class Capture:
                 rows, MOLD_RUN
             ):
                 if protocol == TCP:
-                    self.tcp_segments += 1
+                    tcp_segments += 1
                     half = halves.get(key)
                     if half is not None and not flags & SYN:
                         half.segment(sequence, payload, missing, time_ns)  # the common case
@@ -143,12 +145,13 @@ class Capture:
                     if where is None:
                         where = destinations[key] = endpoints(key)[1]
                     if protocol == MOLD_RUN:  # (key, first, packets, messages, times, session)
-                        self.udp_datagrams += flags
+                        udp_datagrams += flags
                         run(where, time_ns, sequence, flags, payload, missing)
                     else:
-                        self.udp_datagrams += 1
+                        udp_datagrams += 1
                         datagram(where, payload, time_ns)
-        self.tcp_segments += tally.acks
+        self.tcp_segments = tcp_segments + tally.acks
+        self.udp_datagrams = udp_datagrams
         self.first_time, self.last_time = tally.first_time, tally.last_time
         self.other_packets, self.truncated = tally.other, tally.truncated
         self.records = tally.records
@@ -207,8 +210,9 @@ class Capture:
                 runs.append((run.first, run.payloads, run.times))
                 notes.extend(stops)
         for (address, session), (runs, notes, count) in groups.items():
+            packets = sum(len(r[1]) for r in runs)  # before merge takes the runs' lists over
             stream = Stream("SoupBinTCP", address, session, merge(runs), connections=count[0])
-            stream.packets = sum(len(r[1]) for r in runs)
+            stream.packets = packets
             stream.notes.extend(notes)
             self.streams.append(stream)
 
