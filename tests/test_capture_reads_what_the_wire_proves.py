@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soupbintcp.capture import Capture, CaptureError, CaptureTimes, import_stream, times_path
+from soupbintcp.capture import (
+    Capture,
+    CaptureError,
+    CaptureTimes,
+    choose,
+    import_stream,
+    times_path,
+)
 from soupbintcp.store import FileStore, JournalReader
 
 from .capture_support import pcap_file, tcp_frame, udp_frame
@@ -70,10 +77,13 @@ def conversation(
 def imported(tmp_path: Path, data: bytes, **select: str) -> tuple[list[bytes], CaptureTimes]:
     capture = Capture(data)
     journal = tmp_path / "out.soup"
-    with FileStore(journal, session_id="S1") as store:
-        import_stream(capture.select(**select), store, journal)
+    stream = capture.select(**select)
+    first = choose(stream).first  # the journal is numbered as on the wire
+    with FileStore(journal, session_id="S1", first_sequence=first) as store:
+        import_stream(stream, store, journal)
     with JournalReader(journal) as reader:
-        got = reader.read(1, reader.count) if reader.count else []
+        assert reader.first_sequence == first
+        got = reader.read(first, reader.count - first + 1)
     return got, CaptureTimes.read(times_path(journal))
 
 

@@ -1,10 +1,12 @@
 """A stream of a capture written into a journal, numbered as on the wire.
 
-Layer 3 (captures). The journal receives the first unbroken piece of the stream: from the
-first message the capture proves to the message before its first gap. A journal numbers
-its messages from 1; when the piece starts later (a capture that joined the session late),
-the wire number of message 1 is kept in the capture times sidecar, with every message's
-capture time.
+Layer 3 (captures). A journal cannot hold a hole, so it receives one unbroken piece of the
+stream: by default the first (from the first message the capture proves to the message
+before its first gap); `piece` picks another, `from_sequence` the piece holding that number,
+written from it. The journal's first message keeps its wire number (`FileStore(...,
+first_sequence=N)`): give the store the number `choose` returns. Every message's capture
+time goes to the sidecar beside the journal. What lies outside the piece is reported, never
+written, never filled.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from pathlib import Path
 
 from ..store import MessageStore
 from ._files import CaptureError
+from ._merge import Piece
 from ._scan import Stream
 from ._times import CaptureTimes, times_path
 
-__all__ = ["ImportReport", "import_stream"]
+__all__ = ["ImportReport", "choose", "import_stream"]
 
 _BATCH = 10_000
 
@@ -27,26 +30,70 @@ _BATCH = 10_000
 class ImportReport:
     first: int  # wire number of the first message written (0: none)
     count: int  # messages written
-    left_out: int  # messages the capture holds after the first gap, not written
-    gaps: list[tuple[int, int]]  # [start, end) numbers missing after what was written
+    left_out: int  # messages the capture holds outside what was written, not written
+    gaps: list[tuple[int, int]]  # [start, end) numbers missing between the first and last held
+    piece: int = 1  # which piece was written, counted from 1
+    pieces: int = 1  # how many pieces the stream has
 
 
-def import_stream(stream: Stream, store: MessageStore, journal: Path | None = None) -> ImportReport:
-    """Append the first unbroken piece of `stream` to the empty `store`; write the capture
-    times beside `journal` (its path) when given."""
-    if store.count:
-        raise CaptureError(
-            f"the journal already holds {store.count:,} messages: import into a new one"
-        )
+def choose(stream: Stream, piece: int | None = None, from_sequence: int | None = None) -> Piece:
+    """The piece of `stream` to write, cut to start at `from_sequence` when given (piece
+    `piece`, counted from 1; by default the first). `CaptureError` if there is none."""
     pieces = stream.merged.pieces
     if not pieces:
-        return ImportReport(0, 0, 0, [])
-    piece = pieces[0]
-    payloads = piece.payloads
+        raise CaptureError(f"{stream.kind} session {stream.session!r}: no message can be numbered")
+    ranges = ", ".join(f"{k}: {p.first:,}..{p.end - 1:,}" for k, p in enumerate(pieces, 1))
+    if piece is not None and from_sequence is not None:
+        raise CaptureError("give a piece or a first sequence number, not both")
+    if from_sequence is not None:
+        for p in pieces:
+            if p.first <= from_sequence < p.end:
+                skip = from_sequence - p.first
+                return Piece(from_sequence, p.payloads[skip:], p.times[skip:])
+        raise CaptureError(
+            f"the capture does not prove message {from_sequence:,} (its pieces: {ranges})"
+        )
+    k = 1 if piece is None else piece
+    if not 1 <= k <= len(pieces):
+        raise CaptureError(f"there is no piece {k} (the pieces: {ranges})")
+    return pieces[k - 1]
+
+
+def import_stream(
+    stream: Stream,
+    store: MessageStore,
+    journal: Path | None = None,
+    *,
+    piece: int | None = None,
+    from_sequence: int | None = None,
+) -> ImportReport:
+    """Append one unbroken piece of `stream` (see `choose`) to the empty `store`, which must
+    start at the piece's first wire number (`first_sequence`); write the capture times
+    beside `journal` (its path) when given."""
+    chosen = choose(stream, piece, from_sequence)
+    first = getattr(store, "first_sequence", 1)
+    if store.count >= first:
+        raise CaptureError(
+            f"the journal already holds messages {first:,}..{store.count:,}: import into a new one"
+        )
+    if first != chosen.first:
+        raise CaptureError(
+            f"the piece starts at message {chosen.first:,}; the journal at {first:,} (create "
+            f"it with first_sequence={chosen.first})"
+        )
+    payloads = chosen.payloads
     for start in range(0, len(payloads), _BATCH):
         store.append_many(payloads[start : start + _BATCH])
     store.flush()
     if journal is not None:
-        CaptureTimes(piece.first, array("q", piece.times)).write(times_path(journal))
-    rest = sum(len(p.payloads) for p in pieces[1:])
-    return ImportReport(piece.first, len(payloads), rest, stream.merged.gaps)
+        CaptureTimes(chosen.first, array("q", chosen.times)).write(times_path(journal))
+    pieces = stream.merged.pieces
+    number = next(k for k, p in enumerate(pieces, 1) if p.first <= chosen.first < p.end)
+    return ImportReport(
+        chosen.first,
+        len(payloads),
+        stream.merged.count - len(payloads),
+        stream.merged.gaps,
+        number,
+        len(pieces),
+    )

@@ -1,10 +1,14 @@
 """Capture times beside a journal: `<journal>.times`, one nanosecond count per message.
 
 Layer 3 (captures). The journal's record format is the store's; what a capture adds to it
-(when each message was captured, and the wire number of its first message when the capture
-started inside a session) lives in this sidecar so that the journal stays exactly what a
-server writes. Layout: the 8-byte magic, a 4-byte version, the wire sequence number of the
-journal's message 1 (8 bytes), then one little-endian signed 8-byte time per message.
+(when each message was captured) lives in this sidecar so that the journal stays exactly
+what a server writes. Layout: the 8-byte magic, a 4-byte version, the wire sequence number
+of the journal's first message (8 bytes), then one little-endian signed 8-byte time per
+message, in the journal's order: time i belongs to its (i + 1)-th record.
+
+The journal itself now carries its first wire number (`FileStore(first_sequence=N)`), so
+the number here only repeats it. Imports made before that numbered their journal from 1 and
+kept the wire number here alone; their sidecars are read the same way.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ def times_path(journal: Path) -> Path:
 
 @dataclass
 class CaptureTimes:
-    """`first_sequence`: the wire number of the journal's message 1; `times[i]`: capture
-    time (ns since the epoch) of the journal's message `i + 1`."""
+    """`first_sequence`: the wire number of the journal's first message; `times[i]`:
+    capture time (ns since the epoch) of the journal's (i + 1)-th message."""
 
     first_sequence: int
     times: array[int]

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
-from soupbintcp.capture import Capture, CaptureTimes, Stream, import_stream, times_path
+from soupbintcp.capture import (
+    Capture,
+    CaptureError,
+    CaptureTimes,
+    Stream,
+    choose,
+    import_stream,
+    times_path,
+)
 from soupbintcp.store import FileStore
 
 from ._common import UserError, plural, stderr
@@ -47,6 +55,15 @@ def describe(stream: Stream) -> list[str]:
         shown = ", ".join(f"{a:,}..{b - 1:,}" for a, b in gaps[:10])
         more = f" and {len(gaps) - 10:,} more" if len(gaps) > 10 else ""
         lines.append(f"  gaps       {shown}{more}")
+        # What `journal import --pcap --piece K` writes: one unbroken piece per journal.
+        for k, piece in enumerate(merged.pieces[:20], 1):
+            lines.append(
+                f"  piece {k:<4} {piece.first:,}..{piece.end - 1:,} "
+                f"({plural(len(piece.payloads), 'message')}), captured "
+                f"{when(piece.times[0])} .. {when(piece.times[-1])} UTC"
+            )
+        if len(merged.pieces) > 20:
+            lines.append(f"  pieces     and {len(merged.pieces) - 20:,} more")
     else:
         lines.append("  gaps       none")
     lines.extend(f"  note       {note}" for note in stream.notes[:20])
@@ -58,37 +75,55 @@ def read_capture(path: Path) -> Capture:
 
 
 def capture_times(journal: Path) -> Sequence[int]:
-    """The capture times of `journal`'s messages (message n at index n - 1)."""
+    """The capture times of `journal`'s messages, in its order (its first message at 0)."""
     where = times_path(journal)
     if not where.exists():
         raise UserError(f"{journal} has no capture times ({where.name}: made by import --pcap)")
     return CaptureTimes.read(where).times
 
 
-def import_pcap(capture: Path, file: Path, stream: str | None, session: str | None) -> int:
-    """`journal import --pcap`: one stream of CAPTURE into the new journal FILE."""
+def import_pcap(
+    capture: Path,
+    file: Path,
+    stream: str | None,
+    session: str | None,
+    piece: int | None = None,
+    from_sequence: int | None = None,
+) -> int:
+    """`journal import --pcap`: one unbroken piece of one stream of CAPTURE into the new
+    journal FILE, numbered from the piece's first wire number."""
     found = read_capture(capture)
     chosen = found.select(stream, session)
-    if not chosen.merged.pieces:
-        raise UserError(f"{chosen.kind} session {chosen.session!r}: no message can be numbered")
-    with FileStore(file, session_id=chosen.session) as store:
-        if store.count:
-            raise UserError(
-                f"{file} already holds {plural(store.count, 'message')}: import into a new journal"
-            )
-        report = import_stream(chosen, store, file)
+    try:
+        first = choose(chosen, piece, from_sequence).first
+    except CaptureError as exc:
+        raise UserError(str(exc)) from None
+    if file.exists():
+        raise UserError(f"{file} exists already: import into a new journal")
+    with FileStore(file, session_id=chosen.session, first_sequence=first) as store:
+        report = import_stream(chosen, store, file, piece=piece, from_sequence=from_sequence)
     stderr.print(
         f"imported {plural(report.count, 'message')} ({report.first:,}.."
         f"{report.first + report.count - 1:,}) of {chosen.kind} session {chosen.session!r} "
-        f"from {capture} into {file} (capture times in {file.name}.times)"
+        f"from {capture} into {file}, numbered as on the wire (capture times in "
+        f"{file.name}.times)"
     )
     if report.first != 1:
-        stderr.print(f"note: the capture proves nothing before message {report.first:,}")
-    if report.gaps:
-        a, b = report.gaps[0]
         stderr.print(
-            f"note: messages {a:,}..{b - 1:,} are not in the capture: "
-            f"{plural(report.left_out, 'message')} after them left out"
+            f"note: the journal starts at message {report.first:,}: "
+            + (
+                "the capture proves nothing before it"
+                if report.first == chosen.first
+                else "the capture's messages before it are not in this journal"
+            )
+        )
+    if report.gaps:
+        shown = ", ".join(f"{a:,}..{b - 1:,}" for a, b in report.gaps[:5])
+        more = f" and {len(report.gaps) - 5:,} more" if len(report.gaps) > 5 else ""
+        stderr.print(
+            f"note: piece {report.piece} of {report.pieces}; messages {shown}{more} are not "
+            f"in the capture: {plural(report.left_out, 'message')} outside this piece left "
+            "out (`pcap info` lists the pieces; `--piece K` imports another)"
         )
     if found.fault:
         stderr.print(f"note: the capture file ends early: {found.fault}")

@@ -50,10 +50,10 @@ def _itch_times(reader: JournalReader) -> str | None:
         itch.ensure_installed()
     except ImportError:
         return None
-    if not reader.count:
+    if reader.count < reader.first_sequence:
         return None
     ends = []
-    for sequence in dict.fromkeys((1, reader.count)):
+    for sequence in dict.fromkeys((reader.first_sequence, reader.count)):
         try:
             data = reader.read(sequence, 1)[0]
         except JournalCorruptError:
@@ -77,7 +77,16 @@ def info(file: Path) -> int:
             f"session      {session}, "
             + ("ended (End of Session sent)" if report.ended else "not ended"),
             f"messages     {report.messages:,}"
-            + (f" (sequence 1..{report.messages:,})" if report.messages else ""),
+            + (
+                f" (sequence {report.first_sequence:,}..{report.last_sequence:,})"
+                if report.messages
+                else ""
+            )
+            + (
+                f"; the journal starts at message {report.first_sequence:,}"
+                if report.first_sequence != 1
+                else ""
+            ),
             f"size         {report.size:,} bytes",
             "durability   every whole record in the file is durable; "
             + (
@@ -111,8 +120,8 @@ def _checksums_line(report: JournalReport) -> str:
 
 @group.command("dump")
 @click.argument("file", type=_JOURNAL)
-@click.option("--from", "first", type=click.IntRange(min=1), default=1, show_default=True,
-              help="First sequence number.")  # fmt: skip
+@click.option("--from", "first", type=click.IntRange(min=1),
+              help="First sequence number (default: the journal's first).")  # fmt: skip
 @click.option("--to", "to", type=click.IntRange(min=1), help="Last sequence number.")
 @click.option("--count", "-n", type=click.IntRange(min=1), help="At most N messages shown.")
 @filter_options
@@ -125,24 +134,31 @@ def _checksums_line(report: JournalReport) -> str:
     "(written by `journal import --pcap`).",
 )
 def dump(
-    file: Path, first: int, to: int | None, count: int | None, fmt: str, decode: str,
+    file: Path, first: int | None, to: int | None, count: int | None, fmt: str, decode: str,
     timestamps: bool, **find: str | None,
 ) -> int:  # fmt: skip
-    """Print the messages of FILE, one a line, as `tail` does; --type, --symbol,
-    --since/--until and --from/--to pick which."""
+    """Print the messages of FILE, one a line, as `tail` does, under their sequence numbers
+    (as on the wire: a journal imported from a capture that joined the session late starts
+    at its first captured number); --type, --symbol, --since/--until and --from/--to pick
+    which."""
     printer = MessagePrinter(sys.stdout.buffer, fmt, decode)
     times = capture_times(file) if timestamps else None
     keep = make_filter(**find, decode=decode)
     shown = 0
     with _open(file) as reader:
+        start = reader.first_sequence
+        first = start if first is None else max(first, start)
         last = reader.count if to is None else min(reader.count, to)
         if first > reader.count:
+            held = reader.count - start + 1
             stderr.print(
-                f"note: {file} holds {plural(reader.count, 'message')}: none from {first:,}"
+                f"note: {file} holds {plural(held, 'message')}"
+                + (f" ({start:,}..{reader.count:,})" if held else "")
+                + f": none from {first:,}"
             )
-        if keep is not None and find.get("symbols") and first > 1:
+        if keep is not None and find.get("symbols") and first > start:
             # The symbols' Stock Locates (or orders) are named before --from: learn them.
-            for batch in _batches(reader, 1, min(first - 1, reader.count)):
+            for batch in _batches(reader, start, min(first - 1, reader.count)):
                 for data in batch:
                     keep(data)
         sequence = first
@@ -151,7 +167,8 @@ def dump(
                 if keep is not None and not keep(data):
                     continue
                 at = sequence + offset
-                printer.write(at, data, times[at - 1] if times and at <= len(times) else None)
+                i = at - start  # the times are in the journal's order
+                printer.write(at, data, times[i] if times and i < len(times) else None)
                 shown += 1
                 if count is not None and shown >= count:
                     break
@@ -202,7 +219,10 @@ def verify(file: Path) -> int:
         problems.append("checksums missing (the .crc file is lost or not this journal's)")
     if report.index != "ok":
         problems.append(f"index {report.index} (rebuilt when a server next opens the journal)")
-    summary = f"{file}: {plural(report.messages, 'whole record')}, {report.size:,} bytes"
+    summary = f"{file}: {plural(report.messages, 'whole record')}"
+    if report.first_sequence != 1:
+        summary += f" (messages {report.first_sequence:,}..{report.last_sequence:,})"
+    summary += f", {report.size:,} bytes"
     if not problems:
         click.echo(f"{summary}: OK")
         return 0
@@ -219,14 +239,15 @@ def verify(file: Path) -> int:
     required=True,
     help="The BinaryFILE to write (Nasdaq's ITCH file format).",
 )
-@click.option("--from", "first", type=click.IntRange(min=1), default=1, show_default=True,
-              help="First sequence number.")  # fmt: skip
+@click.option("--from", "first", type=click.IntRange(min=1),
+              help="First sequence number (default: the journal's first).")  # fmt: skip
 @click.option("--to", "to", type=click.IntRange(min=1), help="Last sequence number.")
 @click.option("--since", metavar="HH:MM[:SS]", help="ITCH: only messages at or after this time.")
 @click.option("--until", metavar="HH:MM[:SS]", help="ITCH: only messages before this time.")
 def export(
-    file: Path, out: Path, first: int, to: int | None, since: str | None, until: str | None
-) -> int:
+    file: Path, out: Path, first: int | None, to: int | None, since: str | None,
+    until: str | None,
+) -> int:  # fmt: skip
     """Write the messages of FILE (or of a range of it) as a Nasdaq BinaryFILE."""
     if out.exists():
         raise UserError(f"{out} exists already: give a new --binaryfile")
@@ -235,7 +256,8 @@ def export(
         writer = BinaryFileWriter(out)
         try:
             last = reader.count if to is None else min(reader.count, to)
-            for batch in _batches(reader, first, last):
+            start = reader.first_sequence
+            for batch in _batches(reader, start if first is None else max(first, start), last):
                 writer.write(batch if keep is None else [m for m in batch if keep(m)])
         finally:
             writer.close()
@@ -261,12 +283,28 @@ def export(
     "--stream",
     help="With --pcap: the server (SoupBinTCP) or group (MoldUDP64) HOST:PORT to import.",
 )
+@click.option(
+    "--piece",
+    type=click.IntRange(min=1),
+    help="With --pcap: import piece K (counted from 1, as `pcap info` lists them) instead "
+    "of the first.",
+)
+@click.option(
+    "--from-sequence",
+    type=click.IntRange(min=1),
+    help="With --pcap: import the piece that holds message N, from N on.",
+)
 def import_(
-    paths: tuple[Path, ...], session_id: str | None, capture: Path | None, stream: str | None
-) -> int:
+    paths: tuple[Path, ...], session_id: str | None, capture: Path | None, stream: str | None,
+    piece: int | None, from_sequence: int | None,
+) -> int:  # fmt: skip
     """Append the messages of a Nasdaq BINARYFILE to a journal FILE: `import BINARYFILE
-    FILE`; or those of one stream of a capture: `import --pcap CAPTURE FILE`, numbered as on
-    the wire, with the capture times kept in FILE.times.
+    FILE`; or those of one stream of a capture: `import --pcap CAPTURE FILE`, into a new
+    journal numbered as on the wire, with the capture times kept in FILE.times.
+
+    A journal holds no hole, so a capture import writes one unbroken piece of the stream:
+    the first by default, another with --piece K or --from-sequence N (each into its own
+    journal, starting at its own wire number). Gaps are reported, never filled.
 
     A BINARYFILE import is resumable: killed half-way, run the same command again. The
     messages FILE holds already are checked, byte for byte, to be the first of BINARYFILE,
@@ -274,7 +312,11 @@ def import_(
     if capture is not None:
         if len(paths) != 1:
             raise click.UsageError("with --pcap, give only the journal FILE to write")
-        return import_pcap(capture, paths[0], stream, session_id or None)
+        if piece is not None and from_sequence is not None:
+            raise click.UsageError("give --piece or --from-sequence, not both")
+        return import_pcap(capture, paths[0], stream, session_id or None, piece, from_sequence)
+    if piece is not None or from_sequence is not None:
+        raise click.UsageError("--piece and --from-sequence go with --pcap")
     if len(paths) != 2 or stream is not None:
         raise click.UsageError("give BINARYFILE and FILE (or --pcap CAPTURE and FILE)")
     binaryfile, file = paths

@@ -21,7 +21,8 @@ def group() -> None:
 @click.argument("capture", type=CAPTURE)
 def info(capture: Path) -> int:
     """The SoupBinTCP conversations (every TCP connection reassembled, both directions) and
-    MoldUDP64 sessions in CAPTURE: sessions, sequence numbers, counts, gaps, capture times."""
+    MoldUDP64 sessions in CAPTURE: sessions, sequence numbers, counts, gaps, capture times,
+    and the unbroken pieces between gaps (`journal import --pcap --piece K` imports one)."""
     found = read_capture(capture)
     lines = [
         f"capture      {capture} ({found.format}), {plural(found.records, 'packet')}"

@@ -27,7 +27,7 @@ from ._common import UserError
 
 JOURNAL_MAGIC = b"SBTCPJNL"  # a journal's first bytes (store/_journal.py)
 
-__all__ = ["PACES", "import_source", "parse_pace", "replay"]
+__all__ = ["PACES", "import_source", "parse_pace", "replay", "source_first"]
 
 PACES = ("1x", "10x", "100x", "max")
 _BATCH = 2000  # at most this many messages in one publish_many
@@ -57,6 +57,16 @@ def _is_journal(path: Path) -> bool:
         return f.read(8) == JOURNAL_MAGIC
 
 
+def source_first(path: Path) -> int:
+    """The number of the first message of a replay source: a journal's own (a journal
+    imported from a capture that joined the session late starts later), 1 for a BinaryFILE.
+    A journal made from the source starts there too, so its messages keep their numbers."""
+    if not _is_journal(path):
+        return 1
+    with JournalReader(path) as reader:
+        return reader.first_sequence
+
+
 def _timed(path: Path) -> Iterator[tuple[int | None, bytes]]:
     if not _is_journal(path):
         for message in iter_binaryfile(path):
@@ -65,11 +75,11 @@ def _timed(path: Path) -> Iterator[tuple[int | None, bytes]]:
     # Without capture times (a journal a server wrote) nothing is paced: all at once.
     times = capture_times(path) if times_path(path).exists() else []
     with JournalReader(path) as reader:
-        sequence = 1
+        sequence = start = reader.first_sequence
         while sequence <= reader.count:
             batch = reader.read(sequence, _BATCH)
             for offset, message in enumerate(batch):
-                at = sequence + offset - 1
+                at = sequence + offset - start  # the times are in the journal's order
                 yield (times[at] if at < len(times) else None), message
             sequence += len(batch)
 
@@ -83,7 +93,12 @@ def import_source(path: Path, store: FileStore) -> int:
         return import_binaryfile(path, store, resume=True)
     count = held = store.count
     with JournalReader(path) as reader:
-        for first in range(1, held + 1, _BATCH):
+        if store.first_sequence != reader.first_sequence:
+            raise UserError(
+                f"{store.path} starts at message {store.first_sequence:,}, {path} at "
+                f"{reader.first_sequence:,}: import into a new journal"
+            )
+        for first in range(reader.first_sequence, held + 1, _BATCH):
             want = min(_BATCH, held - first + 1)
             if reader.read(first, want) != store.read(first, want):
                 raise UserError(

@@ -26,7 +26,7 @@ from ._common import (
     stderr,
 )
 from ._ops import metrics_option, status_option
-from ._replay import PACES, import_source, parse_pace
+from ._replay import PACES, import_source, parse_pace, source_first
 from ._run import run_async
 from ._serve_journal import Plan, ServeOptions, anyone, remove_journal, serve_journal
 from ._serve_log import is_log_url, serve_log
@@ -270,16 +270,21 @@ def command(
     created = not store_path.exists()
     made_dir = not store_path.parent.exists()
     store_path.parent.mkdir(parents=True, exist_ok=True)
+    # A journal made from a replay source keeps its numbers (a capture's journal may start
+    # after 1).
+    first = source_first(import_binaryfile) if created and import_binaryfile else None
     store = FileStore(
-        store_path, session_id=session_id, durability=Durability(durability), fsync=fsync
-    )
+        store_path, session_id=session_id, durability=Durability(durability), fsync=fsync,
+        first_sequence=first,
+    )  # fmt: skip
     listening: list[bool] = []  # set once the server listens: from then on the journal stays
     try:
         if import_binaryfile is not None:
-            if store.count and pace is not None:
+            held = store.count - store.first_sequence + 1
+            if held and pace is not None:
                 raise UserError(
                     f"--pace needs an empty journal; {store_path} already holds "
-                    f"{plural(store.count, 'message')} (give a new --store)"
+                    f"{plural(held, 'message')} (give a new --store)"
                 )
             if pace is None:
                 imported = import_source(import_binaryfile, store)
@@ -315,7 +320,7 @@ def command(
             ctx.obj["loop"],
         )
     finally:
-        empty = store.count == 0
+        empty = store.count < store.first_sequence
         store.close()
         if created and empty and not listening:  # e.g. the port was busy: leave nothing
             remove_journal(store_path, made_dir)

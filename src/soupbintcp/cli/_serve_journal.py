@@ -64,6 +64,13 @@ def anyone(*_: object) -> bool:
     return True
 
 
+def _held(store: FileStore) -> str:
+    """How many messages `store` holds, and which (a journal may start after 1)."""
+    first = store.first_sequence
+    held = plural(store.count - first + 1, "message")
+    return held if first == 1 else f"{held}, {first:,}..{store.count:,}"
+
+
 async def serve_journal(
     listen: tuple[str, int],
     store: FileStore,
@@ -109,8 +116,7 @@ async def _serve(
     listening.append(True)
     host, port = server.address[:2]
     stderr.print(
-        f"serving session {session_id!r} from {store.path} ({plural(store.count, 'message')}) "
-        f"on {host}:{port}"
+        f"serving session {session_id!r} from {store.path} ({_held(store)}) on {host}:{port}"
         + (" with TLS" if options.ssl else "")
         + ("" if credentials is not None else " (any login accepted)")
     )
@@ -165,10 +171,7 @@ async def _serve(
             )
         await server.close()
         ended = "ended" if server.session_ended else "left open"
-        stderr.print(
-            f"stopped: session {session_id!r} {ended}, journal holds "
-            f"{plural(store.count, 'message')}"
-        )
+        stderr.print(f"stopped: session {session_id!r} {ended}, journal holds {_held(store)}")
     if failed:
         raise UserError(f"cannot publish into {store.path}: {describe_error(failed[0])}") from None
     if multicast is not None:
