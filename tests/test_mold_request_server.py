@@ -147,3 +147,24 @@ async def test_floods_from_many_sources_leave_the_feed_whole() -> None:
             sock.close()
         await listener.close()
         await feed.close()
+
+
+async def test_a_store_that_starts_later_answers_from_its_first_message() -> None:
+    """A journal of a capture that joined the session late: asking before its first message
+    is not an error, only nothing to send (counted as not there)."""
+    store = MemoryStore(session_id=SESSION, first_sequence=5000)
+    store.append_many(itch_like(100))
+    rq = await serve_requests(store, (LOOP, 0))
+    sock = client()
+    try:
+        sock.sendto(encode_request(FIELD, 10, 5), rq.address)
+        sock.sendto(encode_request(FIELD, 5001, 2), rq.address)
+        await wait_for(lambda: rq.requests == 2 and rq.answers == 1)
+        await asyncio.sleep(0.01)
+        (answer,) = drain(sock)
+        packet = Downstream.decode(answer)
+        assert (packet.sequence, list(packet.messages)) == (5001, itch_like(100)[1:3])
+        assert rq.not_yet == 1
+    finally:
+        sock.close()
+        await rq.close()

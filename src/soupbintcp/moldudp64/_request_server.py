@@ -84,7 +84,7 @@ class RequestServer:
         self.messages_answered = 0
         self.malformed = 0
         self.other_session = 0
-        self.not_yet = 0  # for messages that do not exist (yet)
+        self.not_yet = 0  # for messages that do not exist (yet, or before the store's first)
         self.rate_limited = 0
         self.send_failed = 0
         self.paused = 0  # times the global budget stopped reading
@@ -148,7 +148,8 @@ class RequestServer:
             self.malformed += 1  # messages are numbered from 1; nothing asked for
             return
         store = self.store
-        if sequence > store.durable_count:
+        if sequence > store.durable_count or sequence < getattr(store, "first_sequence", 1):
+            # Not there (yet), or before a journal that starts later (a capture's).
             self.not_yet += 1
             return
         if not self._take_token(source, now):
