@@ -14,7 +14,7 @@ BUILT  := $(VENV)/.speedups-$(shell cat $(CORE).pyx hatch_build.py | cksum | cut
 EXTRAS := '.[cli,itch,metrics,nats,fast]'
 DOCS_STAMP := $(VENV)/.docs-$(CKSUM)
 
-.PHONY: help test test-long lint format demo docs bench clean cython speedups package-check tcpdump nftables node-peers
+.PHONY: help test test-long lint format demo docs bench clean cython speedups package-check tcpdump nftables netem-queue node-peers
 
 help:
 	@echo "make demo       server + client over loopback with live progress"
@@ -71,9 +71,20 @@ tcpdump:
 	@command -v tcpdump >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq tcpdump >/dev/null; }
 
 # The long nemesis run drops packets inside its namespaces with nftables (this kernel has no
-# netem): installed from Debian's packages when missing, for `make test-long` only.
+# sch_netem): installed from Debian's packages when missing, for `make test-long` only.
 nftables:
 	@command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || { apt-get update -qq && apt-get install -y -qq nftables >/dev/null; }
+
+# The nemesis run's delay and reordering hold packets in an nfnetlink queue (tests/netem_queue.py):
+# an iptables NFQUEUE rule (the kernel has the xtables target, not nftables' queue) and
+# NetfilterQueue, a C binding built against Debian's libnetfilter-queue-dev. All installed when
+# missing, for `make test-long` only.
+netem-queue: $(STAMP)
+	@[ -x /usr/sbin/iptables-legacy ] || { apt-get update -qq && apt-get install -y -qq iptables >/dev/null; }
+	@$(BIN)/python -c "import netfilterqueue" 2>/dev/null || { \
+		[ -e /usr/include/libnetfilter_queue/libnetfilter_queue.h ] || \
+		{ apt-get update -qq && apt-get install -y -qq libnetfilter-queue-dev >/dev/null; }; \
+		$(BIN)/python -m pip install --quiet --group netem; }
 
 # The npm peer the conformance tests run `soupbintcp check` against (tests/peers/node), from
 # its lock file. Where npm is absent the tests that need it say so and skip.
@@ -100,7 +111,7 @@ test: lint $(BUILT) tcpdump node-peers
 package-check: $(STAMP)
 	$(BIN)/python tests/package_check.py
 
-test-long: $(BUILT) tcpdump nftables node-peers
+test-long: $(BUILT) tcpdump nftables netem-queue node-peers
 	$(BIN)/python -m pytest -q -m "long or not long"
 
 demo: $(DEMO_STAMP)
