@@ -1,19 +1,23 @@
 """A long nemesis run against a replicated feed (issue 26): `make test-long` only.
 
-Every process on its own network namespace (``sbt26-*``, root only): three log nodes, a
-writer, three gateways (one with its cache on a small tmpfs the test mounts) and nine
-checking clients, each given all three gateways. For a few minutes a seeded random nemesis
-picks, round after round: a log node cut off from the other two, a log node SIGKILLed and
-restarted, a gateway paused (SIGSTOP) past its clients' heartbeat timeout, a gateway
-SIGKILLed and restarted on its cache torn inside its last frames, the small disk filled up
-and freed again, random packet loss (2-10 %, both ways) on a log node's or gateway's links
-for a few seconds. Then the writer ends the session. Every client must have received every
-message exactly once, in order, then End of Session (none left stuck), and every cache must
-hold the same bytes under each number.
+Every process on its own network namespace (``sbt26-*``, root only): three log nodes, a writer,
+three gateways (one with its cache on a small tmpfs the test mounts) and nine checking clients,
+each given all three gateways. For a few minutes a seeded random nemesis picks, round after
+round: a log node cut off from the other two, a log node SIGKILLed and restarted, a gateway
+paused (SIGSTOP) past its clients' heartbeat timeout, a gateway SIGKILLed and restarted on its
+cache torn inside its last frames, the small disk filled up and freed again, random packet loss
+(2-10 %, both ways) on a log node's or gateway's links for a few seconds, and netem-like delay
+(20-80 ms ± half of it), reordering (5-20 % of the packets overtake the held ones) and sometimes
+1 % loss on such a host's link, both ways, for a few seconds. Every kind of fault runs at least
+once (the first rounds are one of each, in a seeded order), the rest are drawn at random. Then
+the writer ends the session. Every client must have received every message exactly once, in
+order, then End of Session (none left stuck), and every cache must hold the same bytes under
+each number.
 
-The loss is an nftables rule inside the host's own namespace (`numgen random mod 100 < N
-drop`): this machine's kernel has no sch_netem, so netem delay and reordering proper are not
-available; TCP's retransmissions of the dropped segments delay and reorder what arrives.
+This machine's kernel has no sch_netem. The loss is an nftables rule inside the host's own
+namespace (`numgen random mod 100 < N drop`); the delay and reordering are done by
+tests/netem_queue.py, which holds the host's packets in an nfnetlink queue and lets each go when
+its delay is over (tests/test_netem_queue.py shows it does).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import pytest
 
 from .jetstream_feed import Clients, Feed, Proc
 from .jetstream_support import NATS_SERVER, Host, Lan
+from .netem_queue import Netem, available
 from .test_jetstream_failover import check, final_count, spread
 
 pytestmark = [
@@ -113,6 +118,8 @@ async def test_nemesis_leaves_no_client_stuck_and_loses_nothing(
 ) -> None:
     assert feed.lan is not None
     assert NFT is not None, "nft not found: `make test-long` installs it (apt package nftables)"
+    why = available()
+    assert why is None, why
     rng = random.Random(int(os.environ.get("SBT_NEMESIS_SEED", "26")))
     writer = feed.gateway("writer", generate=RATE)
     gateways = [
@@ -124,11 +131,14 @@ async def test_nemesis_leaves_no_client_stuck_and_loses_nothing(
     await clients.progress(int(RATE))
     done: list[str] = []
     impaired: list[Host] = []
+    delayed: list[Netem] = []
     try:
-        await _nemesis(feed, rng, gateways, clients, small_disk, impaired, done)
+        await _nemesis(feed, rng, gateways, clients, small_disk, impaired, delayed, done)
     finally:
         for host in impaired:  # a failed round leaves no rule behind
             _unimpair(host)
+        for netem in delayed:  # nor a queue holding packets
+            netem.stop()
     print(f"nemesis faults: {done}")
     await clients.progress(clients.least + int(RATE), timeout=120)
     assert feed.stop(writer, timeout=120) == 0
@@ -150,13 +160,34 @@ async def _nemesis(
     clients: Clients,
     small_disk: Path,
     impaired: list[Host],
+    delayed: list[Netem],
     done: list[str],
 ) -> None:
     assert feed.lan is not None
     nodes = feed.cluster.nodes
-    for _ in range(ROUNDS):
-        fault = rng.choice(["split", "node", "pause", "tear", "disk", "loss"])
-        if fault == "loss":
+    kinds = ["split", "node", "pause", "tear", "disk", "loss", "netem"]
+    faults = rng.sample(kinds, len(kinds))  # each kind once, then at random
+    faults += [rng.choice(kinds) for _ in range(ROUNDS - len(faults))]
+    for fault in faults[:ROUNDS]:
+        if fault == "netem":
+            roles = [*(("node", n.host) for n in nodes), *(("gateway", g.host) for g in gateways)]
+            role, host = rng.choice(roles)
+            delay = rng.randint(20, 80)
+            reorder = rng.randint(5, 20) / 100
+            loss = rng.choice([0.0, 0.01])
+            netem = Netem(host, delay=delay, jitter=delay / 2, reorder=reorder, loss=loss,
+                          seed=rng.randrange(1 << 30))  # fmt: skip
+            delayed.append(netem)
+            netem.start()
+            time.sleep(rng.uniform(3, 8))
+            stats = netem.stop()
+            delayed.remove(netem)
+            fault = (
+                f"netem {role} {delay}±{delay // 2} ms reorder {reorder:.0%} loss {loss:.0%} "
+                f"({stats['packets']} packets, {stats['reordered']} sent ahead, "
+                f"{stats['dropped']} dropped)"
+            )
+        elif fault == "loss":
             host = rng.choice([*(n.host for n in nodes), *(g.host for g in gateways)])
             percent = rng.randint(2, 10)
             impaired.append(host)
