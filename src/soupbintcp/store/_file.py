@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, Self
 
 from .._errors import ConfigurationError
+from ._ahead import CheckAhead
 from ._checksums import BLOCK, Checksums
 from ._frames import (
     as_sequence,
@@ -93,6 +94,7 @@ class FileStore:
     """
 
     __slots__ = (
+        "_ahead",
         "_base",
         "_closed",
         "_count",
@@ -143,6 +145,7 @@ class FileStore:
         self._rfd = self._wfd = -1
         self._idx: IndexFile | None = None
         self._sums: Checksums | None = None
+        self._ahead: CheckAhead | None = None
         self._pending = bytearray()
         wanted = normalize_session(session_id)
         if first_sequence is not None:
@@ -218,6 +221,10 @@ class FileStore:
         self._size = self._end = self._durable_end = found.end
         if not self._readonly:
             self._idx = IndexFile(path, self._interval, self._journal_id, self._index)
+        if sums is not None and sums.sums:
+            # Every block is checked once, off the reads' path (`_ahead`).
+            self._ahead = CheckAhead(path, sums, self._index, self._interval, base)
+            self._ahead.start()
 
     # --- properties ----------------------------------------------------------------------------
 
@@ -411,6 +418,8 @@ class FileStore:
     # --- closing -------------------------------------------------------------------------------
 
     def _release(self) -> None:
+        if self._ahead is not None:
+            self._ahead.stop()
         if self._idx is not None:
             self._idx.close()
         if self._sums is not None:

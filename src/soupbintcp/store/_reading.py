@@ -113,7 +113,7 @@ class FrameReader:
                 raise
             why = f"the checksum of bytes {bad:,} to {bad + 4096:,} does not match"
             raise JournalCorruptError(self.path, bad, sequence, why) from None
-        if sums is None or not count:
+        if sums is None or not count or start + len(data) <= sums.good_end:
             return data, count
         # From the indexed message before: a seek hopped over the records in between.
         bad = sums.first_bad(self.fd, self.origin(sequence), start + len(data))
