@@ -48,7 +48,7 @@ def pause() -> None:
 class CheckAhead:
     """Checks the whole blocks of the journal at `path` that `sums` holds when started."""
 
-    __slots__ = ("_index", "_interval", "_stop", "_sums", "_thread", "bad", "path")
+    __slots__ = ("_index", "_interval", "_stop", "_sums", "_thread", "bad", "finished", "path")
 
     def __init__(self, path: str, sums: Checksums, index: array[int], interval: int) -> None:
         self.path = path
@@ -58,6 +58,8 @@ class CheckAhead:
         self._stop = threading.Event()
         #: The first damaged block's offset, once the thread found one.
         self.bad: int | None = None
+        #: When (`time.monotonic()`) every block was checked; None before, or if stopped.
+        self.finished: float | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"soupbintcp check ahead {path}", daemon=True
         )
@@ -95,6 +97,7 @@ class CheckAhead:
     def _check(self, fd: int) -> None:
         sums = self._sums
         whole = len(sums.sums)  # the blocks there at the start; appends are checked on read
+        began = time.monotonic()
         k = 0
         while k < whole and not self._stop.is_set():
             while k < whole and sums.known_good(k):
@@ -108,6 +111,14 @@ class CheckAhead:
                 self._report(fd, self.bad)
             k = upto
             pause()
+        if k >= whole:
+            self.finished = time.monotonic()
+            logger.debug(
+                "journal %s: %d blocks checked ahead in %.3f s",
+                self.path,
+                whole,
+                self.finished - began,
+            )
 
     def _report(self, fd: int, bad: int) -> None:
         index = self._index
