@@ -271,8 +271,7 @@ def main() -> None:
                 ("second", "second read"),
             ):
                 ratios(
-                    f"FileStore: replay max_bytes={size >> 10} KiB, checksums ({what})"
-                    " vs format 1",
+                    f"FileStore: replay max_bytes={size >> 10} KiB, checksums ({what}) vs format 1",
                     variants[tag][size],
                     variants["format 1"][size],
                 )

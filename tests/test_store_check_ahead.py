@@ -53,7 +53,8 @@ def test_damage_found_ahead_is_reported_and_never_served(
         assert [k for k in range(len(sums.sums)) if not sums.known_good(k)] == [40]
         served, refused = read_all(store)
     assert served == messages[: damaged - 1]
-    assert refused is not None and refused.sequence == damaged
+    assert refused is not None
+    assert refused.sequence == damaged
     lines = [r.getMessage() for r in caplog.records if "check ahead" in r.getMessage()]
     assert len(lines) == 1
     assert str(journal) in lines[0]
@@ -73,7 +74,8 @@ def test_close_stops_the_check_ahead(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(ahead, "pause", slow)
     store = FileStore(journal, index_interval=16)
     check = store._ahead
-    assert check is not None and started.wait(10)
+    assert check is not None
+    assert started.wait(10)
     store.close()
     assert not check.running
     assert check.finished is None  # stopped, not done
@@ -100,7 +102,8 @@ def test_a_replay_racing_the_check_ahead_never_sends_a_bad_block(
         assert held.wait(10)
         served, refused = read_all(store)  # from message 1, past where the check ahead is
         assert served == messages[: damaged - 1]
-        assert refused is not None and refused.sequence == damaged
+        assert refused is not None
+        assert refused.sequence == damaged
     finally:
         go.set()
     check = store._ahead
@@ -110,7 +113,8 @@ def test_a_replay_racing_the_check_ahead_never_sends_a_bad_block(
     served, refused = read_all(store)  # and again, every other block now known good
     store.close()
     assert served == messages[: damaged - 1]
-    assert refused is not None and refused.sequence == damaged
+    assert refused is not None
+    assert refused.sequence == damaged
 
 
 def test_an_error_in_the_check_ahead_is_logged_not_raised(
@@ -133,7 +137,8 @@ def test_an_error_in_the_check_ahead_is_logged_not_raised(
     assert escaped == []
     assert any("checking ahead stopped" in r.getMessage() for r in caplog.records)
     assert served == messages[: damaged - 1]
-    assert refused is not None and refused.sequence == damaged
+    assert refused is not None
+    assert refused.sequence == damaged
 
 
 @given(data=st.binary(max_size=20_000), start=st.integers(0, 2**32 - 1))

@@ -24,8 +24,8 @@ import logging
 import os
 import threading
 import time
-from bisect import bisect_right
 from array import array
+from bisect import bisect_right
 from typing import Final
 
 from ._checksums import BLOCK, Checksums
