@@ -44,6 +44,7 @@ import struct
 import sys
 import threading
 from array import array
+from itertools import islice
 from typing import Final
 
 from ._crc import crc32
@@ -60,6 +61,18 @@ _HEADER: Final = 40
 _TAIL: Final = struct.Struct(">QII")
 _TAIL_AT: Final = 24
 _CHUNK: Final = 1 << 20
+
+
+# A slice per block of a 4 MiB run: `map` over them takes a run's CRCs about 8 % faster than
+# a comprehension that slices (CPU time, 64 to 256 blocks, zlib-ng).
+_SLICES: Final = tuple(slice(p, p + BLOCK) for p in range(0, 1 << 22, BLOCK))
+
+
+def block_crcs(view: memoryview, count: int) -> array[int]:
+    """The CRC-32 of each of the first `count` whole blocks of `view`."""
+    if count <= len(_SLICES):
+        return array("I", map(crc32, map(view.__getitem__, islice(_SLICES, count))))
+    return array("I", [crc32(view[p : p + BLOCK]) for p in range(0, count * BLOCK, BLOCK)])
 
 
 def _entry_bytes(entries: array[int]) -> bytes:
@@ -286,8 +299,7 @@ class Checksums:
         upto = min(last + 1, whole)
         if upto > first and len(data) >= (upto - first) * BLOCK:
             with memoryview(data) as view:
-                crcs = array("I", [crc32(view[p : p + BLOCK])
-                                   for p in range(0, (upto - first) * BLOCK, BLOCK)])  # fmt: skip
+                crcs = block_crcs(view, upto - first)
             if crcs == self.sums[first:upto]:
                 self._mark_run(first, upto)
                 if upto > last:
@@ -315,8 +327,7 @@ class Checksums:
         return the numbers of the bad ones."""
         data = os.pread(fd, (upto - first) * BLOCK, HEADER_SIZE + first * BLOCK)
         with memoryview(data) as view:
-            crcs = array("I", [crc32(view[p : p + BLOCK])
-                               for p in range(0, len(data) // BLOCK * BLOCK, BLOCK)])  # fmt: skip
+            crcs = block_crcs(view, len(data) // BLOCK)
         expected = self.sums[first : first + len(crcs)]
         if crcs == expected and len(crcs) == upto - first:
             self._mark_run(first, upto)
