@@ -337,6 +337,12 @@ def client_section(res: dict[str, Any], n: int) -> list[str]:
     return out
 
 
+def _pair_ratios(on: list[float], off: list[float]) -> tuple[float, float, float]:
+    """Median, lowest and highest of on[i] / off[i] (runs i ran one after the other)."""
+    each = sorted(a / b for a, b in zip(on, off, strict=True))
+    return statistics.median(each), each[0], each[-1]
+
+
 def server_section(res: dict[str, Any], stalled: dict[str, Any]) -> list[str]:
     names = {
         "replay": "replay from FileStore, 1 client",
@@ -385,9 +391,10 @@ def server_section(res: dict[str, Any], stalled: dict[str, Any]) -> list[str]:
         if (on := res[loop].get("fanout10_metrics")) and (off := res[loop].get("fanout10_off"))
     ]
     sums = [
-        f"{loop} {statistics.median(on) / statistics.median(off):.3f}"
+        f"{loop} {mid:.3f} ({low:.3f} to {high:.3f})"
         for loop in loops
         if (on := res[loop].get("replay_checksums")) and (off := res[loop].get("replay_format1"))
+        for mid, low, high in [_pair_ratios(on, off)]
     ]
     if sums:
         out += [
@@ -395,7 +402,8 @@ def server_section(res: dict[str, Any], stalled: dict[str, Any]) -> list[str]:
             " sequence 1 to a server on a freshly opened format 2 journal (its blocks checked"
             " by the store's check ahead from the open on, or by the replay where it gets"
             " there first) over the same journal opened with the checksums off, runs"
-            " alternating in the same step: "
+            " alternating in the same step; the median of the ratios of adjacent runs, and"
+            " their range: "
             + ", ".join(sums)
             + "."
             + "".join(
