@@ -145,3 +145,29 @@ def test_an_error_in_the_check_ahead_is_logged_not_raised(
 def test_the_checksum_is_zlibs_crc32(data: bytes, start: int) -> None:
     # Side files stay readable whichever library wrote them.
     assert crc32(data, start) == zlib.crc32(data, start)
+
+
+def test_damage_found_ahead_is_named_by_its_wire_number(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = tmp_path / "late.soup"
+    messages = messages_of(9, 1000)
+    with FileStore(journal, first_sequence=5001, index_interval=16) as store:
+        store.append_many(messages)
+    data = bytearray(journal.read_bytes())
+    at = HEADER_SIZE + 10 * BLOCK + 123
+    data[at] ^= 0x01
+    journal.write_bytes(bytes(data))
+    # Records start 8 bytes later in format 3 (the first sequence number comes first).
+    starts = [s + 8 for s in starts_of(messages)]
+    block = HEADER_SIZE + 10 * BLOCK
+    ends = [s + 3 + len(m) for s, m in zip(starts, messages, strict=True)]
+    damaged = next(n for n, end in enumerate(ends, 1) if end > block)
+    caplog.set_level(logging.WARNING, "soupbintcp.store")
+    with FileStore(journal, index_interval=16) as store:
+        check = store._ahead
+        assert check is not None
+        check.join(30)
+    lines = [r.getMessage() for r in caplog.records if "check ahead" in r.getMessage()]
+    assert len(lines) == 1
+    assert f"message {5000 + damaged:,} at offset {starts[damaged - 1]:,}" in lines[0]

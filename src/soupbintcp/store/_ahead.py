@@ -48,10 +48,15 @@ def pause() -> None:
 class CheckAhead:
     """Checks the whole blocks of the journal at `path` that `sums` holds when started."""
 
-    __slots__ = ("_index", "_interval", "_stop", "_sums", "_thread", "bad", "finished", "path")
+    __slots__ = (
+        "_base", "_index", "_interval", "_stop", "_sums", "_thread", "bad", "finished", "path",
+    )  # fmt: skip
 
-    def __init__(self, path: str, sums: Checksums, index: array[int], interval: int) -> None:
+    def __init__(
+        self, path: str, sums: Checksums, index: array[int], interval: int, base: int = 0
+    ) -> None:
         self.path = path
+        self._base = base  # record n is message n + base (a journal of format 3)
         self._sums = sums
         self._index = index  # the store's sparse index: to name the damaged message
         self._interval = interval
