@@ -6,6 +6,7 @@ consumes nothing."""
 from __future__ import annotations
 
 import asyncio
+from itertools import count
 
 import pytest
 from hypothesis import given
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 
 import soupbintcp
 from soupbintcp import Connection, Dialect, LocalProtocolError, Message, serve
+from soupbintcp._client._inbox import Inbox
+from soupbintcp._session._events import SequencedFrames, SequencedMessages
 from soupbintcp.lowlevel import (
     ClientSession,
     PacketDecoder,
@@ -197,3 +200,39 @@ async def test_answers_go_out_before_the_loop_turns() -> None:
         await client.close()
     assert len(seen) == 3
     assert all(sent >= wanted for sent, wanted in seen), seen
+
+
+@given(
+    puts=st.lists(st.integers(0, 3), min_size=1, max_size=12),
+    takes=st.lists(st.sampled_from(["msg", "batch", "frames"]), min_size=1, max_size=30),
+)
+def test_single_messages_queued_mix_with_runs(puts: list[int], takes: list[str]) -> None:
+    """`put_one`'s messages (the async client's fast path) come out of every handout in
+    stream order, exactly once, as the runs around them do (0 in `puts`: one message by
+    `put_one`; n: a run of n)."""
+    inbox = Inbox(1000, pause=lambda: False, resume=lambda: None)
+    sent: list[tuple[int, bytes]] = []
+    for n in puts:
+        first = len(sent) + 1
+        payloads = [b"m%d" % (first + i) for i in range(max(n, 1))]
+        sent += [(first + i, p) for i, p in enumerate(payloads)]
+        if n == 0:
+            inbox.put_one(Message((first, payloads[0])))
+        else:
+            inbox.queue([SequencedMessages(first, payloads)])
+    got: list[tuple[int | None, bytes]] = []
+    for how in [*takes, "batch"]:
+        if how == "msg":
+            msg = next(inbox._run, None) or inbox._take_one()
+            if msg is not None:
+                got.append((msg.sequence, msg.data))
+        elif how == "batch":
+            for item in inbox.take_all():
+                assert isinstance(item, SequencedMessages)
+                got += list(zip(count(item.first_sequence), item.messages, strict=False))
+        else:
+            for frames in inbox.take_frames():
+                assert isinstance(frames, SequencedFrames)
+                got += list(zip(count(frames.first_sequence), frames.payloads(), strict=False))
+    assert got == sent
+    assert inbox._unread() == 0

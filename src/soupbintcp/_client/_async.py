@@ -183,9 +183,16 @@ class AsyncClient(AsyncIO):
 
     def send_unseq_data(self, data: bytes) -> None:
         """Send an Unsequenced Data packet (best effort, as the protocol says)."""
-        self._core.check_send(self._transport is not None)
-        assert self._transport is not None
-        self._transport.write(self._core.session.send_unsequenced(data, self._loop.time()))
+        transport = self._transport
+        session = self._core.session
+        if (
+            transport is None
+            or self._inbox._end is not None
+            or session.state is not ClientState.LOGGED_IN
+        ):
+            self._core.check_send(transport is not None)  # raises why
+            assert transport is not None
+        transport.write(session.send_unsequenced(data, self._loop.time()))
 
     def send_debug(self, text: str) -> None:
         """Send a Debug packet carrying `text` (ASCII) to the server."""

@@ -45,8 +45,16 @@ class _ClientProtocol(asyncio.Protocol):
         if client._protocol is not self:
             return  # a connection being torn down
         session = client._core.session
+        now = client._loop.time()
+        # The usual answer to a request: exactly one Sequenced Data packet, queued as the
+        # message it is (no frame walk, no run made and taken apart again).
+        msg = session.receive_one(data, now)
+        if msg is not None:
+            client._inbox.put_one(msg)
+            client._wake_consumer()
+            return
         try:
-            events = session.receive_data(data, client._loop.time())
+            events = session.receive_data(data, now)
         except SoupBinTCPError as exc:
             client._fail(exc)
             return
@@ -164,13 +172,7 @@ class AsyncIO:
     def _dispatch(self, events: list[Event]) -> None:
         n, other = self._inbox.queue(events)
         if n:
-            waiter = self._waiter
-            if waiter is not None:
-                self._waiter = None
-                if not waiter.done():
-                    waiter.set_result(None)
-            if self._on_ready is not None:
-                self._ready()
+            self._wake_consumer()
         if other:
             err = self._core.act(other)
             if any(type(event) is LoginAccepted for event in other):
@@ -181,6 +183,16 @@ class AsyncIO:
             self._core.report(other)
             if err is not None:
                 self._fail(err)
+
+    def _wake_consumer(self) -> None:
+        """Messages were queued: wake whoever waits for them."""
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._on_ready is not None:
+            self._ready()
 
     def _ready(self) -> None:
         """Tell the `on_ready` callback, in the protocol's call: no task hop in between."""

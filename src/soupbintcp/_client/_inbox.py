@@ -14,6 +14,7 @@ from .._session._events import (
     BatchItem,
     Event,
     FramesItem,
+    Message,
     SequencedFrames,
     SequencedMessages,
 )
@@ -64,4 +65,6 @@ class Inbox(RunQueue[Queued]):
 def _as_frames_item(item: Queued) -> FramesItem:
     if isinstance(item, SequencedMessages):
         return SequencedFrames.from_payloads(item.first_sequence, item.messages)
-    return item
+    if type(item) is Message:
+        return SequencedFrames.from_payloads(item[0], [item[1]])  # type: ignore[arg-type]
+    return item  # type: ignore[return-value]  # SequencedFrames or UnsequencedData

@@ -22,8 +22,9 @@ from ._events import BatchItem, Message, SequencedFrames, SequencedMessages, mes
 
 __all__ = ["Queued", "RunQueue", "as_batch_item"]
 
-#: What a queue may hold: batch items, and zero-copy runs once a session's view is on.
-Queued = SequencedMessages | SequencedFrames | UnsequencedData
+#: What a queue may hold: batch items, zero-copy runs once a session's view is on, and
+#: single sequenced messages as the round trip's fast path makes them (`put_one`).
+Queued = SequencedMessages | SequencedFrames | UnsequencedData | Message
 
 _Item = TypeVar("_Item", bound=Queued)
 
@@ -86,6 +87,9 @@ class RunQueue(Generic[_Item]):
         item = self._items.popleft()
         run_item: Queued = item
         if type(run_item) is not SequencedMessages:  # checked inline: no call for a plain run
+            if type(run_item) is Message:
+                self._dequeued(1)
+                return run_item
             if type(run_item) is UnsequencedData:
                 self._dequeued(1)
                 return Message((None, run_item.data))
@@ -99,6 +103,13 @@ class RunQueue(Generic[_Item]):
         self._run_end = run_item.first_sequence + len(payloads)
         self._run = run
         return msg
+
+    def put_one(self, msg: Message) -> None:
+        """Queue one sequenced message, made already (the round trip's fast path)."""
+        self._items.append(msg)  # type: ignore[arg-type]  # every queue takes a Message
+        self._queued += 1
+        if self._queued >= self._high_water and not self._paused:
+            self._paused = self._pause()
 
     def _take_queued(self) -> list[SequencedMessages | _Item]:
         """Everything queued (the rest of the current run first); [] if nothing is."""
@@ -117,4 +128,6 @@ def as_batch_item(item: Queued) -> BatchItem:
     """`item` as `receive_batch` hands it out (a zero-copy run copied into payloads)."""
     if isinstance(item, SequencedFrames):
         return SequencedMessages(item.first_sequence, item.payloads())
-    return item
+    if type(item) is Message:
+        return SequencedMessages(item[0], [item[1]])  # type: ignore[arg-type]  # sequenced
+    return item  # type: ignore[return-value]  # SequencedMessages or UnsequencedData
