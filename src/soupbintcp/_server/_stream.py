@@ -253,12 +253,12 @@ class Stream:
             self._drop_pending()
         store = self.store
         durable = store.durable_count
-        if durable > self.head and self._deliver_handle is None:
+        if durable > self.head:
             if self._held:
                 self._due = True
-            else:
+            elif self._deliver_handle is None:
                 self._deliver_handle = self._loop.call_soon(self._deliver_soon)
-        if durable < store.count and self._flush_handle is None:
+        if durable < seq + count - 1 and self._flush_handle is None:  # not all durable yet
             self._flush_handle = self._loop.call_later(self._flush_interval, self._flush_soon)
 
     # --- delivering ------------------------------------------------------------------------
@@ -319,7 +319,18 @@ class Stream:
         if durable <= head:
             return
         counts = self._counts
-        if counts:
+        if counts and head + self._pending_total <= durable:
+            # Everything pending is durable (the usual case: a store durable at once).
+            pending = self._pending
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            total = self._pending_total
+            pending.clear()
+            counts.clear()
+            self._pending_total = self._pending_bytes = 0
+            head += total
+            self.head = head
+            self._fan_out(data, total)
+        elif counts:
             take = total = 0
             while take < len(counts) and head + total + counts[take] <= durable:
                 total += counts[take]

@@ -211,7 +211,10 @@ class ServerConnectionState(SessionCore[ServerState]):
         (replay straight from a journal that stores them as they go on the wire)."""
         if count < 0:
             raise LocalProtocolError(f"a count of sent messages cannot be negative ({count})")
-        self._sent("sequenced", now)  # raises unless the state allows it
+        if self._error is not None or self._tx.get("sequenced") is not self._state:
+            self._sent("sequenced", now)  # raises, or takes the transition
+        else:
+            self._last_sent = now  # the fan-out's case: the state stays
         self._next_sequence += count
 
     def send_unsequenced(self, data: bytes, now: float) -> bytes:

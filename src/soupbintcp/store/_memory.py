@@ -110,11 +110,14 @@ class MemoryStore:
         return first
 
     def append_frames(self, frames: bytes, count: int) -> int:
-        self._check_open()
-        first = len(self._offsets) + self._base
-        if count == 1 and is_one_frame(frames):
-            self._frames += frames
-            self._offsets.append(len(self._frames))
+        if self._closed:
+            self._check_open()  # raises
+        offsets = self._offsets
+        first = len(offsets) + self._base
+        if count == 1 and is_one_frame(frames):  # the server's publish
+            buf = self._frames
+            buf += frames
+            offsets.append(len(buf))
             return first
         extend_offsets(frames, count, self._offsets)
         self._frames += frames
