@@ -33,7 +33,8 @@ loop added together.
 in flight) for the blocking client, the async client on asyncio and uvloop and a hand-written
 client, each beside its raw yardstick, then the blocking client open-loop at 5,000/s from a
 sender thread; with `--before SRC` another source tree's client and server too, in the same
-rounds.
+rounds. Build (or copy) the compiled extension into that tree too (`git archive` leaves it
+out): without it the tree runs the pure-Python path, and the run says so on stderr.
 """
 
 from __future__ import annotations

@@ -389,10 +389,25 @@ def pct(values: list[int], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] / 1e3
 
 
+def compiled(src: Path) -> bool:
+    """Whether the tree at `src` runs the compiled fast path (a checkout used as `--before`
+    has no extension built unless one was built or copied there)."""
+    out = subprocess.run(
+        [sys.executable, "-c", "from soupbintcp._speedups import ACCELERATED; print(ACCELERATED)"],
+        env=_env(src),
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip() == "True"
+
+
 def measure(
     trees: dict[str, Path], requests: int, rounds: int, rate: int = 0
 ) -> dict[str, list[dict[str, float]]]:
     """results[label] = one summary per round (µs; CPU µs per request on each side)."""
+    paths = {name: compiled(src) for name, src in trees.items()}
+    if len(set(paths.values())) > 1:
+        print(f"warning: the trees do not run the same path (compiled: {paths})", file=sys.stderr)
     pairs = OPEN_PAIRS if rate else PAIRS
     labels: list[tuple[str, str, str, Path]] = []  # label, server, client, tree
     for name, (server_kind, client_kind, ours) in pairs.items():
