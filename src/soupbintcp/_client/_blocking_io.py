@@ -106,14 +106,13 @@ class BlockingIO:
         self._streaming = False
         self._ticking = False  # the I/O thread looks every _REARM s whether it still does
         #: Application threads waiting on `_cond` (notified only when there are some).
+        #: (Instance attributes stay under CPython's 30 shared keys: past them every
+        #: attribute read of the client, `receive_msg`'s included, is slower; measured.)
         self._waiters = 0
-        #: The poller of the socket an application thread reads: (socket, its poller).
-        self._poller: tuple[socket.socket | None, select.poll] = (None, select.poll())
         #: What an application thread found while reading, for the I/O thread: the error
         #: that ends the connection, and events for `on_status` (it runs in the I/O thread).
         self._handover_error: Exception | None = None
         self._status_backlog: list[Event] = []
-        self._direct_ok = False  # the current connection may take the direct path
         self._conn_sock: socket.socket | None = None  # the current connection's socket
         self._thread: threading.Thread | None = None  # the I/O thread
 
@@ -178,7 +177,6 @@ class BlockingIO:
                 self._out += self._core.session.login(time.monotonic())
                 self._live = True
                 self._forget_handover()
-                self._direct_ok = tls is None and _SHARED_SELECTOR
                 self._core.unpause()
             while True:
                 err = self._flush(sock)
@@ -359,6 +357,7 @@ class BlockingIO:
     def _received(self, data: bytes) -> Exception | None:
         """The I/O thread's bytes to the session; `on_status` runs here, outside the lock."""
         status: list[Event] = []
+        self._streaming = len(data) >= _STREAM_BYTES
         with self._lock:
             err = self._received_locked(data, status)
         self._core.report(status)
@@ -366,8 +365,8 @@ class BlockingIO:
 
     def _received_locked(self, data: bytes, status: list[Event]) -> Exception | None:
         """Bytes to the session (with _lock held): messages queued, other events acted on
-        and added to `status`; the error that ends the connection, if any."""
-        self._streaming = len(data) >= _STREAM_BYTES
+        and added to `status`; the error that ends the connection, if any. The caller sets
+        `_streaming`."""
         session = self._core.session
         try:
             events = session.receive_data(data, time.monotonic())
@@ -389,8 +388,9 @@ class BlockingIO:
         err = self._core.act(other)
         if any(type(event) is LoginAccepted for event in other):
             self._conn_logged_in = self._login_ok = True
-            if self._direct_ok:
-                self._sock = self._conn_sock  # application threads may use it from now on
+            conn_sock = self._conn_sock
+            if _SHARED_SELECTOR and not isinstance(conn_sock, _ssl.SSLSocket):
+                self._sock = conn_sock  # application threads may use it from now on
             self._cond.notify_all()
         return err
 

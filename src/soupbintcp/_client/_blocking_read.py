@@ -111,10 +111,10 @@ def _hand_over(client: BlockingIO, sock: socket.socket, data: bytes, one: bool) 
     itself when it is the one `receive_msg` waits for, else None (queued, or not a message).
     An error that ends the connection goes to the I/O thread with the socket."""
     inbox = client._inbox
+    client._streaming = len(data) >= _STREAM_BYTES
     if one and not inbox._items:
         msg = client._core.session.receive_one(data, time.monotonic())
         if msg is not None:
-            client._streaming = len(data) >= _STREAM_BYTES
             return msg
     status: list[Event] = []
     err = client._received_locked(data, status)
@@ -160,13 +160,10 @@ def read_directly(
     wake-up, and costs a core while it spins).
 
     The answer is waited for in `poll()` first (a read that finds nothing would cost a
-    system call per round trip), with a poller kept per socket; a read that fills the
+    system call per round trip); a read that fills the
     buffer is read on, up to `_MAX_READ` bytes."""
-    owner, poller = client._poller
-    if owner is not sock:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        client._poller = (sock, poller)
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
     spin_until = time.monotonic() + busy_poll if busy_poll > 0 else 0.0
     while True:
         if not spin_until:
