@@ -153,7 +153,7 @@ def dump(
             held = reader.count - start + 1
             stderr.print(
                 f"note: {file} holds {plural(held, 'message')}"
-                + (f" ({start:,}..{reader.count:,})" if held else "")
+                + (f" ({start:,}..{reader.count:,})" if held and start != 1 else "")
                 + f": none from {first:,}"
             )
         if keep is not None and find.get("symbols") and first > start:
