@@ -206,9 +206,9 @@ def test_a_slow_reader_is_not_taken_for_a_dead_link(
     srv.server.heartbeat_interval = 0.05
     real = _blocking_read.read_directly
 
-    def slow(*args: Any) -> None:
+    def slow(*args: Any) -> bytes:
         time.sleep(0.6)  # two heartbeat timeouts, the server's heartbeats waiting unread
-        real(*args)
+        return real(*args)  # the bytes read, for the caller to hand to the session
 
     monkeypatch.setattr(_blocking_read, "read_directly", slow)
     with srv.connect(heartbeat_interval=0.05, heartbeat_timeout=0.3) as client:
