@@ -345,6 +345,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--packets", type=int, default=200_000)
     parser.add_argument("--before", type=Path, help="a checkout (extension built) to compare")
+    parser.add_argument("--before-label", help="what --before is, for the report")
     parser.add_argument("--no-before", action="store_true", help="measure this tree only")
     parser.add_argument("--json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -368,7 +369,9 @@ def main() -> None:
         if before is None and not args.no_before:
             (Path(tmp) / "before").mkdir()
             before = baseline_source(Path(tmp) / "before")
-        results["before"] = str(args.before or ("the commit before " + BASELINE_OF))
+        results["before"] = args.before_label or str(
+            args.before or f"the commit before {BASELINE_OF} came"
+        )
         if before is None:
             results["before"] = None
         results["import"] = measure(files, args.runs, before)
@@ -427,9 +430,10 @@ def section(r: dict[str, Any]) -> list[str]:
     md = ["## pcap import (issue 25)", ""]
     md += [
         "Packets (pcap records) per CPU second of everything `journal import --pcap` does but",
-        "writing the journal, from a capture file; medians over "
-        f"{r['runs']} rounds (range), before and after interleaved in child processes; load",
-        f"average {load} (start, end). Captures: SoupBinTCP, 1,448-byte segments and the",
+        f"writing the journal, from a capture file; medians over {r['runs']} rounds (range),",
+        "before and after interleaved in child processes; before: "
+        f"{r['before'] or 'not measured'}.",
+        f"Load average {load} (start, end). Captures: SoupBinTCP, 1,448-byte segments and the",
         "client's ACKs; MoldUDP64, 1,400-byte datagrams; ITCH-like messages of 11-50 bytes.",
         "",
         "| capture | path | before pkts/s | after pkts/s | after/before | after MB/s "
