@@ -237,3 +237,37 @@ def test_one_message_appends_are_checksummed_with_their_block_and_found(tmp_path
     journal.write_bytes(bytes(data))
     with JournalReader(journal, index_interval=16) as reader:
         assert reader.verify().damage_message == first_damaged(messages, at)
+
+
+@pytest.mark.parametrize("inside", [1, 2, 3, 20], ids=lambda n: f"{n}-bytes-of-it-left")
+def test_a_record_cut_at_the_end_of_a_block_is_torn_not_corrupt(
+    tmp_path: Path, inside: int
+) -> None:
+    # The file cut exactly where a block ends, inside a record, its side file from before
+    # the cut (a power cut can leave them so): the checksums cover the torn record's first
+    # bytes, which match. It was refused as corruption; Hypothesis found it through a
+    # gateway's cache (test_jetstream_recovery).
+    journal = tmp_path / "cut.soup"
+    block_end = HEADER_SIZE + 2 * BLOCK
+    # A first message of p bytes, then records of 33: one starts `inside` bytes before the
+    # end of block 1.
+    p = next(p for p in range(1, 40) if (block_end - inside - HEADER_SIZE - 3 - p) % 33 == 0)
+    messages = [b"p" * p] + [bytes([i % 251]) * 30 for i in range(1, 1000)]
+    write(journal, messages)
+    starts = starts_of(messages)
+    held = starts.index(block_end - inside)  # messages wholly before the cut
+    with open(journal, "r+b") as f:
+        f.truncate(block_end)
+    with JournalReader(journal, index_interval=16) as reader:
+        report = reader.verify()
+        assert report.checksums == "ok"
+        assert report.damage_offset is None
+        assert reader.count == held
+    with FileStore(journal, index_interval=16) as store:
+        assert store.count == held
+        assert store.recovered_bytes == inside
+        store.append_many(messages[held:])
+    with FileStore(journal, index_interval=16) as store:
+        assert store.read(1, len(messages)) == messages
+    with JournalReader(journal, index_interval=16) as reader:
+        assert reader.verify().ok

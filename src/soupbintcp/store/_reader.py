@@ -25,7 +25,7 @@ from ._index import load_index
 from ._journal import HEADER_SIZE, read_header
 from ._protocol import StoreError
 from ._reading import FrameReader
-from ._recovery import data_after, find_end, first_record_in
+from ._recovery import cut_by_the_end, data_after, find_end, first_record_in
 
 __all__ = ["JournalReader", "JournalReport"]
 
@@ -218,8 +218,8 @@ class JournalReader:
         if sums is not None:
             sums.clip(size)
             bad = sums.first_bad(fd, HEADER_SIZE, size)
-            if bad is None and end < sums.covered:  # a bad record where all checksums match
-                bad = end
+            if bad is None and end < sums.covered and not cut_by_the_end(fd, end, size):
+                bad = end  # a bad record where all checksums match (not one the end cut)
             if bad is not None:
                 checksums = "bad"
                 damage_at, before, _ = first_record_in(fd, start, 0, max(start, min(bad, end)))

@@ -122,6 +122,8 @@ def recover(
             os.ftruncate(wfd, end)
             if fsync:
                 fdatasync(wfd)
+            if sums is not None:
+                sums.clip(end)  # the block the cut fell in is checksummed again
     return found
 
 
@@ -157,7 +159,11 @@ def check_torn_tail(path: str, rfd: int, end: int, size: int, why: str | None) -
 def check_walked(path: str, rfd: int, found: Recovered, sums: Checksums, interval: int) -> None:
     """Check the blocks the tail walk went over; a bad record where checksums cover the
     bytes is corruption, not a torn record: `JournalCorruptError`."""
-    bad = sums.first_bad(rfd, found.scanned_from, found.end)
+    size = found.end + found.tail
+    # A record the end of the file cut is torn, even where the checksums cover its first
+    # bytes (a cut at the end of a block, the side file ahead): once those bytes match.
+    torn = found.end < size and cut_by_the_end(rfd, found.end, size)
+    bad = sums.first_bad(rfd, found.scanned_from, size if torn else found.end)
     if bad is not None:
         # The block may start before the walk did: find its first record from the index.
         k = max(0, bisect_right(found.entries, bad) - 1)
@@ -168,11 +174,20 @@ def check_walked(path: str, rfd: int, found: Recovered, sums: Checksums, interva
         at, before, _ = first_record_in(rfd, start, before, bad)
         why = f"the checksum of bytes {bad:,} to {bad + BLOCK:,} does not match"
         raise JournalCorruptError(path, at, before + 1, why)
-    if found.end < sums.covered:
+    if found.end < sums.covered and not torn:
         why = found.why or "a bad record"
         raise JournalCorruptError(
             path, found.end, found.messages + 1, f"{why}, in checksummed bytes"
         )
+
+
+def cut_by_the_end(rfd: int, end: int, size: int) -> bool:
+    """Whether the record at `end` runs past the end of the file (`size`): a header that is
+    not whole, or a Sequenced Data frame whose length reaches past it."""
+    head = os.pread(rfd, 3, end)
+    if len(head) < 3:
+        return bool(head)
+    return head[2] == ord("S") and end + 2 + ((head[0] << 8) | head[1]) > size
 
 
 def first_record_in(rfd: int, start: int, before: int, bad: int) -> tuple[int, int, str | None]:
