@@ -217,3 +217,18 @@ def test_stream_alone_rebuilds_orders_and_the_highest_number() -> None:
     _out(book, executed(9, 100, 1))
     assert book.orders[9].status is OrderStatus.DONE
     assert book.highest_user_ref_num == 9
+
+
+def test_an_answer_settles_only_a_request_of_its_kind() -> None:
+    """One request in flight for the order (the book's quick path): an answer of another
+    kind leaves it alone."""
+    book = OrderBook()
+    _enter(book, 1)
+    assert _out(book, accepted(1)) == ["accepted"]
+    cancel = book.sent_cancel(ouch.CancelOrderRequest(1, 0).encode(), 1, 0)
+    assert _out(book, accepted(1)) == []  # a repeat: it answers an Enter, not a Cancel
+    assert _out(book, ouch.OrderModified(4, 1, ouch.Side.BUY, 100)) == []
+    assert not cancel.answered
+    assert _out(book, ouch.CancelReject(5, 1)) == ["cancel rejected"]
+    assert cancel.answered
+    assert not book.has_unanswered

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ._order import SELLS, Answer, Fill, Order, OrderStatus, Request, RequestKind
+from ._order import FINAL, SELLS, Answer, Fill, Order, OrderStatus, Request, RequestKind
 
 __all__ = [
     "Answer",
@@ -87,11 +87,18 @@ class OrderBook:
         price: int,
         time_in_force: str,
     ) -> Request:
-        self._use(user_ref_num)
+        if user_ref_num <= self.highest_user_ref_num:
+            self._use(user_ref_num)  # raises
+        self.highest_user_ref_num = user_ref_num
         self.orders[user_ref_num] = Order(
             user_ref_num, cl_ord_id, symbol, side, price, time_in_force, quantity
         )
-        return self._record(Request(RequestKind.ENTER, user_ref_num, payload))
+        request = Request(RequestKind.ENTER, user_ref_num, payload)
+        key = self._next_key  # `_record`, written out: once per order
+        self._next_key = key + 1
+        self._unanswered[key] = request
+        self._naming.setdefault(user_ref_num, []).append(key)
+        return request
 
     def sent_replace(
         self,
@@ -168,25 +175,55 @@ class OrderBook:
 
     def _settle(self, key: int, request: Request, outcome: str) -> Answer:
         del self._unanswered[key]
-        for num in (request.user_ref_num, request.target):
-            keys = self._naming.get(num)
-            if keys is not None and key in keys:
+        num = request.user_ref_num
+        keys = self._naming.get(num)
+        if keys is not None and key in keys:
+            if len(keys) == 1:
+                del self._naming[num]
+            else:
                 keys.remove(key)
-                if not keys:
-                    del self._naming[num]
+        if request.kind is RequestKind.REPLACE:  # the only kind named under two numbers
+            self._unname(request.target, key)
         request.answered = True
         request.outcome = outcome
-        order = self.orders.get(request.user_ref_num)
-        return Answer(request, outcome, order)
+        return Answer(request, outcome, self.orders.get(num))
+
+    def _unname(self, num: int, key: int) -> None:
+        keys = self._naming.get(num)
+        if keys is not None and key in keys:
+            keys.remove(key)
+            if not keys:
+                del self._naming[num]
 
     def _answer(self, kind: RequestKind, user_ref_num: int, outcome: str) -> list[Answer]:
         """Settle the first unanswered request of `kind` for `user_ref_num`."""
-        for key in self._keys(user_ref_num):
-            request = self._unanswered.get(key)
-            if request is None:
-                continue
-            if request.kind is kind and request.user_ref_num == user_ref_num:
-                return [self._settle(key, request, outcome)]
+        keys = self._naming.get(user_ref_num)
+        if keys:
+            unanswered = self._unanswered
+            if len(keys) == 1 and kind is not RequestKind.REPLACE:
+                # The usual case (one request in flight for the order), `_settle` written
+                # out: a request of these kinds is named under its own number only.
+                key = keys[0]
+                request = unanswered.get(key)
+                if (
+                    request is not None
+                    and request.kind is kind
+                    and request.user_ref_num == user_ref_num
+                ):
+                    del unanswered[key]
+                    del self._naming[user_ref_num]
+                    request.answered = True
+                    request.outcome = outcome
+                    return [Answer(request, outcome, self.orders.get(user_ref_num))]
+                return []
+            for key in keys:  # not changed before the return that follows a change
+                request = unanswered.get(key)
+                if (
+                    request is not None
+                    and request.kind is kind
+                    and request.user_ref_num == user_ref_num
+                ):
+                    return [self._settle(key, request, outcome)]
         return []
 
     def supersede(self, request: Request) -> Answer | None:
@@ -198,8 +235,10 @@ class OrderBook:
 
     def _after_change(self, order: Order) -> list[Answer]:
         """Settle what a change to `order` makes superfluous (cancels, modifies, replaces)."""
-        out: list[Answer] = []
         num = order.user_ref_num
+        if num not in self._naming:
+            return []  # nothing unanswered names it: the usual case
+        out: list[Answer] = []
         for key in self._keys(num):
             request = self._unanswered.get(key)
             if request is None:
@@ -300,13 +339,17 @@ class OrderBook:
 
     def on_canceled(self, user_ref_num: int, quantity: int) -> list[Answer]:
         """Order Canceled or AIQ Canceled: `quantity` shares taken off (a decrement)."""
-        order = self._order(user_ref_num)
+        order = self.orders.get(user_ref_num)
         if order is None:
+            self.unknown += 1
             return []
-        order.open = max(0, order.open - quantity)
+        left = order.open - quantity
+        order.open = left if left > 0 else 0
         order.canceled += quantity
-        if order.open == 0 and not order.final:
+        if left <= 0 and order.status not in FINAL:
             order.status = OrderStatus.CANCELED
+        if user_ref_num not in self._naming:
+            return []  # nothing unanswered names it: the usual case (an IOC's rest)
         out: list[Answer] = []
         for key in self._keys(user_ref_num):
             request = self._unanswered.get(key)

@@ -171,7 +171,16 @@ class OrderClient:
             future.exception()
         else:
             self._futures[request] = future
-            self._schedule_flush()
+            if self._turn_open or self._flush_scheduled:
+                self._schedule_flush()
+            elif self._core.unlimited:  # `_schedule_flush` and `_flush`, written out
+                self._turn_open = True
+                payloads = self._core.take(0.0)
+                if payloads:
+                    self._write(payloads)
+            else:
+                self._turn_open = True
+                self._flush()
         return OrderHandle(request, future)
 
     def enter(
@@ -295,6 +304,11 @@ class OrderClient:
         if self._end is not None:
             return  # closed: what waits is in the journal for the next run
         core = self._core
+        if core.unlimited:  # everything waiting goes: no clock needed
+            payloads = core.take(0.0)
+            if payloads:
+                self._write(payloads)
+            return
         self._write(core.take(self._loop.time()))
         if core.sendable:  # held back by the throttle
             self._flush_scheduled = True
@@ -320,13 +334,24 @@ class OrderClient:
         core = self._core
         self._turn_open = False  # new input: a new turn (what it queued is sent with the next)
         try:
-            while batch := client.receive_batch_nowait():
+            # Everything queued comes in one batch; only at the session's end is another
+            # call needed (it raises the end once the rest is handed out).
+            batch = client.receive_batch_nowait()
+            listening = self._on_event is not None or self._events is not None
+            while batch:
                 for item in batch:
-                    if isinstance(item, SequencedMessages):
+                    if not isinstance(item, SequencedMessages):
+                        continue
+                    if listening:
                         self._tell(core.received_run(item.first_sequence, item.messages))
+                    else:  # no event per message: only the answers
+                        self._tell_answers(
+                            core.received_answers(item.first_sequence, item.messages)
+                        )
                 if core.sendable:
                     self._schedule_flush()
                 self._changed.set()
+                batch = client.receive_batch_nowait() if client.is_closed else []
         except SessionEnded:
             self._finish(SessionEnded("end of session"))
         except SoupBinTCPError as exc:

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import Any, NamedTuple
+from typing import Any
 
 import soupbintcp.ouch as ouch
 
 from .._client import ReconnectPolicy
 from .._errors import ConnectionLost, SessionTimeout
+from ..ouch._fast import encode_enter_order, enter_order_codes
 from ._book import Answer, OrderBook, Request, RequestKind
-from ._messages import apply_outbound, record_inbound
+from ._messages import FAST_ANSWERS, apply_outbound, record_inbound
 from ._state import StateDir
 from ._throttle import Throttle
 
@@ -89,8 +90,10 @@ def _enter_letters(letters: tuple[str, str, str, str, str, str]) -> tuple[Any, .
         _member(_ISO, intermarket_sweep, "intermarket_sweep"),
         _member(_CROSS, cross_type, "cross_type"),
     )  # fmt: skip
-    _ENTER_LETTERS[letters] = members
-    return members
+    # And their bytes in Enter Order, for `encode_enter_order` (None: one the codec refuses).
+    out = (*members, enter_order_codes(*members))
+    _ENTER_LETTERS[letters] = out
+    return out
 
 
 #: UserRefNum is a u32 (§1.2).
@@ -110,21 +113,41 @@ class Phase(enum.Enum):
     READY = "ready"
 
 
-class OrderEvent(NamedTuple):
+class OrderEvent:
     """One outbound message, told to the application once: its sequence number, the
-    payload and its decoded message (None if it was not OUCH 5.0), and the requests it
-    settled (with their orders). A named tuple: one per message on the hot path, five times
-    cheaper to build than a frozen dataclass."""
+    payload, its decoded message (None if it is not OUCH 5.0) and the requests it settled
+    (with their orders). The message is decoded when first asked for: the client's book
+    reads the common answers without building message objects (one event per message is
+    on the hot path)."""
 
-    sequence: int
-    payload: bytes
-    message: ouch.Message | None
-    answers: tuple[Answer, ...]
+    __slots__ = ("_message", "answers", "payload", "sequence")
+
+    def __init__(self, sequence: int, payload: bytes, answers: tuple[Answer, ...]) -> None:
+        self.sequence = sequence
+        self.payload = payload
+        self.answers = answers
+        self._message: ouch.Message | bool | None = False  # False: not decoded yet
+
+    @property
+    def message(self) -> ouch.Message | None:
+        """The payload decoded (`soupbintcp.ouch.decode_outbound`), or None if it is not an
+        OUCH 5.0 message (the book counted it in `OrderBook.malformed`)."""
+        message = self._message
+        if message is False:
+            try:
+                message = ouch.decode_outbound(self.payload)
+            except ouch.OuchError:
+                message = None
+            self._message = message
+        return message  # type: ignore[return-value]
 
     @property
     def type(self) -> str:
         """The message's type letter (outbound meanings: `A` Accepted, `E` Executed, ...)."""
         return chr(self.payload[0]) if self.payload else ""
+
+    def __repr__(self) -> str:
+        return f"OrderEvent({self.sequence}, {self.payload!r}, answers={self.answers!r})"
 
 
 class OrderCore:
@@ -141,6 +164,8 @@ class OrderCore:
         self.book = OrderBook()
         self.state = state
         self.throttle = Throttle(rate, now=now)
+        #: No messages-per-second limit: `take` hands out everything waiting (when ready).
+        self.unlimited = rate is None
         self.cancel_on_disconnect = cancel_on_disconnect
         self.phase = Phase.DISCONNECTED
         self.kill_switch = False
@@ -171,7 +196,9 @@ class OrderCore:
     # --- the application's requests -----------------------------------------------------------
 
     def _number(self) -> int:
-        num = max(self._next, self.book.highest_user_ref_num + 1)
+        num = self._next
+        if num <= self.book.highest_user_ref_num:
+            num = self.book.highest_user_ref_num + 1
         if num > _MAX_USER_REF_NUM:
             raise OverflowError("UserRefNums are used up for the day")
         self._next = num + 1
@@ -199,18 +226,31 @@ class OrderCore:
         cross_type: str = "N",
         cl_ord_id: str = "",
     ) -> Request:
-        self._check_open()
+        if self.kill_switch:
+            self._check_open()  # raises
         # The letters are checked before a number is spent on a message that cannot go; a
         # combination once checked is looked up in one step (six checks cost ~2 µs).
         letters = (side, time_in_force, display, capacity, intermarket_sweep, cross_type)
-        s, t, d, c, i, x = _ENTER_LETTERS.get(letters) or _enter_letters(letters)
-        num = self._number()
-        message = ouch.EnterOrder(num, s, quantity, symbol, price, t, d, c, i, x, cl_ord_id)
-        payload = message.encode()
-        book = self.book
-        return self._queued(
-            book.sent_enter(payload, num, cl_ord_id, symbol, side, quantity, price, time_in_force)
+        members = _ENTER_LETTERS.get(letters) or _enter_letters(letters)
+        num = self._next  # `_number`, written out: once per order
+        if num <= self.book.highest_user_ref_num:
+            num = self.book.highest_user_ref_num + 1
+        if num > _MAX_USER_REF_NUM:
+            raise OverflowError("UserRefNums are used up for the day")
+        self._next = num + 1
+        codes = members[6]
+        payload = (
+            encode_enter_order(num, codes, quantity, symbol, price, cl_ord_id) if codes else None
         )
+        if payload is None:  # a value the fast path leaves to the codec: it raises, or builds
+            s, t, d, c, i, x, _ = members
+            message = ouch.EnterOrder(num, s, quantity, symbol, price, t, d, c, i, x, cl_ord_id)
+            payload = message.encode()
+        request = self.book.sent_enter(
+            payload, num, cl_ord_id, symbol, side, quantity, price, time_in_force
+        )
+        self._queue.append(request)
+        return request
 
     def current(self, user_ref_num: int) -> int:
         """The number an order lives under now: the last replacement of its chain."""
@@ -302,6 +342,14 @@ class OrderCore:
 
     def received_run(self, first_sequence: int, payloads: list[bytes]) -> list[OrderEvent]:
         """A run of outbound messages: journaled, applied, and told (each once)."""
+        events: list[OrderEvent] = self.received_answers(first_sequence, payloads, True)
+        return events
+
+    def received_answers(
+        self, first_sequence: int, payloads: list[bytes], events: bool = False
+    ) -> list[Any]:
+        """As `received_run` for a driver that tells nobody the messages themselves: only
+        the answers (no `OrderEvent` per message). `events`: `received_run`'s result."""
         skip = self.received + 1 - first_sequence
         if skip > 0:  # already held (a resume that overlapped): never applied twice
             payloads = payloads[skip:]
@@ -311,16 +359,28 @@ class OrderCore:
         if self.state is not None:
             self.state.received_run(payloads)
         book = self.book
-        events: list[OrderEvent] = []
-        for i, payload in enumerate(payloads):
-            msg, answers = apply_outbound(book, payload)
-            barrier = self._barrier
-            if barrier is not None and barrier.answered:
-                self._barrier = None  # the client's own query: not the application's news
-                answers = [a for a in answers if a.request is not barrier] + self._caught_up()
-            events.append(OrderEvent(first_sequence + i, payload, msg, tuple(answers)))
+        fast_answers = FAST_ANSWERS
+        out: list[Any] = []
+        for sequence, payload in enumerate(payloads, first_sequence):
+            # `apply_answer`, written out: the common answers read as fields, not decoded.
+            fast = fast_answers.get(payload[:1])
+            if fast is not None and (fields := fast[0](payload)) is not None:
+                answers = fast[1](book, *fields)
+            else:
+                answers = apply_outbound(book, payload)[1]
+            if answers and self._barrier is not None and self._barrier.answered:
+                answers = self._barrier_answered(answers)  # only ever settled by an answer
+            if events:
+                out.append(OrderEvent(sequence, payload, tuple(answers)))
+            elif answers:
+                out += answers
         self.received = first_sequence + len(payloads) - 1
-        return events
+        return out
+
+    def _barrier_answered(self, answers: list[Answer]) -> list[Answer]:
+        barrier, self._barrier = self._barrier, None
+        # The client's own query: not the application's news.
+        return [a for a in answers if a.request is not barrier] + self._caught_up()
 
     def _caught_up(self) -> list[Answer]:
         book = self.book
@@ -350,7 +410,17 @@ class OrderCore:
         throttle allows. New ones are in the journal (one fdatasync) before this returns."""
         if self.phase is not Phase.READY:
             return []
-        count = self.throttle.take(now, len(self._resend) + len(self._queue))
+        queue = self._queue
+        if len(queue) == 1 and not self._resend and self.unlimited:
+            request = queue.popleft()  # one new request, no limit: a closed loop's case
+            if request.answered:
+                return []
+            payloads = [request.payload]
+            if self.state is not None:
+                self.state.write_ahead(payloads)
+            request.sent = True
+            return payloads
+        count = self.throttle.take(now, len(self._resend) + len(queue))
         out: list[bytes] = []
         resend = self._resend
         while count and resend:
@@ -359,7 +429,6 @@ class OrderCore:
             if not request.answered:
                 out.append(request.payload)
         fresh: list[Request] = []
-        queue = self._queue
         while count and queue:
             request = queue.popleft()
             count -= 1

@@ -3,7 +3,8 @@
 The bridge between the OUCH 5.0 messages (`soupbintcp.ouch`, the project's codec) and the
 sans-IO book: build an inbound message, record one in the book (`record_inbound`, also used
 to re-read the send journal after a restart), and apply one outbound payload
-(`apply_outbound`), which returns the decoded message for the application.
+(`apply_outbound`, which returns the decoded message for the application; `apply_answer`,
+which does not decode the common answers into message objects at all).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 
 import soupbintcp.ouch as ouch
 
+from ..ouch._fast import accepted_fields, canceled_fields, executed_fields
 from ._book import Answer, OrderBook, Request
 
-__all__ = ["apply_outbound", "record_inbound"]
+__all__ = ["FAST_ANSWERS", "apply_answer", "apply_outbound", "record_inbound"]
 
 
 def record_inbound(book: OrderBook, payload: bytes) -> Request:
@@ -83,3 +85,24 @@ def apply_outbound(book: OrderBook, payload: bytes) -> tuple[ouch.Message | None
         return None, []
     apply = _APPLY.get(type(msg))
     return msg, (apply(book, msg) if apply is not None else [])  # Restated: nothing tracked
+
+
+#: Type byte -> (fast reader, the book's method): the answers nearly every order gets. The
+#: reader checks the message as the codec would and gives None for anything it leaves to it.
+FAST_ANSWERS: dict[bytes, tuple[Callable[[bytes], Any], Callable[..., list[Answer]]]] = {
+    b"A": (accepted_fields, OrderBook.on_accepted),
+    b"C": (canceled_fields, OrderBook.on_canceled),
+    b"E": (executed_fields, OrderBook.on_executed),
+}
+
+
+def apply_answer(book: OrderBook, payload: bytes) -> list[Answer]:
+    """As `apply_outbound`, without the decoded message: Order Accepted, Canceled and
+    Executed (without appendage) are read as the fields the book needs, not decoded into
+    message objects (the order client's hot path; `OrderEvent.message` decodes on demand)."""
+    fast = FAST_ANSWERS.get(payload[:1])
+    if fast is not None:
+        fields = fast[0](payload)
+        if fields is not None:
+            return fast[1](book, *fields)
+    return apply_outbound(book, payload)[1]

@@ -42,6 +42,10 @@ class OrderStatus(enum.Enum):
     #: Fully executed.
     DONE = "done"
 
+    # Members are singletons and compare by identity: the identity hash is as good, and
+    # `status in FINAL` (every answer asks) then costs no Python-level `Enum.__hash__`.
+    __hash__ = object.__hash__
+
 
 #: Nothing more comes for an order in these states (but a Broken Trade).
 FINAL = frozenset(
