@@ -8,7 +8,8 @@ model (orders, fills, positions) both rebuild from the outbound stream.
 from ._blocking import BlockingOrderClient, BlockingOrderHandle
 from ._book import Answer, Fill, Order, OrderBook, OrderStatus, Request, RequestKind
 from ._client import OrderClient, OrderHandle
-from ._core import KillSwitchEngaged, OrderCore, OrderEvent, Phase
+from ._core import KillSwitchEngaged, OrderCore, Phase
+from ._messages import OrderEvent
 from ._state import StateDir, StateMismatch
 from ._throttle import Throttle
 

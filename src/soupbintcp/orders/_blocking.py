@@ -155,9 +155,26 @@ class BlockingOrderClient:
         return BlockingOrderHandle(request, self)
 
     def enter(
-        self, symbol: str, side: str, quantity: int, price: int, **fields: str
+        self,
+        symbol: str,
+        side: str,
+        quantity: int,
+        price: int,
+        *,
+        time_in_force: str = "0",
+        display: str = "Y",
+        capacity: str = "A",
+        intermarket_sweep: str = "N",
+        cross_type: str = "N",
+        cl_ord_id: str = "",
     ) -> BlockingOrderHandle:
-        return self._handle(self._core.enter(symbol, side, quantity, price, **fields))
+        """As `OrderClient.enter`; wait for the answer with the handle's `wait()`."""
+        request = self._core.enter(
+            symbol, side, quantity, price, time_in_force=time_in_force, display=display,
+            capacity=capacity, intermarket_sweep=intermarket_sweep, cross_type=cross_type,
+            cl_ord_id=cl_ord_id,
+        )  # fmt: skip
+        return self._handle(request)
 
     def replace(
         self, order: int | BlockingOrderHandle, quantity: int, price: int, **fields: str

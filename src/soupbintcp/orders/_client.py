@@ -184,12 +184,28 @@ class OrderClient:
         return OrderHandle(request, future)
 
     def enter(
-        self, symbol: str, side: str, quantity: int, price: int, **fields: str
+        self,
+        symbol: str,
+        side: str,
+        quantity: int,
+        price: int,
+        *,
+        time_in_force: str = "0",
+        display: str = "Y",
+        capacity: str = "A",
+        intermarket_sweep: str = "N",
+        cross_type: str = "N",
+        cl_ord_id: str = "",
     ) -> OrderHandle:
         """Enter an order (price in ticks of $0.0001). Returns at once; await the handle for
-        Accepted or Rejected. `fields`: time_in_force, display, capacity,
-        intermarket_sweep, cross_type, cl_ord_id (the spec's letters)."""
-        return self._handle(self._core.enter(symbol, side, quantity, price, **fields))
+        Accepted or Rejected. time_in_force, display, capacity, intermarket_sweep,
+        cross_type: the spec's letters. (Spelled out, not `**fields`: no dict per order.)"""
+        request = self._core.enter(
+            symbol, side, quantity, price, time_in_force=time_in_force, display=display,
+            capacity=capacity, intermarket_sweep=intermarket_sweep, cross_type=cross_type,
+            cl_ord_id=cl_ord_id,
+        )  # fmt: skip
+        return self._handle(request)
 
     def replace(
         self, order: int | OrderHandle, quantity: int, price: int, **fields: str

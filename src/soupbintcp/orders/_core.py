@@ -32,7 +32,7 @@ from .._client import ReconnectPolicy
 from .._errors import ConnectionLost, SessionTimeout
 from ..ouch._fast import encode_enter_order, enter_order_codes
 from ._book import Answer, OrderBook, Request, RequestKind
-from ._messages import FAST_ANSWERS, apply_outbound, record_inbound
+from ._messages import FAST_ANSWERS, OrderEvent, apply_outbound, record_inbound
 from ._state import StateDir
 from ._throttle import Throttle
 
@@ -111,43 +111,6 @@ class Phase(enum.Enum):
     RECOVERING = "recovering"
     #: Caught up: re-sends done or under way, new requests flow.
     READY = "ready"
-
-
-class OrderEvent:
-    """One outbound message, told to the application once: its sequence number, the
-    payload, its decoded message (None if it is not OUCH 5.0) and the requests it settled
-    (with their orders). The message is decoded when first asked for: the client's book
-    reads the common answers without building message objects (one event per message is
-    on the hot path)."""
-
-    __slots__ = ("_message", "answers", "payload", "sequence")
-
-    def __init__(self, sequence: int, payload: bytes, answers: tuple[Answer, ...]) -> None:
-        self.sequence = sequence
-        self.payload = payload
-        self.answers = answers
-        self._message: ouch.Message | bool | None = False  # False: not decoded yet
-
-    @property
-    def message(self) -> ouch.Message | None:
-        """The payload decoded (`soupbintcp.ouch.decode_outbound`), or None if it is not an
-        OUCH 5.0 message (the book counted it in `OrderBook.malformed`)."""
-        message = self._message
-        if message is False:
-            try:
-                message = ouch.decode_outbound(self.payload)
-            except ouch.OuchError:
-                message = None
-            self._message = message
-        return message  # type: ignore[return-value]
-
-    @property
-    def type(self) -> str:
-        """The message's type letter (outbound meanings: `A` Accepted, `E` Executed, ...)."""
-        return chr(self.payload[0]) if self.payload else ""
-
-    def __repr__(self) -> str:
-        return f"OrderEvent({self.sequence}, {self.payload!r}, answers={self.answers!r})"
 
 
 class OrderCore:

@@ -1,7 +1,8 @@
 """What the order client sends, and how the answers move its `OrderBook`.
 
 The bridge between the OUCH 5.0 messages (`soupbintcp.ouch`, the project's codec) and the
-sans-IO book: build an inbound message, record one in the book (`record_inbound`, also used
+sans-IO book, and the event that tells the application one outbound message
+(`OrderEvent`): build an inbound message, record one in the book (`record_inbound`, also used
 to re-read the send journal after a restart), and apply one outbound payload
 (`apply_outbound`, which returns the decoded message for the application; `apply_answer`,
 which does not decode the common answers into message objects at all).
@@ -17,7 +18,44 @@ import soupbintcp.ouch as ouch
 from ..ouch._fast import accepted_fields, canceled_fields, executed_fields
 from ._book import Answer, OrderBook, Request
 
-__all__ = ["FAST_ANSWERS", "apply_answer", "apply_outbound", "record_inbound"]
+__all__ = ["FAST_ANSWERS", "OrderEvent", "apply_answer", "apply_outbound", "record_inbound"]
+
+
+class OrderEvent:
+    """One outbound message, told to the application once: its sequence number, the
+    payload, its decoded message (None if it is not OUCH 5.0) and the requests it settled
+    (with their orders). The message is decoded when first asked for: the client's book
+    reads the common answers without building message objects (one event per message is
+    on the hot path)."""
+
+    __slots__ = ("_message", "answers", "payload", "sequence")
+
+    def __init__(self, sequence: int, payload: bytes, answers: tuple[Answer, ...]) -> None:
+        self.sequence = sequence
+        self.payload = payload
+        self.answers = answers
+        self._message: ouch.Message | bool | None = False  # False: not decoded yet
+
+    @property
+    def message(self) -> ouch.Message | None:
+        """The payload decoded (`soupbintcp.ouch.decode_outbound`), or None if it is not an
+        OUCH 5.0 message (the book counted it in `OrderBook.malformed`)."""
+        message = self._message
+        if message is False:
+            try:
+                message = ouch.decode_outbound(self.payload)
+            except ouch.OuchError:
+                message = None
+            self._message = message
+        return message  # type: ignore[return-value]
+
+    @property
+    def type(self) -> str:
+        """The message's type letter (outbound meanings: `A` Accepted, `E` Executed, ...)."""
+        return chr(self.payload[0]) if self.payload else ""
+
+    def __repr__(self) -> str:
+        return f"OrderEvent({self.sequence}, {self.payload!r}, answers={self.answers!r})"
 
 
 def record_inbound(book: OrderBook, payload: bytes) -> Request:
