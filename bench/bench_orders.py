@@ -16,15 +16,27 @@ The venue (`soupbintcp.venue.Venue`) runs in its own process. Each figure is a m
 - write-ahead cost: `StateDir.write_ahead` of batches of 1, 16 and 256 messages, with and
   without fsync: microseconds per message.
 
+The round trip is also given as a ratio paired per run (each run's OrderClient over the same
+run's bare client), and as the client process's CPU time per order (`time.process_time`:
+what the order client adds, less blurred by other jobs on a shared machine than wall time).
+
+`--before SRC` measures another source tree too (main's code, checked out elsewhere): each
+run is a process per tree, the trees alternating run by run, the same measuring code (this
+file) importing each tree's `soupbintcp`.
+
     python bench/bench_orders.py [--runs 5] [-n 2000] [--pipelined 20000] [--loop uvloop]
+                                 [--before /tmp/main/src]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +51,8 @@ from soupbintcp.venue import Venue
 
 PRICE = 10_000  # $1.00: far below anything resting, so an IOC buy never trades
 PATHS = ("bare", "orders-memory", "orders-state", "orders-fsync")
+#: CPU seconds per order of the last closed loop (`_bare` / `_orders` append).
+CPU: list[float] = []
 
 
 def _venue_process(pipe: Pipe) -> None:
@@ -68,12 +82,14 @@ async def _bare(address: Any, account: str, n: int, pipelined: bool) -> list[flo
             for _ in range(2 * n):  # Accepted and the IOC's Canceled for each
                 await client.receive_msg()
             return [n / (time.perf_counter() - t)]
+        cpu = time.process_time()
         for num in range(1, n + 1):
             t = time.perf_counter()
             client.send_unseq_data(_enter(num))
             while (await client.receive_msg()).data[:1] != b"A":
                 pass
             out.append(time.perf_counter() - t)
+        CPU.append((time.process_time() - cpu) / n)
     finally:
         await client.close()
     return out
@@ -93,10 +109,12 @@ async def _orders(
             while client.core.received < 1 + 2 * n:  # the IOCs' Canceled come after
                 await asyncio.sleep(0.001)
             return [n / (time.perf_counter() - t)]
+        cpu = time.process_time()
         for i in range(n):
             t = time.perf_counter()
             await client.enter("AAPL", "B", 100, PRICE, time_in_force="3", cl_ord_id=f"B{i}")
             out.append(time.perf_counter() - t)
+        CPU.append((time.process_time() - cpu) / n)
     finally:
         await client.close()
     return out
@@ -104,6 +122,7 @@ async def _orders(
 
 async def _measure(address: Any, runs: int, n: int, m: int, tmp: Path) -> dict[str, Any]:
     rtt: dict[str, list[float]] = {p: [] for p in PATHS}
+    cpu: dict[str, list[float]] = {p: [] for p in PATHS}
     rate: dict[str, list[float]] = {p: [] for p in PATHS}
     k = 0
     for run in range(runs):
@@ -121,9 +140,17 @@ async def _measure(address: Any, runs: int, n: int, m: int, tmp: Path) -> dict[s
                         address, account, count, pipelined, state, path == "orders-fsync"
                     )
                 sink[path].append(statistics.median(got))
+                if not pipelined:
+                    cpu[path].append(CPU[-1])
         print(f"run {run + 1}/{runs} done", file=sys.stderr)
+    paired = {p: [a / b for a, b in zip(v, rtt["bare"], strict=True)] for p, v in rtt.items()}
     return {
         "rtt_us": {p: statistics.median(v) * 1e6 for p, v in rtt.items()},
+        "rtt_us_runs": {p: [x * 1e6 for x in v] for p, v in rtt.items()},
+        "rtt_ratio_runs": paired,
+        "cpu_us": {p: statistics.median(v) * 1e6 for p, v in cpu.items()},
+        "cpu_us_runs": {p: [x * 1e6 for x in v] for p, v in cpu.items()},
+        "orders_per_s_runs": rate,
         "orders_per_s": {p: statistics.median(v) for p, v in rate.items()},
         "rtt_ratio": {
             p: statistics.median(v) / statistics.median(rtt["bare"]) for p, v in rtt.items()
@@ -150,6 +177,45 @@ def _write_ahead(tmp: Path, runs: int) -> dict[str, float]:
     return out
 
 
+def _compare(args: argparse.Namespace) -> None:
+    """Each run a process per tree, the trees alternating: before, after, before, ..."""
+    trees = {"before": Path(args.before).resolve(), "after": Path(__file__).parents[1] / "src"}
+    runs: dict[str, list[dict[str, Any]]] = {tree: [] for tree in trees}
+    with tempfile.TemporaryDirectory(prefix="bench-orders-cmp-") as d:
+        for run in range(args.runs):
+            for tree, src in trees.items():
+                out = Path(d) / f"{tree}-{run}.json"
+                env = {**os.environ, "PYTHONPATH": str(src)}
+                cmd = [sys.executable, __file__, "--runs", "1", "-n", str(args.n)]
+                cmd += ["--pipelined", str(args.pipelined), "--loop", args.loop, "--json", str(out)]
+                cmd.append("--no-write-ahead")
+                subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+                runs[tree].append(json.loads(out.read_text()))
+            print(f"run {run + 1}/{args.runs} done (both trees)", file=sys.stderr)
+    table: dict[str, dict[str, list[float]]] = {}
+    for tree, results in runs.items():
+        rows: dict[str, list[float]] = {}
+        for res in results:
+            for key in ("rtt_us", "cpu_us", "orders_per_s", "rtt_ratio"):
+                for path, value in res[key].items():
+                    rows.setdefault(f"{key} {path}", []).append(value)
+            cpu = res["cpu_us"]
+            rows.setdefault("cpu_extra_us orders-memory", []).append(
+                cpu["orders-memory"] - cpu["bare"]
+            )
+        table[tree] = rows
+    print(f"{'':34} {'before: median [range]':>30} {'after: median [range]':>30}")
+    for key in table["after"]:
+        cells = []
+        for tree in trees:
+            v = table[tree][key]
+            cells.append(f"{statistics.median(v):,.2f} [{min(v):,.2f}-{max(v):,.2f}]")
+        print(f"{key:34} {cells[0]:>30} {cells[1]:>30}")
+    write_json(
+        args.json, {"runs": runs, "table": table, "trees": {k: str(v) for k, v in trees.items()}}
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -157,7 +223,12 @@ def main() -> None:
     parser.add_argument("--pipelined", type=int, default=20000, help="orders per pipelined run")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--before", help="another source tree (its src/) to measure too")
+    parser.add_argument("--no-write-ahead", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.before:
+        _compare(args)
+        return
     ours, theirs = mp.Pipe()
     venue = mp.get_context("fork").Process(target=_venue_process, args=(theirs,), daemon=True)
     venue.start()
@@ -167,7 +238,9 @@ def main() -> None:
         results = run_on(
             args.loop, lambda: _measure(address, args.runs, args.n, args.pipelined, tmp)
         )
-        results["write_ahead_us_per_message"] = _write_ahead(tmp, args.runs)
+        results["write_ahead_us_per_message"] = (
+            {} if args.no_write_ahead else _write_ahead(tmp, args.runs)
+        )
     ours.send("stop")
     venue.join(10)
     results.update(runs=args.runs, n=args.n, pipelined=args.pipelined, loop=args.loop)
