@@ -120,10 +120,53 @@ async def _orders(
     return out
 
 
+async def _paired(address: Any, blocks: int, per: int) -> dict[str, list[float]]:
+    """Closed loops of the bare client and `OrderClient` (no state), both connected at once,
+    alternating every `per` orders (which goes first alternates too): each block's ratio
+    pairs the two paths within a fraction of a second, so a shared machine's changing load
+    blurs it less than whole runs apart."""
+    bare = await connect_async(address, "pb", "x")
+    await bare.receive_msg()  # the day's System Event
+    client = await OrderClient.connect(address, "po", "x")
+    out: dict[str, list[float]] = {"ratio": [], "cpu_extra_us": [], "bare_us": [], "orders_us": []}
+    num = 0
+    try:
+        for block in range(blocks):
+            got: dict[str, tuple[float, float]] = {}
+            for path in ("bare", "orders") if block % 2 == 0 else ("orders", "bare"):
+                times: list[float] = []
+                cpu = time.process_time()
+                for _ in range(per):
+                    num += 1
+                    t = time.perf_counter()
+                    if path == "bare":
+                        bare.send_unseq_data(_enter(num))
+                        while (await bare.receive_msg()).data[:1] != b"A":
+                            pass
+                    else:
+                        await client.enter(
+                            "AAPL", "B", 100, PRICE, time_in_force="3", cl_ord_id=f"P{num}"
+                        )
+                    times.append(time.perf_counter() - t)
+                got[path] = (statistics.median(times), (time.process_time() - cpu) / per)
+            out["ratio"].append(got["orders"][0] / got["bare"][0])
+            out["cpu_extra_us"].append((got["orders"][1] - got["bare"][1]) * 1e6)
+            out["bare_us"].append(got["bare"][0] * 1e6)
+            out["orders_us"].append(got["orders"][0] * 1e6)
+    finally:
+        await bare.close()
+        await client.close()
+    return out
+
+
 async def _measure(address: Any, runs: int, n: int, m: int, tmp: Path) -> dict[str, Any]:
     rtt: dict[str, list[float]] = {p: [] for p in PATHS}
     cpu: dict[str, list[float]] = {p: [] for p in PATHS}
     rate: dict[str, list[float]] = {p: [] for p in PATHS}
+    # Warm up (venue, client, both sides' code paths) before anything counts: otherwise the
+    # first path measured, the bare client, pays for it (a run per process: every time).
+    await _bare(address, "w0", 500, False)
+    await _orders(address, "w1", 500, False, None, False)
     k = 0
     for run in range(runs):
         for path in PATHS:
@@ -143,6 +186,7 @@ async def _measure(address: Any, runs: int, n: int, m: int, tmp: Path) -> dict[s
                 if not pipelined:
                     cpu[path].append(CPU[-1])
         print(f"run {run + 1}/{runs} done", file=sys.stderr)
+    blocks = await _paired(address, 10 * runs, max(20, n // 20))
     paired = {p: [a / b for a, b in zip(v, rtt["bare"], strict=True)] for p, v in rtt.items()}
     return {
         "rtt_us": {p: statistics.median(v) * 1e6 for p, v in rtt.items()},
@@ -151,6 +195,9 @@ async def _measure(address: Any, runs: int, n: int, m: int, tmp: Path) -> dict[s
         "cpu_us": {p: statistics.median(v) * 1e6 for p, v in cpu.items()},
         "cpu_us_runs": {p: [x * 1e6 for x in v] for p, v in cpu.items()},
         "orders_per_s_runs": rate,
+        "paired_blocks": blocks,
+        "paired_ratio": statistics.median(blocks["ratio"]),
+        "paired_cpu_extra_us": statistics.median(blocks["cpu_extra_us"]),
         "orders_per_s": {p: statistics.median(v) for p, v in rate.items()},
         "rtt_ratio": {
             p: statistics.median(v) / statistics.median(rtt["bare"]) for p, v in rtt.items()
@@ -203,6 +250,11 @@ def _compare(args: argparse.Namespace) -> None:
             rows.setdefault("cpu_extra_us orders-memory", []).append(
                 cpu["orders-memory"] - cpu["bare"]
             )
+            rows.setdefault("paired blocks: ratio", []).extend(res["paired_blocks"]["ratio"])
+            rows.setdefault("paired blocks: cpu extra us", []).extend(
+                res["paired_blocks"]["cpu_extra_us"]
+            )
+            rows.setdefault("paired blocks: bare us", []).extend(res["paired_blocks"]["bare_us"])
         table[tree] = rows
     print(f"{'':34} {'before: median [range]':>30} {'after: median [range]':>30}")
     for key in table["after"]:
