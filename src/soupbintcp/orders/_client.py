@@ -173,11 +173,16 @@ class OrderClient:
             self._futures[request] = future
             if self._turn_open or self._flush_scheduled:
                 self._schedule_flush()
-            elif self._core.unlimited:  # `_schedule_flush` and `_flush`, written out
+            elif self._core.unlimited:  # `_schedule_flush`, `_flush`, `_write`, written out
                 self._turn_open = True
                 payloads = self._core.take(0.0)
-                if payloads:
-                    self._write(payloads)
+                client = self._client
+                if payloads and client is not None:
+                    try:
+                        for payload in payloads:
+                            client.send_unseq_data(payload)
+                    except SoupBinTCPError:  # not connected: journaled, re-sent after login
+                        self._core.disconnected()
             else:
                 self._turn_open = True
                 self._flush()
@@ -354,16 +359,19 @@ class OrderClient:
             # call needed (it raises the end once the rest is handed out).
             batch = client.receive_batch_nowait()
             listening = self._on_event is not None or self._events is not None
+            futures = self._futures
             while batch:
                 for item in batch:
                     if not isinstance(item, SequencedMessages):
                         continue
                     if listening:
                         self._tell(core.received_run(item.first_sequence, item.messages))
-                    else:  # no event per message: only the answers
-                        self._tell_answers(
-                            core.received_answers(item.first_sequence, item.messages)
-                        )
+                        continue
+                    # No event per message: only the answers (`_tell_answers`, written out).
+                    for answer in core.received_answers(item.first_sequence, item.messages):
+                        future = futures.pop(answer.request, None)
+                        if future is not None and not future.done():
+                            future.set_result(answer)
                 if core.sendable:
                     self._schedule_flush()
                 self._changed.set()
