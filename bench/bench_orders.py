@@ -53,6 +53,7 @@ PRICE = 10_000  # $1.00: far below anything resting, so an IOC buy never trades
 PATHS = ("bare", "orders-memory", "orders-state", "orders-fsync")
 #: CPU seconds per order of the last closed loop (`_bare` / `_orders` append).
 CPU: list[float] = []
+_N = [0]  # accounts of `_paired`, one pair per call
 
 
 def _venue_process(pipe: Pipe) -> None:
@@ -125,9 +126,10 @@ async def _paired(address: Any, blocks: int, per: int) -> dict[str, list[float]]
     alternating every `per` orders (which goes first alternates too): each block's ratio
     pairs the two paths within a fraction of a second, so a shared machine's changing load
     blurs it less than whole runs apart."""
-    bare = await connect_async(address, "pb", "x")
+    bare = await connect_async(address, f"pb{_N[0]}", "x")
     await bare.receive_msg()  # the day's System Event
-    client = await OrderClient.connect(address, "po", "x")
+    client = await OrderClient.connect(address, f"po{_N[0]}", "x")
+    _N[0] += 1
     out: dict[str, list[float]] = {"ratio": [], "cpu_extra_us": [], "bare_us": [], "orders_us": []}
     num = 0
     try:

@@ -38,6 +38,13 @@ __all__ = [
 ]
 
 
+# The members as module names: `RequestKind.ENTER` goes through the enum metaclass's
+# `__getattr__` hook (~75 ns); a global is a dictionary look-up (hot path: every answer).
+_ENTER, _REPLACE = RequestKind.ENTER, RequestKind.REPLACE
+_LIVE, _CANCELED = OrderStatus.LIVE, OrderStatus.CANCELED
+_DONE, _PARTLY_FILLED = OrderStatus.DONE, OrderStatus.PARTLY_FILLED
+
+
 class OrderBook:
     """Every order of the account, its fills and positions, and the requests in flight."""
 
@@ -68,7 +75,7 @@ class OrderBook:
         self._next_key = key + 1
         self._unanswered[key] = request
         self._naming.setdefault(request.user_ref_num, []).append(key)
-        if request.kind is RequestKind.REPLACE:
+        if request.kind is _REPLACE:
             self._naming.setdefault(request.target, []).append(key)
         return request
 
@@ -93,7 +100,7 @@ class OrderBook:
         self.orders[user_ref_num] = Order(
             user_ref_num, cl_ord_id, symbol, side, price, time_in_force, quantity
         )
-        request = Request(RequestKind.ENTER, user_ref_num, payload)
+        request = Request(_ENTER, user_ref_num, payload)
         key = self._next_key  # `_record`, written out: once per order
         self._next_key = key + 1
         self._unanswered[key] = request
@@ -116,7 +123,7 @@ class OrderBook:
         new = Order(user_ref_num, cl_ord_id, symbol, side, price, time_in_force, quantity)
         new.replaces = orig_user_ref_num
         self.orders[user_ref_num] = new
-        request = Request(RequestKind.REPLACE, user_ref_num, payload, target=orig_user_ref_num)
+        request = Request(_REPLACE, user_ref_num, payload, target=orig_user_ref_num)
         return self._record(request)
 
     def sent_cancel(self, payload: bytes, user_ref_num: int, quantity: int) -> Request:
@@ -158,7 +165,7 @@ class OrderBook:
 
     def _superfluous(self, request: Request) -> str:
         kind = request.kind
-        if kind is RequestKind.REPLACE:
+        if kind is _REPLACE:
             orig = self.orders.get(request.target)
             return "not replaced: original gone" if orig is None or orig.final else ""
         if kind is RequestKind.CANCEL or kind is RequestKind.MODIFY:
@@ -182,7 +189,7 @@ class OrderBook:
                 del self._naming[num]
             else:
                 keys.remove(key)
-        if request.kind is RequestKind.REPLACE:  # the only kind named under two numbers
+        if request.kind is _REPLACE:  # the only kind named under two numbers
             self._unname(request.target, key)
         request.answered = True
         request.outcome = outcome
@@ -200,7 +207,7 @@ class OrderBook:
         keys = self._naming.get(user_ref_num)
         if keys:
             unanswered = self._unanswered
-            if len(keys) == 1 and kind is not RequestKind.REPLACE:
+            if len(keys) == 1 and kind is not _REPLACE:
                 # The usual case (one request in flight for the order), `_settle` written
                 # out: a request of these kinds is named under its own number only.
                 key = keys[0]
@@ -243,12 +250,10 @@ class OrderBook:
             request = self._unanswered.get(key)
             if request is None:
                 continue
-            if request.kind is RequestKind.QUERY or request.kind is RequestKind.ENTER:
+            if request.kind is RequestKind.QUERY or request.kind is _ENTER:
                 continue
             mine = (
-                request.target == num
-                if request.kind is RequestKind.REPLACE
-                else request.user_ref_num == num
+                request.target == num if request.kind is _REPLACE else request.user_ref_num == num
             )
             if mine and (outcome := self._superfluous(request)):
                 out.append(self._settle(key, request, outcome))
@@ -284,8 +289,8 @@ class OrderBook:
         order.order_reference_number = order_reference_number
         order.open = 0 if dead else quantity
         order.canceled = quantity if dead else 0
-        order.status = OrderStatus.CANCELED if dead else OrderStatus.LIVE
-        return self._answer(RequestKind.ENTER, user_ref_num, "accepted")
+        order.status = _CANCELED if dead else _LIVE
+        return self._answer(_ENTER, user_ref_num, "accepted")
 
     def on_replaced(
         self,
@@ -319,8 +324,8 @@ class OrderBook:
         new.quantity = quantity
         new.open = 0 if dead else quantity
         new.canceled = quantity if dead else 0
-        new.status = OrderStatus.CANCELED if dead else OrderStatus.LIVE
-        out = self._answer(RequestKind.REPLACE, user_ref_num, "replaced")
+        new.status = _CANCELED if dead else _LIVE
+        out = self._answer(_REPLACE, user_ref_num, "replaced")
         if orig is not None:
             out += self._after_change(orig)
         return out
@@ -334,7 +339,7 @@ class OrderBook:
         order.status = OrderStatus.REJECTED
         order.reject_reason = reason
         order.open = 0
-        kind = RequestKind.REPLACE if order.replaces is not None else RequestKind.ENTER
+        kind = _REPLACE if order.replaces is not None else _ENTER
         return self._answer(kind, user_ref_num, "rejected")
 
     def on_canceled(self, user_ref_num: int, quantity: int) -> list[Answer]:
@@ -347,7 +352,7 @@ class OrderBook:
         order.open = left if left > 0 else 0
         order.canceled += quantity
         if left <= 0 and order.status not in FINAL:
-            order.status = OrderStatus.CANCELED
+            order.status = _CANCELED
         if user_ref_num not in self._naming:
             return []  # nothing unanswered names it: the usual case (an IOC's rest)
         out: list[Answer] = []
@@ -374,9 +379,9 @@ class OrderBook:
         order.fills.append(Fill(quantity, price, liquidity_flag, match_number))
         self._position(order, quantity)
         if order.open == 0:
-            order.status = OrderStatus.DONE if order.canceled == 0 else OrderStatus.CANCELED
+            order.status = _DONE if order.canceled == 0 else _CANCELED
         else:
-            order.status = OrderStatus.PARTLY_FILLED
+            order.status = _PARTLY_FILLED
         return self._after_change(order)
 
     def on_broken_trade(self, user_ref_num: int, match_number: int) -> list[Answer]:
@@ -404,7 +409,7 @@ class OrderBook:
             order.canceled += order.open - quantity
             order.open = quantity
             if quantity == 0:
-                order.status = OrderStatus.CANCELED
+                order.status = _CANCELED
         return self._answer(RequestKind.MODIFY, user_ref_num, "modified") + self._after_change(
             order
         )

@@ -113,6 +113,9 @@ class Phase(enum.Enum):
     READY = "ready"
 
 
+_READY = Phase.READY  # a global: no trip through the enum metaclass's hook
+
+
 class OrderCore:
     """The sans-IO heart of `OrderClient` and `BlockingOrderClient`."""
 
@@ -362,7 +365,7 @@ class OrderCore:
     @property
     def sendable(self) -> int:
         """Requests waiting to go (re-sends first)."""
-        return len(self._resend) + len(self._queue) if self.phase is Phase.READY else 0
+        return len(self._resend) + len(self._queue) if self.phase is _READY else 0
 
     def delay(self, now: float) -> float:
         """Seconds until the throttle lets the next request go."""
@@ -371,7 +374,7 @@ class OrderCore:
     def take(self, now: float) -> list[bytes]:
         """The payloads to write now, in order: re-sends, then new requests, as many as the
         throttle allows. New ones are in the journal (one fdatasync) before this returns."""
-        if self.phase is not Phase.READY:
+        if self.phase is not _READY:
             return []
         queue = self._queue
         if len(queue) == 1 and not self._resend and self.unlimited:
