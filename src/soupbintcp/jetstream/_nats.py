@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 import nats
@@ -47,26 +48,42 @@ NODE_BOUND: Final = 3.0
 #: A replica not heard from for this long (seconds; JetStream's heartbeat is every second)
 #: is not in step with its leader.
 _PEER_SILENCE: Final = 3.0
+#: A node left for not answering is not chosen again for this long (unless every node was):
+#: a partition's majority needs a few seconds to elect the stream's new leader, and going
+#: back to the cut-off node meanwhile costs another `NODE_BOUND`.
+_AVOID_FOR: Final = 15.0
 
 
 class _Nodes:
-    """Which node a reconnection tries next: round the pool, skipping the one we left
-    because it stopped answering for the stream (nats-py's own choice may pick it again)."""
+    """Which node a reconnection tries next: round the pool, skipping the nodes we left
+    lately because they stopped answering for the stream (nats-py's own choice may pick
+    them again). Only the last one left was skipped once; a partition's majority side still
+    electing its leader was then left for the cut-off node again, and the feed stalled for
+    most of a 12 s partition."""
 
-    def __init__(self, wait: float) -> None:
-        self.avoid: str | None = None
+    def __init__(self, wait: float, clock: Callable[[], float] = time.monotonic) -> None:
+        #: node (host:port) -> when we left it for not answering.
+        self.left: dict[str, float] = {}
         self._turn = 0
         self._wait = wait
+        self._clock = clock
+
+    def leave(self, node: str) -> None:
+        self.left[node] = self._clock()
 
     def choose(self, servers: list[Any], _info: dict[str, Any]) -> tuple[Any, float]:
-        choices = [s for s in servers if s.uri.netloc != self.avoid] or servers
+        now = self._clock()
+        left = self.left
+        fresh = [s for s in servers if now - left.get(s.uri.netloc, now - _AVOID_FOR) >= _AVOID_FOR]
+        # Every node left lately: round them all, the one left longest ago first (it has had
+        # the most time to recover).
+        choices = fresh or sorted(servers, key=lambda s: left.get(s.uri.netloc, 0.0))
         self._turn += 1
         # The first try at once (a node we chose to leave); later ones paced.
         wait = 0.0 if self._turn == 1 else self._wait
-        return choices[self._turn % len(choices)], wait
+        return choices[(self._turn - 1) % len(choices)], wait
 
     def connected(self) -> None:
-        self.avoid = None
         self._turn = 0
 
 
@@ -124,7 +141,7 @@ class NodeWatch:
         self._since = self._loop.time()
         choice = _CHOICES.get(nc)
         if choice is not None:
-            choice.avoid = node
+            choice.leave(node)
         await nc.force_reconnect()
 
 
