@@ -275,13 +275,7 @@ class AsyncIO:
                 self._timer = None
             transport.close()
         self._stop_reconnecting()
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-        if self._on_ready is not None:
-            self._ready()
+        self._wake_consumer()  # a waiting receive_* sees the close
         if self._on_close_coro is not None and self._close_task is None:
             self._close_task = self._loop.create_task(self._run_close_callback())
 
