@@ -1,7 +1,8 @@
 """The compiled Sequenced Data encoder (`_core.encode_sequenced`, issue 25: what every journal
 append and `journal import --pcap` spend their time on) against its pure twin: the same bytes
 and count for any list or tuple of messages, and declined (None) for what only the pure loop
-may encode or refuse, so `sequenced_frames` gives the same answers and errors either way."""
+may encode or refuse, so `sequenced_frames` gives the same answers and errors either way.
+Likewise the capture times of an import made an int64 array (`_core.times_array`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from soupbintcp._errors import LocalProtocolError
 from soupbintcp._wire._packets import pure_sequenced_frames, sequenced_frames
+from soupbintcp.capture._times import pure_times_array, times_array
 from soupbintcp.store import MemoryStore
 
 # fast_path: `make test` runs these again on the pure-Python code.
@@ -76,3 +78,34 @@ def test_too_big_raises_and_appends_nothing() -> None:
     assert store.count == 0
     store.append_many([b"a", bytes(65534)])
     assert store.count == 2
+
+
+# The capture-time sidecar of an import: one int64 per message, a packet's messages sharing
+# their time object (as the readers make them), some not.
+times_lists = st.lists(
+    st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(1, 5), st.booleans()), max_size=30
+).map(lambda runs: [t if shared else int(str(t)) for t, n, shared in runs for _ in range(n)])
+
+
+@needs_compiled
+@given(times_lists)
+def test_times_array_matches_the_pure_twin(times: list[int]) -> None:
+    got = _core.times_array(times)
+    assert got is not None
+    assert got.typecode == "q"
+    assert got.tolist() == times == pure_times_array(times).tolist()
+
+
+@needs_compiled
+@given(times_lists, st.sampled_from([2**63, -(2**63) - 1, 1.5, True, "1"]), st.integers(0, 40))
+def test_times_array_declines_what_the_pure_twin_must_raise_on(
+    times: list[int], odd: object, at: int
+) -> None:
+    bad: list[int] = [*times[:at], odd, *times[at:]]  # type: ignore[list-item]
+    assert _core.times_array(bad) is None
+    assert _core.times_array(tuple(times)) is None
+    if odd is True:  # a bool is an int to array("q"): the pure twin takes it
+        assert times_array(bad).tolist() == bad
+    else:
+        with pytest.raises((OverflowError, TypeError)):
+            times_array(bad)

@@ -19,7 +19,7 @@ cimport cython
 from cpython.array cimport array, clone
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from cpython.long cimport PyLong_FromUnsignedLongLong
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_FromUnsignedLongLong
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.stdint cimport uint64_t
@@ -630,3 +630,39 @@ def encode_sequenced(object messages):
         memcpy(dst + 3, PyBytes_AS_STRING(item), n)
         dst += 3 + n
     return out, count
+
+
+cdef array _I64 = array("q")
+assert _I64.itemsize == 8
+
+
+def times_array(object times):
+    """`array("q", times)` for a list of ints (`capture._times.pure_times_array`): the
+    capture-time sidecar of an import. A packet's messages share one int object, so a repeat
+    of the item before is copied, not converted again. None when an item is not exactly an
+    int or does not fit 64 bits: the pure twin then converts (and raises)."""
+    cdef tuple items
+    cdef Py_ssize_t k, count
+    cdef array out
+    cdef long long* dst
+    cdef object item
+    cdef object last = None
+    cdef long long value = 0
+    cdef int overflow = 0
+    if type(times) is not list:
+        return None
+    items = tuple(<list>times)  # held still while converting
+    count = len(items)
+    out = clone(_I64, count, False)
+    dst = <long long*>out.data.as_voidptr
+    for k in range(count):
+        item = items[k]
+        if item is not last:
+            if type(item) is not int:
+                return None
+            value = PyLong_AsLongLongAndOverflow(item, &overflow)
+            if overflow:
+                return None
+            last = item
+        dst[k] = value
+    return out

@@ -11,7 +11,6 @@ written, never filled.
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from ..store import MessageStore
 from ._files import CaptureError
 from ._merge import Piece
 from ._scan import Stream
-from ._times import CaptureTimes, times_path
+from ._times import CaptureTimes, times_array, times_path
 
 __all__ = ["ImportReport", "choose", "import_stream"]
 
@@ -86,7 +85,7 @@ def import_stream(
         store.append_many(payloads[start : start + _BATCH])
     store.flush()
     if journal is not None:
-        CaptureTimes(chosen.first, array("q", chosen.times)).write(times_path(journal))
+        CaptureTimes(chosen.first, times_array(chosen.times)).write(times_path(journal))
     pieces = stream.merged.pieces
     number = next(k for k, p in enumerate(pieces, 1) if p.first <= chosen.first < p.end)
     return ImportReport(
