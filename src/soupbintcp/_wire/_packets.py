@@ -99,9 +99,9 @@ _SEQUENCED_HEADERS: Final = tuple((n + 1).to_bytes(2, "big") + b"S" for n in ran
 # back to the pure loop for whatever it declines.
 _encode_sequenced: Callable[[object], tuple[bytes, int] | None] | None = None
 if ACCELERATED:
-    from .._speedups import _core
+    from .._speedups._core import encode_sequenced as _compiled_encode
 
-    _encode_sequenced = _core.encode_sequenced
+    _encode_sequenced = _compiled_encode
 
 
 def sequenced_frame(data: bytes) -> bytes:

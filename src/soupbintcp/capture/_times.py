@@ -37,14 +37,14 @@ def pure_times_array(times: list[int]) -> array[int]:
 
 def times_array(times: list[int]) -> array[int]:
     if ACCELERATED:
-        done = _core.times_array(times)  # None: not a list of 64-bit ints; the pure raises
+        done = _compiled_times_array(times)  # None: not a list of 64-bit ints; the pure raises
         if done is not None:
             return done
     return pure_times_array(times)
 
 
 if ACCELERATED:
-    from .._speedups import _core
+    from .._speedups._core import times_array as _compiled_times_array
 
 
 def times_path(journal: Path) -> Path:
