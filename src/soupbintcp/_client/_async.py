@@ -122,12 +122,21 @@ class AsyncClient(AsyncIO):
         received before it has been handed out; the session's own error otherwise
         (`LoginRejected`, `HeartbeatTimeout`, `ConnectionLost`, `SequenceGap`, ...).
         """
-        msg = next(self._inbox._run, None)
-        if msg is not None:
-            return msg
-        # Checked after every wait too: another consumer may have started a run.
-        while (msg := self._inbox._take_one()) is None:
-            await self._wait()
+        inbox = self._inbox
+        # The current run first; checked after every wait too: another consumer may have
+        # started one meanwhile.
+        while (msg := next(inbox._run, None)) is None:
+            if inbox._items or inbox._end is not None:
+                # Something queued (or the end): `_take_one` hands it out or raises. Not
+                # called when nothing is, so a waiting round trip calls it once, not twice.
+                if (msg := inbox._take_one()) is not None:
+                    return msg
+                continue
+            # `_wait` inlined: no coroutine made per request on the round trip's path.
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                waiter = self._waiter = self._loop.create_future()
+            await waiter
         return msg
 
     async def receive_batch(self) -> list[BatchItem]:
