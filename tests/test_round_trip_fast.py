@@ -236,3 +236,24 @@ def test_single_messages_queued_mix_with_runs(puts: list[int], takes: list[str])
                 got += list(zip(count(frames.first_sequence), frames.payloads(), strict=False))
     assert got == sent
     assert inbox._unread() == 0
+
+
+def test_single_messages_pause_and_resume_reading() -> None:
+    """Messages queued one by one (`put_one`) stop reading at the high-water mark and, taken
+    one by one, start it again at the low-water mark: once each, not before."""
+    calls: list[str] = []
+
+    def pause() -> bool:
+        calls.append("pause")
+        return True
+
+    inbox = Inbox(8, pause=pause, resume=lambda: calls.append("resume"))
+    for seq in range(1, 9):
+        inbox.put_one(Message((seq, b"m")))
+    assert calls == ["pause"]
+    taken = [inbox._take_one() for _ in range(6)]  # 8 -> 2 queued: the low water is 2
+    assert [m.sequence for m in taken if m is not None] == [1, 2, 3, 4, 5, 6]
+    assert calls == ["pause", "resume"]
+    assert inbox._unread() == 2
+    assert [inbox._take_one(), inbox._take_one()] == [Message((7, b"m")), Message((8, b"m"))]
+    assert calls == ["pause", "resume"] and inbox._unread() == 0

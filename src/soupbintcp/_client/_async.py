@@ -197,7 +197,7 @@ class AsyncClient(AsyncIO):
         if (
             transport is None
             or self._inbox._end is not None
-            or session.state is not ClientState.LOGGED_IN
+            or session._state is not ClientState.LOGGED_IN  # the attribute: no property call
         ):
             self._core.check_send(transport is not None)  # raises why
             assert transport is not None

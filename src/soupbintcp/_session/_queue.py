@@ -87,8 +87,10 @@ class RunQueue(Generic[_Item]):
         item = self._items.popleft()
         run_item: Queued = item
         if type(run_item) is not SequencedMessages:  # checked inline: no call for a plain run
-            if type(run_item) is Message:
-                self._dequeued(1)
+            if type(run_item) is Message:  # the round trip's answer: `_dequeued(1)` inlined
+                self._queued -= 1
+                if self._paused:
+                    self._dequeued(0)  # resumes reading at the low-water mark
                 return run_item
             if type(run_item) is UnsequencedData:
                 self._dequeued(1)
