@@ -256,4 +256,5 @@ def test_single_messages_pause_and_resume_reading() -> None:
     assert calls == ["pause", "resume"]
     assert inbox._unread() == 2
     assert [inbox._take_one(), inbox._take_one()] == [Message((7, b"m")), Message((8, b"m"))]
-    assert calls == ["pause", "resume"] and inbox._unread() == 0
+    assert calls == ["pause", "resume"]
+    assert inbox._unread() == 0
