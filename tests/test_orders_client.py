@@ -228,3 +228,17 @@ async def test_a_link_cut_during_the_first_login_is_retried(venue: Venue) -> Non
         await proxy.close()
     with pytest.raises(ConnectionRefusedError):
         await OrderClient.connect(("127.0.0.1", 9), "alice", "x")
+
+
+async def test_drain_is_woken_by_answers_alone(venue: Venue) -> None:
+    # `_on_ready` sets the change event only while someone waits (`_wait_change`): a drain
+    # started with requests in flight must still be woken by their answers.
+    client = await OrderClient.connect(venue.address, "alice", "x")
+    try:
+        handles = [client.enter("AAPL", "B", 100, 900_000) for _ in range(3)]
+        await asyncio.wait_for(client.drain(), 10)
+        assert all(h.done() for h in handles)
+        assert client._waiting == 0
+        await asyncio.wait_for(client.sync(), 10)  # waits for READY through the same event
+    finally:
+        await client.close()

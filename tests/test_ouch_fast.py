@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from soupbintcp import ouch as o
 from soupbintcp.orders import OrderBook, OrderCore
+from soupbintcp.orders._book import Answer, _new_answer
 from soupbintcp.orders._messages import apply_answer, apply_outbound
 from soupbintcp.ouch._fast import (
     accepted_fields,
@@ -230,3 +231,12 @@ def test_the_core_tells_the_same_answers_with_or_without_events(stream: list[byt
     assert [e.message for e in events] == [_decoded(p) for p in stream]  # decoded on demand
     assert cores[0].book.view() == cores[1].book.view()
     assert cores[0].received == cores[1].received == 1 + len(stream)
+
+
+@given(st.integers(), st.text(max_size=20), st.none() | st.integers())
+def test_answers_built_in_c_are_the_named_tuples(request: int, outcome: str, order: Any) -> None:
+    # `_book._new_answer` (tuple.__new__) stands for `Answer(...)` on the hot path.
+    built = _new_answer((request, outcome, order))  # type: ignore[arg-type]
+    assert type(built) is Answer
+    assert built == Answer(request, outcome, order)  # type: ignore[arg-type]
+    assert (built.request, built.outcome, built.order) == (request, outcome, order)

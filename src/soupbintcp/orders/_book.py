@@ -23,7 +23,8 @@ Layer 4 (order client), but it imports nothing: it is the part both drivers shar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 from ._order import FINAL, SELLS, Answer, Fill, Order, OrderStatus, Request, RequestKind
 
@@ -43,6 +44,11 @@ __all__ = [
 _ENTER, _REPLACE = RequestKind.ENTER, RequestKind.REPLACE
 _LIVE, _CANCELED = OrderStatus.LIVE, OrderStatus.CANCELED
 _DONE, _PARTLY_FILLED = OrderStatus.DONE, OrderStatus.PARTLY_FILLED
+#: `Answer((request, outcome, order))`: the named tuple's own `__new__` is a Python frame
+#: (once per order); `tuple.__new__` builds the same Answer in C.
+_new_answer: Callable[[tuple[Request, str, Order | None]], Answer] = partial(
+    tuple.__new__, Answer
+)
 
 
 class OrderBook:
@@ -193,7 +199,7 @@ class OrderBook:
             self._unname(request.target, key)
         request.answered = True
         request.outcome = outcome
-        return Answer(request, outcome, self.orders.get(num))
+        return _new_answer((request, outcome, self.orders.get(num)))
 
     def _unname(self, num: int, key: int) -> None:
         keys = self._naming.get(num)
@@ -221,7 +227,7 @@ class OrderBook:
                     del self._naming[user_ref_num]
                     request.answered = True
                     request.outcome = outcome
-                    return [Answer(request, outcome, self.orders.get(user_ref_num))]
+                    return [_new_answer((request, outcome, self.orders.get(user_ref_num)))]
                 return []
             for key in keys:  # not changed before the return that follows a change
                 request = unanswered.get(key)

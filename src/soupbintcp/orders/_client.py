@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from functools import partial
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, Self, Unpack
 
@@ -66,6 +67,14 @@ class OrderClient:
         self._timer: asyncio.TimerHandle | None = None
         self._logins: list[str] = []
         self._changed = asyncio.Event()
+        #: Tasks in `_wait_change`: `_on_ready` wakes `_changed` only when one waits (each
+        #: waiter clears it first, so a set with nobody waiting changes nothing).
+        self._waiting = 0
+        # The standard loop's `create_future` is a Python frame around this (one per order).
+        std = type(self._loop).create_future is asyncio.BaseEventLoop.create_future
+        self._new_future: Callable[[], asyncio.Future[Answer]] = (
+            partial(asyncio.Future, loop=self._loop) if std else self._loop.create_future
+        )
         self._events: asyncio.Queue[OrderEvent] | None = None
         self._end: SoupBinTCPError | None = None
         self._user_status: Callable[[Event], None] | None = None
@@ -165,7 +174,7 @@ class OrderClient:
     # --- requests ----------------------------------------------------------------------------
 
     def _handle(self, request: Request) -> OrderHandle:
-        future: asyncio.Future[Answer] = self._loop.create_future()
+        future = self._new_future()
         if self._end is not None:
             future.set_exception(self._end)
             future.exception()
@@ -275,7 +284,11 @@ class OrderClient:
 
     async def _wait_change(self) -> None:
         self._changed.clear()
-        await self._changed.wait()
+        self._waiting += 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._waiting -= 1
 
     def _on_status(self, event: Event) -> None:
         if self._user_status is not None:
@@ -374,7 +387,8 @@ class OrderClient:
                             future.set_result(answer)
                 if core.sendable:
                     self._schedule_flush()
-                self._changed.set()
+                if self._waiting:
+                    self._changed.set()
                 batch = client.receive_batch_nowait() if client.is_closed else []
         except SessionEnded:
             self._finish(SessionEnded("end of session"))

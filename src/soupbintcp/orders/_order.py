@@ -88,7 +88,10 @@ class Order:
     open: int = 0
     executed: int = 0
     canceled: int = 0
-    fills: list[Fill] = field(default_factory=list)
+    #: `fills`, made on first use: most orders never fill, and a list per order kept for
+    #: the day is a second object the garbage collector tracks (measured: its collections
+    #: cost ~1 µs per order of a long day's closed loop).
+    _fills: list[Fill] | None = field(default=None, repr=False)
     order_reference_number: int = 0
     #: For a replacement: the UserRefNum it replaced; the number that replaced it.
     replaces: int | None = None
@@ -96,6 +99,14 @@ class Order:
     reject_reason: int | None = None
     #: Shares executed by the whole chain before this replacement (Replace's Quantity counts them).
     chain_executed: int = 0
+
+    @property
+    def fills(self) -> list[Fill]:
+        """Its executions, oldest first (a Broken Trade removes one)."""
+        fills = self._fills
+        if fills is None:
+            fills = self._fills = []
+        return fills
 
     @property
     def final(self) -> bool:
