@@ -46,9 +46,7 @@ _LIVE, _CANCELED = OrderStatus.LIVE, OrderStatus.CANCELED
 _DONE, _PARTLY_FILLED = OrderStatus.DONE, OrderStatus.PARTLY_FILLED
 #: `Answer((request, outcome, order))`: the named tuple's own `__new__` is a Python frame
 #: (once per order); `tuple.__new__` builds the same Answer in C.
-_new_answer: Callable[[tuple[Request, str, Order | None]], Answer] = partial(
-    tuple.__new__, Answer
-)
+_new_answer: Callable[[tuple[Request, str, Order | None]], Answer] = partial(tuple.__new__, Answer)
 
 
 class OrderBook:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from functools import partial
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from functools import partial
 from typing import Any, Self, Unpack
 
 from .._client import Addresses, AsyncClient, ConnectOptions, connect_async
