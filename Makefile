@@ -9,7 +9,8 @@ DEMO_STAMP := $(VENV)/.demo-$(CKSUM)
 # The optional compiled fast path: the Cython source and the built module. Its C is generated
 # at build time (hatch_build.py) and never tracked.
 CORE   := src/soupbintcp/_speedups/_core
-BUILT  := $(VENV)/.speedups-$(shell cat $(CORE).pyx hatch_build.py | cksum | cut -d' ' -f1)
+CORE_SOURCES := $(CORE).pyx $(wildcard src/soupbintcp/_speedups/*.pxi)
+BUILT  := $(VENV)/.speedups-$(shell cat $(CORE_SOURCES) hatch_build.py | cksum | cut -d' ' -f1)
 # The package with every extra, then the development tools (PEP 735 groups in pyproject.toml).
 EXTRAS := '.[cli,itch,metrics,nats,fast]'
 DOCS_STAMP := $(VENV)/.docs-$(CKSUM)
@@ -24,7 +25,7 @@ help:
 	@echo "make bench      benchmarks; writes bench/results/latest.md"
 	@echo "make docs       the API reference from the docstrings (build/site; warnings fail)"
 	@echo "make lint       ruff + mypy --strict"
-	@echo "make cython     regenerate the extension's C from _core.pyx (never committed)"
+	@echo "make cython     regenerate the extension's C from _core.pyx and its .pxi (never committed)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +47,7 @@ $(DOCS_STAMP): $(BIN)/python pyproject.toml
 
 # The editable install compiles the extension in place too; this rebuilds it (regenerating the
 # C first) when its source changes.
-$(BUILT): $(STAMP) $(CORE).pyx hatch_build.py
+$(BUILT): $(STAMP) $(CORE_SOURCES) hatch_build.py
 	$(BIN)/python hatch_build.py
 	rm -f $(VENV)/.speedups-* && touch $@
 

@@ -1,12 +1,12 @@
 """Build hook: generate and compile the optional extension `soupbintcp._speedups._core`.
 
-The C is generated from `_core.pyx` at build time and never kept in git (an 18,000-line
-artefact of one Cython version). The sdist carries the generated C, as msgpack's and
-aiohttp's do, so a build from the sdist needs a C compiler but not Cython; a build from a
-git checkout (no C yet, or C older than the .pyx) asks the frontend for Cython through
-`dependencies()`, and generates it first. Where no compiler works (`CC=false`, none
-installed, another interpreter) the wheel is the pure-Python one and the package runs its
-pure-Python code: a warning in the build log, never a failed install.
+The C is generated from `_core.pyx` (and the `.pxi` files it includes) at build time and
+never kept in git (an 18,000-line artefact of one Cython version). The sdist carries the
+generated C, as msgpack's and aiohttp's do, so a build from the sdist needs a C compiler but
+not Cython; a build from a git checkout (no C yet, or C older than its sources) asks the
+frontend for Cython through `dependencies()`, and generates it first. Where no compiler works
+(`CC=false`, none installed, another interpreter) the wheel is the pure-Python one and the
+package runs its pure-Python code: a warning in the build log, never a failed install.
 
 `python hatch_build.py` generates the C if needed and compiles the extension in place, next
 to its source, for a development (editable) install; the Makefile does that.
@@ -38,11 +38,19 @@ def _extension_name() -> str:
     return "_core" + str(sysconfig.get_config_var("EXT_SUFFIX") or ".so")
 
 
+def cython_sources() -> list[Path]:
+    """`_core.pyx` and the `.pxi` files it includes: the C is stale if any is newer."""
+    return [PYX, *sorted(PACKAGE_DIR.glob("*.pxi"))]
+
+
 def c_needs_generating() -> bool:
-    """True in a checkout whose C is missing or older than the .pyx (never in an sdist)."""
+    """True in a checkout whose C is missing or older than its Cython sources (not an sdist)."""
     if not PYX.is_file():
         return False
-    return not SOURCE.is_file() or SOURCE.stat().st_mtime < PYX.stat().st_mtime
+    if not SOURCE.is_file():
+        return True
+    newest = max(path.stat().st_mtime for path in cython_sources())
+    return SOURCE.stat().st_mtime < newest
 
 
 def generate_c() -> bool:

@@ -79,7 +79,7 @@ def check_artifacts(sdist: Path, wheel: Path, work: Path) -> None:
     if asks != "False":
         sys.exit("a build from the sdist would need Cython")
     with zipfile.ZipFile(wheel) as whl:
-        shipped = [n for n in whl.namelist() if n.endswith((".c", ".pyx"))]
+        shipped = [n for n in whl.namelist() if n.endswith((".c", ".pyx", ".pxi"))]
         compiled = [n for n in whl.namelist() if "/_core." in n]
     if shipped:
         sys.exit(f"the wheel ships sources it does not need: {shipped}")
