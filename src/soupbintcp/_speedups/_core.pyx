@@ -47,3 +47,4 @@ cdef inline Py_ssize_t _check_pos(Py_ssize_t pos, Py_ssize_t size) except -1:
 include "_frames.pxi"
 include "_capture.pxi"
 include "_journal.pxi"
+include "_crc.pxi"
