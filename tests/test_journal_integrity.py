@@ -84,6 +84,45 @@ async def test_a_corrupt_length_field_stops_the_replay_with_one_error_and_a_metr
     assert f"offset {starts(n)[damaged - 1]:,}" in line
 
 
+async def test_the_check_ahead_sets_the_corrupt_from_gauge_before_any_replay(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = tmp_path / "mp.soup"
+    n = 3000
+    make(journal, n)
+    data = bytearray(journal.read_bytes())
+    bad = len(data) // 2  # a flipped byte mid-journal: the open does not look there
+    data[bad] ^= 0x01
+    journal.write_bytes(bytes(data))
+    damaged = first_in_block(n, bad)
+
+    store = FileStore(journal)
+    caplog.set_level(logging.INFO, "soupbintcp")
+    async with serve(
+        ("127.0.0.1", 0), store=store, session_id=SESSION, credentials=CREDENTIALS
+    ) as server:
+        check = store._ahead
+        assert check is not None
+        check.join(30)
+        assert store.corruption is not None
+        assert store.corruption.sequence == damaged
+        assert store.corruption.offset == starts(n)[damaged - 1]
+        # No client logged in, no replay reached it: the gauge shows it all the same.
+        assert [s.corrupt_from for s in server.status().streams] == [damaged]
+        # A client that then reaches it is refused there, and the gauge stays where it was.
+        client = await RawClient.connect(server.address)
+        kind, _ = await client.login(sequence=1)
+        assert kind == b"A"
+        got = await client.rest()
+        client.close()
+        assert [body for _, body in got] == [message(i) for i in range(1, damaged)]
+        assert [s.corrupt_from for s in server.status().streams] == [damaged]
+    store.close()
+    warnings = [r.getMessage() for r in caplog.records if "check ahead" in r.getMessage()]
+    assert len(warnings) == 1
+    assert f"message {damaged:,} at offset {starts(n)[damaged - 1]:,}" in warnings[0]
+
+
 def test_verify_and_info_say_where_flipped_bytes_start(tmp_path: Path) -> None:
     journal = tmp_path / "flip.soup"
     n = 20000

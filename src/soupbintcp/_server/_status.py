@@ -208,8 +208,9 @@ class StreamStatus:
     """One stream: `last` is the store's last sequence number (`count`), `durable` the last
     it holds durably (`durable_count`), `head` the last released to clients. `user` names
     a per-user stream (None: the shared feed). `corrupt_from` is the sequence number from
-    which its journal failed a check when read (0: none found): nothing from there on is
-    sent."""
+    which its journal failed a check (0: none found), when a replay read it or when the
+    store's check ahead found it (`FileStore.corruption`), the earlier of the two: nothing
+    from there on is sent."""
 
     session: str
     user: str | None
@@ -231,8 +232,14 @@ def stream_status(stream: Stream) -> StreamStatus:
         head=stream.head,
         followers=len(stream.connections),
         ended=stream.ended,
-        corrupt_from=0 if stream.corrupt is None else stream.corrupt.sequence,
+        corrupt_from=corrupt_from(stream),
     )
+
+
+def corrupt_from(stream: Stream) -> int:
+    """Where the stream's journal is damaged from (0: nowhere found yet)."""
+    found = (stream.corrupt, getattr(stream.store, "corruption", None))  # only FileStore's
+    return min((error.sequence for error in found if error is not None), default=0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,8 +155,8 @@ def _journal(status: ServerStatus) -> Iterator[Metric]:
     )
     corrupt = GaugeMetricFamily(
         "soupbintcp_journal_corrupt_from_sequence",
-        "Sequence number from which a replay found the journal corrupt (0: none found);"
-        " nothing from there on is sent.",
+        "Sequence number from which a replay or the check ahead found the journal corrupt"
+        " (0: none found); nothing from there on is sent.",
         labels=labels,
     )
     for stream in status.streams:

@@ -30,6 +30,7 @@ from typing import Final
 
 from ._checksums import BLOCK, Checksums
 from ._journal import HEADER_SIZE
+from ._protocol import JournalCorruptError
 from ._recovery import first_record_in
 
 __all__ = ["STEP", "CheckAhead"]
@@ -49,7 +50,8 @@ class CheckAhead:
     """Checks the whole blocks of the journal at `path` that `sums` holds when started."""
 
     __slots__ = (
-        "_base", "_index", "_interval", "_stop", "_sums", "_thread", "bad", "finished", "path",
+        "_base", "_index", "_interval", "_stop", "_sums", "_thread", "bad", "damage", "finished",
+        "path",
     )  # fmt: skip
 
     def __init__(
@@ -63,6 +65,9 @@ class CheckAhead:
         self._stop = threading.Event()
         #: The first damaged block's offset, once the thread found one.
         self.bad: int | None = None
+        #: The same, as the error a replay reaching it raises (message number, record
+        #: offset): the store's `corruption`, which the server's corrupt-from gauge shows.
+        self.damage: JournalCorruptError | None = None
         #: When (`time.monotonic()`) every block was checked; None before, or if stopped.
         self.finished: float | None = None
         self._thread = threading.Thread(
@@ -130,14 +135,15 @@ class CheckAhead:
         j = max(0, bisect_right(index, bad) - 1)
         start, before = (index[j], j * self._interval) if len(index) else (HEADER_SIZE, 0)
         at, before, _ = first_record_in(fd, start, before, bad)
+        why = f"the checksum of bytes {bad:,} to {bad + BLOCK:,} does not match"
+        self.damage = JournalCorruptError(self.path, at, before + 1 + self._base, why)
         logger.warning(
-            "journal %s is corrupt from message %s at offset %s (the checksum of bytes %s to "
-            "%s does not match, found by the check ahead): nothing from there on will be "
-            "served; `soupbintcp journal verify %s` says more",
+            "journal %s is corrupt from message %s at offset %s (%s, found by the check "
+            "ahead): nothing from there on will be served; `soupbintcp journal verify %s` "
+            "says more",
             self.path,
             f"{before + 1 + self._base:,}",
             f"{at:,}",
-            f"{bad:,}",
-            f"{bad + BLOCK:,}",
+            why,
             self.path,
         )

@@ -285,6 +285,14 @@ class FileStore:
         return self._recovered
 
     @property
+    def corruption(self) -> JournalCorruptError | None:
+        """The first damage the check ahead found in the journal (None: none found, or not
+        checked yet): the server's corrupt-from gauge shows it before a replay reaches it.
+        A read that reaches damage raises `JournalCorruptError` whether or not it is here."""
+        ahead = self._ahead
+        return None if ahead is None else ahead.damage
+
+    @property
     def closed(self) -> bool:
         """Whether `close` has been called."""
         return self._closed
