@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from .._errors import LocalProtocolError
 from .._session._server import ServerSession
 from .._wire._framing import Dialect
-from .._wire._packets import sequenced_frame, sequenced_frames
+from .._wire._packets import _SEQUENCED_HEADERS, sequenced_frame, sequenced_frames
 from ..store import JournalCorruptError, MessageStore
 from ._config import ServerConfig
 from ._dispatch import EventDispatcher
@@ -195,8 +195,32 @@ class Stream:
             raise LocalProtocolError(self._refuse)
         if not data:
             self._refuse_empty([data])
-        frame = sequenced_frame(data)
-        seq = self._append(frame, 1)
+        try:  # `sequenced_frame`, inlined
+            frame = _SEQUENCED_HEADERS[len(data)] + data
+        except IndexError:
+            frame = sequenced_frame(data)
+        store = self.store
+        try:
+            seq = store.append_frames(frame, 1)
+        except OSError as exc:
+            self._store_failed(exc)
+            raise
+        # The round trip's case (issue 22), `_appended` inlined: an answer published by a
+        # handler while its follower holds the stream, durable at once, in line with the
+        # head. It is written when the hold ends; nothing needs a loop turn or a flush.
+        if (
+            self._held
+            and self._live
+            and seq == self.head + self._pending_total + 1
+            and store.durable_count >= seq
+            and self._pending_bytes + len(frame) <= self._max_fanout
+        ):
+            self._pending.append(frame)
+            self._counts.append(1)
+            self._pending_total += 1
+            self._pending_bytes += len(frame)
+            self._due = True
+            return seq
         self._appended(frame, 1, seq)
         return seq
 
@@ -229,13 +253,15 @@ class Stream:
     def _append(self, frames: bytes, count: int) -> int:
         try:
             return self.store.append_frames(frames, count)
-        except OSError as exc:  # a full disk: said at once (and counted), then raised
-            self._events.emit(
-                StoreFlushFailed(
-                    session=self.session_id, user=self.user, error=exc, publishing=True
-                )
-            )
+        except OSError as exc:
+            self._store_failed(exc)
             raise
+
+    def _store_failed(self, exc: OSError) -> None:
+        # A full disk: said at once (and counted), then raised by the caller.
+        self._events.emit(
+            StoreFlushFailed(session=self.session_id, user=self.user, error=exc, publishing=True)
+        )
 
     def _appended(self, frames: bytes, count: int, seq: int) -> None:
         # Keep the encoded frames for the fan-out only while they line up with the head and
@@ -329,7 +355,15 @@ class Stream:
             self._pending_total = self._pending_bytes = 0
             head += total
             self.head = head
-            self._fan_out(data, total)
+            live = self._live
+            if live:  # `_fan_out`, inlined: the round trip's answer takes this way
+                now = self._loop.time()
+                size = len(data)
+                # A copy: pause_writing, called from inside write(), takes a follower out.
+                for follower in tuple(live):
+                    follower.transport.write(data)
+                    follower.session.sequenced_sent(total, now)
+                    follower.bytes_sent += size
         elif counts:
             take = total = 0
             while take < len(counts) and head + total + counts[take] <= durable:

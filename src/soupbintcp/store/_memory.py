@@ -11,12 +11,12 @@ from typing import Self
 
 from ._frames import (
     OVERHEAD,
+    S,
     as_sequence,
     check_sequence,
     encode_many,
     encode_one,
     extend_offsets,
-    is_one_frame,
     normalize_session,
     payloads,
 )
@@ -114,7 +114,10 @@ class MemoryStore:
             self._check_open()  # raises
         offsets = self._offsets
         first = len(offsets) + self._base
-        if count == 1 and is_one_frame(frames):  # the server's publish
+        # The server's publish: one whole Sequenced Data frame (`is_one_frame`, inlined).
+        if count == 1 and len(frames) >= 3 and frames[2] == S and (
+            (frames[0] << 8) | frames[1]
+        ) + 2 == len(frames):
             buf = self._frames
             buf += frames
             offsets.append(len(buf))
