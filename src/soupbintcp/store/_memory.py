@@ -115,9 +115,12 @@ class MemoryStore:
         offsets = self._offsets
         first = len(offsets) + self._base
         # The server's publish: one whole Sequenced Data frame (`is_one_frame`, inlined).
-        if count == 1 and len(frames) >= 3 and frames[2] == S and (
-            (frames[0] << 8) | frames[1]
-        ) + 2 == len(frames):
+        if (
+            count == 1
+            and len(frames) >= 3
+            and frames[2] == S
+            and ((frames[0] << 8) | frames[1]) + 2 == len(frames)
+        ):
             buf = self._frames
             buf += frames
             offsets.append(len(buf))
