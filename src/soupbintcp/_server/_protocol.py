@@ -293,7 +293,7 @@ class ServerProtocol(asyncio.Protocol):
             # Half-close: the client sees Z then EOF, and can still say goodbye; closing
             # outright could reset the connection under a heartbeat in flight and lose Z.
             transport.write_eof()
-        self.timer.end_by(now + self.config.end_of_session_linger)
+        self.timer.end_by(now, self.config.end_of_session_linger)
         self.timer.schedule()
 
     def pause_reading(self, why: str) -> None:

@@ -133,7 +133,9 @@ def serve(
     a Login Request), `stall_timeout` (close a client whose writes stayed paused this long;
     None: never), `flush_interval` (how often a `Durability.TIMER` store is flushed and its
     messages released), `end_of_session_linger` (close this long after End of Session if the
-    client has not), `drain_timeout` (how long `close()` lets the logged-in clients finish).
+    client has not; longer while a slow client is still taking what was sent, so that
+    End of Session reaches it), `drain_timeout` (how long `close()` lets the logged-in
+    clients finish).
 
     Limits: `max_connections`, `max_pending_logins` (connections open but not logged in),
     `max_packet_length` (of client packets). When the connections awaiting login (or all

@@ -15,12 +15,13 @@ import logging
 from typing import TYPE_CHECKING, Final
 
 from .._errors import LoginTimeout, SessionTimeout
+from ._connection import buffered, unacknowledged
 from ._events import HeartbeatTimedOut, LoginTimedOut, Stalled
 
 if TYPE_CHECKING:
     from ._protocol import ServerProtocol
 
-__all__ = ["ConnectionTimer", "NoiseBudget"]
+__all__ = ["ConnectionTimer", "EndLinger", "NoiseBudget"]
 
 # A lazily rescheduled timer that fired a hair early must not spin.
 _TIMER_SLACK: Final = 0.001
@@ -36,21 +37,24 @@ class ConnectionTimer:
     """The one timer of a connection: the session's next deadline, the stall timeout while
     writes are paused, the end-of-session linger, whichever comes first."""
 
-    __slots__ = ("_end_deadline", "_paused_since", "_proto", "handle")
+    __slots__ = ("_end", "_end_deadline", "_paused_since", "_proto", "handle")
 
     def __init__(self, proto: ServerProtocol) -> None:
         self._proto = proto
         self.handle: asyncio.TimerHandle | None = None
         self._paused_since: float | None = None
-        self._end_deadline: float | None = None
+        self._end_deadline: float | None = None  # the next look at `_end`
+        self._end: EndLinger | None = None
 
     def writes_paused(self, now: float | None) -> None:
         """Writes paused at `now` (the stall clock runs), or resumed (None)."""
         self._paused_since = now
 
-    def end_by(self, deadline: float) -> None:
-        """Close at `deadline` if the client has not after End of Session."""
-        self._end_deadline = deadline
+    def end_by(self, now: float, linger: float) -> None:
+        """End of Session went out at `now`: close `linger` seconds later if the client has
+        not, and only once it has what was sent (see `EndLinger`)."""
+        self._end = EndLinger(now, linger)
+        self._end_deadline = now + linger / 4
 
     def cancel(self) -> None:
         if self.handle is not None:
@@ -100,9 +104,13 @@ class ConnectionTimer:
                 abort=True,
             )
             return
-        if self._end_deadline is not None and now >= self._end_deadline:
-            proto.close("end_of_session", "end of session", logging.INFO)
-            return
+        end = self._end
+        if end is not None and self._end_deadline is not None and now >= self._end_deadline:
+            transport = proto.transport
+            if end.over(now, buffered(transport) + unacknowledged(transport)):
+                proto.close("end_of_session", "end of session", logging.INFO)
+                return
+            self._end_deadline = now + end.step
         try:
             out = proto.session.handle_timer(now)
         except SessionTimeout as exc:
@@ -116,6 +124,50 @@ class ConnectionTimer:
         if out:
             proto.write(out)
         self.schedule(now + _TIMER_SLACK)
+
+
+class EndLinger:
+    """When to close a connection that End of Session went out on and that the client has
+    not closed: not before `linger` seconds, and not while the client is still taking what
+    was sent.
+
+    Closing while End of Session is unread loses it: the client's next heartbeat reaches a
+    closed socket, which answers with a reset; that drops whatever our kernel had not sent
+    yet, and a client whose write then fails with "Broken pipe" gives up on the connection
+    before it reads what its own kernel holds (issue 22: a loaded client failed over after
+    End of Session). So the connection is looked at every quarter linger; it is closed
+    once everything sent (the transport's buffer and the kernel's unacknowledged bytes) has
+    been acknowledged for at least three quarters of a linger, or when the client took
+    nothing for a whole linger (stuck: as before, it is not waited for)."""
+
+    __slots__ = ("_acked_since", "_linger", "_progress", "_start", "_unsent", "step")
+
+    def __init__(self, now: float, linger: float) -> None:
+        self._start = now
+        self._linger = linger
+        self.step = linger / 4
+        self._acked_since: float | None = None  # everything acknowledged since this look
+        self._progress = now  # the last look that found less unsent than the one before
+        self._unsent: int | None = None
+
+    def over(self, now: float, unsent: int) -> bool:
+        """Whether to close now, `unsent` bytes not yet acknowledged by the client."""
+        last = self._unsent
+        self._unsent = unsent
+        if last is None or unsent < last:
+            self._progress = now
+        if unsent:
+            self._acked_since = None
+        elif self._acked_since is None:
+            self._acked_since = now
+        linger = self._linger
+        slack = linger / 100  # the looks come a hair late, never early
+        if now + slack < self._start + linger:
+            return False
+        if unsent:
+            return now + slack - self._progress >= linger
+        assert self._acked_since is not None
+        return now + slack - self._acked_since >= 0.75 * linger
 
 
 class NoiseBudget:
