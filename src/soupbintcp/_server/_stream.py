@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from .._errors import LocalProtocolError
 from .._session._server import ServerSession
 from .._wire._framing import Dialect
-from .._wire._packets import _SEQUENCED_HEADERS, sequenced_frame, sequenced_frames
+from .._wire._packets import sequenced_frame, sequenced_frames
 from ..store import JournalCorruptError, MessageStore
 from ._config import ServerConfig
 from ._dispatch import EventDispatcher
@@ -195,10 +195,7 @@ class Stream:
             raise LocalProtocolError(self._refuse)
         if not data:
             self._refuse_empty([data])
-        try:  # `sequenced_frame`, inlined
-            frame = _SEQUENCED_HEADERS[len(data)] + data
-        except IndexError:
-            frame = sequenced_frame(data)
+        frame = sequenced_frame(data)
         store = self.store
         try:
             seq = store.append_frames(frame, 1)
