@@ -9,7 +9,7 @@ import asyncio
 from itertools import count
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import soupbintcp
@@ -78,10 +78,10 @@ def _accepted(sequence: int) -> bytes:
     return wire(b"A", b"SESSION1  " + str(sequence).rjust(20).encode())
 
 
-def _logged_in(resent: int = 0) -> ClientSession:
+def _logged_in(resent: int = 0, dialect: Dialect = Dialect.SOUPBINTCP) -> ClientSession:
     """Logged in; with `resent`, resumed on a second connection where the server starts
     that many messages back (duplicates to drop come first)."""
-    session = ClientSession("user", "pw")
+    session = ClientSession("user", "pw", dialect=dialect)
     session.login(0.0)
     session.receive_data(_accepted(1), 0.0)
     if resent:
@@ -92,11 +92,24 @@ def _logged_in(resent: int = 0) -> ClientSession:
     return session
 
 
-@given(data=chunks, resent=st.integers(0, 2))
-def test_receive_one_is_receive_data_of_one_message(data: bytes, resent: int) -> None:
-    # `resent`: the server answered a resume from an earlier number, so duplicates come first.
-    fast = _logged_in(resent)
-    slow = _logged_in(resent)
+@given(
+    data=chunks,
+    resent=st.integers(0, 2),
+    omega=st.booleans(),
+    before=st.sampled_from([b"", b"\x00", b"\x00\x05S"]),
+)
+@example(data=wire(b"S"), resent=0, omega=True, before=b"")  # Omega: "no more messages"
+@example(data=wire(b"S", b"x"), resent=0, omega=False, before=b"\x00")
+def test_receive_one_is_receive_data_of_one_message(
+    data: bytes, resent: int, omega: bool, before: bytes
+) -> None:
+    # `resent`: the server answered a resume from an earlier number, so duplicates come first;
+    # `before`: a part of a packet is buffered already (then the chunk is not one packet).
+    dialect = Dialect.OMEGA if omega else Dialect.SOUPBINTCP
+    fast = _logged_in(resent, dialect)
+    slow = _logged_in(resent, dialect)
+    for session in (fast, slow):
+        session.receive_data(before, 5.0)
     msg = fast.receive_one(data, 5.0)
     if msg is None:
         assert fast.next_sequence == slow.next_sequence

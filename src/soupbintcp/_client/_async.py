@@ -126,7 +126,15 @@ class AsyncClient(AsyncIO):
         # The current run first; checked after every wait too: another consumer may have
         # started one meanwhile.
         while (msg := next(inbox._run, None)) is None:
-            if inbox._items or inbox._end is not None:
+            if items := inbox._items:
+                # The round trip's answer, queued as the `Message` it is (`put_one`):
+                # `_take_one`'s case for it inlined while reading is not paused.
+                head = items[0]
+                if type(head) is Message and not inbox._paused:
+                    items.popleft()
+                    inbox._queued -= 1
+                    return head
+            if items or inbox._end is not None:
                 # Something queued (or the end): `_take_one` hands it out or raises. Not
                 # called when nothing is, so a waiting round trip calls it once, not twice.
                 if (msg := inbox._take_one()) is not None:

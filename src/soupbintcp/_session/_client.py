@@ -222,13 +222,28 @@ class ClientSession(SessionCore[ClientState]):
         rx = self._rx
         if rx is None or _SEQUENCED not in rx or self._skip or self._error is not None:
             return None
-        payload = self._decoder.one_packet(data, _SEQUENCED)
-        if payload is None:
+        # `self._decoder.one_packet(data, _SEQUENCED)` inlined (one Python call less per
+        # answer; test_round_trip_fast holds the two to the same answers): nothing buffered,
+        # `data` is one whole Sequenced Data packet within the limit (a server's decoder
+        # always takes that type), and not Omega's empty "no more messages".
+        decoder = self._decoder
+        n = len(data) - 2
+        if (
+            decoder._pos != len(decoder._buf)
+            or n < 1
+            or n > decoder._max
+            or data[2] != _SEQUENCED
+            or (data[0] << 8 | data[1]) != n
+            or (n == 1 and decoder._omega)
+        ):
             return None
+        decoder._base += decoder._pos + len(data)
+        decoder._buf = b""
+        decoder._pos = 0
         self._last_received = now
         seq = self._next_sequence
         self._next_sequence = seq + 1
-        return Message((seq, payload))
+        return Message((seq, data[3:]))
 
     def _decode(self, decoder: PacketDecoder, events: list[Event]) -> None:
         take_run = self._frames_run if self.frames_view else self._payloads_run
