@@ -102,6 +102,33 @@ def test_busy_poll_round_trips_and_is_checked(echo: tuple[str, int]) -> None:
         connect(echo, "u3", "-", busy_poll=-1.0)
 
 
+def test_a_waiting_caller_sleeps_in_recv_and_keeps_each_timeout(echo: tuple[str, int]) -> None:
+    """The logged-in socket is in blocking mode (the caller sleeps in `recv()`, no `poll()`
+    first); a receive timeout left on it from a longer wait must not stretch a shorter one,
+    and a wait for ever must not wake for nothing."""
+    with connect(echo, "u5", "-") as client:
+        _round_trips(client, 5)
+        sock = client._sock
+        assert sock is not None
+        assert sock.gettimeout() is None  # blocking mode
+        for timeout, most in ((1.0, 3.0), (0.05, 0.6), (0.05, 0.6), (0.3, 2.0)):
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                client.receive_msg(timeout=timeout)
+            assert timeout <= time.monotonic() - start < most, timeout
+        got: list[Message] = []
+        thread = threading.Thread(target=lambda: got.append(client.receive_msg()))
+        thread.start()
+        wait_until(lambda: client._app_reading, what="the caller reads the socket")
+        time.sleep(0.4)  # past every timeout set before: the caller must still wait
+        assert thread.is_alive()
+        assert client._rcvtimeo == 0.0  # no timeout left on the socket
+        client.send_unseq_data(b"for ever")
+        thread.join(WAIT)
+        assert [m.data for m in got] == [b"for ever"]
+        _round_trips(client, 5)
+
+
 def test_heartbeats_flow_both_ways_while_a_caller_waits_in_receive(srv: Harness) -> None:  # noqa: F811
     srv.server.client_heartbeat_timeout = 0.3  # the server drops a client silent for 0.3 s
     srv.server.heartbeat_interval = 0.05

@@ -54,8 +54,8 @@ from .._errors import ConnectionLost, LocalProtocolError, SessionEnded
 from .._session._client import ClientSession, ClientState
 from .._session._events import BatchItem, FramesItem, Message
 from ._blocking_connect import Stopped, open_for, sleep_unless_stopped
-from ._blocking_io import BlockingIO
-from ._blocking_read import await_items
+from ._blocking_io import DONTWAIT, BlockingIO
+from ._blocking_read import await_items, await_message
 from ._core import LIVE_FOR_LOGOUT, log
 from ._options import Address, Addresses, ClientConfig, ConnectOptions
 from ._reconnect import Attempts, CloseReason
@@ -165,7 +165,7 @@ class BlockingClient(BlockingIO):
         msg = next(self._inbox._run, None)  # within a run, no lock
         if msg is not None:
             return msg
-        return await_items(self, self._inbox._take_one, timeout, one=True)
+        return await_message(self, timeout)
 
     def receive_batch(self, timeout: float | None = None) -> list[BatchItem]:
         """Everything received so far (at least one message, waiting up to `timeout` if there
@@ -209,7 +209,7 @@ class BlockingClient(BlockingIO):
             if (
                 not self._live
                 or self._inbox._end is not None
-                or session.state is not ClientState.LOGGED_IN
+                or session._state is not ClientState.LOGGED_IN  # the attribute: no call
             ):
                 self._core.check_send(self._live)  # raises why
             out = session.send_unsequenced(data, time.monotonic())
@@ -218,7 +218,7 @@ class BlockingClient(BlockingIO):
                 # Nothing queued before it: this thread writes it (no wake-up of the I/O
                 # thread); what does not fit now, or an error, is left to the I/O thread.
                 try:
-                    n = sock.send(out)
+                    n = sock.send(out, DONTWAIT)  # the socket is in blocking mode
                 except OSError:
                     n = 0
                 if n == len(out):

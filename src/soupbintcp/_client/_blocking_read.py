@@ -10,18 +10,17 @@ error, a protocol error) is the I/O thread's, as it would be without this path.
 
 from __future__ import annotations
 
-import math
-import select
 import selectors
 import socket
+import struct
 import time
 from collections.abc import Callable
 from typing import Final, TypeVar
 
 from .._session._events import Event, Message
-from ._blocking_io import _STREAM_BYTES, BlockingIO
+from ._blocking_io import _STREAM_BYTES, DONTWAIT, BlockingIO
 
-__all__ = ["await_items", "read_directly"]
+__all__ = ["await_items", "await_message", "read_directly"]
 
 _T = TypeVar("_T")
 
@@ -29,6 +28,12 @@ _T = TypeVar("_T")
 _RECV_SIZE: Final = 64 * 1024
 #: At most this much per call when a stream fills the buffer (the I/O thread reads as much).
 _MAX_READ: Final = 256 * 1024
+#: A receive timeout already set on the socket is kept while it ends at most this long after
+#: the caller's deadline (setting it again is a system call; `poll()`'s milliseconds were as
+#: coarse).
+_TIMEOUT_SLACK: Final = 0.001
+#: SO_RCVTIMEO's `struct timeval`.
+_TIMEVAL: Final = struct.Struct("@ll").pack
 
 
 def wait_cond(client: BlockingIO, timeout: float | None, deadline: float | None) -> float | None:
@@ -50,16 +55,47 @@ def wait_cond(client: BlockingIO, timeout: float | None, deadline: float | None)
     return deadline
 
 
+def await_message(client: BlockingIO, timeout: float | None) -> Message:
+    """`receive_msg`'s wait when its run is empty. The usual round trip, nothing queued and
+    the socket free, takes one claim, one read and one turn of the lock, and a chunk that is
+    exactly one Sequenced Data packet goes to the caller as it is
+    (`ClientSession.receive_one`); anything else goes `await_items`' general way."""
+    inbox = client._inbox
+    lock = client._lock
+    with lock:
+        msg = next(inbox._run, None)  # another thread started a run meanwhile
+        if msg is not None:
+            return msg
+        sock = None if inbox._items or inbox._end is not None else claim(client)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if sock is not None:
+        data = b""
+        try:
+            data = read_directly(client, sock, deadline, client._busy_poll)
+        finally:
+            with lock:
+                msg = _give_back(client, sock, data, True)
+        if msg is not None:
+            return msg
+    return await_items(client, inbox._take_one, timeout, one=True, deadline=deadline)
+
+
 def await_items(
-    client: BlockingIO, take: Callable[[], _T | None], timeout: float | None, one: bool = False
+    client: BlockingIO,
+    take: Callable[[], _T | None],
+    timeout: float | None,
+    one: bool = False,
+    deadline: float | None = None,
 ) -> _T:
     """What `take()` (called with _lock held) gives once it gives something. Meanwhile
     this thread reads the socket itself if nobody else does (no hand-off from the I/O
     thread), else waits for whoever does. `one`: `take` is `receive_msg`'s, so a chunk
     that is exactly one Sequenced Data packet, with nothing queued before it, is handed
-    out as it is (`ClientSession.receive_one`), not queued and taken back."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    cond_deadline: float | None = None
+    out as it is (`ClientSession.receive_one`), not queued and taken back. `deadline`: when
+    `timeout` ends, if the caller has worked that out already."""
+    if deadline is None and timeout is not None:
+        deadline = time.monotonic() + timeout
+    cond_deadline = deadline
     lock = client._lock
     while True:
         with lock:
@@ -92,11 +128,18 @@ def await_items(
 
 def _give_back(client: BlockingIO, sock: socket.socket, data: bytes, one: bool) -> Message | None:
     """One turn of the lock after a direct read: the bytes to the session, the socket given
-    back (`_hand_over`'s message, if any). After an answer the I/O thread watches the socket
-    again at its next look (within `_REARM`), not now: it would be woken by the answer to our
-    next request. A stream (a read of `_STREAM_BYTES` or more) goes back to it at once, to be
+    back; the message itself when it is the one `receive_msg` waits for (`one`), else None
+    (queued, or not a message). After an answer the I/O thread watches the socket again at
+    its next look (within `_REARM`), not now: it would be woken by the answer to our next
+    request. A stream (a read of `_STREAM_BYTES` or more) goes back to it at once, to be
     read on while the application works through it."""
-    msg = _hand_over(client, sock, data, one) if data else None
+    msg = None
+    if data:
+        client._streaming = len(data) >= _STREAM_BYTES
+        if one and not client._inbox._items:
+            msg = client._core.session.receive_one(data, time.monotonic())
+        if msg is None:
+            _hand_over(client, data)
     client._app_reading = False
     if client._streaming and client._sock is sock and not client._inbox._paused:
         client._set_mask(sock, client._mask | selectors.EVENT_READ)
@@ -106,16 +149,9 @@ def _give_back(client: BlockingIO, sock: socket.socket, data: bytes, one: bool) 
     return msg
 
 
-def _hand_over(client: BlockingIO, sock: socket.socket, data: bytes, one: bool) -> Message | None:
-    """The bytes an application thread read, to the session (with _lock held): the message
-    itself when it is the one `receive_msg` waits for, else None (queued, or not a message).
-    An error that ends the connection goes to the I/O thread with the socket."""
-    inbox = client._inbox
-    client._streaming = len(data) >= _STREAM_BYTES
-    if one and not inbox._items:
-        msg = client._core.session.receive_one(data, time.monotonic())
-        if msg is not None:
-            return msg
+def _hand_over(client: BlockingIO, data: bytes) -> None:
+    """The bytes an application thread read, to the session and the queue (with _lock
+    held). An error that ends the connection goes to the I/O thread with the socket."""
     status: list[Event] = []
     err = client._received_locked(data, status)
     if status and client._core.on_status is not None:
@@ -125,7 +161,6 @@ def _hand_over(client: BlockingIO, sock: socket.socket, data: bytes, one: bool) 
         client._sock = None
         client._handover_error = err
         client._wake()
-    return None
 
 
 def claim(client: BlockingIO) -> socket.socket | None:
@@ -155,42 +190,67 @@ def read_directly(
 ) -> bytes:
     """Read `sock` until some bytes arrive (returned, for the caller to hand to the
     session under the lock), `deadline` passes or the connection ends (b"": the end is
-    left to the I/O thread). With `busy_poll` > 0, spin on the non-blocking socket that
-    many seconds before sleeping in `poll()` (for users who pin a core: it saves the
-    wake-up, and costs a core while it spins).
+    left to the I/O thread). With `busy_poll` > 0, spin on the socket that many seconds
+    before sleeping (for users who pin a core: it saves the wake-up, and costs a core
+    while it spins).
 
-    The answer is waited for in `poll()` first (a read that finds nothing would cost a
-    system call per round trip); a read that fills the
-    buffer is read on, up to `_MAX_READ` bytes."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    spin_until = time.monotonic() + busy_poll if busy_poll > 0 else 0.0
+    The socket is in blocking mode (`DONTWAIT`): this thread sleeps in `recv()` itself,
+    the deadline kept by the socket's receive timeout (SO_RCVTIMEO), with no `poll()`
+    before it. A read that fills the buffer is read on, up to `_MAX_READ` bytes."""
+    if busy_poll > 0:
+        spin_until = time.monotonic() + busy_poll
+        if deadline is not None:
+            spin_until = min(spin_until, deadline)
+        while True:
+            try:
+                return _got(client, sock, sock.recv(_RECV_SIZE, DONTWAIT))
+            except (BlockingIOError, InterruptedError):
+                if time.monotonic() >= spin_until:
+                    break
+            except OSError:
+                return _got(client, sock, b"")  # the I/O thread sees the error too
     while True:
-        if not spin_until:
-            if deadline is None:
-                poller.poll()
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return b""
-                if not poller.poll(math.ceil(remaining * 1000)):
-                    continue  # re-checks the deadline
+        if deadline is None:
+            if client._rcvtimeo:
+                _set_rcvtimeo(client, sock, 0.0)
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return b""
+            timeo = client._rcvtimeo
+            if not 0 < timeo <= remaining + _TIMEOUT_SLACK:
+                _set_rcvtimeo(client, sock, remaining)
         try:
             data = sock.recv(_RECV_SIZE)
         except (BlockingIOError, InterruptedError):
-            if spin_until and time.monotonic() >= spin_until:
-                spin_until = 0.0
-            continue
+            continue  # the receive timeout ran out: the deadline is checked again
         except OSError:
             data = b""  # the I/O thread sees the error too
-        if not data:
-            with client._lock:
-                if client._sock is sock:
-                    client._sock = None  # the connection ends: the I/O thread's to handle
-            return b""
-        if len(data) == _RECV_SIZE:
-            data = _read_on(sock, data)
-        return data
+        return _got(client, sock, data)
+
+
+def _got(client: BlockingIO, sock: socket.socket, data: bytes) -> bytes:
+    """What one read of the socket gives the caller: b"" at its end (the end left to the I/O
+    thread), a buffer's worth read on."""
+    if not data:
+        with client._lock:
+            if client._sock is sock:
+                client._sock = None  # the connection ends: the I/O thread's to handle
+        return b""
+    if len(data) == _RECV_SIZE:
+        data = _read_on(sock, data)
+    return data
+
+
+def _set_rcvtimeo(client: BlockingIO, sock: socket.socket, seconds: float) -> None:
+    """The socket's receive timeout (0: none), rounded up to the microsecond."""
+    whole = int(seconds)
+    micros = min(999_999, int((seconds - whole) * 1e6) + 1) if seconds else 0
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL(whole, micros))
+    except OSError:
+        return  # the socket is gone: the read that follows says so
+    client._rcvtimeo = seconds
 
 
 def _read_on(sock: socket.socket, first: bytes) -> bytes:
@@ -200,7 +260,7 @@ def _read_on(sock: socket.socket, first: bytes) -> bytes:
     size = len(first)
     while size < _MAX_READ:
         try:
-            data = sock.recv(_RECV_SIZE)
+            data = sock.recv(_RECV_SIZE, DONTWAIT)
         except OSError:  # BlockingIOError: nothing more yet
             break
         if not data:
