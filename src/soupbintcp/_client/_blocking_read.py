@@ -64,9 +64,11 @@ def await_message(client: BlockingIO, timeout: float | None) -> Message:
     lock = client._lock
     with lock:
         msg = next(inbox._run, None)  # another thread started a run meanwhile
+        if msg is None and (inbox._items or inbox._end is not None):
+            msg = inbox._take_one()  # the queue's head (a stream); raises at the end
         if msg is not None:
             return msg
-        sock = None if inbox._items or inbox._end is not None else claim(client)
+        sock = None if inbox._items else claim(client)
     deadline = None if timeout is None else time.monotonic() + timeout
     if sock is not None:
         data = b""
