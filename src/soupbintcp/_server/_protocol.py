@@ -22,7 +22,7 @@ from .._session._server import ServerSession, ServerState
 from .._wire._framing import Dialect
 from .._wire._packets import LoginRequest, LogoutRequest, UnsequencedData
 from ._auth import normalize_username
-from ._connection import Connection, buffered, unacknowledged
+from ._connection import Connection
 from ._context import ServerContext
 from ._events import (
     ConnectionAccepted,
@@ -313,32 +313,6 @@ class ServerProtocol(asyncio.Protocol):
             self.transport.resume_reading()
             self.session.reading_resumed(self.loop.time())
             self.timer.schedule()  # the client's timeout runs again, from now
-
-    # --- draining (the server is closing) ----------------------------------------------------
-
-    def drained(self) -> bool:
-        """Everything is sent: the whole stream so far (and End of Session if it ended),
-        out of our buffer and acknowledged by the client's TCP (closing with bytes still in
-        the kernel's send queue could reset the connection and lose them)."""
-        stream = self.stream
-        if stream is None or buffered(self.transport) or unacknowledged(self.transport):
-            return False
-        if self.session.state is ServerState.ENDED:
-            return True
-        return not stream.ended and self.session.next_sequence > stream.head
-
-    def drained_reason(self) -> tuple[str, str]:
-        """(reason, detail) of closing a drained connection."""
-        if self.session.state is ServerState.ENDED:
-            return "end_of_session", "end of session"
-        return "drained", "drained: everything sent, the server is closing"
-
-    def undrained_reason(self, timeout: float) -> str:
-        conn = self.connection
-        return (
-            f"drain timeout ({timeout:g} s): the server is closing with {conn.lag} messages "
-            f"and {buffered(self.transport)} bytes not sent"
-        )
 
     def evict(self, reason: str) -> None:
         """Closed to make room for a newer connection (see `Admission`)."""

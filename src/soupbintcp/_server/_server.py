@@ -10,13 +10,15 @@ Where each part lives:
 
 - `_serve`: `serve()`, its options checked once into a frozen `ServerConfig` (`_config`).
 - `_stream`: a stream, publishing into it and the live fan-out (one write per connection
-  per loop turn, the same bytes object to all).
+  per loop turn, the same bytes object to all); `_flusher` its timed store flushes,
+  `_follower` what it sees of a connection.
 - `_feed_session`: the spec's session (`FeedSession`): its id and its streams.
 - `_listener`: the listening socket, TLS handshakes, admission under the caps.
 - `_protocol`: one connection's machinery (asyncio callbacks, timers, closing), with its
   parts `_login`, `_replay` (the pump: catching up straight from the store in bounded
   memory) and `_inbox` (Unsequenced Data to `on_unsequenced`, in order).
 - `_connection`: `Connection`, what the application sees of a connection.
+- `_drain`: `close()` letting the logged-in clients finish.
 - `_context`: what the connections of one server share.
 - `_events`: what happens to connections and sessions as typed events; the server's log
   lines are made from them. `_status`: counters kept from them, and `Server.status()`.
@@ -44,6 +46,7 @@ from ._config import (
 from ._connection import Connection, buffered
 from ._context import ServerContext
 from ._dispatch import EventDispatcher
+from ._drain import drain
 from ._events import ServerEvent, SessionStarted
 from ._feed_session import FeedSession
 from ._listener import Listener
@@ -301,27 +304,7 @@ class Server:
         for conn in conns:
             if conn.connection.login_time is None:
                 conn.close("server_closing", "the server is closing", logging.INFO)
-        loop = self._loop
-        deadline = loop.time() + drain_timeout
-        while any(not c.closed and not c.drained() for c in conns) and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        for conn in conns:
-            if conn.closed:
-                continue
-            if conn.drained():
-                conn.close(*conn.drained_reason(), logging.INFO)
-            else:
-                conn.close(
-                    "drain_timeout", conn.undrained_reason(drain_timeout), logging.WARNING,
-                    abort=True,
-                )  # fmt: skip
-        # What was written to the drained ones goes out (a second at most), then the rest.
-        transports = [conn.transport for conn in conns]
-        flushed = loop.time() + 1.0
-        while any(map(buffered, transports)) and loop.time() < flushed:
-            await asyncio.sleep(0.01)
-        for transport in transports:
-            transport.abort()  # a no-op for those already closed
+        await drain(conns, drain_timeout)
         # Not the handler calling close(), if one is.
         workers = [task for task in self._ctx.workers if task is not asyncio.current_task()]
         for task in workers:

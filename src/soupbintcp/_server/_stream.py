@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from .._errors import LocalProtocolError
-from .._session._server import ServerSession
 from .._wire._framing import Dialect
 from .._wire._packets import sequenced_frame, sequenced_frames
 from ..store import JournalCorruptError, MessageStore
 from ._config import ServerConfig
 from ._dispatch import EventDispatcher
-from ._events import StoreFlushed, StoreFlushFailed
+from ._events import StoreFlushFailed
+from ._flusher import Flusher
+from ._follower import Follower
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -33,26 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["Follower", "Stream"]
 
 log = logging.getLogger("soupbintcp.server")
-
-
-class Follower(Protocol):
-    """A logged-in connection as its stream sees it. The fan-out writes to `transport`,
-    records the messages in `session` and counts `bytes_sent` itself: no call per message."""
-
-    bytes_sent: int
-
-    @property
-    def transport(self) -> asyncio.WriteTransport: ...
-    @property
-    def session(self) -> ServerSession: ...
-    @property
-    def connection(self) -> Connection: ...
-
-    def catch_up(self) -> None:
-        """Leave the live set's care: read what is missing from the store (soon, not now)."""
-
-    def end_of_session(self) -> None:
-        """The stream ended and this follower has everything: send End of Session."""
 
 
 class Stream:
@@ -69,31 +49,10 @@ class Stream:
     Call it from the event loop's thread.
     """
 
-    __slots__ = (
-        "_counts",
-        "_deliver_handle",
-        "_due",
-        "_ended",
-        "_events",
-        "_flush_handle",
-        "_flush_interval",
-        "_followers",
-        "_held",
-        "_live",
-        "_loop",
-        "_max_fanout",
-        "_omega",
-        "_owned",
-        "_pending",
-        "_pending_bytes",
-        "_pending_total",
-        "_refuse",
-        "corrupt",
-        "head",
-        "session_id",
-        "store",
-        "user",
-    )
+    __slots__ = ("_counts", "_deliver_handle", "_due", "_ended", "_events", "_flusher",
+                 "_followers", "_held", "_live", "_loop", "_max_fanout", "_omega", "_owned",
+                 "_pending", "_pending_bytes", "_pending_total", "_refuse", "corrupt", "head",
+                 "session_id", "store", "user")  # fmt: skip
 
     def __init__(
         self,
@@ -111,7 +70,6 @@ class Stream:
         self.session_id = session_id
         self._omega = config.dialect is Dialect.OMEGA
         self._max_fanout = config.max_fanout
-        self._flush_interval = config.flush_interval
         self.store = store
         #: The username of a per-user stream (normalized: lower case), None for the feed.
         self.user = user
@@ -132,7 +90,10 @@ class Stream:
         #: something waits for that.
         self._held = 0
         self._due = False
-        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flusher = Flusher(
+            loop, store, config.flush_interval, events, session_id=session_id, user=user,
+            deliver=self.deliver,
+        )  # fmt: skip
         self._ended = False
         self._refuse: str | None = None  # why publishing is refused, if it is
         #: The first corruption a replay from the store met (logged once as an ERROR).
@@ -281,8 +242,8 @@ class Stream:
                 self._due = True
             elif self._deliver_handle is None:
                 self._deliver_handle = self._loop.call_soon(self._deliver_soon)
-        if durable < seq + count - 1 and self._flush_handle is None:  # not all durable yet
-            self._flush_handle = self._loop.call_later(self._flush_interval, self._flush_soon)
+        if durable < seq + count - 1:  # not all durable yet
+            self._flusher.soon()
 
     # --- delivering ------------------------------------------------------------------------
 
@@ -307,31 +268,6 @@ class Stream:
     def _deliver_soon(self) -> None:
         self._deliver_handle = None
         self.deliver()
-
-    def _flush_soon(self) -> None:
-        self._flush_handle = None
-        try:
-            self._flush()
-        except Exception as exc:
-            self._events.emit(StoreFlushFailed(session=self.session_id, user=self.user, error=exc))
-            self._flush_handle = self._loop.call_later(self._flush_interval, self._flush_soon)
-            return
-        self.deliver()
-
-    def _flush(self) -> None:
-        # Timed here, once per flush (every `flush_interval` at most while publishing), not
-        # per message: the flush-duration histogram of the metrics.
-        started = time.perf_counter()
-        self.store.flush()
-        seconds = time.perf_counter() - started
-        self._events.emit(
-            StoreFlushed(
-                session=self.session_id,
-                user=self.user,
-                durable=self.store.durable_count,
-                seconds=seconds,
-            )
-        )
 
     def deliver(self) -> None:
         """Release what the store now holds durably: to the live followers from the pending
@@ -404,11 +340,7 @@ class Stream:
 
     def flush_now(self) -> None:
         """Make everything published durable and release it."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        if self.store.durable_count < self.store.count:
-            self._flush()
+        self._flusher.now()
         self.deliver()
 
     # --- ending ----------------------------------------------------------------------------
@@ -440,10 +372,10 @@ class Stream:
         """The server is closing: stop publishing, then flush the store, or close it if the
         server made it. A failure is logged, not raised: the other stores still close."""
         self._refuse = "the server is closed"
-        for handle in (self._deliver_handle, self._flush_handle):
-            if handle is not None:
-                handle.cancel()
-        self._deliver_handle = self._flush_handle = None
+        if self._deliver_handle is not None:
+            self._deliver_handle.cancel()
+            self._deliver_handle = None
+        self._flusher.cancel()
         self._due = False
         self._live.clear()
         self._drop_pending()
