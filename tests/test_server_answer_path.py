@@ -8,17 +8,23 @@ written, its sequence numbers and the streams' state after each step."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, reject, settings
 from hypothesis import strategies as st
 
+from soupbintcp import Connection, serve
 from soupbintcp._server._stream import Stream
 from soupbintcp._wire._packets import sequenced_frame
+from soupbintcp.lowlevel import ServerConnectionState, UnsequencedDataPacket
 from soupbintcp.store import MemoryStore
+
+from .helpers import wait_for, wire
+from .server_support import CREDENTIALS, SESSION, RawClient
 
 pytestmark = pytest.mark.fast_path
 
@@ -180,3 +186,121 @@ def test_a_lagging_store_holds_the_answer_until_flushed() -> None:
     assert side.log == []
     side.do(("flush",))
     assert side.log == [(0, "write", b"\x00\x07Sanswer")]
+
+
+# --- the one-packet path's handler call (the inbox's usual case, inlined) -----------------
+
+
+async def _gated_server(gate: asyncio.Event, calls: list[bytes]) -> Any:
+    """A handler that records each call as it is made (so a call out of turn shows at
+    once); the first request's call returns an awaitable that waits for `gate`."""
+
+    async def gated() -> None:
+        await gate.wait()
+
+    def handler(connection: Connection, data: bytes) -> Awaitable[None] | None:
+        calls.append(data)
+        return gated() if len(calls) == 1 else None
+
+    return await serve(
+        ("127.0.0.1", 0), store=MemoryStore(), session_id=SESSION, credentials=CREDENTIALS,
+        on_unsequenced=handler,
+    )  # fmt: skip
+
+
+async def _one_chunk_each(client: RawClient, requests: list[bytes]) -> None:
+    for data in requests:
+        client.send(wire(b"U", data))
+        await client.writer.drain()
+        await asyncio.sleep(0.02)  # each its own read, so its own one-packet chunk
+
+
+async def test_one_packet_chunks_wait_for_a_coroutine_handler_in_order() -> None:
+    gate, calls = asyncio.Event(), list[bytes]()
+    server = await _gated_server(gate, calls)
+    try:
+        client = await RawClient.connect(server.address)
+        assert (await client.login(session=SESSION))[0] == b"A"
+        await _one_chunk_each(client, [b"1", b"2", b"3"])
+        assert calls == [b"1"]  # the others wait for the first call to finish
+        gate.set()
+        await wait_for(lambda: len(calls) == 3)
+        assert calls == [b"1", b"2", b"3"]
+        client.close()
+    finally:
+        await server.close()
+
+
+async def test_one_packet_chunks_of_a_reconnected_user_wait_for_its_earlier_ones() -> None:
+    gate, calls = asyncio.Event(), list[bytes]()
+    server = await _gated_server(gate, calls)
+    try:
+        first = await RawClient.connect(server.address)
+        assert (await first.login(session=SESSION))[0] == b"A"
+        await _one_chunk_each(first, [b"earlier"])
+        first.close()
+        second = await RawClient.connect(server.address)
+        assert (await second.login(session=SESSION))[0] == b"A"
+        await _one_chunk_each(second, [b"later"])
+        assert calls == [b"earlier"]  # not overtaken by the same user's new connection
+        gate.set()
+        await wait_for(lambda: len(calls) == 2)
+        assert calls == [b"earlier", b"later"]
+        second.close()
+    finally:
+        await server.close()
+
+
+# --- the session's one-packet check (PacketDecoder.one_packet's, inlined) ----------------
+
+_types = st.sampled_from([b"U", b"R", b"+", b"L", b"O", b"S"])
+_packet = st.builds(wire, _types, st.binary(max_size=60))
+_chunks = st.one_of(
+    _packet,
+    st.builds(wire, st.just(b"U"), st.binary(min_size=45, max_size=55)),  # about the limit
+    st.builds(lambda a, b: a + b, _packet, _packet),
+    st.builds(lambda p, cut: p[:cut], _packet, st.integers(0, 6)),
+    st.builds(lambda p: b"\x00\x00" + p[2:], _packet),
+    st.binary(max_size=12),
+)
+
+
+def _outcome(session: ServerConnectionState, data: bytes) -> Any:
+    try:
+        return session.receive_data(data, 5.0), repr(session.error)
+    except Exception as exc:
+        return repr(exc)
+
+
+@given(
+    before=st.one_of(st.just(b""), st.builds(lambda p, cut: p[:cut], _packet, st.integers(1, 4))),
+    data=_chunks,
+    limit=st.sampled_from([0xFFFF, 50]),  # the Login Request's length is 47
+)
+def test_receive_one_unsequenced_is_the_general_path_of_one_request(
+    before: bytes, data: bytes, limit: int
+) -> None:
+    """Also with part of a packet buffered before, and with a packet over the limit: what
+    the inlined check must decline."""
+    login = wire(b"L", b"user  secret    " + b" " * 10 + b"1".rjust(20))
+    sessions = []
+    for _ in range(2):
+        session = ServerConnectionState(0.0, max_packet_length=limit)
+        session.receive_data(login, 0.0)
+        session.accept("SESSION1", 1, 0.0)
+        try:  # a part of a packet, or a whole bad one: only the first is of use here
+            session.receive_data(before, 1.0)
+        except Exception:
+            reject()
+        assume(session.error is None)
+        sessions.append(session)
+    fast, slow = sessions
+    payload = fast.receive_one_unsequenced(data, 5.0)
+    if payload is None:  # nothing consumed: the general path gets the whole chunk
+        assert _outcome(fast, data) == _outcome(slow, data)
+    else:
+        assert slow.receive_data(data, 5.0) == [UnsequencedDataPacket(payload)]
+        assert slow.error is None
+        assert fast.next_timer() == slow.next_timer()
+    assert fast.state is slow.state
+    assert fast.buffered == slow.buffered

@@ -66,8 +66,8 @@ class InboxBudget:
 class Inbox:
     """The Unsequenced Data of one connection on its way to the handler."""
 
-    __slots__ = ("_budget", "_bytes", "_conn", "_done", "_handler", "_loop", "_predecessor",
-                 "_queue", "_user", "_worker", "_workers", "paused")  # fmt: skip
+    __slots__ = ("_budget", "_bytes", "_conn", "_done", "_loop", "_predecessor", "_queue",
+                 "_user", "_worker", "_workers", "handler", "idle", "paused")  # fmt: skip
 
     def __init__(
         self,
@@ -78,7 +78,7 @@ class Inbox:
         budget: InboxBudget,
     ) -> None:
         self._conn = conn
-        self._handler = handler
+        self.handler = handler
         self._loop = loop
         self._workers = workers  # the server's: it cancels them when it closes
         self._budget = budget
@@ -90,6 +90,10 @@ class Inbox:
         self._user: str | None = None
         #: Reading from the client is paused because the handler fell behind.
         self.paused = False
+        #: No handler call is under way and none waits for an earlier connection: a
+        #: message can go to `handler` at once (what `put` does then, and the connection's
+        #: one-packet path inline). Kept equal to `_worker is None and _predecessor is None`.
+        self.idle = True
 
     @property
     def busy(self) -> bool:
@@ -103,6 +107,7 @@ class Inbox:
         earlier = by_user.get(user)
         if earlier is not None and earlier.busy:
             self._predecessor = earlier
+            self.idle = False
         by_user[user] = self
         self._user = user
 
@@ -115,16 +120,17 @@ class Inbox:
         if self._worker is None:
             if self._predecessor is not None and self._predecessor.busy:
                 self._enqueue(data)
-                self._start(None)
+                self.start(None)
                 return
             self._predecessor = None
+            self.idle = True
             try:
-                result = self._handler(self._conn.connection, data)
+                result = self.handler(self._conn.connection, data)
             except Exception:
                 self._conn.handler_failed("on_unsequenced")
                 return
             if result is not None and inspect.isawaitable(result):
-                self._start(result)
+                self.start(result)
             return
         self._enqueue(data)
 
@@ -141,7 +147,10 @@ class Inbox:
             self.paused = True
             self._conn.pause_reading(HOLD)
 
-    def _start(self, first: Awaitable[None] | None) -> None:
+    def start(self, first: Awaitable[None] | None) -> None:
+        """Await `first` (the handler's awaitable), or the earlier connection's messages,
+        in a task; what arrives meanwhile is queued."""
+        self.idle = False
         self._worker = self._loop.create_task(self._work(first))
         self._workers.add(self._worker)
 
@@ -183,7 +192,7 @@ class Inbox:
         """Wait for the same user's earlier connection, await the handler, then run it over
         what was queued meanwhile, in order. Keeps going if the connection closes: the
         client sent those messages."""
-        handler = self._handler
+        handler = self.handler
         conn = self._conn
         queue = self._queue
         try:
@@ -205,6 +214,7 @@ class Inbox:
         finally:
             self._workers.discard(asyncio.current_task())
             self._worker = None
+            self.idle = self._predecessor is None
             if self._done is not None:
                 self._done.set()
                 self._done = None

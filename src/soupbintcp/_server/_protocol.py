@@ -15,6 +15,7 @@ import logging
 import socket
 import sys
 import time
+from inspect import isawaitable
 from typing import Final, cast
 
 from .._errors import RejectReason, SoupBinTCPError
@@ -154,7 +155,17 @@ class ServerProtocol(asyncio.Protocol):
                 # The usual request: exactly one Unsequenced Data packet.
                 payload = self.session.receive_one_unsequenced(data, self.loop.time())
                 if payload is not None:
-                    inbox.put(payload)
+                    if inbox.idle:
+                        # `inbox.put`'s usual case, inlined: the handler runs at once.
+                        try:
+                            result = inbox.handler(self.connection, payload)
+                        except Exception:
+                            self.handler_failed("on_unsequenced")
+                            return
+                        if result is not None and isawaitable(result):
+                            inbox.start(result)
+                    else:
+                        inbox.put(payload)
                     return
             self._handle(data)
         finally:

@@ -251,10 +251,25 @@ class ServerConnectionState(SessionCore[ServerState]):
         rx = self._rx
         if rx is None or rx.get(_UNSEQUENCED) is not self._state or self._error is not None:
             return None
-        payload = self._decoder.one_packet(data, _UNSEQUENCED)
-        if payload is not None:
-            self._last_received = now
-        return payload
+        # `self._decoder.one_packet(data, _UNSEQUENCED)` inlined (one Python call less per
+        # request; test_round_trip_fast holds the two to the same answers): nothing
+        # buffered, `data` is one whole Unsequenced Data packet within the limit (a
+        # client's packets always include that type).
+        decoder = self._decoder
+        n = len(data) - 2
+        if (
+            decoder._pos != len(decoder._buf)
+            or n < 1
+            or n > decoder._max
+            or data[2] != _UNSEQUENCED
+            or (data[0] << 8 | data[1]) != n
+        ):
+            return None
+        decoder._base += decoder._pos + len(data)
+        decoder._buf = b""
+        decoder._pos = 0
+        self._last_received = now
+        return data[3:]
 
     def _decode(self, decoder: PacketDecoder, events: list[Event]) -> None:
         while (packet := decoder.next_packet()) is not None:
