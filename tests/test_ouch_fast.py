@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from soupbintcp import ouch as o
 from soupbintcp.orders import OrderBook, OrderCore
-from soupbintcp.orders._book import Answer, _new_answer
+from soupbintcp.orders._book import Answer
+from soupbintcp.orders._ledger import _new_answer
 from soupbintcp.orders._messages import apply_answer, apply_outbound
 from soupbintcp.ouch._fast import (
     accepted_fields,
@@ -235,7 +236,7 @@ def test_the_core_tells_the_same_answers_with_or_without_events(stream: list[byt
 
 @given(st.integers(), st.text(max_size=20), st.none() | st.integers())
 def test_answers_built_in_c_are_the_named_tuples(request: int, outcome: str, order: Any) -> None:
-    # `_book._new_answer` (tuple.__new__) stands for `Answer(...)` on the hot path.
+    # `_ledger._new_answer` (tuple.__new__) stands for `Answer(...)` on the hot path.
     built = _new_answer((request, outcome, order))  # type: ignore[arg-type]
     assert type(built) is Answer
     assert built == Answer(request, outcome, order)  # type: ignore[arg-type]

@@ -21,7 +21,8 @@ from .._errors import SoupBinTCPError
 from .._session import Event, SequencedMessages
 from .._wire import LoginAccepted
 from ._book import Answer, Order, OrderBook, Request
-from ._core import OrderCore, OrderEvent, Phase, first_login_retry
+from ._core import OrderCore, OrderEvent, Phase
+from ._login import first_login_retry
 from ._state import StateDir
 
 __all__ = ["BlockingOrderClient", "BlockingOrderHandle"]

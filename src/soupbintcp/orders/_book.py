@@ -1,6 +1,7 @@
 """The order book of one OUCH account as the client sees it: a sans-IO reducer.
 
-Requests (what the client sends) are recorded with `sent_*`; answers (the outbound stream)
+Requests (what the client sends) are recorded with `sent_*` (kept until answered by
+`_ledger.Ledger`, the base class); answers (the outbound stream)
 are applied with the `on_*` methods, each returning the `Answer`s it settles. No I/O and
 no clock here: the same reducer rebuilds the state from a journal after a restart, follows
 the live stream, and decides what a reconnect must re-send (OUCH 5.0 §5.1: every request
@@ -23,9 +24,9 @@ Layer 4 (order client), but it imports nothing: it is the part both drivers shar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from functools import partial
+from collections.abc import Iterator
 
+from ._ledger import Ledger
 from ._order import FINAL, SELLS, Answer, Fill, Order, OrderStatus, Request, RequestKind
 
 __all__ = [
@@ -44,26 +45,16 @@ __all__ = [
 _ENTER, _REPLACE = RequestKind.ENTER, RequestKind.REPLACE
 _LIVE, _CANCELED = OrderStatus.LIVE, OrderStatus.CANCELED
 _DONE, _PARTLY_FILLED = OrderStatus.DONE, OrderStatus.PARTLY_FILLED
-#: `Answer((request, outcome, order))`: the named tuple's own `__new__` is a Python frame
-#: (once per order); `tuple.__new__` builds the same Answer in C.
-_new_answer: Callable[[tuple[Request, str, Order | None]], Answer] = partial(tuple.__new__, Answer)
 
 
-class OrderBook:
-    """Every order of the account, its fills and positions, and the requests in flight."""
+class OrderBook(Ledger):
+    """Every order of the account, its fills and positions, and (`Ledger`) the requests in
+    flight."""
 
     def __init__(self) -> None:
-        self.orders: dict[int, Order] = {}
+        super().__init__()
         #: Net shares per symbol: bought minus sold (short sales included).
         self.positions: dict[str, int] = {}
-        #: Requests without an answer, in the order they were made.
-        self._unanswered: dict[int, Request] = {}
-        #: UserRefNum -> keys of the unanswered requests naming it (a Replace names two), so
-        #: an answer costs the same with ten thousand requests in flight as with one.
-        self._naming: dict[int, list[int]] = {}
-        self._next_key = 0
-        #: Highest UserRefNum this book has seen used (sent or in the stream).
-        self.highest_user_ref_num = 0
         #: From the latest Account Query Response.
         self.next_user_ref_num: int | None = None
         self.end_of_day = False
@@ -73,19 +64,6 @@ class OrderBook:
         self.malformed = 0
 
     # --- requests ---------------------------------------------------------------------------
-
-    def _record(self, request: Request) -> Request:
-        key = self._next_key
-        self._next_key = key + 1
-        self._unanswered[key] = request
-        self._naming.setdefault(request.user_ref_num, []).append(key)
-        if request.kind is _REPLACE:
-            self._naming.setdefault(request.target, []).append(key)
-        return request
-
-    def _keys(self, user_ref_num: int) -> list[int]:
-        keys = self._naming.get(user_ref_num)
-        return list(keys) if keys else []
 
     def sent_enter(
         self,
@@ -98,18 +76,24 @@ class OrderBook:
         price: int,
         time_in_force: str,
     ) -> Request:
-        if user_ref_num <= self.highest_user_ref_num:
-            self._use(user_ref_num)  # raises
-        self.highest_user_ref_num = user_ref_num
+        request = self.enter_request(payload, user_ref_num)
+        self.entered(user_ref_num, cl_ord_id, symbol, side, quantity, price, time_in_force)
+        return request
+
+    def entered(
+        self,
+        user_ref_num: int,
+        cl_ord_id: str,
+        symbol: str,
+        side: str,
+        quantity: int,
+        price: int,
+        time_in_force: str,
+    ) -> None:
+        """The order of an Enter Order recorded by `enter_request` (before any answer)."""
         self.orders[user_ref_num] = Order(
             user_ref_num, cl_ord_id, symbol, side, price, time_in_force, quantity
         )
-        request = Request(_ENTER, user_ref_num, payload)
-        key = self._next_key  # `_record`, written out: once per order
-        self._next_key = key + 1
-        self._unanswered[key] = request
-        self._naming.setdefault(user_ref_num, []).append(key)
-        return request
 
     def sent_replace(
         self,
@@ -140,22 +124,6 @@ class OrderBook:
     def sent_query(self, payload: bytes) -> Request:
         return self._record(Request(RequestKind.QUERY, 0, payload))
 
-    def _use(self, user_ref_num: int) -> None:
-        if user_ref_num <= self.highest_user_ref_num:
-            # The one rule that makes every re-send benign (§5.2): never a used number.
-            raise ValueError(
-                f"UserRefNum {user_ref_num} is not above {self.highest_user_ref_num}, the last used"
-            )
-        self.highest_user_ref_num = user_ref_num
-
-    @property
-    def has_unanswered(self) -> bool:
-        return bool(self._unanswered)
-
-    def unanswered(self) -> list[Request]:
-        """Requests still waiting for an answer, in the order they were sent."""
-        return list(self._unanswered.values())
-
     def settle_superfluous(self) -> list[Answer]:
         """Settle the requests the venue ignores without a word (§5.1): a Replace of an order
         no longer live, a Cancel or Modify the order already satisfies. Called when the stream
@@ -183,66 +151,6 @@ class OrderBook:
             ):
                 return "already so"
         return ""
-
-    def _settle(self, key: int, request: Request, outcome: str) -> Answer:
-        del self._unanswered[key]
-        num = request.user_ref_num
-        keys = self._naming.get(num)
-        if keys is not None and key in keys:
-            if len(keys) == 1:
-                del self._naming[num]
-            else:
-                keys.remove(key)
-        if request.kind is _REPLACE:  # the only kind named under two numbers
-            self._unname(request.target, key)
-        request.answered = True
-        request.outcome = outcome
-        return _new_answer((request, outcome, self.orders.get(num)))
-
-    def _unname(self, num: int, key: int) -> None:
-        keys = self._naming.get(num)
-        if keys is not None and key in keys:
-            keys.remove(key)
-            if not keys:
-                del self._naming[num]
-
-    def _answer(self, kind: RequestKind, user_ref_num: int, outcome: str) -> list[Answer]:
-        """Settle the first unanswered request of `kind` for `user_ref_num`."""
-        keys = self._naming.get(user_ref_num)
-        if keys:
-            unanswered = self._unanswered
-            if len(keys) == 1 and kind is not _REPLACE:
-                # The usual case (one request in flight for the order), `_settle` written
-                # out: a request of these kinds is named under its own number only.
-                key = keys[0]
-                request = unanswered.get(key)
-                if (
-                    request is not None
-                    and request.kind is kind
-                    and request.user_ref_num == user_ref_num
-                ):
-                    del unanswered[key]
-                    del self._naming[user_ref_num]
-                    request.answered = True
-                    request.outcome = outcome
-                    return [_new_answer((request, outcome, self.orders.get(user_ref_num)))]
-                return []
-            for key in keys:  # not changed before the return that follows a change
-                request = unanswered.get(key)
-                if (
-                    request is not None
-                    and request.kind is kind
-                    and request.user_ref_num == user_ref_num
-                ):
-                    return [self._settle(key, request, outcome)]
-        return []
-
-    def supersede(self, request: Request) -> Answer | None:
-        """Settle an unanswered request as superseded (an Account Query of a lost link)."""
-        for key, held in list(self._unanswered.items()):
-            if held is request:
-                return self._settle(key, request, "superseded")
-        return None
 
     def _after_change(self, order: Order) -> list[Answer]:
         """Settle what a change to `order` makes superfluous (cancels, modifies, replaces)."""

@@ -3,78 +3,48 @@
 It never enters an order twice and never loses one, across lost connections, failovers to a
 mirrored host (the address list of `connect_async`) and restarts of the program (the state
 directory); `_core` says how. This module is only the asyncio plumbing: a callback that
-applies the outbound stream as it arrives (`AsyncClient.set_on_ready`), and a send step
-scheduled once per event-loop turn, so every request made in one turn shares one journal
-write and one fdatasync.
+applies the outbound stream as it arrives (`AsyncClient.set_on_ready`) and settles the
+waiting handles; `_sending` sends (a send step scheduled once per event-loop turn, so every
+request made in one turn shares one journal write and one fdatasync).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from functools import partial
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Self, Unpack
 
 from .._client import Addresses, AsyncClient, ConnectOptions, connect_async
 from .._errors import ConnectionLost, SessionEnded, SoupBinTCPError
 from .._session import Event, SequencedMessages
 from .._wire import LoginAccepted
-from ._book import Answer, Order, OrderBook, Request
-from ._core import OrderCore, OrderEvent, Phase, first_login_retry
+from ._book import Answer, Order, OrderBook
+from ._core import OrderCore, OrderEvent, Phase
+from ._login import first_login_retry
+from ._sending import OrderHandle, Sending
 from ._state import StateDir
 
 __all__ = ["OrderClient", "OrderHandle"]
 
+_READY = Phase.READY  # a global: no trip through the enum metaclass's hook
+
 OnOrderEvent = Callable[[OrderEvent], Any]
 
 
-class OrderHandle:
-    """A request just made: its UserRefNum, its order, and (awaited) its `Answer`."""
-
-    __slots__ = ("_future", "request")
-
-    def __init__(self, request: Request, future: asyncio.Future[Answer]) -> None:
-        self.request = request
-        self._future = future
-
-    @property
-    def user_ref_num(self) -> int:
-        return self.request.user_ref_num
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    def __await__(self) -> Generator[Any, None, Answer]:
-        return self._future.__await__()
-
-    def __repr__(self) -> str:
-        return f"OrderHandle({self.request.kind.value} {self.request.user_ref_num})"
-
-
-class OrderClient:
+class OrderClient(Sending):
     """One OUCH account's order entry. Create it with `await OrderClient.connect(...)`."""
 
     def __init__(self, core: OrderCore, on_event: OnOrderEvent | None) -> None:
         self._core = core
         self._on_event = on_event
-        self._loop = asyncio.get_running_loop()
+        self._init_sending(asyncio.get_running_loop())
         self._client: AsyncClient | None = None
-        self._futures: dict[Request, asyncio.Future[Answer]] = {}
-        self._flush_scheduled = False
-        self._turn_open = False
-        self._end_turn_due = False
-        self._timer: asyncio.TimerHandle | None = None
         self._logins: list[str] = []
         self._changed = asyncio.Event()
         #: Tasks in `_wait_change`: `_on_ready` wakes `_changed` only when one waits (each
         #: waiter clears it first, so a set with nobody waiting changes nothing).
         self._waiting = 0
-        # The standard loop's `create_future` is a Python frame around this (one per order).
-        std = type(self._loop).create_future is asyncio.BaseEventLoop.create_future
-        self._new_future: Callable[[], asyncio.Future[Answer]] = (
-            partial(asyncio.Future, loop=self._loop) if std else self._loop.create_future
-        )
         self._events: asyncio.Queue[OrderEvent] | None = None
         self._end: SoupBinTCPError | None = None
         self._user_status: Callable[[Event], None] | None = None
@@ -173,30 +143,6 @@ class OrderClient:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _handle(self, request: Request) -> OrderHandle:
-        future = self._new_future()
-        if self._end is not None:
-            future.set_exception(self._end)
-            future.exception()
-        else:
-            self._futures[request] = future
-            if self._turn_open or self._flush_scheduled:
-                self._schedule_flush()
-            elif self._core.unlimited:  # `_schedule_flush`, `_flush`, `_write`, written out
-                self._turn_open = True
-                payloads = self._core.take(0.0)
-                client = self._client
-                if payloads and client is not None:
-                    try:
-                        for payload in payloads:
-                            client.send_unseq_data(payload)
-                    except SoupBinTCPError:  # not connected: journaled, re-sent after login
-                        self._core.disconnected()
-            else:
-                self._turn_open = True
-                self._flush()
-        return OrderHandle(request, future)
-
     def enter(
         self,
         symbol: str,
@@ -214,12 +160,17 @@ class OrderClient:
         """Enter an order (price in ticks of $0.0001). Returns at once; await the handle for
         Accepted or Rejected. time_in_force, display, capacity, intermarket_sweep,
         cross_type: the spec's letters. (Spelled out, not `**fields`: no dict per order.)"""
-        request = self._core.enter(
-            symbol, side, quantity, price, time_in_force=time_in_force, display=display,
-            capacity=capacity, intermarket_sweep=intermarket_sweep, cross_type=cross_type,
-            cl_ord_id=cl_ord_id,
+        core = self._core
+        request = core.enter_request(
+            symbol, side, quantity, price, time_in_force, display, capacity, intermarket_sweep,
+            cross_type, cl_ord_id,
         )  # fmt: skip
-        return self._handle(request)
+        try:
+            return self._handle(request)
+        finally:  # the order in the book once its message is on its way (`enter_request`)
+            core.book.entered(
+                request.user_ref_num, cl_ord_id, symbol, side, quantity, price, time_in_force
+            )
 
     def replace(
         self, order: int | OrderHandle, quantity: int, price: int, **fields: str
@@ -313,51 +264,6 @@ class OrderClient:
         self._core.superseded.clear()
         self._changed.set()
 
-    def _schedule_flush(self) -> None:
-        """Send the first request of an event-loop turn at once (no added latency); the
-        turn's later requests go together at its end: one journal write and one fdatasync
-        for all of them (group commit). The turn's end is only scheduled when a second
-        request comes: a closed loop (one order in flight) pays no extra callback."""
-        if self._flush_scheduled:
-            return  # they go with the flush already due (the throttle's)
-        if not self._turn_open:
-            self._turn_open = True  # until the turn's end or the next input (`_on_ready`)
-            self._flush()
-        elif not self._end_turn_due:
-            self._end_turn_due = True
-            self._loop.call_soon(self._end_turn)
-
-    def _end_turn(self) -> None:
-        self._end_turn_due = False
-        self._turn_open = False
-        if not self._flush_scheduled and self._core.sendable:
-            self._flush()
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if self._end is not None:
-            return  # closed: what waits is in the journal for the next run
-        core = self._core
-        if core.unlimited:  # everything waiting goes: no clock needed
-            payloads = core.take(0.0)
-            if payloads:
-                self._write(payloads)
-            return
-        self._write(core.take(self._loop.time()))
-        if core.sendable:  # held back by the throttle
-            self._flush_scheduled = True
-            self._timer = self._loop.call_later(core.delay(self._loop.time()), self._flush)
-
-    def _write(self, payloads: list[bytes]) -> None:
-        client = self._client
-        if client is None or not payloads:
-            return
-        try:
-            for payload in payloads:
-                client.send_unseq_data(payload)
-        except SoupBinTCPError:  # not connected, or the session ended
-            self._core.disconnected()  # they are journaled: the next login re-sends them
-
     def _on_ready(self) -> None:
         """Messages are queued (or the session ended): apply them and settle the waiters
         right here, in the protocol's call, so an answer wakes its awaiter directly (no
@@ -375,8 +281,8 @@ class OrderClient:
             futures = self._futures
             while batch:
                 for item in batch:
-                    if not isinstance(item, SequencedMessages):
-                        continue
+                    if type(item) is not SequencedMessages:
+                        continue  # Unsequenced Data: not OUCH's outbound stream
                     if listening:
                         self._tell(core.received_run(item.first_sequence, item.messages))
                         continue
@@ -385,7 +291,7 @@ class OrderClient:
                         future = futures.pop(answer.request, None)
                         if future is not None and not future.done():
                             future.set_result(answer)
-                if core.sendable:
+                if core.phase is _READY and (core._queue or core._resend):  # `sendable`
                     self._schedule_flush()
                 if self._waiting:
                     self._changed.set()

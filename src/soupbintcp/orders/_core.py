@@ -28,74 +28,16 @@ from typing import Any
 
 import soupbintcp.ouch as ouch
 
-from .._client import ReconnectPolicy
-from .._errors import ConnectionLost, SessionTimeout
-from ..ouch._fast import encode_enter_order, enter_order_codes
+from ..ouch._fast import encode_enter_order
 from ._book import Answer, OrderBook, Request, RequestKind
-from ._messages import FAST_ANSWERS, OrderEvent, apply_outbound, record_inbound
+from ._letters import DISPLAY, ENTER_LETTERS, ISO, SIDE, TIF, enter_letters, member
+from ._messages import FAST_ANSWERS, OrderEvent, apply_answer, apply_outbound, record_inbound
 from ._state import StateDir
 from ._throttle import Throttle
 
-__all__ = ["KillSwitchEngaged", "OrderCore", "OrderEvent", "Phase", "first_login_retry"]
+__all__ = ["KillSwitchEngaged", "OrderCore", "OrderEvent", "Phase"]
 
 _QUERY = ouch.AccountQueryRequest().encode()
-#: First logins tried when the link is lost during the login and no policy says how often.
-_FIRST_LOGIN_ATTEMPTS = 10
-
-
-def first_login_retry(exc: BaseException, attempt: int, reconnect: object) -> float | None:
-    """Seconds to wait before trying the first login again, or None to give up.
-
-    The SoupBinTCP clients retry a lost link once logged in, not during the first login;
-    a program restarted after a crash must not die of a link cut during its login. Only a
-    link lost (or timed out) after connecting is retried: a refused connection fails at once.
-    """
-    if not isinstance(exc, ConnectionLost | SessionTimeout) or not reconnect:
-        return None
-    policy = reconnect if isinstance(reconnect, ReconnectPolicy) else ReconnectPolicy()
-    limit = policy.max_attempts if policy.max_attempts is not None else _FIRST_LOGIN_ATTEMPTS
-    return None if attempt + 1 >= limit else policy.delay(attempt)
-
-
-def _letters(kind: type[enum.StrEnum]) -> dict[str, Any]:
-    """Letter -> member: a dict lookup checks a letter 20 times faster than `Enum(letter)`."""
-    return {member.value: member for member in kind}
-
-
-_SIDE = _letters(ouch.Side)
-_TIF = _letters(ouch.TimeInForce)
-_DISPLAY = _letters(ouch.Display)
-_CAPACITY = _letters(ouch.Capacity)
-_ISO = _letters(ouch.IntermarketSweepEligibility)
-_CROSS = _letters(ouch.CrossType)
-
-
-def _member(table: dict[str, Any], value: str, what: str) -> Any:
-    try:
-        return table[value]
-    except KeyError:
-        raise ValueError(f"{what} is one of {', '.join(table)}, not {value!r}") from None
-
-
-#: Enter Order letters already checked -> their members (at most the product of the
-#: tables' sizes, a few thousand: only valid combinations are kept).
-_ENTER_LETTERS: dict[tuple[str, ...], tuple[Any, ...]] = {}
-
-
-def _enter_letters(letters: tuple[str, str, str, str, str, str]) -> tuple[Any, ...]:
-    side, time_in_force, display, capacity, intermarket_sweep, cross_type = letters
-    members = (
-        _member(_SIDE, side, "side"), _member(_TIF, time_in_force, "time_in_force"),
-        _member(_DISPLAY, display, "display"), _member(_CAPACITY, capacity, "capacity"),
-        _member(_ISO, intermarket_sweep, "intermarket_sweep"),
-        _member(_CROSS, cross_type, "cross_type"),
-    )  # fmt: skip
-    # And their bytes in Enter Order, for `encode_enter_order` (None: one the codec refuses).
-    out = (*members, enter_order_codes(*members))
-    _ENTER_LETTERS[letters] = out
-    return out
-
-
 #: UserRefNum is a u32 (§1.2).
 _MAX_USER_REF_NUM = 0xFFFFFFFF
 
@@ -192,12 +134,38 @@ class OrderCore:
         cross_type: str = "N",
         cl_ord_id: str = "",
     ) -> Request:
+        """Enter an order: the request queued, its order in the book."""
+        request = self.enter_request(
+            symbol, side, quantity, price, time_in_force, display, capacity, intermarket_sweep,
+            cross_type, cl_ord_id,
+        )  # fmt: skip
+        self.book.entered(
+            request.user_ref_num, cl_ord_id, symbol, side, quantity, price, time_in_force
+        )
+        return request
+
+    def enter_request(
+        self,
+        symbol: str,
+        side: str,
+        quantity: int,
+        price: int,
+        time_in_force: str,
+        display: str,
+        capacity: str,
+        intermarket_sweep: str,
+        cross_type: str,
+        cl_ord_id: str,
+    ) -> Request:
+        """`enter` without recording the order (`OrderBook.entered`): the driver records it
+        before it next reads the stream, once the message is on its way (the asyncio client:
+        off the round trip's path)."""
         if self.kill_switch:
             self._check_open()  # raises
         # The letters are checked before a number is spent on a message that cannot go; a
-        # combination once checked is looked up in one step (six checks cost ~2 µs).
+        # combination once checked is looked up in one step.
         letters = (side, time_in_force, display, capacity, intermarket_sweep, cross_type)
-        members = _ENTER_LETTERS.get(letters) or _enter_letters(letters)
+        members = ENTER_LETTERS.get(letters) or enter_letters(letters)
         num = self._next  # `_number`, written out: once per order
         if num <= self.book.highest_user_ref_num:
             num = self.book.highest_user_ref_num + 1
@@ -212,9 +180,7 @@ class OrderCore:
             s, t, d, c, i, x, _ = members
             message = ouch.EnterOrder(num, s, quantity, symbol, price, t, d, c, i, x, cl_ord_id)
             payload = message.encode()
-        request = self.book.sent_enter(
-            payload, num, cl_ord_id, symbol, side, quantity, price, time_in_force
-        )
+        request = self.book.enter_request(payload, num)
         self._queue.append(request)
         return request
 
@@ -243,9 +209,9 @@ class OrderCore:
         orig = self.current(user_ref_num)
         num = self._number()
         payload = ouch.ReplaceOrderRequest(
-            orig, num, quantity, price, _member(_TIF, time_in_force, "time_in_force"),
-            _member(_DISPLAY, display, "display"),
-            _member(_ISO, intermarket_sweep, "intermarket_sweep"), cl_ord_id,
+            orig, num, quantity, price, member(TIF, time_in_force, "time_in_force"),
+            member(DISPLAY, display, "display"),
+            member(ISO, intermarket_sweep, "intermarket_sweep"), cl_ord_id,
         ).encode()  # fmt: skip
         return self._queued(
             self.book.sent_replace(payload, orig, num, cl_ord_id, quantity, price, time_in_force)
@@ -259,7 +225,7 @@ class OrderCore:
 
     def modify(self, user_ref_num: int, side: str, quantity: int) -> Request:
         num = self.current(user_ref_num)
-        payload = ouch.ModifyOrderRequest(num, _member(_SIDE, side, "side"), quantity).encode()
+        payload = ouch.ModifyOrderRequest(num, member(SIDE, side, "side"), quantity).encode()
         return self._queued(self.book.sent_modify(payload, num, side, quantity))
 
     def query(self) -> Request:
@@ -327,19 +293,24 @@ class OrderCore:
         book = self.book
         fast_answers = FAST_ANSWERS
         out: list[Any] = []
-        for sequence, payload in enumerate(payloads, first_sequence):
-            # `apply_answer`, written out: the common answers read as fields, not decoded.
-            fast = fast_answers.get(payload[:1])
-            if fast is not None and (fields := fast[0](payload)) is not None:
-                answers = fast[1](book, *fields)
-            else:
-                answers = apply_outbound(book, payload)[1]
-            if answers and self._barrier is not None and self._barrier.answered:
-                answers = self._barrier_answered(answers)  # only ever settled by an answer
-            if events:
+        if events:
+            for sequence, payload in enumerate(payloads, first_sequence):
+                answers = apply_answer(book, payload)
+                if answers and self._barrier is not None and self._barrier.answered:
+                    answers = self._barrier_answered(answers)  # only ever settled by an answer
                 out.append(OrderEvent(sequence, payload, tuple(answers)))
-            elif answers:
-                out += answers
+        else:
+            for payload in payloads:
+                # `apply_answer`, written out: the common answers read as fields, not decoded.
+                fast = fast_answers.get(payload[:1])
+                if fast is not None and (fields := fast[0](payload)) is not None:
+                    answers = fast[1](book, *fields)
+                else:
+                    answers = apply_outbound(book, payload)[1]
+                if answers:
+                    if self._barrier is not None and self._barrier.answered:
+                        answers = self._barrier_answered(answers)
+                    out += answers
         self.received = first_sequence + len(payloads) - 1
         return out
 
