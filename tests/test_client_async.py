@@ -243,6 +243,23 @@ async def test_batch_path(scripted: ScriptedServer) -> None:
     await client.close()
 
 
+async def test_a_batch_hands_out_the_rest_of_a_begun_run_first(scripted: ScriptedServer) -> None:
+    # One run queued while another is being handed out: the batch's quick path (one item
+    # queued) must not skip the rest of the run `receive_msg` began.
+    client = await connect(scripted)
+    scripted.publish(*msgs(3))
+    await wait_for(lambda: client.queued == 3)
+    assert await within(client.receive_msg()) == Message((1, b"msg-1"))
+    scripted.publish(*msgs(2, 4))
+    await wait_for(lambda: client.queued == 4)
+    assert client.receive_batch_nowait() == [
+        SequencedMessages(2, [b"msg-2", b"msg-3"]),
+        SequencedMessages(4, [b"msg-4", b"msg-5"]),
+    ]
+    assert client.queued == 0
+    await client.close()
+
+
 async def test_on_ready_is_told_in_the_io_callback_and_at_the_end(
     scripted: ScriptedServer,
 ) -> None:

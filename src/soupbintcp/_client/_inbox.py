@@ -10,6 +10,8 @@ I/O; the drivers read its run directly (`next(inbox._run, None)`, the hot path) 
 
 from __future__ import annotations
 
+import operator
+
 from .._session._events import (
     BatchItem,
     Event,
@@ -54,6 +56,13 @@ class Inbox(RunQueue[Queued]):
 
     def take_all(self) -> list[BatchItem]:
         """Everything queued as batch items; [] if nothing is."""
+        items = self._items
+        if len(items) == 1 and not operator.length_hint(self._run_left):
+            # The usual hand-out (one run queued, none begun): `_take_queued` written out,
+            # without its lists (the order client's round trip reads every answer here).
+            item = items.popleft()
+            self._dequeued(self._queued)
+            return [item if type(item) is SequencedMessages else as_batch_item(item)]
         return list(map(as_batch_item, self._take_queued()))
 
     def take_frames(self) -> list[FramesItem]:
