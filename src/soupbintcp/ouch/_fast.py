@@ -93,10 +93,40 @@ def accepted_fields(payload: bytes) -> tuple[Any, ...] | None:
         return None
     try:
         # (Padding stripped from the bytes: the same text, a cheaper strip.)
-        sym, cl = symbol.rstrip(b" ").decode("ascii"), cl_ord_id.rstrip(b" ").decode("ascii")
+        cl = cl_ord_id.rstrip(b" ").decode("ascii")
+        sym = _SYMBOL_TEXT.get(symbol) or _symbol_text(symbol)
     except UnicodeDecodeError:
         return None
     return num, cl, sym, codes[0], qty, price, codes[1], ref, codes[2]
+
+
+#: Symbols as read (8 bytes, padded) -> their text, and text -> the bytes Enter Order
+#: carries: an account trades a few symbols over and over, so each is decoded (or encoded)
+#: once. Bounded: emptied when full (a cache, not a record).
+_SYMBOL_TEXT: dict[bytes, str] = {}
+_SYMBOL_BYTES: dict[str, bytes] = {}
+_SYMBOLS_KEPT: Final = 4096
+
+
+def _symbol_text(raw: bytes) -> str:
+    text = raw.rstrip(b" ").decode("ascii")  # UnicodeDecodeError: not kept
+    if len(_SYMBOL_TEXT) >= _SYMBOLS_KEPT:
+        _SYMBOL_TEXT.clear()
+    _SYMBOL_TEXT[raw] = text
+    return text
+
+
+def _symbol_bytes(symbol: str) -> bytes | None:
+    try:
+        raw = symbol.encode("ascii")
+    except (UnicodeEncodeError, AttributeError):
+        return None
+    if len(raw) > 8:
+        return None
+    if len(_SYMBOL_BYTES) >= _SYMBOLS_KEPT:
+        _SYMBOL_BYTES.clear()
+    raw = _SYMBOL_BYTES[symbol] = raw.ljust(8)
+    return raw
 
 
 def canceled_fields(payload: bytes) -> tuple[int, int] | None:
@@ -153,12 +183,12 @@ def encode_enter_order(
     """``EnterOrder(user_ref_num, ..., cl_ord_id).encode()`` without appendage, the codes from
     `enter_order_codes`; None if a value does not fit (the codec raises the error)."""
     try:
-        sym = symbol.encode("ascii")
+        sym = _SYMBOL_BYTES.get(symbol) or _symbol_bytes(symbol)
         cl = cl_ord_id.encode("ascii")
-        if len(sym) > 8 or len(cl) > 14:
+        if sym is None or len(cl) > 14:
             return None
         return _ENTER.pack(
-            b"O", user_ref_num, codes[0], quantity, sym.ljust(8), price, codes[1], cl.ljust(14), 0
+            b"O", user_ref_num, codes[0], quantity, sym, price, codes[1], cl.ljust(14), 0
         )
     except (struct.error, UnicodeEncodeError, AttributeError, TypeError):
         return None
