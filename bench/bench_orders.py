@@ -161,6 +161,18 @@ async def _paired(address: Any, blocks: int, per: int) -> dict[str, list[float]]
     return out
 
 
+async def _paired_only(address: Any, blocks: int, per: int) -> dict[str, Any]:
+    """Only the paired blocks (`--paired-only`): what the round-trip target is judged on."""
+    await _bare(address, "w0", 500, False)  # warm up, as `_measure`
+    await _orders(address, "w1", 500, False, None, False)
+    got = await _paired(address, blocks, per)
+    return {
+        "paired_blocks": got,
+        "paired_ratio": statistics.median(got["ratio"]),
+        "paired_cpu_extra_us": statistics.median(got["cpu_extra_us"]),
+    }
+
+
 async def _measure(address: Any, runs: int, n: int, m: int, tmp: Path) -> dict[str, Any]:
     rtt: dict[str, list[float]] = {p: [] for p in PATHS}
     cpu: dict[str, list[float]] = {p: [] for p in PATHS}
@@ -227,17 +239,22 @@ def _write_ahead(tmp: Path, runs: int) -> dict[str, float]:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    """Each run a process per tree, the trees alternating: before, after, before, ..."""
-    trees = {"before": Path(args.before).resolve(), "after": Path(__file__).parents[1] / "src"}
+    """Each run a process per tree, the trees alternating, which goes first alternating too:
+    before, after, after, before, ..."""
+    after = Path(args.after).resolve() if args.after else Path(__file__).parents[1] / "src"
+    trees = {"before": Path(args.before).resolve(), "after": after}
     runs: dict[str, list[dict[str, Any]]] = {tree: [] for tree in trees}
     with tempfile.TemporaryDirectory(prefix="bench-orders-cmp-") as d:
         for run in range(args.runs):
-            for tree, src in trees.items():
+            for tree in ("before", "after") if run % 2 == 0 else ("after", "before"):
+                src = trees[tree]
                 out = Path(d) / f"{tree}-{run}.json"
                 env = {**os.environ, "PYTHONPATH": str(src)}
                 cmd = [sys.executable, __file__, "--runs", "1", "-n", str(args.n)]
                 cmd += ["--pipelined", str(args.pipelined), "--loop", args.loop, "--json", str(out)]
                 cmd.append("--no-write-ahead")
+                if args.paired_only:
+                    cmd.append("--paired-only")
                 subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
                 runs[tree].append(json.loads(out.read_text()))
             print(f"run {run + 1}/{args.runs} done (both trees)", file=sys.stderr)
@@ -246,25 +263,27 @@ def _compare(args: argparse.Namespace) -> None:
         rows: dict[str, list[float]] = {}
         for res in results:
             for key in ("rtt_us", "cpu_us", "orders_per_s", "rtt_ratio"):
-                for path, value in res[key].items():
+                for path, value in res.get(key, {}).items():
                     rows.setdefault(f"{key} {path}", []).append(value)
-            cpu = res["cpu_us"]
-            rows.setdefault("cpu_extra_us orders-memory", []).append(
-                cpu["orders-memory"] - cpu["bare"]
-            )
+            if "cpu_us" in res:
+                cpu = res["cpu_us"]
+                rows.setdefault("cpu_extra_us orders-memory", []).append(
+                    cpu["orders-memory"] - cpu["bare"]
+                )
             rows.setdefault("paired blocks: ratio", []).extend(res["paired_blocks"]["ratio"])
             rows.setdefault("paired blocks: cpu extra us", []).extend(
                 res["paired_blocks"]["cpu_extra_us"]
             )
             rows.setdefault("paired blocks: bare us", []).extend(res["paired_blocks"]["bare_us"])
         table[tree] = rows
-    print(f"{'':34} {'before: median [range]':>30} {'after: median [range]':>30}")
+    print(f"{'':30} {'before: median [quartiles]':>28} {'after: median [quartiles]':>28}")
     for key in table["after"]:
         cells = []
         for tree in trees:
             v = table[tree][key]
-            cells.append(f"{statistics.median(v):,.2f} [{min(v):,.2f}-{max(v):,.2f}]")
-        print(f"{key:34} {cells[0]:>30} {cells[1]:>30}")
+            q = statistics.quantiles(v, n=4) if len(v) > 1 else [v[0], v[0], v[0]]
+            cells.append(f"{q[1]:,.2f} [{q[0]:,.2f}-{q[2]:,.2f}]")
+        print(f"{key:30} {cells[0]:>28} {cells[1]:>28}")
     write_json(
         args.json, {"runs": runs, "table": table, "trees": {k: str(v) for k, v in trees.items()}}
     )
@@ -278,7 +297,13 @@ def main() -> None:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--before", help="another source tree (its src/) to measure too")
+    parser.add_argument("--after", help="with --before: the tree to compare (default: this one)")
     parser.add_argument("--no-write-ahead", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--paired-only",
+        action="store_true",
+        help="only the paired blocks (10 per run of -n/20 orders each; with --before: quicker)",
+    )
     args = parser.parse_args()
     if args.before:
         _compare(args)
@@ -287,6 +312,18 @@ def main() -> None:
     venue = mp.get_context("fork").Process(target=_venue_process, args=(theirs,), daemon=True)
     venue.start()
     address = ours.recv()
+    if args.paired_only:
+        results = run_on(
+            args.loop, lambda: _paired_only(address, 10 * args.runs, max(20, args.n // 20))
+        )
+        ours.send("stop")
+        venue.join(10)
+        print(
+            f"paired ratio {results['paired_ratio']:.3f}, CPU extra "
+            f"{results['paired_cpu_extra_us']:.1f} us"
+        )
+        write_json(args.json, results)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-orders-") as d:
         tmp = Path(d)
         results = run_on(
