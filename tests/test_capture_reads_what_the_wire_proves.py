@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+from array import array
 from pathlib import Path
 
 import pytest
@@ -288,23 +289,34 @@ def test_what_is_not_a_capture_or_not_there_is_one_clear_error() -> None:
         capture.select(session="NOPE")
 
 
-def test_merging_runs_keeps_the_first_copy_and_names_every_gap_even_of_one() -> None:
-    from soupbintcp.capture._merge import merge
+@pytest.mark.parametrize("budget", [0, 1 << 20])  # every part in the spool file; none
+def test_merging_runs_keeps_the_first_copy_and_names_every_gap_even_of_one(budget: int) -> None:
+    from soupbintcp.capture._merge import RunTuple, merge
+    from soupbintcp.capture._spool import Spool
+
+    spool = Spool(budget)
+
+    def run(first: int, msgs: list[bytes], times: list[int]) -> RunTuple:
+        frames = b"".join(wire(b"S", m) for m in msgs)
+        return first, spool.part(frames, len(msgs), array("q", times))
 
     merged = merge(
         [
-            (5, [b"e", b"f"], [50, 60]),
-            (1, [b"a", b"b"], [10, 20]),
-            (2, [b"b", b"c"], [21, 30]),  # 2 again, then 3
-            (2, [b"X"], [99]),  # a different copy of 2: a conflict, not used
+            run(5, [b"e", b"f"], [50, 60]),
+            run(1, [b"a", b"b"], [10, 20]),
+            run(2, [b"b", b"c"], [21, 30]),  # 2 again, then 3
+            run(2, [b"X"], [99]),  # a different copy of 2: a conflict, not used
         ]
     )
-    assert [(p.first, p.payloads, p.times) for p in merged.pieces] == [
+    assert [(p.first, p.payloads, list(p.times)) for p in merged.pieces] == [
         (1, [b"a", b"b", b"c"], [10, 20, 30]),
         (5, [b"e", b"f"], [50, 60]),
     ]
     assert merged.gaps == [(4, 5)]
     assert (merged.duplicates, merged.conflicts) == (2, 1)
+    assert [p.cut(p.first + 1).payloads for p in merged.pieces] == [[b"b", b"c"], [b"f"]]
+    assert [list(p.cut(p.first + 1).times) for p in merged.pieces] == [[20, 30], [60]]
+    assert (spool.spilled > 0) == (budget == 0)
 
 
 def test_ipv6_and_linux_cooked_captures_read_as_ethernet_ipv4_does(tmp_path: Path) -> None:

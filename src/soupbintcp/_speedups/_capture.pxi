@@ -195,28 +195,44 @@ def pcap_walk(object buf, Py_ssize_t pos, bint big, unsigned long long scale, in
     return out, pos, records, truncated, other, acks, first, last
 
 
+cdef array _TIMES = array("q")  # capture times: signed 64-bit ns, as the sidecar holds them
+assert _TIMES.itemsize == 8
+
+
+cdef inline Py_ssize_t _grow(bytearray frames, Py_ssize_t extra) except -1:
+    """Make room for `extra` more bytes at the end of `frames` (over-allocating, so a run
+    of many packets is copied O(1) times per byte); the old length."""
+    cdef Py_ssize_t size = PyByteArray_GET_SIZE(frames)
+    PyByteArray_Resize(frames, size + extra)
+    return size
+
+
 def mold_runs(list rows, int kind):
     """`capture._mold.pure_mold_runs`: consecutive MoldUDP64 data packets made one row
-    (`kind`, key, first number, packets, messages, times, session field)."""
+    (`kind`, key, first number, packets, frames, times, session field): the messages as
+    SoupBinTCP Sequenced Data frames back to back (what a journal holds) and one capture
+    time per message, no object per message."""
     cdef list out = []
-    cdef list msgs = None
-    cdef list times = None
+    cdef bytearray frames = None
+    cdef array times = None
     cdef object key = None
     cdef object run_key = None
     cdef object first = None
-    cdef object time
+    cdef long long time_ns = 0
+    cdef int overflow = 0
     cdef bytes raw = None
     cdef bytes data
     cdef tuple row
     cdef const unsigned char* p
-    cdef Py_ssize_t size, pos, end, k, n, packets = 0
+    cdef unsigned char* dst
+    cdef long long* tdst
+    cdef Py_ssize_t size, pos, end, k, n, at, packets = 0, held
     cdef unsigned long long sequence, run_end = 0
     cdef unsigned int count
     cdef bint open_ = False, extendable = False
-    cdef list found
     for item in rows:
         row = <tuple>item
-        if <long>row[0] == 17 and type(row[4]) is bytes:
+        if <long>row[0] == 17 and type(row[4]) is bytes and type(row[6]) is int:
             data = <bytes>row[4]
             p = <const unsigned char*>PyBytes_AS_STRING(data)
             size = len(data)
@@ -234,7 +250,8 @@ def mold_runs(list rows, int kind):
                             break
                         pos = end
                         k += 1
-                    if k == count and pos == size:
+                    time_ns = PyLong_AsLongLongAndOverflow(row[6], &overflow)
+                    if k == count and pos == size and not overflow:
                         sequence = (
                             (<unsigned long long>p[10] << 56) | (<unsigned long long>p[11] << 48)
                             | (<unsigned long long>p[12] << 40) | (<unsigned long long>p[13] << 32)
@@ -242,32 +259,66 @@ def mold_runs(list rows, int kind):
                             | (<unsigned long long>p[16] << 8) | p[17]
                         )
                         key = row[1]
-                        time = row[6]
                         if not (open_ and extendable and sequence == run_end and key == run_key
                                 and memcmp(PyBytes_AS_STRING(raw), p, 10) == 0):
                             if open_:
-                                out.append((kind, run_key, first, packets, msgs, times, raw))
+                                out.append((kind, run_key, first, packets, frames, times, raw))
                             open_ = True
                             run_key = key
                             raw = PyBytes_FromStringAndSize(<const char*>p, 10)
                             first = PyLong_FromUnsignedLongLong(sequence)
-                            msgs = []
-                            times = []
+                            frames = bytearray()
+                            times = clone(_TIMES, 0, False)
                             packets = 0
                         packets += 1
                         run_end = sequence + count
                         extendable = run_end > sequence  # no wrap past 2**64
+                        # A block (2-byte length, message) becomes a frame (2-byte length
+                        # + 1, b"S", message): one more byte per message.
+                        at = _grow(frames, size - 20 + count)
+                        dst = <unsigned char*>PyByteArray_AS_STRING(frames) + at
+                        held = len(times)
+                        resize_smart(times, held + count)
+                        tdst = <long long*>times.data.as_voidptr + held
                         pos = 20
                         for k in range(count):
                             n = (p[pos] << 8) | p[pos + 1]
-                            msgs.append(PyBytes_FromStringAndSize(<const char*>p + pos + 2, n))
-                            times.append(time)
+                            dst[0] = <unsigned char>((n + 1) >> 8)
+                            dst[1] = <unsigned char>((n + 1) & 0xFF)
+                            dst[2] = _S
+                            memcpy(dst + 3, p + pos + 2, n)
+                            dst += 3 + n
+                            tdst[k] = time_ns
                             pos += 2 + n
                         continue
         if open_:
-            out.append((kind, run_key, first, packets, msgs, times, raw))
+            out.append((kind, run_key, first, packets, frames, times, raw))
             open_ = False
         out.append(row)
     if open_:
-        out.append((kind, run_key, first, packets, msgs, times, raw))
+        out.append((kind, run_key, first, packets, frames, times, raw))
     return out
+
+
+def sequenced_run(object buf, Py_ssize_t pos, Py_ssize_t limit, bint omega):
+    """`_wire._framing.PacketDecoder.pure_next_sequenced_run`'s loop: how many complete
+    Sequenced Data packets lie at `pos` and where they end, no object per message."""
+    cdef Py_buffer view
+    cdef const unsigned char* p
+    cdef Py_ssize_t size, n, end, count = 0
+    cdef Py_ssize_t min_n = 2 if omega else 1
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+    try:
+        p = <const unsigned char*>view.buf
+        size = view.len
+        _check_pos(pos, size)
+        while pos + 3 <= size:
+            n = (p[pos] << 8) | p[pos + 1]
+            end = pos + 2 + n
+            if p[pos + 2] != _S or n < min_n or n > limit or end > size:
+                break
+            pos = end
+            count += 1
+    finally:
+        PyBuffer_Release(&view)
+    return count, pos

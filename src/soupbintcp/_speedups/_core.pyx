@@ -16,7 +16,8 @@ anything with the buffer protocol (bytes, bytearray, memoryview); it is only rea
 """
 
 cimport cython
-from cpython.array cimport array, clone
+from cpython.array cimport array, clone, resize_smart
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_FromUnsignedLongLong

@@ -140,6 +140,7 @@ def frame_payloads(buf: bytes, count: int, pos: int = 0, *, typed: bool = True) 
 # The pure loops stay reachable either way: the reference the tests compare against.
 pure_walk = walk
 pure_frame_payloads = frame_payloads
+pure_hop = hop
 
 if ACCELERATED:
     from .._speedups._core import frame_payloads as _frame_payloads
@@ -165,3 +166,9 @@ if ACCELERATED:
     def frame_payloads(buf: bytes, count: int, pos: int = 0, *, typed: bool = True) -> list[bytes]:
         """As the pure `frame_payloads`, by the compiled loop."""
         return _frame_payloads(buf, count, pos, typed)
+
+    def hop(buf: bytes | bytearray | memoryview, pos: int, count: int) -> int:
+        """As the pure `hop`, by the compiled walk of lengths alone: what indexing a batch
+        of frames (`append_frames`, a capture's import) spends its time on."""
+        end, walked, _, _ = _walk(buf, pos, count, -1, None, 0, 0, 1, 0)
+        return end if walked == count else len(buf) + 1

@@ -7,9 +7,10 @@ so it never holds more than one maximum-size packet of incomplete data.
 Its batch path, `next_sequenced_payloads()`, is the hot path of market data: it cuts every
 complete Sequenced Data packet at the head of the buffer in one tight loop and returns only
 their payloads, with no packet object per message; `next_sequenced_frames()` finds the same
-run but hands over where each payload lies, with no object per message at all. Both loops
-have compiled twins (`soupbintcp._speedups`), used when the extension is built; the pure
-ones stay the reference (`pure_next_sequenced_payloads`, `pure_next_sequenced_frames`).
+run but hands over where each payload lies, with no object per message at all, and
+`next_sequenced_run()` hands over the run's own bytes (what a journal holds) and its count.
+The loops have compiled twins (`soupbintcp._speedups`), used when the extension is built;
+the pure ones stay the reference (`pure_next_sequenced_payloads`, ...).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _LENGTH_AND_TYPE: Final = struct.Struct(">HB").unpack_from
 
 if ACCELERATED:
     from .._speedups._core import sequenced_frames as _sequenced_frames
+    from .._speedups._core import sequenced_run as _sequenced_run
     from .._speedups._core import split_sequenced as _split_sequenced
 
 
@@ -181,6 +183,28 @@ class PacketDecoder:
         self._pos = pos
         return buf, offsets, lengths
 
+    def next_sequenced_run(self) -> tuple[bytes, int]:
+        """The run `next_sequenced_payloads` would return, as the packets' own bytes
+        (Sequenced Data frames back to back: what a journal holds) and how many: one object
+        for the run, none per message."""
+        buf = self._buf
+        pos = start = self._pos
+        size = len(buf)
+        limit = self._max
+        min_n = 2 if self._omega else 1
+        count = 0
+        while pos + 3 <= size:
+            n = (buf[pos] << 8) | buf[pos + 1]
+            end = pos + 2 + n
+            if buf[pos + 2] != _S or n < min_n or n > limit or end > size:
+                break
+            pos = end
+            count += 1
+        self._pos = pos
+        if not count:
+            return b"", 0
+        return (buf if not start and pos == size else buf[start:pos]), count
+
     def one_packet(self, data: bytes, packet_type: int) -> bytes | None:
         """The payload, if `data` is exactly one whole packet of `packet_type` (one the
         sender may send) and nothing is buffered before it (the usual request, or answer
@@ -209,6 +233,7 @@ class PacketDecoder:
     # The pure loops stay reachable either way: the reference the tests compare against.
     pure_next_sequenced_payloads = next_sequenced_payloads
     pure_next_sequenced_frames = next_sequenced_frames
+    pure_next_sequenced_run = next_sequenced_run
 
     if ACCELERATED:
 
@@ -222,6 +247,16 @@ class PacketDecoder:
             buf = self._buf
             offsets, lengths, self._pos = _sequenced_frames(buf, self._pos, self._max, self._omega)
             return buf, offsets, lengths
+
+        def next_sequenced_run(self) -> tuple[bytes, int]:
+            """As the pure `next_sequenced_run`, by the compiled loop."""
+            buf = self._buf
+            start = self._pos
+            count, pos = _sequenced_run(buf, start, self._max, self._omega)
+            self._pos = pos
+            if not count:
+                return b"", 0
+            return (buf if not start and pos == len(buf) else buf[start:pos]), count
 
     def next_packet(self) -> Packet | None:
         """The next whole packet, or `None` if more data is needed."""

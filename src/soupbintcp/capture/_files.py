@@ -41,6 +41,8 @@ _PCAP_MAGIC: Final = {
 _PCAPNG_SHB: Final = b"\x0a\x0d\x0d\x0a"
 
 
+#: The latest capture time kept, in ns since the epoch: a signed 64-bit count (the sidecar's).
+_LATEST_NS: Final = (1 << 63) - 1
 #: How much of the file is read at a time: memory stays this (plus one record) whatever the
 #: capture's size.
 CHUNK: Final = 1 << 20
@@ -194,7 +196,9 @@ class CaptureFile:
                     linktype, num, den = links[iface]
                     count += 1
                     yield (
-                        ((hi << 32) | lo) * num // den,
+                        # Past 2262 (a 64-bit unit count, scaled): held at the latest time
+                        # the journal's sidecar can hold.
+                        min(((hi << 32) | lo) * num // den, _LATEST_NS),
                         linktype,
                         data[start : start + incl],
                         orig,

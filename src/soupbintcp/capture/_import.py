@@ -18,7 +18,8 @@ from ..store import MessageStore
 from ._files import CaptureError
 from ._merge import Piece
 from ._scan import Stream
-from ._times import CaptureTimes, times_array, times_path
+from ._spool import skip_frames
+from ._times import times_path, write_times
 
 __all__ = ["ImportReport", "choose", "import_stream"]
 
@@ -47,8 +48,7 @@ def choose(stream: Stream, piece: int | None = None, from_sequence: int | None =
     if from_sequence is not None:
         for p in pieces:
             if p.first <= from_sequence < p.end:
-                skip = from_sequence - p.first
-                return Piece(from_sequence, p.payloads[skip:], p.times[skip:])
+                return p.cut(from_sequence)
         raise CaptureError(
             f"the capture does not prove message {from_sequence:,} (its pieces: {ranges})"
         )
@@ -80,18 +80,27 @@ def import_stream(
             f"the piece starts at message {chosen.first:,}; the journal at {first:,} (create "
             f"it with first_sequence={chosen.first})"
         )
-    payloads = chosen.payloads
-    for start in range(0, len(payloads), _BATCH):
-        store.append_many(payloads[start : start + _BATCH])
+    for frames, count in chosen.frames():
+        # The frames as captured are the journal's records: written as they are, a batch
+        # at a time (a piece may be one object of a whole capture's size).
+        view = memoryview(frames)
+        pos = 0
+        while count:
+            n = min(count, _BATCH)
+            end = skip_frames(frames, pos, n)
+            store.append_frames(bytes(view[pos:end]), n)
+            pos = end
+            count -= n
+        view.release()
     store.flush()
     if journal is not None:
-        CaptureTimes(chosen.first, times_array(chosen.times)).write(times_path(journal))
+        write_times(times_path(journal), chosen.first, chosen.all_times())
     pieces = stream.merged.pieces
     number = next(k for k, p in enumerate(pieces, 1) if p.first <= chosen.first < p.end)
     return ImportReport(
         chosen.first,
-        len(payloads),
-        stream.merged.count - len(payloads),
+        chosen.count,
+        stream.merged.count - chosen.count,
         stream.merged.gaps,
         number,
         len(pieces),

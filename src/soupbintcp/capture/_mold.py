@@ -9,11 +9,14 @@ reordered datagrams, both lines of an A/B pair and the re-request server's answe
 
 from __future__ import annotations
 
+import struct
+from array import array
 from collections.abc import Callable
 from typing import Any, Final
 
 from .._errors import MoldUDP64Error
 from .._speedups import ACCELERATED
+from .._wire._frames import SEQUENCED
 from .._wire._moldudp64 import (
     END_OF_SESSION_COUNT,
     HEADER_LENGTH,
@@ -22,6 +25,7 @@ from .._wire._moldudp64 import (
 )
 from ._merge import RunTuple
 from ._net import UDP
+from ._spool import Frames, Spool
 
 __all__ = ["MOLD_RUN", "MoldSession", "MoldSessions", "mold_runs", "pure_mold_runs"]
 
@@ -32,6 +36,38 @@ MOLD_RUN: Final = 0x117
 _SESSION_BYTES: Final = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 "
 )
+_INT64: Final = (-(1 << 63), (1 << 63) - 1)
+#: The head of a Sequenced Data frame (2-byte length + 1, b"S") by message length, made
+#: when first needed: a feed has few message lengths, and a look-up is the cheapest way for
+#: pure Python to make one.
+_HEADS: dict[int, bytes] = {}
+
+
+def _head(n: int) -> bytes:
+    head = _HEADS[n] = struct.pack(">HB", n + 1, SEQUENCED)
+    return head
+
+
+def _frames(data: bytes, count: int) -> bytes | None:
+    """The `count` message blocks of MoldUDP64 packet `data` (2-byte length, message, from
+    byte 20) as Sequenced Data frames (2-byte length + 1, b"S", message): what a journal
+    holds, one byte more per message. None unless the blocks fill `data` exactly."""
+    size = len(data)
+    pos = HEADER_LENGTH
+    parts: list[bytes] = []
+    add = parts.append
+    heads = _HEADS
+    for _ in range(count):
+        if pos + 2 > size:
+            return None
+        n = (data[pos] << 8) | data[pos + 1]
+        end = pos + 2 + n
+        if end > size:
+            return None
+        add(heads.get(n) or _head(n))
+        add(data[pos + 2 : end])
+        pos = end
+    return b"".join(parts) if pos == size else None
 
 
 class MoldSession:
@@ -66,7 +102,8 @@ class MoldSession:
 class MoldSessions:
     """Every MoldUDP64 session in a capture, by session name."""
 
-    def __init__(self) -> None:
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool  # where the messages wait
         self.sessions: dict[bytes, MoldSession] = {}
         self.not_mold = 0  # UDP datagrams that are not MoldUDP64
 
@@ -101,8 +138,13 @@ class MoldSessions:
         session.packets += 1
         session.destinations[destination] = session.destinations.get(destination, 0) + 1
         if messages:
-            session.runs.append((sequence, messages, [time_ns] * len(messages)))
-            end = sequence + len(messages)
+            # A time the sidecar cannot hold (a hostile pcapng) is held at its bound.
+            kept = min(max(time_ns, _INT64[0]), _INT64[1])
+            n = len(messages)
+            frames = _frames(data, n)
+            assert frames is not None  # decode_blocks checked the blocks
+            session.runs.append((sequence, self.spool.part(frames, n, array("q", (kept,)) * n)))
+            end = sequence + n
         else:
             end = sequence
             if count == END_OF_SESSION_COUNT:
@@ -118,8 +160,8 @@ class MoldSessions:
         raw: bytes,
         first: int,
         packets: int,
-        messages: list[bytes],
-        times: list[int],
+        frames: Frames,
+        times: array[int],
     ) -> None:
         """`packets` data packets of session field `raw`, numbered `first` on, in a row (a
         row of `mold_runs`): what as many calls of `datagram` do, in one."""
@@ -133,8 +175,9 @@ class MoldSessions:
         session.last_time = times[-1]
         session.packets += packets
         session.destinations[destination] = session.destinations.get(destination, 0) + packets
-        session.runs.append((first, messages, times))
-        end = first + len(messages)
+        count = len(times)
+        session.runs.append((first, self.spool.part(frames, count, times)))
+        end = first + count
         if end > session.high:
             session.high = end
 
@@ -142,41 +185,40 @@ class MoldSessions:
 def pure_mold_runs(rows: list[tuple[Any, ...]], kind: int = MOLD_RUN) -> list[tuple[Any, ...]]:
     """`rows` (see `_walk.segments`) with each stretch of consecutive UDP rows that are
     MoldUDP64 data packets of one flow and session, each numbered from where the one before
-    ended, made one row: (`kind`, key, first number, packets, messages, times, session
-    field). Each message takes its packet's capture time. Other rows pass as they are.
+    ended, made one row: (`kind`, key, first number, packets, frames, times, session field):
+    the messages as Sequenced Data frames back to back (a `bytearray`) and one capture time
+    per message (an `array("q")`; a row whose time does not fit 64 bits is passed as it is).
+    Other rows pass as they are.
 
     One row for a stretch that the session code would otherwise take packet by packet: a
     capture of one line holds little else. The compiled twin is `_core.mold_runs`."""
     out: list[tuple[Any, ...]] = []
     append = out.append
-    run: list[Any] | None = None  # [key, raw, first, end, packets, messages, times]
+    run: list[Any] | None = None  # [key, raw, first, end, packets, frames, times]
+    low, high = _INT64
     for row in rows:
         data = row[4]
-        if row[0] == UDP and type(data) is bytes and len(data) > HEADER_LENGTH:
+        time_ns = row[6]
+        if (
+            row[0] == UDP
+            and type(data) is bytes
+            and len(data) > HEADER_LENGTH
+            and type(time_ns) is int
+            and low <= time_ns <= high
+        ):
             raw, sequence, count = unpack_header(data)
-            if 0 < count < END_OF_SESSION_COUNT:
-                size = len(data)
-                pos = HEADER_LENGTH
-                messages = []
-                for _ in range(count):
-                    if pos + 2 > size:
-                        break
-                    end = pos + 2 + ((data[pos] << 8) | data[pos + 1])
-                    if end > size:
-                        break
-                    messages.append(data[pos + 2 : end])
-                    pos = end
-                if len(messages) == count and pos == size:
-                    key = row[1]
-                    if run is None or sequence != run[3] or key != run[0] or raw != run[1]:
-                        if run is not None:
-                            append((kind, run[0], run[2], run[4], run[5], run[6], run[1]))
-                        run = [key, raw, sequence, sequence, 0, [], []]
-                    run[3] = sequence + count
-                    run[4] += 1
-                    run[5] += messages
-                    run[6] += [row[6]] * count
-                    continue
+            frames = _frames(data, count) if 0 < count < END_OF_SESSION_COUNT else None
+            if frames is not None:
+                key = row[1]
+                if run is None or sequence != run[3] or key != run[0] or raw != run[1]:
+                    if run is not None:
+                        append((kind, run[0], run[2], run[4], run[5], run[6], run[1]))
+                    run = [key, raw, sequence, sequence, 0, bytearray(), array("q")]
+                run[3] = sequence + count
+                run[4] += 1
+                run[5] += frames
+                run[6] += array("q", (time_ns,)) * count
+                continue
         if run is not None:
             append((kind, run[0], run[2], run[4], run[5], run[6], run[1]))
             run = None

@@ -20,6 +20,7 @@ from ._merge import Merged, RunTuple, merge
 from ._mold import MOLD_RUN, MoldSessions, mold_runs
 from ._net import ACK, RST, SYN, TCP, endpoints, flip
 from ._soup import FrameReader
+from ._spool import BUDGET, Spool
 from ._tcp import HalfStream
 from ._walk import Tally, segments
 
@@ -51,19 +52,20 @@ class Stream:
         """Capture times (ns) of the first and last message held."""
         if not self.merged.pieces:
             return None
-        return self.merged.pieces[0].times[0], self.merged.pieces[-1].times[-1]
+        return self.merged.pieces[0].first_time, self.merged.pieces[-1].last_time
 
 
 class _Connection:
-    __slots__ = ("client", "halves", "readers")
+    __slots__ = ("client", "halves", "readers", "spool")
 
-    def __init__(self) -> None:
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
         self.halves: dict[bytes, HalfStream] = {}
         self.readers: dict[bytes, FrameReader] = {}
         self.client: bytes | None = None  # the key of the direction that sent the SYN
 
     def half(self, key: bytes, midstream: bool) -> HalfStream:
-        reader = FrameReader(midstream=midstream)
+        reader = FrameReader(self.spool, midstream=midstream)
         self.readers[key] = reader
         half = self.halves[key] = HalfStream(reader)
         return half
@@ -73,10 +75,17 @@ class Capture:
     """Everything SoupBinTCP and MoldUDP64 in one capture file."""
 
     def __init__(
-        self, source: bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO
+        self,
+        source: bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO,
+        *,
+        budget: int = BUDGET,
+        spool: str | os.PathLike[str] | None = None,
     ) -> None:
         """Read `source`: a capture file's path, a binary file open for reading, or the
-        file's bytes. A file is read a chunk at a time, never whole."""
+        file's bytes. A file is read a chunk at a time, never whole; the messages it proves
+        are held in memory up to `budget` bytes, and beyond in a temporary file in the
+        directory `spool` (by default the system's; see `_spool`)."""
+        self.spool = Spool(budget, spool)
         # Millions of small lists and tuples are made and all kept: the cyclic garbage
         # collector would walk them again and again for nothing (measured: a third of the
         # time of a MoldUDP64 capture).
@@ -102,7 +111,7 @@ class Capture:
         # not a SYN needs, in one look-up.
         halves: dict[bytes, HalfStream] = {}
         done: list[_Connection] = []
-        mold = MoldSessions()
+        mold = MoldSessions(self.spool)
         datagram = mold.datagram
         destinations: dict[bytes, str] = {}
         run = mold.run
@@ -120,14 +129,14 @@ class Capture:
                     if conn is None:
                         conn = connections.get(flip(key))
                         if conn is None:
-                            conn = connections[key] = _Connection()
+                            conn = connections[key] = _Connection(self.spool)
                     half = conn.halves.get(key)
                     if flags & SYN:
                         if half is not None and conn.client is not None and not flags & ACK:
                             done.append(conn)  # the same ports again: a new connection
                             del connections[key if key in connections else flip(key)]
                             halves.pop(flip(key), None)
-                            conn = connections[key] = _Connection()
+                            conn = connections[key] = _Connection(self.spool)
                             half = None
                         if half is None:
                             half = halves[key] = conn.half(key, midstream=False)
@@ -144,7 +153,7 @@ class Capture:
                     where = destinations.get(key)
                     if where is None:
                         where = destinations[key] = endpoints(key)[1]
-                    if protocol == MOLD_RUN:  # (key, first, packets, messages, times, session)
+                    if protocol == MOLD_RUN:  # (key, first, packets, frames, times, session)
                         udp_datagrams += flags
                         run(where, time_ns, sequence, flags, payload, missing)
                     else:
@@ -207,10 +216,10 @@ class Capture:
             for run in reader.runs:  # one per Login Accepted: a connection has one
                 runs, notes, count = groups.setdefault((address, run.session), ([], [], [0]))
                 count[0] += 1
-                runs.append((run.first, run.payloads, run.times))
+                runs += run.seal()
                 notes.extend(stops)
         for (address, session), (runs, notes, count) in groups.items():
-            packets = sum(len(r[1]) for r in runs)  # before merge takes the runs' lists over
+            packets = sum(part.count for _, part in runs)
             stream = Stream("SoupBinTCP", address, session, merge(runs), connections=count[0])
             stream.packets = packets
             stream.notes.extend(notes)

@@ -11,7 +11,7 @@ missed, nothing more of that connection can be numbered, and the reader says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from array import array
 from typing import Final
 
 from .._errors import SoupBinTCPError
@@ -26,6 +26,8 @@ from .._wire import (
     ServerHeartbeat,
     UnsequencedData,
 )
+from ._merge import RunTuple
+from ._spool import PART, Spool
 
 __all__ = ["FrameReader", "Run"]
 
@@ -35,24 +37,48 @@ _L: Final = ord("L")
 _FIRST: Final = (LoginRequest, LoginAccepted, LoginReject)
 
 
-@dataclass
 class Run:
-    """Messages numbered from `first` on, in order, with the capture time of each."""
+    """Messages numbered from `first` on, in order, as the connection sent them (Sequenced
+    Data frames: as a journal holds them) with the capture time of each: `parts` made in
+    the spool, a `PART` of bytes each, and the frames still being gathered."""
 
-    first: int
-    session: str
-    payloads: list[bytes] = field(default_factory=list)
-    times: list[int] = field(default_factory=list)
+    __slots__ = ("count", "first", "frames", "parts", "session", "spool", "times")
+
+    def __init__(self, first: int, session: str, spool: Spool) -> None:
+        self.first = first
+        self.session = session
+        self.spool = spool
+        self.count = 0
+        self.parts: list[RunTuple] = []
+        self.frames = bytearray()
+        self.times: array[int] = array("q")
 
     @property
     def end(self) -> int:
-        return self.first + len(self.payloads)
+        return self.first + self.count
+
+    def add(self, frames: bytes, count: int, time_ns: int) -> None:
+        self.frames += frames
+        self.count += count
+        self.times += array("q", (time_ns,)) * count
+        if len(self.frames) >= PART:
+            self.seal()
+
+    def seal(self) -> list[RunTuple]:
+        """The run's parts, the frames gathered so far made one."""
+        if self.times:
+            n = len(self.times)
+            self.parts.append((self.end - n, self.spool.part(self.frames, n, self.times)))
+            self.frames = bytearray()
+            self.times = array("q")
+        return self.parts
 
 
 class FrameReader:
     """The SoupBinTCP packets of one direction (the first packet says which side sent it)."""
 
-    def __init__(self, *, midstream: bool = False) -> None:
+    def __init__(self, spool: Spool, *, midstream: bool = False) -> None:
+        self._spool = spool
         self._decoder: PacketDecoder | None = None
         self._head = b""  # bytes before the role is known (fewer than 3)
         #: Why this direction stopped being read (None: read to the end).
@@ -86,10 +112,9 @@ class FrameReader:
             while True:
                 run = self._run
                 if run is not None:
-                    payloads = decoder.next_sequenced_payloads()
-                    if payloads:
-                        run.payloads += payloads
-                        run.times += [time_ns] * len(payloads)
+                    frames, n = decoder.next_sequenced_run()
+                    if n:
+                        run.add(frames, n, time_ns)
                 packet = decoder.next_packet()
                 if packet is None:
                     return
@@ -105,7 +130,9 @@ class FrameReader:
         self.packets += 1
         if isinstance(packet, LoginAccepted):
             self.accepted.append((packet.session, packet.sequence))
-            self._run = Run(packet.sequence, packet.session)
+            if self._run is not None:
+                self._run.seal()
+            self._run = Run(packet.sequence, packet.session, self._spool)
             self.runs.append(self._run)
         elif isinstance(packet, SequencedDataPacket):
             raise SoupBinTCPError("Sequenced Data before Login Accepted")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -22,7 +23,7 @@ from typing import Final
 from .._speedups import ACCELERATED
 from ._files import CaptureError
 
-__all__ = ["CaptureTimes", "times_array", "times_path"]
+__all__ = ["CaptureTimes", "times_array", "times_path", "write_times"]
 
 _MAGIC: Final = b"SBTTIMES"
 _HEADER: Final = struct.Struct("<8sIQ")
@@ -52,6 +53,15 @@ def times_path(journal: Path) -> Path:
     return journal.with_name(journal.name + ".times")
 
 
+def write_times(path: Path, first_sequence: int, parts: Iterable[array[int]]) -> None:
+    """The sidecar of a journal from `first_sequence`, its times given a part at a time
+    (what `CaptureTimes.write` writes, without holding them all)."""
+    with path.open("wb") as out:
+        out.write(_HEADER.pack(_MAGIC, _VERSION, first_sequence))
+        for times in parts:
+            times.tofile(out)
+
+
 @dataclass
 class CaptureTimes:
     """`first_sequence`: the wire number of the journal's first message; `times[i]`:
@@ -61,9 +71,7 @@ class CaptureTimes:
     times: array[int]
 
     def write(self, path: Path) -> None:
-        with path.open("wb") as out:
-            out.write(_HEADER.pack(_MAGIC, _VERSION, self.first_sequence))
-            self.times.tofile(out)
+        write_times(path, self.first_sequence, [self.times])
 
     @classmethod
     def read(cls, path: Path) -> CaptureTimes:

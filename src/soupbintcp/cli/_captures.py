@@ -59,8 +59,8 @@ def describe(stream: Stream) -> list[str]:
         for k, piece in enumerate(merged.pieces[:20], 1):
             lines.append(
                 f"  piece {k:<4} {piece.first:,}..{piece.end - 1:,} "
-                f"({plural(len(piece.payloads), 'message')}), captured "
-                f"{when(piece.times[0])} .. {when(piece.times[-1])} UTC"
+                f"({plural(piece.count, 'message')}), captured "
+                f"{when(piece.first_time)} .. {when(piece.last_time)} UTC"
             )
         if len(merged.pieces) > 20:
             lines.append(f"  pieces     and {len(merged.pieces) - 20:,} more")
@@ -70,8 +70,10 @@ def describe(stream: Stream) -> list[str]:
     return lines
 
 
-def read_capture(path: Path) -> Capture:
-    return Capture(path)
+def read_capture(path: Path, spool: Path | None = None) -> Capture:
+    """CAPTURE read; the messages beyond the memory budget wait in a temporary file in
+    `spool` (the journal's directory for an import; by default the system's)."""
+    return Capture(path, spool=spool)
 
 
 def capture_times(journal: Path) -> Sequence[int]:
@@ -92,7 +94,7 @@ def import_pcap(
 ) -> int:
     """`journal import --pcap`: one unbroken piece of one stream of CAPTURE into the new
     journal FILE, numbered from the piece's first wire number."""
-    found = read_capture(capture)
+    found = read_capture(capture, file.parent)
     chosen = found.select(stream, session)
     try:
         first = choose(chosen, piece, from_sequence).first
