@@ -190,16 +190,30 @@ class PacketDecoder:
         buf = self._buf
         pos = start = self._pos
         size = len(buf)
-        limit = self._max
-        min_n = 2 if self._omega else 1
         count = 0
-        while pos + 3 <= size:
-            n = (buf[pos] << 8) | buf[pos + 1]
-            end = pos + 2 + n
-            if buf[pos + 2] != _S or n < min_n or n > limit or end > size:
-                break
-            pos = end
-            count += 1
+        unpack = _LENGTH_AND_TYPE
+        # As in next_sequenced_payloads: struct.error ends the loop, no bounds test.
+        try:
+            if self._omega or self._max != _MAX_LENGTH_FIELD:
+                limit = self._max
+                min_n = 2 if self._omega else 1
+                while True:
+                    n, kind = unpack(buf, pos)
+                    end = pos + 2 + n
+                    if kind != _S or n < min_n or n > limit or end > size:
+                        break
+                    pos = end
+                    count += 1
+            else:
+                while True:
+                    n, kind = unpack(buf, pos)
+                    end = pos + 2 + n
+                    if kind != 83 or end > size or not n:  # 83: "S"
+                        break
+                    pos = end
+                    count += 1
+        except struct.error:
+            pass
         self._pos = pos
         if not count:
             return b"", 0

@@ -18,12 +18,9 @@ from ..store import MessageStore
 from ._files import CaptureError
 from ._merge import Piece
 from ._scan import Stream
-from ._spool import skip_frames
 from ._times import times_path, write_times
 
 __all__ = ["ImportReport", "choose", "import_stream"]
-
-_BATCH = 10_000
 
 
 @dataclass
@@ -81,17 +78,9 @@ def import_stream(
             f"it with first_sequence={chosen.first})"
         )
     for frames, count in chosen.frames():
-        # The frames as captured are the journal's records: written as they are, a batch
-        # at a time (a piece may be one object of a whole capture's size).
-        view = memoryview(frames)
-        pos = 0
-        while count:
-            n = min(count, _BATCH)
-            end = skip_frames(frames, pos, n)
-            store.append_frames(bytes(view[pos:end]), n)
-            pos = end
-            count -= n
-        view.release()
+        # A part's frames are the journal's records as they are: one write per part (a
+        # part is at most a chunk of the capture or `PART` bytes of a connection).
+        store.append_frames(frames if type(frames) is bytes else bytes(frames), count)
     store.flush()
     if journal is not None:
         write_times(times_path(journal), chosen.first, chosen.all_times())

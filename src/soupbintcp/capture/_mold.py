@@ -37,37 +37,43 @@ _SESSION_BYTES: Final = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 "
 )
 _INT64: Final = (-(1 << 63), (1 << 63) - 1)
-#: The head of a Sequenced Data frame (2-byte length + 1, b"S") by message length, made
-#: when first needed: a feed has few message lengths, and a look-up is the cheapest way for
-#: pure Python to make one.
-_HEADS: dict[int, bytes] = {}
+class _Heads(dict[int, bytes]):
+    """The head of a Sequenced Data frame (2-byte length + 1, b"S") by message length, made
+    when first asked for: a feed has few message lengths, and a look-up is the cheapest way
+    for pure Python to make one."""
+
+    def __missing__(self, n: int) -> bytes:
+        head = self[n] = struct.pack(">HB", n + 1, SEQUENCED)
+        return head
 
 
-def _head(n: int) -> bytes:
-    head = _HEADS[n] = struct.pack(">HB", n + 1, SEQUENCED)
-    return head
+_HEADS: Final = _Heads()
 
 
-def _frames(data: bytes, count: int) -> bytes | None:
-    """The `count` message blocks of MoldUDP64 packet `data` (2-byte length, message, from
-    byte 20) as Sequenced Data frames (2-byte length + 1, b"S", message): what a journal
-    holds, one byte more per message. None unless the blocks fill `data` exactly."""
-    size = len(data)
+def _frames_into(parts: list[bytes], data: bytes, count: int) -> bool:
+    """Add to `parts` the `count` message blocks of MoldUDP64 packet `data` (2-byte length,
+    message, from byte 20) as Sequenced Data frames (2-byte length + 1, b"S", message: what
+    a journal holds, one byte more per message), head and message apart (joined once per
+    run). False, and `parts` as it was, unless the blocks fill `data` exactly."""
     pos = HEADER_LENGTH
-    parts: list[bytes] = []
+    mark = len(parts)
     add = parts.append
     heads = _HEADS
-    for _ in range(count):
-        if pos + 2 > size:
-            return None
-        n = (data[pos] << 8) | data[pos + 1]
-        end = pos + 2 + n
-        if end > size:
-            return None
-        add(heads.get(n) or _head(n))
-        add(data[pos + 2 : end])
-        pos = end
-    return b"".join(parts) if pos == size else None
+    # No bounds test per message: a length field past the end raises IndexError, and a
+    # message past it leaves `pos` past the end (a slice is cut short, never raises).
+    try:
+        for _ in range(count):
+            n = (data[pos] << 8) | data[pos + 1]
+            add(heads[n])
+            pos += 2
+            add(data[pos : pos + n])
+            pos += n
+    except IndexError:
+        pos = -1
+    if pos == len(data):
+        return True
+    del parts[mark:]
+    return False
 
 
 class MoldSession:
@@ -141,8 +147,9 @@ class MoldSessions:
             # A time the sidecar cannot hold (a hostile pcapng) is held at its bound.
             kept = min(max(time_ns, _INT64[0]), _INT64[1])
             n = len(messages)
-            frames = _frames(data, n)
-            assert frames is not None  # decode_blocks checked the blocks
+            parts: list[bytes] = []
+            _frames_into(parts, data, n)  # decode_blocks checked the blocks
+            frames = b"".join(parts)
             session.runs.append((sequence, self.spool.part(frames, n, array("q", (kept,)) * n)))
             end = sequence + n
         else:
@@ -186,7 +193,7 @@ def pure_mold_runs(rows: list[tuple[Any, ...]], kind: int = MOLD_RUN) -> list[tu
     """`rows` (see `_walk.segments`) with each stretch of consecutive UDP rows that are
     MoldUDP64 data packets of one flow and session, each numbered from where the one before
     ended, made one row: (`kind`, key, first number, packets, frames, times, session field):
-    the messages as Sequenced Data frames back to back (a `bytearray`) and one capture time
+    the messages as Sequenced Data frames back to back (`bytes`) and one capture time
     per message (an `array("q")`; a row whose time does not fit 64 bits is passed as it is).
     Other rows pass as they are.
 
@@ -194,7 +201,7 @@ def pure_mold_runs(rows: list[tuple[Any, ...]], kind: int = MOLD_RUN) -> list[tu
     capture of one line holds little else. The compiled twin is `_core.mold_runs`."""
     out: list[tuple[Any, ...]] = []
     append = out.append
-    run: list[Any] | None = None  # [key, raw, first, end, packets, frames, times]
+    run: list[Any] | None = None  # [key, raw, first, end, packets, frame parts, times]
     low, high = _INT64
     for row in rows:
         data = row[4]
@@ -207,25 +214,34 @@ def pure_mold_runs(rows: list[tuple[Any, ...]], kind: int = MOLD_RUN) -> list[tu
             and low <= time_ns <= high
         ):
             raw, sequence, count = unpack_header(data)
-            frames = _frames(data, count) if 0 < count < END_OF_SESSION_COUNT else None
-            if frames is not None:
+            if 0 < count < END_OF_SESSION_COUNT:
                 key = row[1]
-                if run is None or sequence != run[3] or key != run[0] or raw != run[1]:
-                    if run is not None:
-                        append((kind, run[0], run[2], run[4], run[5], run[6], run[1]))
-                    run = [key, raw, sequence, sequence, 0, bytearray(), array("q")]
-                run[3] = sequence + count
-                run[4] += 1
-                run[5] += frames
-                run[6] += array("q", (time_ns,)) * count
-                continue
-        if run is not None:
-            append((kind, run[0], run[2], run[4], run[5], run[6], run[1]))
+                if run is not None and sequence == run[3] and key == run[0] and raw == run[1]:
+                    if _frames_into(run[5], data, count):  # numbered on: the same run
+                        run[3] = sequence + count
+                        run[4] += 1
+                        run[6] += array("q", (time_ns,)) * count
+                        continue
+                else:
+                    parts: list[bytes] = []
+                    if _frames_into(parts, data, count):  # a run starts
+                        if run is not None:
+                            append(_row(kind, run))
+                        times = array("q", (time_ns,)) * count
+                        run = [key, raw, sequence, sequence + count, 1, parts, times]
+                        continue
+        if run is not None:  # not a whole data packet: passed as it is
+            append(_row(kind, run))
             run = None
         append(row)
     if run is not None:
-        append((kind, run[0], run[2], run[4], run[5], run[6], run[1]))
+        append(_row(kind, run))
     return out
+
+
+def _row(kind: int, run: list[Any]) -> tuple[Any, ...]:
+    key, raw, first, _, packets, parts, times = run
+    return (kind, key, first, packets, b"".join(parts), times, raw)
 
 
 mold_runs: Callable[[list[tuple[Any, ...]], int], list[tuple[Any, ...]]] = pure_mold_runs
