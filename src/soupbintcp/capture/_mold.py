@@ -37,6 +37,8 @@ _SESSION_BYTES: Final = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 "
 )
 _INT64: Final = (-(1 << 63), (1 << 63) - 1)
+
+
 class _Heads(dict[int, bytes]):
     """The head of a Sequenced Data frame (2-byte length + 1, b"S") by message length, made
     when first asked for: a feed has few message lengths, and a look-up is the cheapest way
