@@ -222,15 +222,14 @@ def pure_mold_runs(rows: list[tuple[Any, ...]], kind: int = MOLD_RUN) -> list[tu
                     if _frames_into(run[5], data, count):  # numbered on: the same run
                         run[3] = sequence + count
                         run[4] += 1
-                        run[6] += array("q", (time_ns,)) * count
+                        run[6] += [time_ns] * count  # an array once the run is done
                         continue
                 else:
                     parts: list[bytes] = []
                     if _frames_into(parts, data, count):  # a run starts
                         if run is not None:
                             append(_row(kind, run))
-                        times = array("q", (time_ns,)) * count
-                        run = [key, raw, sequence, sequence + count, 1, parts, times]
+                        run = [key, raw, sequence, sequence + count, 1, parts, [time_ns] * count]
                         continue
         if run is not None:  # not a whole data packet: passed as it is
             append(_row(kind, run))
@@ -243,7 +242,7 @@ def pure_mold_runs(rows: list[tuple[Any, ...]], kind: int = MOLD_RUN) -> list[tu
 
 def _row(kind: int, run: list[Any]) -> tuple[Any, ...]:
     key, raw, first, _, packets, parts, times = run
-    return (kind, key, first, packets, b"".join(parts), times, raw)
+    return (kind, key, first, packets, b"".join(parts), array("q", times), raw)
 
 
 mold_runs: Callable[[list[tuple[Any, ...]], int], list[tuple[Any, ...]]] = pure_mold_runs

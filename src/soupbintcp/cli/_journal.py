@@ -304,7 +304,9 @@ def import_(
 
     A journal holds no hole, so a capture import writes one unbroken piece of the stream:
     the first by default, another with --piece K or --from-sequence N (each into its own
-    journal, starting at its own wire number). Gaps are reported, never filled.
+    journal, starting at its own wire number). Gaps are reported, never filled. Memory
+    stays within 32 MiB of messages whatever the capture's size: the rest waits in an
+    unnamed temporary file in FILE's directory until the piece is known and written.
 
     A BINARYFILE import is resumable: killed half-way, run the same command again. The
     messages FILE holds already are checked, byte for byte, to be the first of BINARYFILE,
