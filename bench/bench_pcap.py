@@ -239,8 +239,8 @@ BASELINE_OF = "src/soupbintcp/capture/_walk.py"  # "before" is the commit before
 
 
 def child(files: dict[str, str], rss: bool) -> dict[str, Any]:
-    """In the child: CPU seconds of `read_capture` per capture, or the peak memory growth
-    while importing the one capture given."""
+    """In the child: CPU seconds of `read_capture` and of the journal's writing per
+    capture, or the peak memory growth while importing (both) the one capture given."""
     import soupbintcp
     from soupbintcp.cli._captures import read_capture
 
@@ -253,11 +253,11 @@ def child(files: dict[str, str], rss: bool) -> dict[str, Any]:
             "seconds": time.process_time() - t,
             "packets": capture.records,
             "messages": sum(s.merged.count for s in capture.streams),
-            "rss_grown": _memory("VmHWM") - before,
         }
-        if rss:
-            break
         out[name]["write_seconds"] = _write(capture)
+        if rss:  # the whole import's peak: reading and writing
+            out[name]["rss_grown"] = _memory("VmHWM") - before
+            break
     return out
 
 
@@ -504,7 +504,8 @@ def section(r: dict[str, Any]) -> list[str]:
         f"Peak memory growth importing the {sizes[largest]['bytes'] / 1e6:.0f} MB capture "
         f"({LABELS[largest]}, compiled): "
         + ", ".join(f"{tree} {grown / 1e6:.0f} MB" for tree, grown in mem.items())
-        + ". What remains after is the numbered messages themselves.",
+        + ". After: the messages wait in memory up to the spool's budget (32 MiB), beyond it "
+        "in a temporary file; before: every message held until written.",
     ]
     md += [
         "",

@@ -11,7 +11,6 @@ missed, nothing more of that connection can be numbered, and the reader says so.
 
 from __future__ import annotations
 
-from array import array
 from typing import Final
 
 from .._errors import SoupBinTCPError
@@ -28,6 +27,7 @@ from .._wire import (
 )
 from ._merge import RunTuple
 from ._spool import PART, Spool
+from ._times import times_array
 
 __all__ = ["FrameReader", "Run"]
 
@@ -51,26 +51,22 @@ class Run:
         self.count = 0
         self.parts: list[RunTuple] = []
         self.frames = bytearray()
-        self.times: array[int] = array("q")
+        # A list until the part is made: a segment's messages share one int, which the
+        # compiled `times_array` converts once.
+        self.times: list[int] = []
 
     @property
     def end(self) -> int:
         return self.first + self.count
 
-    def add(self, frames: bytes, count: int, time_ns: int) -> None:
-        self.frames += frames
-        self.count += count
-        self.times += array("q", (time_ns,)) * count
-        if len(self.frames) >= PART:
-            self.seal()
-
     def seal(self) -> list[RunTuple]:
         """The run's parts, the frames gathered so far made one."""
         if self.times:
             n = len(self.times)
-            self.parts.append((self.end - n, self.spool.part(self.frames, n, self.times)))
+            part = self.spool.part(self.frames, n, times_array(self.times))
+            self.parts.append((self.end - n, part))
             self.frames = bytearray()
-            self.times = array("q")
+            self.times = []
         return self.parts
 
 
@@ -113,8 +109,12 @@ class FrameReader:
                 run = self._run
                 if run is not None:
                     frames, n = decoder.next_sequenced_run()
-                    if n:
-                        run.add(frames, n, time_ns)
+                    if n:  # (Run.add, inlined: once per segment)
+                        run.frames += frames
+                        run.count += n
+                        run.times += [time_ns] * n
+                        if len(run.frames) >= PART:
+                            run.seal()
                 packet = decoder.next_packet()
                 if packet is None:
                     return
