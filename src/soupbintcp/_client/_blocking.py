@@ -24,9 +24,12 @@ hand-off between threads:
   and watches the socket again once nobody is: bytes that arrive while the application is
   away are read into the queue, heartbeats and the end of the connection seen, within that.
   The end of a connection (EOF, an error, a protocol error) is always the I/O thread's to
-  handle; it shuts the socket down first, which gets a waiting reader out of `poll()`.
+  handle; it shuts the socket down first, which gets a waiting reader out of `recv()`.
   Other waiting threads wait on the condition for whoever reads. `busy_poll=` makes the
-  reading thread spin that long before it sleeps in `poll()`.
+  reading thread spin that long before it sleeps in `recv()`. The reader sleeps in
+  `recv()` itself, with no `poll()` first: the logged-in plain-TCP socket is in blocking
+  mode, every other read and write of it passes `MSG_DONTWAIT`, and the caller's deadline
+  is the socket's receive timeout (SO_RCVTIMEO, set only when it must change).
 * One lock, `_lock` (with the `threading.Condition` `_cond` over it), guards all shared
   state: the `ClientSession`, the queue of received messages, the outbound buffer and the
   end-of-session state. Nobody holds it while blocking in `select()`, `poll()`, `recv()`
@@ -403,7 +406,7 @@ def connect(
     first login does not succeed.
 
     `busy_poll` [0.0 s]: a thread waiting in `receive_msg()` / `receive_batch()` that reads
-    the socket itself spins this long on it before sleeping in `poll()`: a few µs less per
+    the socket itself spins this long on it before sleeping in `recv()`: a few µs less per
     round trip, for programs that pin the thread to a core of its own (it burns that core
     while it spins).
     """
