@@ -228,6 +228,8 @@ def read_directly(
             continue  # the receive timeout ran out: the deadline is checked again
         except OSError:
             data = b""  # the I/O thread sees the error too
+        if data and len(data) < _RECV_SIZE:
+            return data  # the usual answer: no call to `_got`
         return _got(client, sock, data)
 
 
