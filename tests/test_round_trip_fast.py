@@ -128,6 +128,42 @@ def test_receive_one_is_receive_data_of_one_message(
     assert fast.next_sequence == slow.next_sequence
 
 
+try:
+    from soupbintcp._speedups import _core
+except ImportError:  # not built: the agreement test below says so
+    _core = None  # type: ignore[assignment]
+
+
+@pytest.mark.skipif(_core is None, reason="the compiled fast path is not built")
+@given(
+    data=chunks,
+    sequence=st.one_of(st.integers(1, 2**64 + 5), st.just(2**70)),
+    limit=st.sampled_from([0xFFFF, 20, 1]),
+    omega=st.booleans(),
+)
+@example(data=wire(b"S"), sequence=1, limit=0xFFFF, omega=True)  # Omega: "no more messages"
+@example(data=wire(b"S"), sequence=1, limit=0xFFFF, omega=False)
+@example(data=wire(b"S", bytes(20)), sequence=1, limit=20, omega=False)  # one over the limit
+def test_the_compiled_one_sequenced_message_is_its_pure_twin(
+    data: bytes, sequence: int, limit: int, omega: bool
+) -> None:
+    from soupbintcp._session._client import one_sequenced_message
+
+    pure = one_sequenced_message(Message, data, sequence, limit, omega)
+    fast = _core.one_sequenced_message(Message, data, sequence, limit, omega)
+    assert fast == pure
+    assert type(fast) is type(pure)
+    if fast is not None:
+        assert (fast.sequence, fast.data) == (sequence, data[3:])
+
+
+def test_the_compiled_one_sequenced_message_wants_a_tuple_class() -> None:
+    if _core is None:
+        pytest.skip("the compiled fast path is not built")
+    with pytest.raises(TypeError):
+        _core.one_sequenced_message(list, wire(b"S", b"x"), 1, 0xFFFF, False)  # type: ignore[type-var]
+
+
 def test_receive_one_counts_as_a_sign_of_life() -> None:
     session = _logged_in()
     assert session.receive_one(wire(b"S", b"x"), 9.0) == (1, b"x")

@@ -9,6 +9,7 @@ Each function here has the contract of a pure-Python function that stays the ref
 - `mold_blocks`       the block loop of MoldUDP64's `decode_blocks` (_wire/_moldudp64.py)
 - `walk`, `frame_payloads`  the frame walk of _wire/_frames.py
 - `MessageCursor`     `map(Message, zip(count(first), left))` and its `left = iter(payloads)`
+- `one_sequenced_message`  `one_sequenced_message` of _session/_client.py (the round trip's answer)
 
 They import nothing of the package and raise none of its errors: they return where they
 stopped, and the pure caller words the fault, so every message is written once. Input is
@@ -49,3 +50,4 @@ include "_frames.pxi"
 include "_capture.pxi"
 include "_journal.pxi"
 include "_crc.pxi"
+include "_client.pxi"
