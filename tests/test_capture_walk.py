@@ -170,6 +170,51 @@ def test_compiled_and_pure_pcap_walks_agree_on_any_chunk(
     assert _core.pcap_walk(*chunk) == pure_pcap_walk(*chunk)
 
 
+@st.composite
+def mold_chunks(draw: st.DrawFn) -> tuple[bytes, int, bool, int, int]:
+    """Records of MoldUDP64 datagrams (two flows, two sessions, numbered on or not, some
+    malformed or cut by the snapshot length) among TCP segments and random frames."""
+    big = draw(st.booleans())
+    order = ">" if big else "<"
+    out = bytearray()
+    sequence = draw(st.sampled_from([1, 2**64 - 3]))
+    flows = [  # the second differs from the first in its port alone
+        (CLIENT, ("239.1.1.1", 5000)),
+        (CLIENT, ("239.1.1.1", 5001)),
+        (("10.0.0.9", 9), ("239.1.1.2", 5000)),
+    ]
+    for _ in range(draw(st.integers(0, 10))):
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            frame = draw(frames())
+        elif kind == 1:
+            frame = tcp_frame(CLIENT, SERVER, 7, draw(st.sampled_from([b"", b"x"])))
+        else:
+            n = draw(st.integers(0, 3))
+            msgs = [b"m%d" % k * draw(st.sampled_from([1, 40])) for k in range(n)]
+            sequence = draw(st.sampled_from([sequence, sequence, 5, min(sequence + 1, 2**64 - 1)]))
+            data = mold(draw(st.sampled_from([b"S1", b"S2"])), sequence, msgs)
+            if kind == 2:
+                data = data[: draw(st.integers(0, len(data)))]
+            frame = udp_frame(*draw(st.sampled_from(flows)), data)
+            sequence = min(sequence + n, 2**64 - 1)
+        incl = max(0, len(frame) - draw(st.sampled_from([0, 0, 0, 1, 5])))
+        sec = draw(st.sampled_from([0, 1_765_000_000, 2**32 - 1]))
+        out += struct.pack(order + "IIII", sec, draw(st.integers(0, 999)), incl, len(frame))
+        out += frame[:incl]
+    return bytes(out), 0, big, draw(st.sampled_from([1, 1000])), 1
+
+
+@needs_compiled
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunk=st.one_of(mold_chunks(), pcap_chunks()))
+def test_the_compiled_walk_makes_mold_runs_as_the_pure_walk_then_mold_runs_do(
+    chunk: tuple[bytes, int, bool, int, int],
+) -> None:
+    rows, *counts = pure_pcap_walk(*chunk)
+    assert _core.pcap_walk(*chunk, MOLD_RUN) == (pure_mold_runs(rows), *counts)
+
+
 def test_a_walk_reports_every_count_and_stops_at_the_first_record_not_whole() -> None:
     whole = pcap_file(
         [
@@ -347,9 +392,10 @@ def test_segments_counts_pcapng_records_as_pcap_ones() -> None:
     data = hostile_capture()
     tally = Tally()
     rows = [row for batch in segments(CaptureFile(data), tally) for row in batch]
-    assert tally.records == len(rows) + 1  # the ARP frame
+    # The compiled walk hands out MoldUDP64 runs already made (a row of `r[3]` packets).
+    assert tally.records == sum(r[3] if r[0] == MOLD_RUN else 1 for r in rows) + 1  # ARP
     assert (tally.other, tally.first_time) == (1, T0)
-    assert tally.truncated == sum(1 for r in rows if r[5])
+    assert tally.truncated == sum(1 for r in rows if r[0] != MOLD_RUN and r[5])
 
 
 # A capture far larger than the memory bound, imported in a child process that reports its

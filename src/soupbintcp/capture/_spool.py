@@ -46,6 +46,7 @@ class Spool:
         self.held = 0  # bytes of the parts kept in memory
         self.spilled = 0  # bytes written to the file
         self._file: BinaryIO | None = None
+        self._unflushed = False
 
     def part(self, frames: Frames, count: int, times: array[int]) -> Part:
         """`count` messages (`frames`, one time each) kept: in memory or in the file."""
@@ -61,17 +62,19 @@ class Spool:
     def _write(self, data: Frames | array[int]) -> None:
         if self._file is None:
             # Unnamed (gone when closed or collected); it lives as long as the capture.
+            # Buffered: an A/B capture makes a part of every datagram.
             self._file = tempfile.TemporaryFile(  # noqa: SIM115
-                prefix="soupbintcp-capture-", dir=self.directory, buffering=0
+                prefix="soupbintcp-capture-", dir=self.directory
             )
-        view = memoryview(data).cast("B")
-        while view:
-            done = self._file.write(view)
-            view = view[done or 0 :]
-        self.spilled += len(memoryview(data).cast("B"))
+        self._file.write(data)
+        self.spilled += memoryview(data).nbytes
+        self._unflushed = True
 
     def read(self, at: int, size: int) -> bytes:
         assert self._file is not None
+        if self._unflushed:
+            self._file.flush()
+            self._unflushed = False
         out = os.pread(self._file.fileno(), size, at)
         while len(out) < size:  # a regular file reads short only at its end: never here
             more = os.pread(self._file.fileno(), size - len(out), at + len(out))

@@ -6,7 +6,10 @@ missing, time_ns)`, and keeps the counts (records, cut by the snapshot length, n
 UDP) and the first and last capture times on a `Tally`. For pcap (what tcpdump writes) the
 whole walk of a chunk, record headers through TCP/UDP headers, is one call:
 `_speedups._core.pcap_walk` when the compiled fast path is built, `pure_pcap_walk` (the
-reference, the same answers) otherwise. pcapng goes record by record through `decode`.
+reference, the same answers) otherwise. The compiled walk also makes the MoldUDP64 runs
+that `_mold.mold_runs` makes of the rows (so a row may be a run of many datagrams, with no
+object per datagram): the pure path makes them after. pcapng goes record by record through
+`decode`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Final
 
 from .._speedups import ACCELERATED
 from ._files import CaptureFile
+from ._mold import MOLD_RUN
 from ._net import ACK, RST, SYN, TCP, decode
 
 __all__ = ["SegmentRow", "Tally", "pure_pcap_walk", "segments"]
@@ -90,7 +94,14 @@ def pure_pcap_walk(buf: bytes, pos: int, big: bool, scale: int, linktype: int) -
     return out, pos, records, truncated, other, acks, first, last
 
 
-pcap_walk: Callable[[bytes, int, bool, int, int], WalkResult] = pure_pcap_walk
+def _pure_walk(buf: bytes, pos: int, big: bool, scale: int, linktype: int, _: int) -> WalkResult:
+    return pure_pcap_walk(buf, pos, big, scale, linktype)
+
+
+#: The walk `segments` uses. The compiled one also makes the MoldUDP64 runs that
+#: `_mold.mold_runs` would make of its rows (given their kind), straight from the chunk;
+#: `mold_runs` then finds none left to make.
+pcap_walk: Callable[[bytes, int, bool, int, int, int], WalkResult] = _pure_walk
 if ACCELERATED:
     from .._speedups._core import pcap_walk
 
@@ -140,7 +151,7 @@ def _pcap(capture: CaptureFile, tally: Tally) -> Iterator[list[SegmentRow]]:
     walk = pcap_walk
     while True:
         rows, pos, records, truncated, other, acks, first, last = walk(
-            capture.buffer, capture.pos, big, scale, linktype
+            capture.buffer, capture.pos, big, scale, linktype, MOLD_RUN
         )
         capture.pos = pos
         if records:
