@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from soupbintcp import ouch as o
+from soupbintcp._speedups import ACCELERATED
 from soupbintcp.orders import OrderBook, OrderCore
 from soupbintcp.orders._book import Answer
 from soupbintcp.orders._ledger import _new_answer
@@ -28,6 +30,9 @@ from soupbintcp.ouch._fast import (
     encode_enter_order,
     enter_order_codes,
     executed_fields,
+    pure_accepted_fields,
+    pure_canceled_fields,
+    pure_executed_fields,
 )
 
 _U32, _U64 = 0xFFFF_FFFF, 0xFFFF_FFFF_FFFF_FFFF
@@ -114,6 +119,52 @@ def test_order_executed_fields_agree_with_the_codec(payload: bytes) -> None:
         payload,
         lambda m: (m.user_ref_num, m.quantity, m.price, m.liquidity_flag, m.match_number),
     )
+
+
+_TWINS = [
+    (accepted_fields, pure_accepted_fields, o.OrderAccepted),
+    (canceled_fields, pure_canceled_fields, o.OrderCanceled),
+    (executed_fields, pure_executed_fields, o.OrderExecuted),
+]
+
+
+@pytest.mark.skipif(not ACCELERATED, reason="the compiled module is not in use")
+@settings(max_examples=300)
+@given(st.sampled_from(range(len(_TWINS))), st.data())
+def test_the_compiled_readers_are_their_pure_twins(which: int, data: st.DataObject) -> None:
+    compiled, pure, cls = _TWINS[which]
+    assert compiled is not pure
+    payload = data.draw(_damaged(cls))
+    want = pure(payload)
+    for _ in range(2):  # the first may fill the pure side's caches, the second reads them
+        got = compiled(payload)
+        assert got == want
+        if got is not None and want is not None:
+            assert [type(x) for x in got] == [type(x) for x in want]
+            assert all(a is b for a, b in zip(got, want, strict=True) if type(a) not in (int, str))
+    assert compiled(bytearray(payload)) == pure(bytearray(payload))
+
+
+@pytest.mark.skipif(not ACCELERATED, reason="the compiled module is not in use")
+def test_the_compiled_readers_agree_on_every_byte_changed() -> None:
+    # Every position of a valid message, set to a few telling values (each code, length,
+    # padding and text byte): what random damage may take long to hit.
+    messages = [
+        o.OrderAccepted(
+            7, 5, o.Side.BUY, 100, "AAPL", 10_000, o.TimeInForce.DAY, o.Display.VISIBLE, 9,
+            o.Capacity.AGENCY, o.IntermarketSweepEligibility.NOT_ELIGIBLE,
+            o.CrossType.CONTINUOUS, o.OrderState.LIVE, "C1",
+        ),
+        o.OrderCanceled(7, 5, 100, o.CancelReason.IMMEDIATE_OR_CANCEL),
+        o.OrderExecuted(7, 5, 100, 10_000, o.LiquidityFlag.ADDED, 42),
+    ]  # fmt: skip
+    for (compiled, pure, _), message in zip(_TWINS, messages, strict=True):
+        valid = message.encode()
+        assert compiled(valid) == compiled(valid) == pure(valid) is not None
+        for i in range(1, len(valid)):
+            for value in (0, 1, 0x20, 0x41, 0x7F, 0x80, 0xFF):
+                payload = valid[:i] + bytes([value]) + valid[i + 1 :]
+                assert compiled(payload) == compiled(payload) == pure(payload), (i, value)
 
 
 def test_the_fast_readers_leave_appendages_to_the_codec() -> None:

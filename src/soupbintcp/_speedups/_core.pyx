@@ -10,6 +10,7 @@ Each function here has the contract of a pure-Python function that stays the ref
 - `walk`, `frame_payloads`  the frame walk of _wire/_frames.py
 - `MessageCursor`     `map(Message, zip(count(first), left))` and its `left = iter(payloads)`
 - `one_sequenced_message`  `one_sequenced_message` of _session/_client.py (the round trip's answer)
+- `accepted_fields`, `canceled_fields`, `executed_fields`  those of ouch/_fast.py
 
 They import nothing of the package and raise none of its errors: they return where they
 stopped, and the pure caller words the fault, so every message is written once. Input is
@@ -24,6 +25,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_FromUnsignedLongLong
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
+from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport uint64_t
 from libc.string cimport memcmp, memcpy
 
@@ -51,3 +53,4 @@ include "_capture.pxi"
 include "_journal.pxi"
 include "_crc.pxi"
 include "_client.pxi"
+include "_orders.pxi"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Final
 
+from .._speedups import ACCELERATED
 from ._enums import OrderState
 from ._inbound import EnterOrder
 from ._outbound import OrderAccepted, OrderCanceled, OrderExecuted
@@ -30,6 +31,9 @@ __all__ = [
     "encode_enter_order",
     "enter_order_codes",
     "executed_fields",
+    "pure_accepted_fields",
+    "pure_canceled_fields",
+    "pure_executed_fields",
 ]
 
 # After the type byte and the timestamp (offset 9): the wire layout of the fixed part, codes
@@ -79,7 +83,7 @@ def _accepted_codes(key: bytes) -> tuple[Any, Any, bool] | None:
     return out
 
 
-def accepted_fields(payload: bytes) -> tuple[Any, ...] | None:
+def pure_accepted_fields(payload: bytes) -> tuple[Any, ...] | None:
     """An Order Accepted without appendage as ``(user_ref_num, cl_ord_id, symbol, side,
     quantity, price, time_in_force, order_reference_number, dead)`` (side and time in force
     as the codec's members; dead: Order State is ``D``), or None: let the codec decide."""
@@ -129,7 +133,7 @@ def _symbol_bytes(symbol: str) -> bytes | None:
     return raw
 
 
-def canceled_fields(payload: bytes) -> tuple[int, int] | None:
+def pure_canceled_fields(payload: bytes) -> tuple[int, int] | None:
     """An Order Canceled as ``(user_ref_num, quantity)``, or None: let the codec decide."""
     if len(payload) != 18:
         return None
@@ -137,7 +141,7 @@ def canceled_fields(payload: bytes) -> tuple[int, int] | None:
     return (num, qty) if reason in _C_REASON else None
 
 
-def executed_fields(payload: bytes) -> tuple[int, int, int, Any, int] | None:
+def pure_executed_fields(payload: bytes) -> tuple[int, int, int, Any, int] | None:
     """An Order Executed without appendage as ``(user_ref_num, quantity, price,
     liquidity_flag, match_number)``, or None: let the codec decide."""
     if len(payload) != 36:
@@ -192,3 +196,18 @@ def encode_enter_order(
         )
     except (struct.error, UnicodeEncodeError, AttributeError, TypeError):
         return None
+
+
+# The readers the order client calls: the compiled twins when the extension is in use (the
+# Order Accepted reader ~580 -> ~150 ns), which hand anything not cached yet to the pure
+# ones above (the reference; tests/test_ouch_fast.py holds them equal).
+accepted_fields = pure_accepted_fields
+canceled_fields = pure_canceled_fields
+executed_fields = pure_executed_fields
+if ACCELERATED:
+    from .._speedups._core import accepted_fields, canceled_fields, executed_fields, orders_tables
+
+    orders_tables(
+        pure_accepted_fields, pure_canceled_fields, pure_executed_fields, _ACCEPTED_CODES,
+        _SYMBOL_TEXT, _C_REASON, _E_LIQUIDITY,
+    )  # fmt: skip
