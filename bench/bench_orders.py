@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import run_on, write_json
-from soupbintcp import connect_async, ouch
-from soupbintcp.orders import OrderClient, StateDir
+from soupbintcp import connect, connect_async, ouch
+from soupbintcp.orders import BlockingOrderClient, OrderClient, StateDir
 from soupbintcp.venue import Venue
 
 PRICE = 10_000  # $1.00: far below anything resting, so an IOC buy never trades
@@ -158,6 +158,43 @@ async def _paired(address: Any, blocks: int, per: int) -> dict[str, list[float]]
     finally:
         await bare.close()
         await client.close()
+    return out
+
+
+def _paired_blocking(address: Any, blocks: int, per: int) -> dict[str, list[float]]:
+    """`_paired` for the blocking twins: `soupbintcp.connect` and `BlockingOrderClient`
+    (`enter(...).wait()`), the same alternating blocks."""
+    bare = connect(address, "bb", "x")
+    bare.receive_msg(5.0)  # the day's System Event
+    client = BlockingOrderClient.connect(address, "bo", "x")
+    out: dict[str, list[float]] = {"ratio": [], "cpu_extra_us": [], "bare_us": [], "orders_us": []}
+    num = 0
+    try:
+        for block in range(blocks):
+            got: dict[str, tuple[float, float]] = {}
+            for path in ("bare", "orders") if block % 2 == 0 else ("orders", "bare"):
+                times: list[float] = []
+                cpu = time.process_time()
+                for _ in range(per):
+                    num += 1
+                    t = time.perf_counter()
+                    if path == "bare":
+                        bare.send_unseq_data(_enter(num))
+                        while bare.receive_msg(5.0).data[:1] != b"A":
+                            pass
+                    else:
+                        client.enter(
+                            "AAPL", "B", 100, PRICE, time_in_force="3", cl_ord_id=f"Q{num}"
+                        ).wait(5.0)
+                    times.append(time.perf_counter() - t)
+                got[path] = (statistics.median(times), (time.process_time() - cpu) / per)
+            out["ratio"].append(got["orders"][0] / got["bare"][0])
+            out["cpu_extra_us"].append((got["orders"][1] - got["bare"][1]) * 1e6)
+            out["bare_us"].append(got["bare"][0] * 1e6)
+            out["orders_us"].append(got["orders"][0] * 1e6)
+    finally:
+        bare.close()
+        client.close()
     return out
 
 
@@ -275,6 +312,11 @@ def _compare(args: argparse.Namespace) -> None:
                 res["paired_blocks"]["cpu_extra_us"]
             )
             rows.setdefault("paired blocks: bare us", []).extend(res["paired_blocks"]["bare_us"])
+            if "blocking_blocks" in res:
+                blocking = res["blocking_blocks"]
+                rows.setdefault("blocking pairs: ratio", []).extend(blocking["ratio"])
+                rows.setdefault("blocking pairs: cpu extra us", []).extend(blocking["cpu_extra_us"])
+                rows.setdefault("blocking pairs: bare us", []).extend(blocking["bare_us"])
         table[tree] = rows
     print(f"{'':30} {'before: median [quartiles]':>28} {'after: median [quartiles]':>28}")
     for key in table["after"]:
@@ -316,11 +358,14 @@ def main() -> None:
         results = run_on(
             args.loop, lambda: _paired_only(address, 10 * args.runs, max(20, args.n // 20))
         )
+        blocking = _paired_blocking(address, 10 * args.runs, max(20, args.n // 20))
+        results["blocking_blocks"] = blocking
+        results["blocking_ratio"] = statistics.median(blocking["ratio"])
         ours.send("stop")
         venue.join(10)
         print(
             f"paired ratio {results['paired_ratio']:.3f}, CPU extra "
-            f"{results['paired_cpu_extra_us']:.1f} us"
+            f"{results['paired_cpu_extra_us']:.1f} us; blocking {results['blocking_ratio']:.3f}"
         )
         write_json(args.json, results)
         return
