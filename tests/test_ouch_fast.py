@@ -121,7 +121,7 @@ def test_order_executed_fields_agree_with_the_codec(payload: bytes) -> None:
     )
 
 
-_TWINS = [
+_TWINS: list[tuple[Any, Any, type[o.Message]]] = [
     (accepted_fields, pure_accepted_fields, o.OrderAccepted),
     (canceled_fields, pure_canceled_fields, o.OrderCanceled),
     (executed_fields, pure_executed_fields, o.OrderExecuted),
@@ -149,7 +149,7 @@ def test_the_compiled_readers_are_their_pure_twins(which: int, data: st.DataObje
 def test_the_compiled_readers_agree_on_every_byte_changed() -> None:
     # Every position of a valid message, set to a few telling values (each code, length,
     # padding and text byte): what random damage may take long to hit.
-    messages = [
+    messages: list[o.Message] = [
         o.OrderAccepted(
             7, 5, o.Side.BUY, 100, "AAPL", 10_000, o.TimeInForce.DAY, o.Display.VISIBLE, 9,
             o.Capacity.AGENCY, o.IntermarketSweepEligibility.NOT_ELIGIBLE,
