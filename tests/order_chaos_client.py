@@ -28,8 +28,9 @@ KILL_POINTS = {
     "received": (StateDir, "received_run"),
     # written to the socket, answers not back yet: the restart's re-sends are duplicates
     "sent": (OrderClient, "_write"),
-    # mid-burst: some orders of a burst made, others not
-    "enter": (OrderCore, "enter"),
+    # mid-burst: some orders of a burst made, others not (`OrderClient.enter` makes the
+    # request with `enter_request`, and records the order once it is sent)
+    "enter": (OrderCore, "enter_request"),
     # logged in again, the catch-up query not written yet
     "login": (OrderCore, "logged_in"),
 }
