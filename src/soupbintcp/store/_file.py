@@ -24,7 +24,6 @@ while writing (a full disk) stay `OSError`.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import warnings
 from bisect import bisect_right
@@ -43,18 +42,10 @@ from ._frames import (
     normalize_session,
 )
 from ._index import IDX_HEADER_SIZE, IndexFile
-from ._journal import (
-    HEADER_SIZE,
-    MAGIC,
-    check_first_sequence,
-    create_journal,
-    fdatasync,
-    read_header,
-    record_session_end,
-)
+from ._journal import HEADER_SIZE, MAGIC, check_first_sequence, fdatasync, record_session_end
+from ._opening import open_journal
 from ._protocol import Durability, JournalCorruptError, StoreError
-from ._reading import FrameReader, shifted
-from ._recovery import open_checksums, recover
+from ._reading import FrameReader
 
 if TYPE_CHECKING:
     from ._reader import JournalReader
@@ -171,48 +162,15 @@ class FileStore:
 
     def _open(self, wanted: str | None, *, create: bool, first: int | None) -> None:
         path = self._path
-        if not os.path.exists(path):
-            if not create:
-                raise StoreError(f"no journal at {path}")
-            create_journal(path, wanted, fsync=self._fsync, first_sequence=first or 1)
-        try:
-            self._rfd = os.open(path, os.O_RDONLY)
-            if not self._readonly:
-                self._wfd = os.open(path, os.O_WRONLY)
-        except OSError as exc:
-            raise StoreError(f"cannot open journal {path}: {exc}") from exc
-        if not self._readonly:
-            try:
-                fcntl.flock(self._wfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StoreError(f"journal {path} is open for writing elsewhere") from None
-        size = os.fstat(self._rfd).st_size
-        header = read_header(self._rfd, path)
-        recorded, self._journal_id, self._ended = header[:3]
-        if wanted is not None and wanted != recorded:
-            raise StoreError(
-                f"journal {path} records session {recorded!r}, not the requested {wanted!r}"
-            )
-        if first is not None and first != header.first_sequence:
-            raise StoreError(
-                f"journal {path} starts at message {header.first_sequence:,}, not the "
-                f"requested {first:,}"
-            )
-        self._session_id = recorded
-        self._base = base = header.first_sequence - 1
-        wfd = None if self._readonly else self._wfd
-        sums = Checksums.load(path, self._journal_id) if header.version > 1 else None
-        if sums is not None:
-            sums.clip(size)
-        try:
-            found = recover(
-                path, self._rfd, wfd, size, self._interval, self._journal_id,
-                fsync=self._fsync, sums=sums, start=header.records_at,
-            )  # fmt: skip
-        except JournalCorruptError as exc:
-            raise shifted(exc, base) from None
-        if wfd is not None:
-            sums = open_checksums(path, self._rfd, wfd, header, found, sums, fsync=self._fsync)
+        opened = open_journal(
+            path, wanted, create=create, first=first, readonly=self._readonly,
+            fsync=self._fsync, interval=self._interval,
+        )  # fmt: skip
+        self._rfd, self._wfd = opened.rfd, opened.wfd
+        self._session_id, self._journal_id = opened.session_id, opened.journal_id
+        self._ended = opened.ended
+        self._base = base = opened.base
+        found, sums = opened.found, opened.sums
         self._sums = sums
         self._recovered = found.tail
         self._index = found.entries
