@@ -3,8 +3,11 @@ format 1 journals stay readable and are upgraded by their next writer."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import random
+import zlib
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from soupbintcp.lowlevel import SequencedDataPacket
-from soupbintcp.store import FileStore, JournalCorruptError, JournalReader, StoreError
+from soupbintcp.store import (
+    Durability,
+    FileStore,
+    JournalCorruptError,
+    JournalReader,
+    StoreError,
+)
 from soupbintcp.store._journal import HEADER_SIZE
 
 BLOCK = 4096  # the spec of the side file: a CRC-32 per 4 KiB of records
@@ -271,3 +280,105 @@ def test_a_record_cut_at_the_end_of_a_block_is_torn_not_corrupt(
         assert store.read(1, len(messages)) == messages
     with JournalReader(journal, index_interval=16) as reader:
         assert reader.verify().ok
+
+
+def side_file_by_hand(journal: Path) -> tuple[list[int], tuple[int, int, int]]:
+    """What `<journal>.crc` must hold, from its spec and the journal's bytes: a CRC-32 per
+    whole 4 KiB block of records, and (block, length, CRC) of the partial last one."""
+    records = journal.read_bytes()[HEADER_SIZE:]
+    whole = len(records) // BLOCK
+    rest = records[whole * BLOCK :]
+    sums = [zlib.crc32(records[k * BLOCK : (k + 1) * BLOCK]) for k in range(whole)]
+    return sums, (whole, len(rest), zlib.crc32(rest) if rest else 0)
+
+
+def side_file(journal: Path) -> tuple[list[int], tuple[int, int, int]]:
+    data = Path(f"{journal}.crc").read_bytes()
+    entries = data[40:]
+    sums = [int.from_bytes(entries[i : i + 4], "little") for i in range(0, len(entries), 4)]
+    tail = (
+        int.from_bytes(data[24:32], "big"),
+        int.from_bytes(data[32:36], "big"),
+        int.from_bytes(data[36:40], "big"),
+    )
+    return sums, tail
+
+
+class FailingOnce:
+    """`os` for `store._file`, whose next `pwrite` to the journal fails (a full disk)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.armed = True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    def pwrite(self, fd: int, data: object, offset: int) -> int:
+        if fd == self.fd and self.armed:
+            self.armed = False
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+        return os.pwrite(fd, data, offset)  # type: ignore[arg-type]
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("one"), st.integers(1, 300)),
+            st.tuples(st.just("many"), st.integers(1, 120)),
+            st.tuples(st.just("flush"), st.booleans()),  # True: the flush's write fails once
+        ),
+        max_size=25,
+    ),
+    seed=st.integers(0, 2**16),
+)
+# A small flush (its bytes left to be read back with their block), then a buffer of blocks
+# checksummed before its flush: those must go on from the small flush's bytes.
+@example(steps=[("one", 30), ("flush", False), ("many", 100), ("flush", False)], seed=1)
+@example(steps=[("many", 100), ("flush", True), ("one", 9), ("flush", True)], seed=2)
+@example(steps=[("many", 100), ("flush", False), ("many", 100), ("flush", False)], seed=3)
+def test_timer_appends_checksummed_before_their_flush_match_what_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[tuple[str, int]], seed: int
+) -> None:
+    # A TIMER store checksums its buffer as it fills (`Checksums.take_pending`), before the
+    # flush writes it: after any appends, flushes and failed flushes, the side file and
+    # every read must be those of the bytes actually written.
+    import soupbintcp.store._file as file_module
+
+    rng = random.Random(seed)
+    journal = tmp_path / f"t{seed}-{len(steps)}.soup"
+    for p in (journal, Path(f"{journal}.crc"), Path(f"{journal}.idx")):
+        p.unlink(missing_ok=True)
+    sent: list[bytes] = []
+    with FileStore(journal, session_id="S1", durability=Durability.TIMER) as store:
+        for kind, n in steps:
+            if kind == "one":
+                sent.append(rng.randbytes(n))
+                store.append(sent[-1])
+            elif kind == "many":
+                batch = [rng.randbytes(rng.randint(1, 200)) for _ in range(n)]
+                store.append_many(batch)
+                sent += batch
+            else:
+                if n and store._pending:
+                    failing = FailingOnce(store._wfd)
+                    monkeypatch.setattr(file_module, "os", failing)
+                    with pytest.raises(OSError, match="injected"):
+                        store.flush()
+                    monkeypatch.setattr(file_module, "os", os)
+                    assert store.durable_count < store.count
+                    served, refused = read_all(store)  # what is durable reads clean
+                    assert refused is None
+                    assert served == sent[: store.durable_count]
+                store.flush()
+                assert side_file(journal) == side_file_by_hand(journal)
+                served, refused = read_all(store)
+                assert refused is None
+                assert served == sent
+    assert side_file(journal) == side_file_by_hand(journal)
+    with JournalReader(journal) as reader:
+        assert reader.verify().ok
+        assert read_all(reader) == (sent, None)

@@ -11,6 +11,7 @@ Each function here has the contract of a pure-Python function that stays the ref
 - `MessageCursor`     `map(Message, zip(count(first), left))` and its `left = iter(payloads)`
 - `one_sequenced_message`  `one_sequenced_message` of _session/_client.py (the round trip's answer)
 - `accepted_fields`, `canceled_fields`, `executed_fields`  those of ouch/_fast.py
+- `crc32`, `block_crcs`, `add_blocks`  zlib's CRC-32 and store/_crc.py's loops over 4 KiB blocks
 
 They import nothing of the package and raise none of its errors: they return where they
 stopped, and the pure caller words the fault, so every message is written once. Input is

@@ -1,7 +1,8 @@
 """`FileStore`: a durable append-only journal of Sequenced Data frames. POSIX only.
 
-The file format is in `_journal` (header) and `_index` (the side index); what opening does
-to a torn last record is in `_recovery`. Durability, in plain words:
+The file format is in `_journal` (header), `_index` (the side index) and `_checksums`;
+opening is in `_opening`, and what it does to a torn last record in `_recovery`.
+Durability, in plain words:
 
 - ``Durability.PUBLISH`` (the default): every `append`, `append_many` or `append_frames`
   call is written to the operating system, in one write, before it returns, and
@@ -101,6 +102,7 @@ class FileStore:
         "_journal_id",
         "_path",
         "_pending",
+        "_pending_summed",
         "_reader",
         "_readonly",
         "_recovered",
@@ -138,6 +140,7 @@ class FileStore:
         self._sums: Checksums | None = None
         self._ahead: CheckAhead | None = None
         self._pending = bytearray()
+        self._pending_summed = 0  # bytes of `_pending` whose checksums are taken
         wanted = normalize_session(session_id)
         if first_sequence is not None:
             check_first_sequence(first_sequence)
@@ -324,10 +327,18 @@ class FileStore:
             self._pending += frames
             self._count += count
             self._end += len(frames)
+            sums = self._sums
+            if sums is not None and len(self._pending) - self._pending_summed >= BLOCK:
+                # Checksummed now, while in the cache, not at the flush (1 MiB read back
+                # from memory there cost 5 to 8 % of a bulk append); it counts once written.
+                with memoryview(self._pending) as view, view[self._pending_summed :] as new:
+                    sums.take_pending(new)
+                self._pending_summed = len(self._pending)
         return first
 
-    def _write(self, data: bytes | bytearray) -> None:
-        """Write `data` at the end of the journal: all of it, or none."""
+    def _write(self, data: bytes | bytearray, summed: int = 0) -> None:
+        """Write `data` at the end of the journal: all of it, or none (its first `summed`
+        bytes were checksummed already: `Checksums.take_pending`)."""
         fd = self._wfd
         size = self._size
         done = 0
@@ -346,6 +357,12 @@ class FileStore:
         self._size = size + done
         sums = self._sums
         if sums is not None:
+            if summed:  # a TIMER flush: less than a block after what was taken
+                sums.pending_written()
+                if done > summed:
+                    with memoryview(data) as view, view[summed:] as rest:
+                        sums.add(rest)
+                return
             # A small append is checksummed later with the rest of its block, read back
             # (`Checksums.behind`): a crc32 call per message cost ~10 % of the append.
             behind = sums.behind + done
@@ -360,8 +377,9 @@ class FileStore:
         if self._readonly:
             return
         if self._pending:
-            self._write(self._pending)
+            self._write(self._pending, self._pending_summed)
             self._pending = bytearray()
+            self._pending_summed = 0
             self._durable_count = self._count
             self._durable_end = self._end
         if self._idx is not None:
