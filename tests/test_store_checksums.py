@@ -335,17 +335,16 @@ class FailingOnce:
     ),
     seed=st.integers(0, 2**16),
 )
-# A small flush (its bytes left to be read back with their block), then a buffer of blocks
-# checksummed before its flush: those must go on from the small flush's bytes.
+# A small flush (its bytes left to be read back with their block), then a flush of blocks:
+# those must go on from the small flush's bytes; a failed flush, then its retry.
 @example(steps=[("one", 30), ("flush", False), ("many", 100), ("flush", False)], seed=1)
 @example(steps=[("many", 100), ("flush", True), ("one", 9), ("flush", True)], seed=2)
 @example(steps=[("many", 100), ("flush", False), ("many", 100), ("flush", False)], seed=3)
-def test_timer_appends_checksummed_before_their_flush_match_what_is_written(
+def test_timer_flushes_failed_or_not_leave_the_checksums_of_what_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[tuple[str, int]], seed: int
 ) -> None:
-    # A TIMER store checksums its buffer as it fills (`Checksums.take_pending`), before the
-    # flush writes it: after any appends, flushes and failed flushes, the side file and
-    # every read must be those of the bytes actually written.
+    # After any TIMER appends, flushes and flushes whose write fails (a full disk), the side
+    # file and every read must be those of the bytes actually written.
     import soupbintcp.store._file as file_module
 
     rng = random.Random(seed)

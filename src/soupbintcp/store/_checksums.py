@@ -88,8 +88,6 @@ class Checksums:
         "_good",
         "_good_to",
         "_lock",
-        "_pending",
-        "_pending_tail",
         "_rfd",
         "_written",
         "behind",
@@ -120,10 +118,6 @@ class Checksums:
         self.good_end = HEADER_SIZE
         # Marking blocks good: the reads' thread and the check ahead (`_ahead`) both do.
         self._lock = threading.Lock()
-        # A TIMER store's buffer, checksummed before it is written (`take_pending`): the
-        # CRCs of the blocks it completes and the tail after it, not counted until written.
-        self._pending: array[int] | None = None
-        self._pending_tail = (0, 0)
 
     @property
     def covered(self) -> int:
@@ -220,26 +214,6 @@ class Checksums:
             self.catch_up()
         # The blocks `data` completes, in one call (compiled where it can be: `_crc`).
         self.tail_len, self.tail_crc = add_blocks(data, self.tail_len, self.tail_crc, self.sums)
-        if len(self.sums) - self._written >= ENTRY_BATCH:
-            self._write_entries()
-
-    def take_pending(self, data: bytes | bytearray | memoryview) -> None:
-        """Checksum `data`, appended to a TIMER store's buffer after what was taken before,
-        while it is in the cache; it counts from `pending_written` (the buffer written at
-        `covered`) on. Until then reads and the side file see none of it."""
-        if self._pending is None:
-            self.catch_up()  # the buffer goes after every byte written so far
-            self._pending = array("I")
-            self._pending_tail = (self.tail_len, self.tail_crc)
-        self._pending_tail = add_blocks(data, *self._pending_tail, self._pending)
-
-    def pending_written(self) -> None:
-        """What `take_pending` took is written: it is covered now."""
-        if self._pending is None:
-            return
-        self.sums.extend(self._pending)
-        self.tail_len, self.tail_crc = self._pending_tail
-        self._pending = None
         if len(self.sums) - self._written >= ENTRY_BATCH:
             self._write_entries()
 

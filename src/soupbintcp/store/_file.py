@@ -115,7 +115,6 @@ class FileStore(JournalState):
         self._sums: Checksums | None = None
         self._ahead: CheckAhead | None = None
         self._pending = bytearray()
-        self._pending_summed = 0  # bytes of `_pending` whose checksums are taken
         wanted = normalize_session(session_id)
         if first_sequence is not None:
             check_first_sequence(first_sequence)
@@ -201,7 +200,7 @@ class FileStore(JournalState):
         if not msgs:
             return self._count + self._base + 1
         frames = encode_indexed(msgs, self._count, self._end, self._index, self._interval)
-        return self._commit_bulk(frames, len(msgs))
+        return self._commit(frames, len(msgs))
 
     def append_frames(self, frames: bytes, count: int) -> int:
         self._check_appendable()
@@ -212,7 +211,7 @@ class FileStore(JournalState):
                 self._index.append(self._end)
             return self._commit(frames, 1)
         index_frames(frames, count, self._count, self._end, self._index, self._interval)
-        return self._commit_bulk(frames, count)
+        return self._commit(frames, count)
 
     def _commit(self, frames: bytes, count: int) -> int:
         """Take `count` encoded messages whose index entries are already added."""
@@ -243,22 +242,8 @@ class FileStore(JournalState):
             self._end += len(frames)
         return first
 
-    def _commit_bulk(self, frames: bytes, count: int) -> int:
-        """`_commit` for `append_many` and `append_frames`: a TIMER store checksums its
-        buffer now, while it is in the cache, not at the flush (1 MiB read back from memory
-        there cost 5 to 8 % of a bulk append); it counts once written. (Not for single
-        appends: the test alone cost them 10 %; their bytes go with the next bulk or flush.)"""
-        first = self._commit(frames, count)
-        sums = self._sums
-        if sums is not None and len(self._pending) - self._pending_summed >= BLOCK:
-            with memoryview(self._pending) as view, view[self._pending_summed :] as new:
-                sums.take_pending(new)
-            self._pending_summed = len(self._pending)
-        return first
-
-    def _write(self, data: bytes | bytearray, summed: int = 0) -> None:
-        """Write `data` at the end of the journal: all of it, or none (its first `summed`
-        bytes were checksummed already: `Checksums.take_pending`)."""
+    def _write(self, data: bytes | bytearray) -> None:
+        """Write `data` at the end of the journal: all of it, or none."""
         fd = self._wfd
         size = self._size
         done = 0
@@ -277,12 +262,6 @@ class FileStore(JournalState):
         self._size = size + done
         sums = self._sums
         if sums is not None:
-            if summed:  # a TIMER flush: less than a block after what was taken
-                sums.pending_written()
-                if done > summed:
-                    with memoryview(data) as view, view[summed:] as rest:
-                        sums.add(rest)
-                return
             # A small append is checksummed later with the rest of its block, read back
             # (`Checksums.behind`): a crc32 call per message cost ~10 % of the append.
             behind = sums.behind + done
@@ -297,9 +276,8 @@ class FileStore(JournalState):
         if self._readonly:
             return
         if self._pending:
-            self._write(self._pending, self._pending_summed)
+            self._write(self._pending)
             self._pending = bytearray()
-            self._pending_summed = 0
             self._durable_count = self._count
             self._durable_end = self._end
         if self._idx is not None:

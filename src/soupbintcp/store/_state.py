@@ -40,7 +40,6 @@ class JournalState:
         "_journal_id",
         "_path",
         "_pending",
-        "_pending_summed",
         "_reader",
         "_readonly",
         "_recovered",
@@ -67,7 +66,6 @@ class JournalState:
     _journal_id: bytes
     _path: str
     _pending: bytearray
-    _pending_summed: int
     _reader: FrameReader
     _readonly: bool
     _recovered: int
