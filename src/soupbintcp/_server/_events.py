@@ -210,13 +210,21 @@ class ProtocolViolation(ConnectionEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HandlerFailed(ConnectionEvent):
     """The application's `what` (on_unsequenced, authenticate, user_store) raised `error`
-    for this connection, which is then closed. Logged with the traceback."""
+    for this connection, which is then closed. Logged with the traceback. With
+    `session_ended` (on_unsequenced, once the session has ended) it is not cut off: it still
+    gets the rest of its stream and End of Session, and what it sends is dropped."""
 
     LEVEL: ClassVar[int] = logging.ERROR
     what: str
     error: BaseException = field(compare=False)
+    session_ended: bool = False
 
     def describe(self) -> str:
+        if self.session_ended:
+            return (
+                f"{self.what} raised for {self.who} after its session ended; it still gets "
+                "End of Session, and what it sends is dropped"
+            )
         return f"{self.what} raised for {self.who}; closing that connection"
 
 

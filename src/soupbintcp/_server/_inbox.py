@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Final
 from ._config import OnUnsequenced
 
 if TYPE_CHECKING:
+    from ._connection import Connection
     from ._protocol import ServerProtocol
 
 __all__ = ["Inbox", "InboxBudget"]
@@ -154,7 +155,11 @@ class Inbox:
         self._worker = self._loop.create_task(self._work(first))
         self._workers.add(self._worker)
 
-    def clear(self) -> None:
+    def clear(self, *, drop_from_now: bool = False) -> None:
+        """Drop what waits; with `drop_from_now` (the handler failed after the session
+        ended) also what the client sends from now on: the failure is logged once."""
+        if drop_from_now:
+            self.handler = _dropped
         self._budget.total -= self._bytes
         self._bytes = 0
         self._queue.clear()
@@ -226,3 +231,7 @@ class Inbox:
         if self._user is not None and by_user.get(self._user) is self:
             del by_user[self._user]
         self._budget.waiting.pop(self, None)
+
+
+def _dropped(connection: Connection, data: bytes) -> None:
+    """The handler once `clear(drop_from_now=True)` was called: `data` is dropped."""

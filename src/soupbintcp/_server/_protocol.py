@@ -333,10 +333,15 @@ class ServerProtocol(asyncio.Protocol):
         # The application's bug, not the client's: its traceback matters.
         error = sys.exc_info()[1]
         assert error is not None  # called from an except block
-        self.events.emit(HandlerFailed(**self.about(), what=what, error=error))
-        if self.inbox is not None:
-            self.inbox.clear()
-        self.close("handler_failed", f"{what} raised", logging.WARNING, abort=True)
+        inbox, stream = self.inbox, self.stream
+        # Once the session ended the client is owed the rest and End of Session, which an
+        # abort would drop from the write buffer (answering a late request raises then).
+        ended = inbox is not None and stream is not None and stream.ended and not self.closed
+        self.events.emit(HandlerFailed(**self.about(), what=what, error=error, session_ended=ended))
+        if inbox is not None:
+            inbox.clear(drop_from_now=ended)  # then it finishes as after End of Session
+        if not ended:
+            self.close("handler_failed", f"{what} raised", logging.WARNING, abort=True)
 
     # --- closing ---------------------------------------------------------------------------
 

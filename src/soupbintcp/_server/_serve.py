@@ -116,7 +116,8 @@ def serve(
     that sends more than 4 KiB before it is logged in is closed. It answers with
     `connection.send_unseq_data(...)` or `connection.publish(...)`. An exception raised by
     `on_unsequenced`, `authenticate` or `user_store` is logged with its traceback and closes
-    that client's connection alone.
+    that client's connection alone; once the session has ended (publishing then raises), that
+    client still gets the rest and End of Session, and what it sends next is dropped.
 
     `on_event(event)` (function or coroutine function) receives every `ServerEvent`: each
     connection accepted or refused at admission (and which cap), logged in (user, requested
