@@ -15,7 +15,6 @@ import asyncio
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
@@ -32,6 +31,7 @@ from ._days import DayFiles, next_session_id
 from ._engine import Engine
 from ._inputs import encode_input, iterate, read_reject, reject_data
 from ._market import MarketData
+from ._outbound import Outbound
 
 __all__ = ["Venue"]
 
@@ -105,9 +105,7 @@ class Venue:
         self._requests: RequestServer | None = None
         self._bots: Any = None
         # scripted faults
-        self.delay_seconds = 0.0
-        self._delayed: deque[tuple[float, str, bytes]] = deque()
-        self._delay_timer: asyncio.TimerHandle | None = None
+        self._outbound = Outbound()  # holds the answers back for `delay`
         self._drop_after: dict[str, int] = {}
         self._received: dict[str, int] = {}
         self.malformed = 0
@@ -137,6 +135,7 @@ class Venue:
             on_unsequenced=self._on_unsequenced, on_event=self._on_event,
             heartbeat_interval=self._heartbeat,
         )  # fmt: skip
+        self._outbound.server = self.server
         for address in self._listen[1:]:
             await self.server.listen(address)
         self.itch_server = await serve(
@@ -172,9 +171,7 @@ class Venue:
             self._bots.stop()
         if self._inputs is not None and not getattr(self._inputs, "closed", False):
             self._flush()
-        if self._delay_timer is not None:
-            self._delay_timer.cancel()
-        self._publish_delayed(force=True)
+        self._outbound.close()
         for closable in (self._transmitter, self._requests):
             if closable is not None:
                 await closable.close()
@@ -224,6 +221,15 @@ class Venue:
     def reject_next(self, count: int, reason: ouch.RejectReason = ouch.RejectReason.OTHER) -> None:
         """Reject the next ``count`` Enter Orders and Replaces (of any account) with ``reason``."""
         self._act("R", "", reject_data(count, int(reason)))
+
+    @property
+    def delay_seconds(self) -> float:
+        """How long each response is held (see `delay`)."""
+        return self._outbound.delay_seconds
+
+    @delay_seconds.setter
+    def delay_seconds(self, seconds: float) -> None:
+        self._outbound.delay_seconds = seconds
 
     def delay(self, milliseconds: float) -> None:
         """Hold every response this long before sending it (0: no delay); order is kept."""
@@ -372,38 +378,15 @@ class Venue:
             if len(out) == 1:
                 account, message = out[0]
                 if not account.startswith(BOT_PREFIX):
-                    self._publish(account, [message.encode()])
+                    self._outbound.publish(account, [message.encode()])
             else:  # one append per account stream, in order within each
                 per_account: dict[str, list[bytes]] = {}
                 for account, message in out:
                     if not account.startswith(BOT_PREFIX):
                         per_account.setdefault(account, []).append(message.encode())
                 for account, payloads in per_account.items():
-                    self._publish(account, payloads)
+                    self._outbound.publish(account, payloads)
         if engine.market:
             events, engine.market = engine.market, []
             assert self.itch_server is not None
             self.itch_server.publish_many(self.market_data.encode(events))
-
-    def _publish(self, account: str, payloads: list[bytes]) -> None:
-        if not self.delay_seconds and not self._delayed:
-            assert self.server is not None
-            self.server.publish_many(payloads, user=account)
-            return
-        loop = asyncio.get_running_loop()
-        due = loop.time() + self.delay_seconds
-        self._delayed.extend((due, account, payload) for payload in payloads)
-        if self._delay_timer is None:
-            self._delay_timer = loop.call_at(self._delayed[0][0], self._publish_delayed)
-
-    def _publish_delayed(self, force: bool = False) -> None:
-        self._delay_timer = None
-        if not self._delayed or self.server is None:
-            return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        while self._delayed and (force or self._delayed[0][0] <= now):
-            _, account, payload = self._delayed.popleft()
-            self.server.publish(payload, user=account)
-        if self._delayed:
-            self._delay_timer = loop.call_at(self._delayed[0][0], self._publish_delayed)
