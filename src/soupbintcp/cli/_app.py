@@ -16,7 +16,20 @@ import click
 
 import soupbintcp
 
-from . import _check, _demo, _journal, _mold, _order, _pcap, _record, _serve, _tail, _top, _venue
+from . import (
+    _check,
+    _demo,
+    _journal,
+    _mold,
+    _mold_gateway,
+    _order,
+    _pcap,
+    _record,
+    _serve,
+    _tail,
+    _top,
+    _venue,
+)
 from ._common import describe_error, stderr
 from ._logging import setup_logging
 
@@ -75,6 +88,7 @@ for _module in (_check, _demo, _mold, _record, _serve, _tail, _top, _venue):
 cli.add_command(_journal.group)
 cli.add_command(_pcap.group)
 cli.add_command(_order.group)
+_mold.command.add_command(_mold_gateway.command)  # `mold gateway`: a module of its own
 
 
 #: The group's options that may also come after the command (`soupbintcp tail ... -q`).

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from soupbintcp.gateways import discover_session, mold_to_soupbintcp
 from soupbintcp.moldudp64 import (
     Transmitter,
     serve_requests,
@@ -24,16 +22,14 @@ from ._common import (
     DEFAULT_SESSION,
     DEFAULT_STORE,
     UserError,
-    credential_options,
     describe_error,
     library_default,
     plural,
-    server_credentials,
     stderr,
 )
 from ._generate import generate as generate_feed
 from ._generate import into_store
-from ._mold_lines import binding, named, waiting_hint
+from ._mold_lines import binding, group_option, interface_option, named, session_option
 from ._mold_lines import listen_lines as _listen
 from ._mold_lines import summary as _summary
 from ._output import MessagePrinter, decode_option, format_option
@@ -42,21 +38,6 @@ from ._signals import Stop
 from ._sinks import BinaryFileSink, JournalSink, Sink
 
 Address = tuple[str, int]
-
-_group = click.option(
-    "--group",
-    type=ADDRESS,
-    required=True,
-    multiple=True,
-    help="Multicast GROUP:PORT (e.g. 239.1.1.1:5000); twice for the A and B lines of one "
-    "session (the first copy of each message wins).",
-)
-_interface = click.option(
-    "--interface",
-    metavar="ADDR",
-    help="Address of the interface to use for multicast (127.0.0.1: this host only).",
-)
-_session = click.option("--session", "session_id", help="Session id (default: the first seen).")
 
 
 @click.group("mold")
@@ -69,6 +50,9 @@ def command() -> None:
     soupbintcp mold record --group 239.1.1.1:5000 --request 127.0.0.1:5001 feed.soup
     soupbintcp mold gateway --group 239.1.1.1:5000 --request 127.0.0.1:5001 --listen :7000
     """
+
+
+# `mold gateway` is its own module (`_mold_gateway`); `_app` adds it to this group.
 
 
 def _stop_event() -> Stop:
@@ -86,7 +70,7 @@ class _StoreFeed:
 
 
 @command.command("serve")
-@_group
+@group_option
 @click.option("--request-listen", type=ADDRESS, required=True, help="Re-request server HOST:PORT.")
 @click.option(
     "--store",
@@ -105,7 +89,7 @@ class _StoreFeed:
     help="Transmit a Nasdaq BinaryFILE: imported into the journal, resumably (an interrupted "
     "import goes on after what the journal holds, once checked to be the file's first).",
 )
-@_interface
+@interface_option
 @click.option("--ttl", type=click.IntRange(0, 255), show_default=True,
               default=library_default(Transmitter, "ttl"))  # fmt: skip
 @click.option("--end-linger", type=float, show_default=True,
@@ -197,7 +181,7 @@ def serve_command(
 
 
 @command.command("tail")
-@_group
+@group_option
 @click.option("--request", type=ADDRESS, required=True, help="Re-request server HOST:PORT.")
 @click.option(
     "--sequence",
@@ -209,8 +193,8 @@ def serve_command(
 @click.option("--count", "-n", type=click.IntRange(min=1), help="Stop after N messages.")
 @format_option
 @decode_option
-@_interface
-@_session
+@interface_option
+@session_option
 @click.pass_context
 def tail_command(
     ctx: click.Context,
@@ -256,7 +240,7 @@ def tail_command(
 
 
 @command.command("record")
-@_group
+@group_option
 @click.option("--request", type=ADDRESS, required=True, help="Re-request server HOST:PORT.")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
@@ -268,8 +252,8 @@ def tail_command(
     help="auto: a journal for *.soup, else a BinaryFILE.",
 )
 @click.option("--count", "-n", type=click.IntRange(min=1), help="Stop after N new messages.")
-@_interface
-@_session
+@interface_option
+@session_option
 @click.pass_context
 def record_command(
     ctx: click.Context,
@@ -323,94 +307,6 @@ def record_command(
             stderr.print(_summary(listener, recorded, started, end))
             if sink is not None:
                 stderr.print(f"{file} now holds sequence 1..{sink.count:,}")
-        return 0
-
-    return run_async(main(), ctx.obj["loop"])
-
-
-@command.command("gateway")
-@_group
-@click.option("--request", type=ADDRESS, required=True, help="Re-request server HOST:PORT.")
-@click.option("--listen", type=ADDRESS, required=True, help="SoupBinTCP HOST:PORT to serve on.")
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="Journal cache of the multicast session; a restart resumes it.",
-)
-@credential_options
-@click.option(
-    "--no-auth",
-    is_flag=True,
-    help="Accept any username and password, whatever SOUPBINTCP_USER and SOUPBINTCP_PASSWORD "
-    "say (with --user, --password or --credentials-file given too: an error).",
-)
-@_interface
-@_session
-@click.pass_context
-def gateway_command(
-    ctx: click.Context,
-    group: tuple[Address, ...],
-    request: Address,
-    listen: Address,
-    store_path: Path,
-    user: str | None,
-    password: str | None,
-    credentials_file: Path | None,
-    no_auth: bool,
-    interface: str | None,
-    session_id: str | None,
-) -> int:
-    """Serve the MoldUDP64 session on --group to SoupBinTCP clients until Ctrl-C.
-
-    Clients log in at any sequence number; the journal at --store fills from 1 through
-    re-requests and follows the multicast live.
-    """
-
-    credentials = server_credentials(user, password, credentials_file, no_auth)
-    auth = {"credentials": credentials} if credentials is not None else {
-        "authenticate": lambda *_: True
-    }  # fmt: skip
-
-    async def main() -> int:
-        stop = _stop_event()
-        session = session_id
-        if session is None and not store_path.exists():
-            stderr.print(f"waiting for a packet on {named(group[:1])} to learn the session")
-            with binding(f"a listener of {named(group[:1])}"):
-                session = await waiting_hint(
-                    discover_session(group[0], interface=interface),
-                    f"a first packet on {named(group[:1])}",
-                    interface,
-                )
-        store_path.parent.mkdir(parents=True, exist_ok=True)
-        store = FileStore(store_path, session_id=session)
-        try:
-            gateway = await mold_to_soupbintcp(
-                list(group), request, listen, store, session_id=session, interface=interface, **auth
-            )
-            stderr.print(
-                f"gateway: MoldUDP64 {named(group)} session {gateway.server.session_id!r}"
-                f" onto SoupBinTCP {gateway.address[0]}:{gateway.address[1]} "
-                f"(journal {store_path} holds {store.count:,})"
-            )
-            ended = asyncio.ensure_future(gateway.wait_closed())
-            stopping = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait([ended, stopping], return_when=asyncio.FIRST_COMPLETED)
-                if ended.done():
-                    ended.result()  # the listener's error, if it failed
-                    stderr.print("End of Session on the multicast: serving the journal")
-                    await stopping
-            finally:
-                stopping.cancel()
-                await gateway.close()
-                with contextlib.suppress(BaseException):
-                    ended.cancel()
-                stderr.print(f"stopped: journal {store_path} holds {store.count:,} messages")
-        finally:
-            store.close()
         return 0
 
     return run_async(main(), ctx.obj["loop"])

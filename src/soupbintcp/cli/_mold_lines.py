@@ -1,5 +1,6 @@
-"""Helpers of the `mold` commands: joining one group or the A/B lines of a session, the
-summary line (per line when there are several), and errors that say what to do."""
+"""Helpers of the `mold` commands: the options they share, joining one group or the A/B
+lines of a session, the summary line (per line when there are several), and errors that
+say what to do."""
 
 from __future__ import annotations
 
@@ -10,13 +11,42 @@ import time
 from collections.abc import Awaitable, Iterator
 from typing import TypeVar
 
+import click
+
 from soupbintcp.moldudp64 import AsyncListener, listen_async
 
-from ._common import UserError, describe_error, plural, stderr
+from ._common import ADDRESS, UserError, describe_error, plural, stderr
 
-__all__ = ["binding", "listen_lines", "named", "summary", "waiting_hint"]
+__all__ = [
+    "binding",
+    "group_option",
+    "interface_option",
+    "listen_lines",
+    "named",
+    "session_option",
+    "summary",
+    "waiting_hint",
+]
 
 T = TypeVar("T")
+
+group_option = click.option(
+    "--group",
+    type=ADDRESS,
+    required=True,
+    multiple=True,
+    help="Multicast GROUP:PORT (e.g. 239.1.1.1:5000); twice for the A and B lines of one "
+    "session (the first copy of each message wins).",
+)
+interface_option = click.option(
+    "--interface",
+    metavar="ADDR",
+    help="Address of the interface to use for multicast (127.0.0.1: this host only).",
+)
+session_option = click.option(
+    "--session", "session_id", help="Session id (default: the first seen)."
+)
+
 
 #: Seconds `mold gateway` waits for a first packet before it says what it checked.
 HINT_AFTER = 5.0
