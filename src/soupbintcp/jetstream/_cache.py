@@ -1,4 +1,5 @@
-"""A gateway's cache beside its log: where it stands in the log, and what a restart trusts.
+"""A gateway's cache beside its log: opening it, where it stands in the log, and what a
+restart trusts.
 
 Layer 4. The cache is a `FileStore` journal of the log's messages; a small side file
 (``<cache>.log.json``) records how far into the log it reaches (`LogState`), written after
@@ -13,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..store import FileStore
+from ..store import FileStore, StoreError
 from ._log import Batch, LogError, LogState
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "held_frames",
     "load_state",
     "new_part",
+    "open_cache",
     "save_state",
     "side_path",
     "without_end",
@@ -106,6 +108,35 @@ def load_state(cache: Path, store: FileStore | None, stream: str) -> LogState:
         log.warning("%s does not match the cache: replaying the log from its start", side)
         return LogState()
     return state
+
+
+def open_cache(cache_path: Path, stream: str) -> tuple[FileStore | None, LogState]:
+    """The cache as a gateway opens it (None: there is none yet) and where it stands in the
+    log. `LogError` if the file is not a journal it can use."""
+    store: FileStore | None = None
+    if cache_path.exists():
+        try:
+            store = FileStore(cache_path, create=False)
+        except StoreError as exc:
+            raise LogError(f"cannot use {cache_path} as the cache: {exc}") from exc
+    state = load_state(cache_path, store, stream)
+    if (
+        store is not None
+        and store.session_ended
+        and not (state.ended and state.count == store.count)
+    ):
+        # End of Session is recorded but the messages before it may be torn away: serve the
+        # cache as open until the log says where the session ends.
+        log.warning(
+            "the cache %s records End of Session after %d messages but its record of the log "
+            "does not confirm them: serving it as open until the log says where it ends",
+            cache_path,
+            store.count,
+        )
+        store = without_end(cache_path, store)
+        state = load_state(cache_path, store, stream)
+        state.ended = False
+    return store, state
 
 
 def save_state(cache: Path, stream: str, state: LogState) -> None:

@@ -43,7 +43,7 @@ from .._errors import LocalProtocolError
 from .._server._serve import serve
 from .._server._server import Server
 from ..store import FileStore, StoreError
-from ._cache import load_state, new_part, save_state, without_end
+from ._cache import new_part, open_cache, save_state
 from ._follower import LogFollower
 from ._log import (
     Batch,
@@ -321,29 +321,7 @@ async def open_gateway(
     address = parse_log_address(log_url)
     cache_path = Path(cache)
     options = dict(nats_options or {})
-    store: FileStore | None = None
-    if cache_path.exists():
-        try:
-            store = FileStore(cache_path, create=False)
-        except StoreError as exc:
-            raise LogError(f"cannot use {cache_path} as the cache: {exc}") from exc
-    state = load_state(cache_path, store, address.stream)
-    if (
-        store is not None
-        and store.session_ended
-        and not (state.ended and state.count == store.count)
-    ):
-        # End of Session is recorded but the messages before it may be torn away: serve the
-        # cache as open until the log says where the session ends.
-        log.warning(
-            "the cache %s records End of Session after %d messages but its record of the log "
-            "does not confirm them: serving it as open until the log says where it ends",
-            cache_path,
-            store.count,
-        )
-        store = without_end(cache_path, store)
-        state = load_state(cache_path, store, address.stream)
-        state.ended = False
+    store, state = open_cache(cache_path, address.stream)
     gateway = Gateway(address, cache_path, state, store, stall_after)
     try:
         nc: NATS | None
