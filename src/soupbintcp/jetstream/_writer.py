@@ -7,7 +7,8 @@ says which entry it must follow (``Nats-Expected-Last-Sequence``); JetStream ref
 otherwise. Nothing here decides what is durable: a message is durable once the follower has
 read it back from the log (JetStream delivers only what a quorum stored).
 
-Taking the log (the claim, a takeover after a crashed writer's silence) is `_claim`'s.
+Taking the log (the claim, a takeover after a crashed writer's silence) is `_claim`'s; the
+numbering and the batches until the log holds them are `_batches`'s.
 
 Trouble of any kind — a refused append, an acknowledgement that does not come, a lost
 connection — is handled one way: stop sending, look at the log as it is (the follower
@@ -29,15 +30,14 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Final
 
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from .._wire._packets import sequenced_frames
+from ._batches import Batches
 from ._claim import API_TIMEOUT, LogClaim, writer_token
 from ._follower import LogFollower
 from ._log import (
@@ -47,7 +47,6 @@ from ._log import (
     FIRST,
     WRITER,
     WRONG_LAST_SEQUENCE,
-    Batch,
     EntryKind,
     LogAddress,
     LogError,
@@ -68,8 +67,6 @@ DEFAULT_BATCH_BYTES: Final = 32 * 1024
 #: Entries sent and not yet acknowledged; more would only queue inside NATS.
 DEFAULT_WINDOW: Final = 64
 _ACK_TIMEOUT: Final = 2.0
-#: The largest entry we send; NATS refuses payloads over its max_payload (1 MiB by default).
-_MAX_ENTRY: Final = 512 * 1024
 _TICK: Final = 0.05
 _RESYNC_GAP: Final = 0.25
 
@@ -97,8 +94,6 @@ class LogWriter:
         self._follower = follower
         self.session_id = session_id
         self._replicas = replicas
-        self._batch_messages = batch_messages
-        self._batch_bytes = batch_bytes
         self._window = window
         # A live writer speaks well within the time after which another may take over.
         self._keepalive = takeover_after / 4
@@ -108,14 +103,10 @@ class LogWriter:
             takeover_after=takeover_after,
         )  # fmt: skip
         self._loop = asyncio.get_running_loop()
-        # Sealed batches the log does not hold validly yet, oldest first; the first
-        # `_sent` of them are on their way in this round.
-        self._batches: deque[Batch] = deque()
+        # The numbering and the sealed batches; the first `_sent` of those are on their way
+        # in this round.
+        self._batches = Batches(batch_messages, batch_bytes)
         self._sent = 0
-        self._open: list[bytes] = []
-        self._open_count = 0
-        self._open_bytes = 0
-        self._next = 0  # the number the next published message gets (after start)
         self._expected = 0  # the log entry the next append must follow
         self._in_flight: dict[int, float] = {}  # reply number -> time sent
         self._reply = 0
@@ -141,13 +132,13 @@ class LogWriter:
         await self._nc.subscribe(f"{self._inbox}.>", cb=self._ack)
         await ensure_stream(self._js, self.address, self._replicas)
         self._expected = claim = await self._claim.take()
-        self._next = self._follower.state.count + 1
+        self._batches.next = self._follower.state.count + 1
         log.info(
             "log %s: %s holds the log from entry %d; next message %d",
             self.address,
             describe_writer(self.token),
             claim,
-            self._next,
+            self._batches.next,
         )
         self._task = self._loop.create_task(self._send_loop())
 
@@ -156,7 +147,7 @@ class LogWriter:
     @property
     def next_sequence(self) -> int:
         """The number the next published message gets."""
-        return self._next
+        return self._batches.next
 
     @property
     def confirmed_count(self) -> int:
@@ -185,7 +176,7 @@ class LogWriter:
     @property
     def backlog(self) -> int:
         """Messages published and not yet held by the log."""
-        return self._next - 1 - self._follower.state.count
+        return self._batches.next - 1 - self._follower.state.count
 
     def publish_many(self, messages: Iterable[bytes]) -> int:
         """Number `messages` and queue them for the log; return the first number.
@@ -193,50 +184,28 @@ class LogWriter:
         self.check()
         if self._stopped:
             raise LogError("the writer is closed")
-        first = self._next
+        batches = self._batches
+        first = batches.next
         if not isinstance(messages, list | tuple):
             messages = list(messages)
-        step = self._batch_messages
+        step = batches.max_messages
         for start in range(0, len(messages), step):
-            self._add(messages[start : start + step])
-        if self._next != first:
+            batches.add(messages[start : start + step])
+        if batches.next != first:
             self._wake.set()
         return first
-
-    def _add(self, messages: Sequence[bytes]) -> None:
-        frames, count = sequenced_frames(messages)
-        if len(frames) > _MAX_ENTRY and count > 1:
-            # Big messages: halve until an entry fits well inside NATS's payload limit.
-            half = count // 2
-            self._add(messages[:half])
-            self._add(messages[half:])
-            return
-        self._open.append(frames)
-        self._open_count += count
-        self._open_bytes += len(frames)
-        self._next += count
-        if self._open_count >= self._batch_messages or self._open_bytes >= self._batch_bytes:
-            self._seal()
-
-    def _seal(self) -> None:
-        if not self._open_count:
-            return
-        frames = self._open[0] if len(self._open) == 1 else b"".join(self._open)
-        first = self._next - self._open_count
-        self._batches.append(Batch(first, self._open_count, frames))
-        self._open.clear()
-        self._open_count = self._open_bytes = 0
 
     def confirmed(self) -> None:
         """The follower folded an entry in: forget the batches the log now holds, and stop
         if another writer claimed the log."""
         state = self._follower.state
-        batches = self._batches
-        while batches and batches[0].first + batches[0].count - 1 <= state.count:
-            batches.popleft()
-            if self._sent:
-                self._sent -= 1
-        if self._next and not self._stopped and state.holder != self.token and not self.fenced:
+        self._sent = max(0, self._sent - self._batches.held(state.count))
+        if (
+            self._batches.next
+            and not self._stopped
+            and state.holder != self.token
+            and not self.fenced
+        ):
             self._fence(self._claim.taken(state.holder))
 
     def _fence(self, why: str) -> None:
@@ -247,9 +216,9 @@ class LogWriter:
     async def flush(self, timeout: float = 30.0) -> None:
         """Wait until the log holds everything published so far (`WriterFenced` if it
         never will)."""
-        self._seal()
+        self._batches.seal()
         self._wake.set()
-        target = self._next - 1
+        target = self._batches.next - 1
         deadline = self._loop.time() + timeout
         while self._follower.state.count < target:
             if self.fenced is not None:
@@ -331,7 +300,10 @@ class LogWriter:
             self._seal_if_idle()
             try:
                 await self._send_batches()
-                if not self._batches and self._loop.time() - self._last_send > self._keepalive:
+                if (
+                    not self._batches.sealed
+                    and self._loop.time() - self._last_send > self._keepalive
+                ):
                     await self._send(EntryKind.ALIVE, b"", {})
             except (OSError, nats.errors.Error) as exc:
                 log.warning("log %s: sending failed (%s); resending", self.address, exc)
@@ -340,10 +312,10 @@ class LogWriter:
     def _seal_if_idle(self) -> None:
         # Whatever was published by the time the loop comes round goes out now: batching
         # never holds a message back waiting for more.
-        self._seal()
+        self._batches.seal()
 
     async def _send_batches(self) -> None:
-        batches = self._batches
+        batches = self._batches.sealed
         while self._sent < len(batches) and len(self._in_flight) < self._window:
             if self._trouble or self.fenced is not None:
                 return
