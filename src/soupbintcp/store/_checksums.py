@@ -253,10 +253,47 @@ class Checksums:
 
     # --- checking --------------------------------------------------------------------------
 
-    def first_bad(self, fd: int, start: int, end: int) -> int | None:
+    def first_bad(
+        self, fd: int, start: int, end: int, served: bytes | None = None, served_at: int = 0
+    ) -> int | None:
         """The start of the first block overlapping journal bytes [start, end) whose
         checksum does not match what the file (open on `fd`) holds; None if all match.
-        Bytes past `covered` are not checked."""
+        Bytes past `covered` are not checked.
+
+        `served`, the journal's bytes from `served_at` that a read is about to hand out:
+        the whole blocks inside it are checked in it, not read again, so the bytes sent are
+        the bytes checked (and a replay's first read copies them once, not twice). Only the
+        blocks at its edges are read from the file."""
+        if served is None:
+            return self._first_bad_in_file(fd, start, end)
+        if self.behind:
+            self.catch_up()
+        # Whole blocks [inner, upto) lie in `served`; the ones before and after do not.
+        inner = max((served_at - HEADER_SIZE + BLOCK - 1) // BLOCK, (start - HEADER_SIZE) // BLOCK)
+        upto = min(
+            (served_at + len(served) - HEADER_SIZE) // BLOCK,
+            (min(end, self.covered) - HEADER_SIZE) // BLOCK,
+            len(self.sums),
+        )
+        if inner >= upto:
+            return self._first_bad_in_file(fd, start, end)
+        bad = self._first_bad_in_file(fd, start, HEADER_SIZE + inner * BLOCK)
+        if bad is not None:
+            return bad
+        first = max(inner, self._good_to)
+        if first < upto:
+            at = HEADER_SIZE + first * BLOCK - served_at
+            with memoryview(served) as view:
+                crcs = block_crcs(view[at:], upto - first)
+            expected = self.sums[first:upto]
+            if crcs != expected:
+                i = next(i for i in range(upto - first) if crcs[i] != expected[i])
+                return HEADER_SIZE + (first + i) * BLOCK
+            self._mark_run(first, upto)
+        return self._first_bad_in_file(fd, HEADER_SIZE + upto * BLOCK, end)
+
+    def _first_bad_in_file(self, fd: int, start: int, end: int) -> int | None:
+        """`first_bad`, every block read from the file."""
         if self.behind:
             self.catch_up()
         whole = len(self.sums)

@@ -116,7 +116,7 @@ class FrameReader:
         if sums is None or not count or start + len(data) <= sums.good_end:
             return data, count
         # From the indexed message before: a seek hopped over the records in between.
-        bad = sums.first_bad(self.fd, self.origin(sequence), start + len(data))
+        bad = sums.first_bad(self.fd, self.origin(sequence), start + len(data), data, start)
         if bad is None:
             return data, count
         # Hand out the records wholly before the bad block; the next read starts in it.
