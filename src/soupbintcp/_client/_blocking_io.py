@@ -1,6 +1,7 @@
 """The blocking client's I/O thread: the socket, the selector and one connection's loop
 (login, read, timers, send; connect and TLS are `_blocking_connect`'s, waiting through the
-selector here). See `_blocking` for the threading model.
+selector here; the state it shares with the application's threads is `_blocking_state`'s).
+See `_blocking` for the threading model.
 
 Layer 3. The I/O thread holds `_lock` only while it feeds received bytes to the session,
 runs a timer, writes what is queued (non-blocking) or queues what came out; never while it
@@ -17,18 +18,15 @@ import select
 import selectors
 import socket
 import ssl as _ssl
-import threading
 import time
 from typing import Final
 
 from .._errors import SoupBinTCPError
-from .._session._client import ClientSession
 from .._session._events import Event
 from .._wire._packets import LoginAccepted
 from ._blocking_connect import Stopped
-from ._core import ClientCore
-from ._options import ClientConfig
-from ._reconnect import CloseReason, ended_by
+from ._blocking_state import BlockingState
+from ._reconnect import ended_by
 
 __all__ = ["DONTWAIT", "BlockingIO", "Stopped"]
 
@@ -63,105 +61,9 @@ _LINGER: Final = 1.0
 DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
 
 
-class BlockingIO:
+class BlockingIO(BlockingState):
     """The I/O thread's side of `BlockingClient`: it owns the `ClientCore` (session, inbox,
     reconnect bookkeeping) and is its driver."""
-
-    def _init_io(self, config: ClientConfig, session: ClientSession, busy_poll: float) -> None:
-        self._busy_poll = busy_poll  # how long a reading application thread spins
-        self._core = ClientCore(
-            config,
-            session,
-            now=time.monotonic,
-            pause_io=self._pause_io,
-            resume_io=self._resume_io,
-            finish=self._finish,
-        )
-        self._inbox = self._core.inbox
-        # --- shared state, guarded by _lock ---
-        # `with self._lock` takes the condition's lock (a C-level enter, cheaper than the
-        # Condition's own); the condition waits and notifies on it.
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._out = bytearray()  # to send on the current connection
-        self._live = False  # a connection is up (Login Request sent)
-        self._login_ok = False  # the first login succeeded
-        # --- the I/O thread's own ---
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        wake_w.setblocking(False)
-        self._wake_w: socket.socket | None = wake_w  # guarded by _lock; None once closed
-        self._selector.register(self._wake_r, selectors.EVENT_READ)
-        self._inflight: memoryview | None = None  # being sent; TLS retries need the same bytes
-        self._read_wants_write = False  # TLS: recv() needs the socket writable
-        self._write_wants_read = False  # TLS: send() needs the socket readable
-        self._conn_logged_in = False  # the current connection got Login Accepted
-        self._conn_dead = False  # the current connection is gone
-        # --- the direct path: application threads on the socket (guarded by _lock) ---
-        #: Held by whoever reads the socket (taken after `_lock`, never waited for under it).
-        self._read_lock = threading.Lock()
-        #: The logged-in plain-TCP socket application threads may use, else None (TLS, and
-        #: selectors that do not see another thread's changes, go through the I/O thread).
-        self._sock: socket.socket | None = None
-        self._mask = 0  # the socket's events in the selector
-        self._app_reading = False  # an application thread reads the socket
-        #: The last read brought `_STREAM_BYTES` or more: a stream flows, which the I/O
-        #: thread reads while the application works (no application thread takes over).
-        self._streaming = False
-        self._ticking = False  # the I/O thread looks every _REARM s whether it still does
-        #: Application threads waiting on `_cond` (notified only when there are some).
-        #: (Instance attributes stay under CPython's 30 shared keys: past them every
-        #: attribute read of the client, `receive_msg`'s included, is slower; measured.)
-        self._waiters = 0
-        #: What an application thread found while reading, for the I/O thread: the error
-        #: that ends the connection, and events for `on_status` (it runs in the I/O thread).
-        self._handover_error: Exception | None = None
-        self._status_backlog: list[Event] = []
-        self._conn_sock: socket.socket | None = None  # the current connection's socket
-        #: The direct reader's SO_RCVTIMEO on `_sock`, in seconds (0: none); set only when
-        #: it must change (`_blocking_read.read_directly`). Guarded by `_read_lock`.
-        self._rcvtimeo = 0.0
-        self._thread: threading.Thread | None = None  # the I/O thread
-
-    def _pause_io(self) -> bool:
-        return True  # the I/O thread looks at _paused
-
-    def _resume_io(self) -> None:
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._wake_w is not None:
-            with contextlib.suppress(OSError):  # BlockingIOError: it is awake already
-                self._wake_w.send(b"\0")
-
-    def _finish(self, reason: CloseReason, exc: SoupBinTCPError) -> None:
-        """The session is over for good. Queued messages stay readable."""
-        if not self._core.ended(reason, exc):
-            return
-        self._cond.notify_all()
-        self._wake()  # the I/O thread flushes what is left, closes the socket and exits
-
-    def _close_io(self) -> None:
-        if self._wake_w is None:
-            return
-        self._wake_w.close()
-        self._wake_w = None
-        self._wake_r.close()
-        self._selector.close()
-
-    def _over(self) -> bool:
-        """Whether the session has ended (with _lock held)."""
-        return self._core.end is not None
-
-    def _stopping(self) -> bool:
-        with self._lock:
-            return self._core.end is not None
-
-    def _drain_wake(self) -> None:
-        with contextlib.suppress(OSError):
-            while self._wake_r.recv(4096):
-                pass
 
     # --- one connection --------------------------------------------------------------------
 
@@ -275,24 +177,6 @@ class BlockingIO:
                 sock.shutdown(socket.SHUT_RDWR)
             with self._read_lock:
                 sock.close()
-
-    def _forget_handover(self) -> None:
-        self._handover_error = None  # a new connection
-
-    def _set_mask(self, sock: socket.socket, mask: int) -> None:
-        """The socket's events in the selector (with _lock held: application threads take
-        it out of the read set while they read it themselves)."""
-        old = self._mask
-        if mask == old:
-            return
-        selector = self._selector
-        if not mask:
-            selector.unregister(sock)
-        elif not old:
-            selector.register(sock, mask)
-        else:
-            selector.modify(sock, mask)
-        self._mask = mask
 
     def _flush(self, sock: socket.socket, flags: int) -> Exception | None:
         """Send what can be sent now without blocking (`flags`: `DONTWAIT` for plain TCP,
