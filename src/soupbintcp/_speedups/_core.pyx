@@ -51,6 +51,7 @@ cdef inline Py_ssize_t _check_pos(Py_ssize_t pos, Py_ssize_t size) except -1:
 # Each area in its own file, textually included: one module, one C file, small sources.
 include "_frames.pxi"
 include "_capture.pxi"
+include "_capture_runs.pxi"
 include "_journal.pxi"
 include "_crc.pxi"
 include "_client.pxi"
